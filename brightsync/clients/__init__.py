@@ -1,0 +1,1 @@
+"""Outbound API clients: Aurinko (mailboxes) and the CRM connector (business systems)."""

@@ -1,0 +1,155 @@
+"""Settings from the environment (and a `.env` file), validated once at start-up.
+
+Every public name here is listed in docs/interfaces (shared/spec/interfaces.md): renaming one
+breaks deployments, so add, never rename.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_AURINKO_API_URL = "https://api.aurinko.io"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    broker_url: str
+    redis_url: str | None
+    aurinko_api_url: str
+    aurinko_client_id: str | None
+    aurinko_client_secret: str | None
+    aurinko_signing_secret: str | None
+    admin_token: str | None
+    encryption_key: str | None
+    public_url: str
+    port: int
+    webhook_tolerance_seconds: int = 300
+    webhook_max_bytes: int = 1_000_000
+    aurinko_rate_per_second: int = 250
+    crm_rate_per_second: int = 20
+    flower_basic_auth: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://"))
+
+
+def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    # Heroku's add-on still hands out the pre-SQLAlchemy-1.4 scheme.
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL is not a database URL: {raw!r} "
+            "(expected e.g. postgresql://user:pass@host:5432/db or sqlite:///path/file.db)"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"DATABASE_URL uses {url.get_backend_name()!r}; BrightSync supports sqlite and "
+            "postgresql"
+        )
+    if url.get_backend_name() == "postgresql" and not url.database:
+        raise ConfigError("DATABASE_URL names no database (…/dbname at the end)")
+    return raw
+
+
+def _http_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _broker_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in ("redis", "rediss", "sqla+sqlite", "sqla+postgresql", "amqp", "memory"):
+        raise ConfigError(
+            f"CELERY_BROKER_URL has an unsupported scheme {scheme!r}: use redis://…, "
+            "amqp://… or sqla+sqlite:///… (the embedded default)"
+        )
+    return raw
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings; raise ConfigError with a readable message."""
+    if env is None:
+        load_dotenv(Path.cwd() / ".env", override=False)
+        env = dict(os.environ)
+    instance = Path(env.get("BRIGHTSYNC_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+    port = _int(env, "PORT", 5000, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"PORT must be at most 65535, got {port}")
+
+    database_url = _database_url(env.get("DATABASE_URL") or f"sqlite:///{instance}/brightsync.db")
+    redis_url = env.get("REDIS_URL") or None
+    broker = env.get("CELERY_BROKER_URL") or redis_url or f"sqla+sqlite:///{instance}/broker.db"
+    broker = _broker_url(broker)
+    if redis_url is None and broker.startswith(("redis://", "rediss://")):
+        redis_url = broker
+
+    public_url = env.get("BRIGHTSYNC_PUBLIC_URL") or f"http://localhost:{port}"
+    return Settings(
+        instance_path=instance,
+        database_url=database_url,
+        broker_url=broker,
+        redis_url=redis_url,
+        aurinko_api_url=_http_url(
+            "AURINKO_API_URL", env.get("AURINKO_API_URL") or DEFAULT_AURINKO_API_URL
+        ),
+        aurinko_client_id=env.get("AURINKO_CLIENT_ID") or None,
+        aurinko_client_secret=env.get("AURINKO_CLIENT_SECRET") or None,
+        aurinko_signing_secret=env.get("AURINKO_SIGNING_SECRET") or None,
+        admin_token=env.get("BRIGHTSYNC_ADMIN_TOKEN") or None,
+        encryption_key=env.get("BRIGHTSYNC_ENCRYPTION_KEY") or None,
+        public_url=_http_url("BRIGHTSYNC_PUBLIC_URL", public_url),
+        port=port,
+        webhook_tolerance_seconds=_int(env, "BRIGHTSYNC_WEBHOOK_TOLERANCE", 300, minimum=1),
+        webhook_max_bytes=_int(env, "BRIGHTSYNC_WEBHOOK_MAX_BYTES", 1_000_000, minimum=1024),
+        aurinko_rate_per_second=_int(env, "AURINKO_RATE_PER_SECOND", 250, minimum=1),
+        crm_rate_per_second=_int(env, "BRIGHTSYNC_CRM_RATE_PER_SECOND", 20, minimum=1),
+        flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between apps)."""
+    get_settings.cache_clear()

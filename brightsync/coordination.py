@@ -1,0 +1,135 @@
+"""Cross-process coordination: named locks with expiry and shared rate budgets.
+
+Redis when one is configured (production); the database otherwise (embedded default). Never
+process memory: every worker on every machine must see the same lock and the same counter.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import lru_cache
+from typing import Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from brightsync.config import get_settings
+from brightsync.db import get_engine, session_scope
+from brightsync.models import Lock, RateWindow, utcnow
+
+
+class Coordinator(Protocol):
+    def acquire_lock(self, name: str, ttl: float) -> str | None: ...
+
+    def release_lock(self, name: str, token: str) -> None: ...
+
+    def take_rate(self, key: str, limit: int) -> float:
+        """Count one request against `limit` per second; 0.0 when granted, else seconds to wait
+        before asking again."""
+        ...
+
+
+class RedisCoordinator:
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+
+    def __init__(self, url: str, prefix: str = "brightsync:") -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.prefix = prefix
+
+    def acquire_lock(self, name: str, ttl: float) -> str | None:
+        token = uuid.uuid4().hex
+        ok = self.redis.set(self.prefix + "lock:" + name, token, nx=True, px=int(ttl * 1000))
+        return token if ok else None
+
+    def release_lock(self, name: str, token: str) -> None:
+        self.redis.eval(self._RELEASE, 1, self.prefix + "lock:" + name, token)
+
+    def take_rate(self, key: str, limit: int) -> float:
+        now = time.time()
+        window = int(now)
+        rkey = f"{self.prefix}rate:{key}:{window}"
+        pipe = self.redis.pipeline()
+        pipe.incr(rkey)
+        pipe.expire(rkey, 2)
+        count = pipe.execute()[0]
+        if count <= limit:
+            return 0.0
+        return max(0.001, window + 1 - now)
+
+
+class DatabaseCoordinator:
+    def acquire_lock(self, name: str, ttl: float) -> str | None:
+        token = uuid.uuid4().hex
+        now = utcnow()
+        with session_scope() as s:
+            s.execute(delete(Lock).where(Lock.name == name, Lock.expires_at < now))
+            if s.get(Lock, name) is not None:
+                return None
+            s.add(Lock(name=name, owner=token, expires_at=now + timedelta(seconds=ttl)))
+        return token
+
+    def release_lock(self, name: str, token: str) -> None:
+        with session_scope() as s:
+            s.execute(delete(Lock).where(Lock.name == name, Lock.owner == token))
+
+    def take_rate(self, key: str, limit: int) -> float:
+        now = time.time()
+        window = int(now)
+        dialect = get_engine().dialect.name
+        ins = (postgresql if dialect == "postgresql" else sqlite).insert(RateWindow)
+        stmt = ins.values(key=key, window=window, count=1).on_conflict_do_update(
+            index_elements=["key", "window"], set_={"count": RateWindow.count + 1}
+        )
+        with session_scope() as s:
+            s.execute(stmt)
+            count = s.scalar(
+                select(RateWindow.count).where(RateWindow.key == key, RateWindow.window == window)
+            )
+            # Old windows are useless; trimming here keeps the table at a few rows per key.
+            s.execute(
+                delete(RateWindow).where(RateWindow.key == key, RateWindow.window < window - 5)
+            )
+        if count is not None and count <= limit:
+            return 0.0
+        return max(0.001, window + 1 - now)
+
+
+@lru_cache(maxsize=1)
+def get_coordinator() -> Coordinator:
+    url = get_settings().redis_url
+    return RedisCoordinator(url) if url else DatabaseCoordinator()
+
+
+def reset_coordinator() -> None:
+    get_coordinator.cache_clear()
+
+
+def wait_for_budget(key: str, limit: int, *, max_wait: float = 30.0) -> None:
+    """Block until one request fits the shared budget `limit` per second."""
+    coordinator = get_coordinator()
+    deadline = time.monotonic() + max_wait
+    while True:
+        wait = coordinator.take_rate(key, limit)
+        if wait <= 0:
+            return
+        if time.monotonic() + wait > deadline:
+            raise TimeoutError(f"rate budget {key!r} stayed exhausted for {max_wait}s")
+        time.sleep(wait)
+
+
+@contextmanager
+def singleton(name: str, ttl: float) -> Iterator[bool]:
+    """`with singleton("unmatched-retry", 3600) as mine:` — run the body only if `mine`."""
+    coordinator = get_coordinator()
+    token = coordinator.acquire_lock(name, ttl)
+    try:
+        yield token is not None
+    finally:
+        if token is not None:
+            coordinator.release_lock(name, token)

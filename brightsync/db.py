@@ -1,0 +1,111 @@
+"""Engine and sessions, one per process; tasks published only after their transaction commits."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from brightsync.config import get_settings
+
+log = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+_engine_pid: int | None = None
+_factory: sessionmaker[Session] | None = None
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # SQLite serialises writers; take the write lock at BEGIN so two processes never deadlock
+    # upgrading a read lock, and wait for it instead of failing with "database is locked".
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine() -> Engine:
+    """The process's engine; a forked child (Celery prefork, gunicorn) gets its own pool."""
+    global _engine, _engine_pid, _factory
+    if _engine is None or _engine_pid != os.getpid():
+        if _engine is not None:
+            _engine.dispose(close=False)
+        _engine = make_engine(get_settings().database_url)
+        _engine_pid = os.getpid()
+        _factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def reset_engine() -> None:
+    global _engine, _engine_pid, _factory
+    if _engine is not None and _engine_pid == os.getpid():
+        _engine.dispose()
+    _engine = _engine_pid = _factory = None
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _factory is not None
+    return _factory()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A transaction: commit on success, roll back on error, then run after-commit hooks."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def after_commit(session: Session, callback: Callable[[], Any]) -> None:
+    """Run `callback` once the session's transaction commits; drop it on rollback.
+
+    Tasks are published this way so a worker never picks up an id whose row is not yet
+    visible, and a rolled-back change never triggers work.
+    """
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop("after_commit", None)

@@ -1,0 +1,33 @@
+"""All models, importable from one place (Alembic's env reads Base.metadata here)."""
+
+from brightsync.models.base import Base, utcnow
+from brightsync.models.email import (
+    EmailClaim,
+    EmailParticipant,
+    EmailSighting,
+    ThreadAlias,
+    ThreadKey,
+    UnmatchedItem,
+)
+from brightsync.models.org import SERVICES, Organisation, Subscription, User
+from brightsync.models.sync import Lock, Notification, ObjectLink, RateWindow, SyncState
+
+__all__ = [
+    "SERVICES",
+    "Base",
+    "EmailClaim",
+    "EmailParticipant",
+    "EmailSighting",
+    "Lock",
+    "Notification",
+    "ObjectLink",
+    "Organisation",
+    "RateWindow",
+    "Subscription",
+    "SyncState",
+    "ThreadAlias",
+    "ThreadKey",
+    "UnmatchedItem",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,134 @@
+"""Email logging records: the org-wide claim per message, who else held it, global threads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from brightsync.models.base import Base, utcnow
+
+
+class EmailClaim(Base):
+    """The one decision per (organisation, message key).
+
+    The unique key is the dedup: the first mailbox to insert it owns the message; every other
+    mailbox only records an EmailSighting. state: claimed -> logged | skipped | unmatched |
+    failed; a claim whose owner cannot finish is handed to another holder.
+    """
+
+    __tablename__ = "email_claim"
+    __table_args__ = (
+        UniqueConstraint("org_id", "message_key"),
+        Index("ix_email_claim_rfc822", "org_id", "internet_message_id"),
+        Index("ix_email_claim_state", "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    message_key: Mapped[str] = mapped_column(String(255))
+    internet_message_id: Mapped[str | None] = mapped_column(String(998))
+    owner_user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE")
+    )
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(20), default="claimed")
+    reason: Mapped[str | None] = mapped_column(String(500))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    direction: Mapped[str | None] = mapped_column(String(10))
+    thread_id: Mapped[str | None] = mapped_column(String(64))
+    crm_email_id: Mapped[str | None] = mapped_column(String(200))
+    related_to: Mapped[dict[str, Any] | None] = mapped_column()
+    addresses: Mapped[list[Any] | None] = mapped_column()  # external participants
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime | None] = mapped_column()
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class EmailSighting(Base):
+    """A mailbox that holds a claimed message: no body load, no CRM call, just the fact."""
+
+    __tablename__ = "email_sighting"
+    __table_args__ = (UniqueConstraint("org_id", "message_key", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    message_key: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    # Copied from the message so the claim can pass here without re-reading headers.
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadKey(Base):
+    """Message-ID (or provider thread key) -> global thread id, union across the org."""
+
+    __tablename__ = "thread_key"
+    __table_args__ = (
+        UniqueConstraint("org_id", "key"),
+        Index("ix_thread_key_thread", "org_id", "thread_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadAlias(Base):
+    """A thread id that was merged into another: old CRM rows keep resolving to the survivor."""
+
+    __tablename__ = "thread_alias"
+    __table_args__ = (UniqueConstraint("org_id", "old_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    old_id: Mapped[str] = mapped_column(String(64))
+    new_id: Mapped[str] = mapped_column(String(64))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmailParticipant(Base):
+    """External address of a logged or cached email: finds what to re-link or retry by address."""
+
+    __tablename__ = "email_participant"
+    __table_args__ = (
+        UniqueConstraint("claim_id", "address"),
+        Index("ix_email_participant_address", "org_id", "address"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    claim_id: Mapped[int] = mapped_column(ForeignKey("email_claim.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    matched: Mapped[bool] = mapped_column(default=False)
+
+
+class UnmatchedItem(Base):
+    """The sync cache: an email or meeting waiting for one of its addresses to become a contact."""
+
+    __tablename__ = "unmatched_item"
+    __table_args__ = (
+        UniqueConstraint("org_id", "kind", "key"),
+        Index("ix_unmatched_next", "next_retry_at"),
+        Index("ix_unmatched_expires", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # email | meeting
+    key: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    addresses: Mapped[list[Any]] = mapped_column(default=list)
+    reason: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_retry_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    payload: Mapped[str | None] = mapped_column(Text)  # reserved for kinds without a claim row

@@ -1,0 +1,74 @@
+"""Organisations (tenants with one CRM connection) and their users (mailboxes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from brightsync.models.base import Base, utcnow
+
+SERVICES = ("email", "calendar", "contacts", "tasks")
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    domains: Mapped[list[Any]] = mapped_column(default=list)
+    crm_base_url: Mapped[str] = mapped_column(String(500))
+    crm_auth_type: Mapped[str] = mapped_column(String(10))  # bearer | basic
+    # Fernet token of {"token": ...} or {"username": ..., "password": ...}; never logged.
+    crm_secret_enc: Mapped[str] = mapped_column(String(2000))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="org", cascade="all, delete-orphan")
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    __table_args__ = (UniqueConstraint("aurinko_account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    crm_user_id: Mapped[str | None] = mapped_column(String(200))
+    aurinko_account_id: Mapped[str] = mapped_column(String(100))
+    access_token_enc: Mapped[str] = mapped_column(String(4000))
+    services: Mapped[list[Any]] = mapped_column(default=list)
+    # ok | reauth_required: a dead Aurinko token stops syncs until the user re-authorises.
+    mailbox_state: Mapped[str] = mapped_column(String(30), default="ok")
+    mailbox_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    org: Mapped[Organisation] = relationship(back_populates="users")
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"eager_defaults": True}
+
+
+class Subscription(Base):
+    """One Aurinko webhook subscription of a user, and whether it is healthy."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        UniqueConstraint("user_id", "resource"),
+        Index("ix_subscription_aurinko_id", "aurinko_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(20))
+    resource: Mapped[str] = mapped_column(String(200))
+    aurinko_id: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # active|error|failed
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="subscriptions")

@@ -1,0 +1,100 @@
+"""Per-user sync state, received notifications, the two-way link table and coordination rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from brightsync.models.base import Base, utcnow
+
+
+class SyncState(Base):
+    """One row per (user, service): delta tokens, watermark, run coordination and counters.
+
+    `pending_since` set means a run is queued in the broker; `lease_until` in the future means
+    a run holds the lease. Both are flipped with conditional UPDATEs, so any number of web and
+    worker processes agree on "one running, at most one queued".
+    """
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("user_id", "service"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(20))
+    updated_token: Mapped[str | None] = mapped_column(Text)
+    deleted_token: Mapped[str | None] = mapped_column(Text)
+    crm_since: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="idle")  # idle|queued|running|error
+    pending_since: Mapped[datetime | None] = mapped_column()
+    lease_until: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    last_sync_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    runs: Mapped[int] = mapped_column(default=0)
+    counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Notification(Base):
+    """Every accepted webhook: replays are recognised by digest; the table is the audit log."""
+
+    __tablename__ = "notification"
+    __table_args__ = (UniqueConstraint("digest"), Index("ix_notification_received", "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(100))
+    resource: Mapped[str | None] = mapped_column(String(200))
+    subscription: Mapped[str | None] = mapped_column(String(100))
+    user_id: Mapped[int | None] = mapped_column()
+    lifecycle_event: Mapped[str | None] = mapped_column(String(20))
+    payload_count: Mapped[int] = mapped_column(default=0)
+    outcome: Mapped[str] = mapped_column(String(30))  # enqueued|coalesced|ignored|lifecycle
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ObjectLink(Base):
+    """The two-way status table: one mailbox record <-> one CRM record, with both versions."""
+
+    __tablename__ = "object_link"
+    __table_args__ = (
+        UniqueConstraint("user_id", "domain", "mailbox_id"),
+        Index("ix_object_link_crm", "org_id", "domain", "crm_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(20))  # calendar|contacts|tasks
+    mailbox_id: Mapped[str | None] = mapped_column(String(500))
+    crm_id: Mapped[str | None] = mapped_column(String(200))
+    mailbox_version: Mapped[str | None] = mapped_column(String(200))
+    crm_version: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="synced")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Lock(Base):
+    """Named lock with expiry (embedded fallback when no Redis is configured)."""
+
+    __tablename__ = "coordination_lock"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class RateWindow(Base):
+    """Request counter per key and one-second window (embedded fallback for rate budgets)."""
+
+    __tablename__ = "coordination_rate"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[int] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
