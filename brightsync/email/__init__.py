@@ -1,0 +1,1 @@
+"""Email logging rules: classification, threading, content and CRM relations (pure)."""

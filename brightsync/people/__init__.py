@@ -1,0 +1,1 @@
+"""People: addresses, domains, names and contact similarity (pure helpers)."""
