@@ -42,6 +42,7 @@ class Settings:
     aurinko_rate_per_second: int = 250
     crm_rate_per_second: int = 20
     flower_basic_auth: str | None = None
+    retry_base_seconds: int = 60
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,6 +85,9 @@ def _database_url(raw: str) -> str:
         )
     if url.get_backend_name() == "postgresql" and not url.database:
         raise ConfigError("DATABASE_URL names no database (…/dbname at the end)")
+    if url.drivername == "postgresql":
+        # SQLAlchemy 2.1 picks psycopg 3 for a bare scheme; we ship psycopg2.
+        raw = "postgresql+psycopg2" + raw[len("postgresql") :]
     return raw
 
 
@@ -142,7 +146,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         aurinko_rate_per_second=_int(env, "AURINKO_RATE_PER_SECOND", 250, minimum=1),
         crm_rate_per_second=_int(env, "BRIGHTSYNC_CRM_RATE_PER_SECOND", 20, minimum=1),
         flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
+        retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
     )
+
+
+def broker_settings(settings: Settings) -> dict[str, object]:
+    """Celery broker options for the configured broker."""
+    options: dict[str, object] = {"visibility_timeout": 3600}
+    if settings.broker_url.startswith("sqla+"):
+        # kombu hands these to create_engine; the SQL transport takes no tuning here.
+        options = {}
+    return {"broker_url": settings.broker_url, "broker_transport_options": options}
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,9 @@ from functools import lru_cache
 from typing import Protocol
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from brightsync.config import get_settings
-from brightsync.db import get_engine, session_scope
+from brightsync.db import dialect_insert, get_engine, session_scope
 from brightsync.models import Lock, RateWindow, utcnow
 
 
@@ -81,8 +80,7 @@ class DatabaseCoordinator:
     def take_rate(self, key: str, limit: int) -> float:
         now = time.time()
         window = int(now)
-        dialect = get_engine().dialect.name
-        ins = (postgresql if dialect == "postgresql" else sqlite).insert(RateWindow)
+        ins = dialect_insert(get_engine())(RateWindow)
         stmt = ins.values(key=key, window=window, count=1).on_conflict_do_update(
             index_elements=["key", "window"], set_={"count": RateWindow.count + 1}
         )
@@ -121,6 +119,22 @@ def wait_for_budget(key: str, limit: int, *, max_wait: float = 30.0) -> None:
         if time.monotonic() + wait > deadline:
             raise TimeoutError(f"rate budget {key!r} stayed exhausted for {max_wait}s")
         time.sleep(wait)
+
+
+@contextmanager
+def lock(name: str, ttl: float = 60.0, wait: float = 30.0) -> Iterator[bool]:
+    """Wait up to `wait` seconds for a lock; yields False if it could not be had."""
+    coordinator = get_coordinator()
+    deadline = time.monotonic() + wait
+    token = coordinator.acquire_lock(name, ttl)
+    while token is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        token = coordinator.acquire_lock(name, ttl)
+    try:
+        yield token is not None
+    finally:
+        if token is not None:
+            coordinator.release_lock(name, token)
 
 
 @contextmanager

@@ -109,3 +109,15 @@ def _run_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
     session.info.pop("after_commit", None)
+
+
+def dialect_insert(session_or_engine: Session | Engine) -> Callable[..., Any]:
+    """`insert` with ON CONFLICT support for the backend in use (SQLite or PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    bind = (
+        session_or_engine.get_bind()
+        if isinstance(session_or_engine, Session)
+        else session_or_engine
+    )
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert

@@ -30,9 +30,7 @@ class EmailClaim(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
     message_key: Mapped[str] = mapped_column(String(255))
     internet_message_id: Mapped[str | None] = mapped_column(String(998))
-    owner_user_id: Mapped[int] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE")
-    )
+    owner_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     provider_message_id: Mapped[str] = mapped_column(String(500))
     state: Mapped[str] = mapped_column(String(20), default="claimed")
     reason: Mapped[str | None] = mapped_column(String(500))
@@ -59,7 +57,8 @@ class EmailSighting(Base):
     message_key: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     provider_message_id: Mapped[str] = mapped_column(String(500))
-    # Copied from the message so the claim can pass here without re-reading headers.
+    # Why this copy was not used (e.g. "trash", "draft": reasons local to one mailbox), if any.
+    note: Mapped[str | None] = mapped_column(String(100))
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,0 +1,43 @@
+"""The web process: Aurinko webhook intake, the admin API, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from brightsync.celery import celery_init_app
+from brightsync.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config["BRIGHTSYNC"] = settings
+    # Werkzeug refuses larger bodies with 413 before any of our code reads them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    celery_init_app(app)
+
+    from brightsync.web.admin import bp as admin_bp
+    from brightsync.web.health import bp as health_bp
+    from brightsync.web.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(health_bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        return jsonify(error=exc.name, message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        # Logged with its traceback for operators; the client sees no internals.
+        log.exception("unhandled error")
+        return jsonify(error="Internal Server Error", message="unexpected error; see logs"), 500
+
+    return app

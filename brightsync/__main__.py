@@ -1,0 +1,3 @@
+from brightsync.cli import main
+
+main()

@@ -1,0 +1,298 @@
+"""The `brightsync` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from brightsync.config import ConfigError, get_settings
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def cli(verbose: bool) -> None:
+    """BrightSync: mailbox <-> CRM sync engine."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    get_settings()  # validate the environment before doing anything
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema (Alembic)."""
+    from brightsync.migrate import current_revision, upgrade
+
+    upgrade(revision)
+    click.echo(f"database at revision {current_revision()}")
+
+
+@cli.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("create")
+@click.option("--name", required=True)
+@click.option("--domain", "domains", multiple=True, required=True, help="Repeat per domain.")
+@click.option("--crm-url", required=True, help="Base URL of the CRM connector.")
+@click.option("--crm-token", help="Bearer token of the connector.")
+@click.option("--crm-username")
+@click.option("--crm-password")
+@click.option("--settings", "settings_json", default="{}", help="Org settings as JSON.")
+def org_create(
+    name: str,
+    domains: tuple[str, ...],
+    crm_url: str,
+    crm_token: str | None,
+    crm_username: str | None,
+    crm_password: str | None,
+    settings_json: str,
+) -> None:
+    """Create an organisation (same validation as POST /api/v1/orgs)."""
+    from brightsync.web import schemas
+    from brightsync.web.admin import create_org
+
+    crm: dict[str, Any] = {"baseUrl": crm_url, "authType": "bearer" if crm_token else "basic"}
+    if crm_token:
+        crm["token"] = crm_token
+    else:
+        crm.update(username=crm_username, password=crm_password)
+    try:
+        settings = json.loads(settings_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--settings") from None
+    data = _validate(
+        schemas.OrgCreate(),
+        {"name": name, "domains": list(domains), "crm": crm, "settings": settings},
+    )
+    _echo_json(create_org(data))
+
+
+@cli.group()
+def user() -> None:
+    """Users (mailboxes)."""
+
+
+@user.command("add")
+@click.option("--org", "org_id", type=int, required=True)
+@click.option("--email", required=True)
+@click.option("--account-id", required=True, help="Aurinko account id.")
+@click.option("--token", required=True, help="Aurinko access token of the account.")
+@click.option("--crm-user-id")
+@click.option("--service", "services", multiple=True, default=["email"], show_default=True)
+def user_add(
+    org_id: int,
+    email: str,
+    account_id: str,
+    token: str,
+    crm_user_id: str | None,
+    services: tuple[str, ...],
+) -> None:
+    """Register a mailbox and create its Aurinko subscriptions."""
+    from brightsync.web import schemas
+    from brightsync.web.admin import create_user
+
+    data = _validate(
+        schemas.UserCreate(),
+        {
+            "email": email,
+            "aurinkoAccountId": account_id,
+            "aurinkoAccessToken": token,
+            "crmUserId": crm_user_id,
+            "services": list(services),
+        },
+    )
+    out, error = create_user(org_id, data)
+    if error:
+        raise click.ClickException(error)
+    _echo_json(out)
+
+
+def _validate(schema: Any, data: dict[str, Any]) -> dict[str, Any]:
+    from marshmallow import ValidationError
+
+    try:
+        return schema.load({k: v for k, v in data.items() if v is not None})
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid input: {json.dumps(exc.messages)}") from None
+
+
+@cli.command("sync")
+@click.argument("user_id", type=int)
+@click.option("--service", default=None, help="email, calendar, contacts or tasks (default: all)")
+def sync_cmd(user_id: int, service: str | None) -> None:
+    """Run one sync in the foreground (waits if a worker is running one)."""
+    from brightsync.db import session_scope
+    from brightsync.models import User
+    from brightsync.sync.jobs import run_once
+
+    with session_scope() as s:
+        u = s.get(User, user_id)
+        if u is None:
+            raise click.ClickException(f"no user {user_id}")
+        services = [service] if service else list(u.services or [])
+    for svc in services:
+        for _ in range(60):
+            result = run_once(user_id, svc)
+            if result.get("status") != "busy":
+                break
+            time.sleep(1)
+        _echo_json({"service": svc, **result})
+
+
+@cli.group()
+def unmatched() -> None:
+    """The sync cache of unmatched emails and meetings."""
+
+
+@unmatched.command("retry")
+def unmatched_retry() -> None:
+    """Retry every due item now (what beat runs daily)."""
+    from brightsync.unmatched.cache import retry_due
+
+    _echo_json(retry_due(force=True))
+
+
+@unmatched.command("expire")
+def unmatched_expire() -> None:
+    """Drop items past their retention (what beat runs daily)."""
+    from brightsync.unmatched.cache import expire
+
+    _echo_json({"expired": expire()})
+
+
+@cli.group()
+def sandbox() -> None:
+    """The bundled simulators."""
+
+
+@sandbox.command("aurinko")
+@click.option("--port", type=int, default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def sandbox_aurinko(port: int, host: str) -> None:
+    """Run the Aurinko simulator (webhooks signed with AURINKO_SIGNING_SECRET)."""
+    from brightsync.sandbox.aurinko import create_aurinko_app
+    from brightsync.sandbox.server import ServerThread
+
+    app = create_aurinko_app(signing_secret=get_settings().aurinko_signing_secret)
+    _serve(ServerThread(app, host, port), "Aurinko simulator")
+
+
+@sandbox.command("crm")
+@click.option("--port", type=int, default=8002, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--db", "db_path", default=None, help="SQLite file (default: in memory).")
+@click.option("--token", default="sandbox-crm-token", show_default=True)
+def sandbox_crm(port: int, host: str, db_path: str | None, token: str) -> None:
+    """Run the reference CRM connector."""
+    from brightsync.sandbox.crm import create_crm_app
+    from brightsync.sandbox.server import ServerThread
+
+    _serve(ServerThread(create_crm_app(db_path=db_path, token=token), host, port), "reference CRM")
+
+
+def _serve(server: Any, what: str) -> None:
+    server.start()
+    click.echo(f"{what} listening on {server.url} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@cli.command("run")
+@click.option("--workers", default=2, show_default=True, help="Worker processes.")
+def run_stack(workers: int) -> None:
+    """Run web + worker + beat together (the Procfile, on one machine)."""
+    from brightsync.migrate import upgrade
+
+    settings = get_settings()
+    upgrade()
+    python = sys.executable
+    procs = {
+        "web": [
+            python,
+            "-m",
+            "gunicorn",
+            "-b",
+            f"0.0.0.0:{settings.port}",
+            "-w",
+            "2",
+            "brightsync.web:create_app()",
+        ],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "brightsync",
+            "worker",
+            "-E",
+            "--loglevel=INFO",
+            f"--concurrency={workers}",
+        ],
+        "beat": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "brightsync",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={settings.instance_path / 'celerybeat-schedule'}",
+        ],
+    }
+    running = {name: subprocess.Popen(cmd, env=os.environ.copy()) for name, cmd in procs.items()}
+    click.echo(f"web on http://localhost:{settings.port}, worker and beat started (Ctrl-C stops)")
+    try:
+        while all(p.poll() is None for p in running.values()):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in running.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in running.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _mount() -> None:
+    from brightsync.connector.cli import connector
+    from brightsync.demo import demo
+
+    cli.add_command(connector)
+    cli.add_command(demo)
+
+
+def main() -> None:
+    try:
+        _mount()
+        cli(standalone_mode=True)
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)

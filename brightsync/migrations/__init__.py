@@ -1,0 +1,1 @@
+"""Alembic migrations; `brightsync db upgrade` runs them (see brightsync/migrate.py)."""

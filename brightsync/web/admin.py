@@ -1,0 +1,320 @@
+"""The admin API under /api/v1: organisations, users, status, the sync cache, email decisions."""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from brightsync.config import Settings
+from brightsync.crypto import encrypt, encrypt_json
+from brightsync.db import session_scope
+from brightsync.email.decisions import describe_message
+from brightsync.models import Organisation, Subscription, SyncState, UnmatchedItem, User
+from brightsync.sync import scheduler
+from brightsync.sync.jobs import publish_sync
+from brightsync.web import schemas
+
+bp = Blueprint("admin", __name__, url_prefix="/api/v1")
+
+
+def require_admin(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        settings: Settings = current_app.config["BRIGHTSYNC"]
+        header = request.headers.get("Authorization", "")
+        given = header[7:] if header.startswith("Bearer ") else ""
+        if not settings.admin_token:
+            return jsonify(error="admin API disabled until BRIGHTSYNC_ADMIN_TOKEN is set"), 401
+        if not given or not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+            return jsonify(error="missing or wrong bearer token"), 401
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(schema: Schema) -> dict[str, Any]:
+    payload = request.get_json(silent=True)
+    if payload is None and request.get_data():
+        raise ValidationError({"_body": ["body is not JSON"]})
+    return schema.load(payload or {})
+
+
+@bp.errorhandler(ValidationError)
+def _invalid(exc: ValidationError) -> Any:
+    return jsonify(error="invalid request", fields=exc.messages), 400
+
+
+def org_out(org: Organisation) -> dict[str, Any]:
+    return {
+        "id": org.id,
+        "name": org.name,
+        "domains": org.domains,
+        "crm": {"baseUrl": org.crm_base_url, "authType": org.crm_auth_type},
+        "settings": schemas.effective_settings(org.settings),
+        "createdAt": org.created_at.isoformat(),
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def user_out(session: Any, user: User) -> dict[str, Any]:
+    states = {
+        st.service: st
+        for st in session.scalars(select(SyncState).where(SyncState.user_id == user.id))
+    }
+    subs = {
+        sub.service: sub
+        for sub in session.scalars(select(Subscription).where(Subscription.user_id == user.id))
+    }
+    status = {}
+    for service in user.services or []:
+        st = states.get(service)
+        sub = subs.get(service)
+        status[service] = {
+            "state": st.state if st else "never",
+            "lastSyncAt": _iso(st.last_sync_at) if st else None,
+            "lastError": st.last_error if st else None,
+            "lastErrorAt": _iso(st.last_error_at) if st else None,
+            "runs": st.runs if st else 0,
+            "counts": (st.counters or {}) if st else {},
+            "subscription": {
+                "id": sub.aurinko_id,
+                "state": sub.state,
+                "healthy": sub.state == "active",
+                "lastError": sub.last_error,
+            }
+            if sub
+            else None,
+        }
+    return {
+        "id": user.id,
+        "orgId": user.org_id,
+        "email": user.email,
+        "crmUserId": user.crm_user_id,
+        "aurinkoAccountId": user.aurinko_account_id,
+        "services": user.services,
+        "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
+        "status": status,
+    }
+
+
+def _crm_secret(crm: dict[str, Any]) -> str:
+    if crm["authType"] == "bearer":
+        return encrypt_json({"token": crm["token"]})
+    return encrypt_json({"username": crm["username"], "password": crm["password"]})
+
+
+def create_org(data: dict[str, Any]) -> dict[str, Any]:
+    with session_scope() as s:
+        org = Organisation(
+            name=data["name"],
+            domains=sorted({d.strip().lower() for d in data["domains"]}),
+            crm_base_url=data["crm"]["baseUrl"].rstrip("/"),
+            crm_auth_type=data["crm"]["authType"],
+            crm_secret_enc=_crm_secret(data["crm"]),
+            settings=data["settings"],
+        )
+        s.add(org)
+        s.flush()
+        return org_out(org)
+
+
+def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Register a mailbox; returns (user, error). Subscriptions are created after commit."""
+    from brightsync.subscriptions import ensure_subscriptions
+
+    try:
+        with session_scope() as s:
+            if s.get(Organisation, org_id) is None:
+                return None, "organisation not found"
+            user = User(
+                org_id=org_id,
+                email=data["email"].lower(),
+                crm_user_id=data["crmUserId"],
+                aurinko_account_id=str(data["aurinkoAccountId"]),
+                access_token_enc=encrypt(data["aurinkoAccessToken"]),
+                services=list(dict.fromkeys(data["services"])),
+            )
+            s.add(user)
+            s.flush()
+            user_id = user.id
+    except IntegrityError:
+        return None, "this Aurinko account is already registered"
+    results = ensure_subscriptions(user_id)
+    with session_scope() as s:
+        out = user_out(s, s.get(User, user_id))
+    out["subscriptions"] = results
+    return out, None
+
+
+@bp.post("/orgs")
+@require_admin
+def post_org() -> Any:
+    return jsonify(create_org(_load(schemas.OrgCreate()))), 201
+
+
+@bp.get("/orgs")
+@require_admin
+def list_orgs() -> Any:
+    with session_scope() as s:
+        return jsonify(
+            [org_out(o) for o in s.scalars(select(Organisation).order_by(Organisation.id))]
+        )
+
+
+@bp.get("/orgs/<int:org_id>")
+@require_admin
+def get_org(org_id: int) -> Any:
+    with session_scope() as s:
+        org = s.get(Organisation, org_id)
+        if org is None:
+            return jsonify(error="organisation not found"), 404
+        out = org_out(org)
+        out["users"] = [u.id for u in org.users]
+        return jsonify(out)
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@bp.patch("/orgs/<int:org_id>")
+@require_admin
+def patch_org(org_id: int) -> Any:
+    data = _load(schemas.OrgPatch())
+    with session_scope() as s:
+        org = s.get(Organisation, org_id)
+        if org is None:
+            return jsonify(error="organisation not found"), 404
+        if "settings" in data:
+            try:
+                org.settings = schemas.OrgSettings().load(
+                    _merge(org.settings or {}, data["settings"])
+                )
+            except ValidationError as exc:
+                return jsonify(error="invalid request", fields={"settings": exc.messages}), 400
+        if "name" in data:
+            org.name = data["name"]
+        if "domains" in data:
+            org.domains = sorted({d.strip().lower() for d in data["domains"]})
+        if "crm" in data:
+            org.crm_base_url = data["crm"]["baseUrl"].rstrip("/")
+            org.crm_auth_type = data["crm"]["authType"]
+            org.crm_secret_enc = _crm_secret(data["crm"])
+        return jsonify(org_out(org))
+
+
+@bp.post("/orgs/<int:org_id>/users")
+@require_admin
+def post_user(org_id: int) -> Any:
+    data = _load(schemas.UserCreate())
+    out, error = create_user(org_id, data)
+    if error == "organisation not found":
+        return jsonify(error=error), 404
+    if error:
+        return jsonify(error=error), 409
+    return jsonify(out), 201
+
+
+@bp.get("/users/<int:user_id>")
+@require_admin
+def get_user(user_id: int) -> Any:
+    with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return jsonify(error="user not found"), 404
+        return jsonify(user_out(s, user))
+
+
+@bp.post("/users/<int:user_id>/sync")
+@require_admin
+def post_sync(user_id: int) -> Any:
+    data = _load(schemas.SyncRequest())
+    with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return jsonify(error="user not found"), 404
+        services = [data["service"]] if data["service"] else list(user.services or [])
+        if data["service"] and data["service"] not in (user.services or []):
+            return jsonify(error=f"service {data['service']!r} is not enabled for this user"), 400
+    outcome = {}
+    for service in services:
+        try:
+            published = scheduler.request_and_publish(user_id, service, publish_sync)
+        except Exception:
+            return jsonify(error="queue unavailable; retry later"), 503
+        outcome[service] = "enqueued" if published else "coalesced"
+    return jsonify(userId=user_id, services=outcome), 202
+
+
+@bp.get("/orgs/<int:org_id>/unmatched")
+@require_admin
+def get_unmatched(org_id: int) -> Any:
+    try:
+        limit = min(1000, max(1, int(request.args.get("limit", 100))))
+        offset = max(0, int(request.args.get("offset", 0)))
+    except ValueError:
+        return jsonify(error="limit and offset must be whole numbers"), 400
+    with session_scope() as s:
+        if s.get(Organisation, org_id) is None:
+            return jsonify(error="organisation not found"), 404
+        rows = s.scalars(
+            select(UnmatchedItem)
+            .where(UnmatchedItem.org_id == org_id)
+            .order_by(UnmatchedItem.created_at, UnmatchedItem.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        items = [
+            {
+                "kind": r.kind,
+                "key": r.key,
+                "subject": r.subject,
+                "addresses": r.addresses,
+                "reason": r.reason,
+                "attempts": r.attempts,
+                "nextRetryAt": _iso(r.next_retry_at),
+                "expiresAt": _iso(r.expires_at),
+                "userId": r.user_id,
+            }
+            for r in rows
+        ]
+    return jsonify(items=items, limit=limit, offset=offset)
+
+
+@bp.get("/orgs/<int:org_id>/emails")
+@require_admin
+def get_email_decision(org_id: int) -> Any:
+    msg_id = request.args.get("rfc822MsgId", "").strip()
+    if not msg_id:
+        return jsonify(error="query parameter rfc822MsgId is required"), 400
+    with session_scope() as s:
+        if s.get(Organisation, org_id) is None:
+            return jsonify(error="organisation not found"), 404
+        decision = describe_message(s, org_id, msg_id)
+    if decision is None:
+        return jsonify(
+            error="no mailbox of this organisation has synced that message", rfc822MsgId=msg_id
+        ), 404
+    return jsonify(decision)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    from brightsync.web.openapi import admin_openapi
+
+    return jsonify(admin_openapi())

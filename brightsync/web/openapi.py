@@ -1,0 +1,208 @@
+"""OpenAPI document of the admin API, generated from the same marshmallow schemas it validates."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from brightsync import __version__
+from brightsync.web import schemas
+
+_ERR = {
+    "description": "error with a reason",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "fields": {"type": "object"}},
+            }
+        }
+    },
+}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+@lru_cache(maxsize=1)
+def admin_openapi() -> dict[str, Any]:
+    spec = APISpec(
+        title="BrightSync admin API",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Operate BrightSync: organisations, mailboxes, status, sync cache."},
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in [
+        ("OrgCreate", schemas.OrgCreate),
+        ("OrgPatch", schemas.OrgPatch),
+        ("OrgOut", schemas.OrgOut),
+        ("UserCreate", schemas.UserCreate),
+        ("UserOut", schemas.UserOut),
+        ("SyncRequest", schemas.SyncRequest),
+        ("UnmatchedOut", schemas.UnmatchedOut),
+        ("EmailDecisionOut", schemas.EmailDecisionOut),
+    ]:
+        spec.components.schema(name, schema=schema)
+    secured = {"security": [{"bearer": []}]}
+    common = {"400": _ERR, "401": _ERR}
+    org_id = {"name": "orgId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    user_id = {"name": "userId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    spec.path(
+        "/api/v1/orgs",
+        operations={
+            "post": {
+                **secured,
+                "summary": "Create an organisation",
+                "requestBody": _json("OrgCreate"),
+                "responses": {"201": {"description": "created", **_json("OrgOut")}, **common},
+            },
+            "get": {
+                **secured,
+                "summary": "List organisations",
+                "responses": {"200": {"description": "organisations"}, **common},
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "responses": {
+                    "200": {"description": "the organisation", **_json("OrgOut")},
+                    "404": _ERR,
+                    **common,
+                },
+            },
+            "patch": {
+                **secured,
+                "requestBody": _json("OrgPatch"),
+                "responses": {
+                    "200": {"description": "updated", **_json("OrgOut")},
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/users",
+        parameters=[org_id],
+        operations={
+            "post": {
+                **secured,
+                "summary": "Register a mailbox; creates its Aurinko subscriptions",
+                "requestBody": _json("UserCreate"),
+                "responses": {
+                    "201": {"description": "created", **_json("UserOut")},
+                    "404": _ERR,
+                    "409": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/users/{userId}",
+        parameters=[user_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "The user with a status per service",
+                "responses": {
+                    "200": {"description": "user", **_json("UserOut")},
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/users/{userId}/sync",
+        parameters=[user_id],
+        operations={
+            "post": {
+                **secured,
+                "summary": "Sync now",
+                "requestBody": _json("SyncRequest"),
+                "responses": {
+                    "202": {"description": "queued or coalesced"},
+                    "404": _ERR,
+                    "503": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/unmatched",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "The sync cache of unmatched emails and meetings",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                ],
+                "responses": {"200": {"description": "items"}, "404": _ERR, **common},
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/emails",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "What was decided for one message",
+                "parameters": [
+                    {
+                        "name": "rfc822MsgId",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "decision", **_json("EmailDecisionOut")},
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/webhooks/aurinko",
+        operations={
+            "post": {
+                "summary": "Aurinko notifications and the validationToken handshake",
+                "responses": {
+                    "200": {"description": "accepted"},
+                    "400": _ERR,
+                    "401": _ERR,
+                    "413": _ERR,
+                    "503": _ERR,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/healthz",
+        operations={
+            "get": {
+                "responses": {
+                    "200": {"description": "database and broker up"},
+                    "503": {"description": "degraded"},
+                }
+            }
+        },
+    )
+    return spec.to_dict()

@@ -1,0 +1,151 @@
+"""POST /webhooks/aurinko: verify, record, coalesce, enqueue — and answer fast."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import INCLUDE, Schema, ValidationError, fields
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from brightsync import signing
+from brightsync.clients.aurinko import service_for_resource
+from brightsync.config import Settings
+from brightsync.db import session_scope
+from brightsync.models import Notification, Subscription, User, utcnow
+from brightsync.sync import scheduler
+from brightsync.sync.jobs import publish_sync
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+
+class NotificationSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    subscription = fields.Raw(load_default=None)
+    resource = fields.String(required=True)
+    accountId = fields.Raw(required=True)
+    payloads = fields.List(fields.Dict(), load_default=list)
+    error = fields.String(load_default=None, allow_none=True)
+    lifecycleEvent = fields.String(load_default=None, allow_none=True)
+
+
+def _problem(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+@bp.post("/webhooks/aurinko")
+def receive() -> Any:
+    settings: Settings = current_app.config["BRIGHTSYNC"]
+    if not settings.aurinko_signing_secret:
+        return _problem(401, "webhooks are refused until AURINKO_SIGNING_SECRET is set")
+    body = request.get_data(cache=True)  # raw bytes: the signature covers them exactly
+    timestamp = request.headers.get("X-Aurinko-Request-Timestamp")
+    reason = signing.verify(
+        settings.aurinko_signing_secret,
+        timestamp,
+        request.headers.get("X-Aurinko-Signature"),
+        body,
+        tolerance=settings.webhook_tolerance_seconds,
+    )
+    if reason is not None:
+        log.warning("webhook rejected: %s", reason)
+        return _problem(401, reason)
+
+    token = request.args.get("validationToken")
+    if token is not None:
+        return Response(token, status=200, content_type="text/plain")
+
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _problem(400, "body is not JSON")
+    if not isinstance(raw, dict):
+        return _problem(400, "body must be a JSON object")
+    try:
+        note = NotificationSchema().load(raw)
+    except ValidationError as exc:
+        return jsonify(error="invalid notification", fields=exc.messages), 400
+    if isinstance(note["accountId"], bool) or not isinstance(note["accountId"], int | str):
+        return jsonify(error="invalid notification", fields={"accountId": ["not an id"]}), 400
+
+    digest = hashlib.sha256(f"{timestamp}:".encode() + body).hexdigest()
+    return _handle(note, digest)
+
+
+def _record(note: dict[str, Any], digest: str, outcome: str, user_id: int | None) -> None:
+    try:
+        with session_scope() as s:
+            s.add(
+                Notification(
+                    digest=digest,
+                    account_id=str(note["accountId"]),
+                    resource=note["resource"][:200],
+                    subscription=str(note["subscription"])[:100]
+                    if note["subscription"] is not None
+                    else None,
+                    user_id=user_id,
+                    lifecycle_event=note["lifecycleEvent"],
+                    payload_count=len(note["payloads"]),
+                    outcome=outcome,
+                )
+            )
+    except IntegrityError:
+        pass  # the same delivery raced in twice; one record is enough
+
+
+def _handle(note: dict[str, Any], digest: str) -> Any:
+    account_id = str(note["accountId"])
+    with session_scope() as s:
+        if s.scalar(select(Notification.id).where(Notification.digest == digest)) is not None:
+            return jsonify(status="duplicate")
+        user = s.scalar(select(User).where(User.aurinko_account_id == account_id))
+        user_id = user.id if user else None
+        services = list(user.services or []) if user else []
+
+    if user_id is None:
+        log.info("notification for unknown Aurinko account %s ignored", account_id)
+        _record(note, digest, "ignored", None)
+        return jsonify(status="ignored", reason="unknown account")
+
+    if note["lifecycleEvent"]:
+        _lifecycle(user_id, note)
+        _record(note, digest, "lifecycle", user_id)
+        return jsonify(status="recorded", lifecycleEvent=note["lifecycleEvent"])
+
+    service = service_for_resource(note["resource"])
+    if service is None or service not in services:
+        _record(note, digest, "ignored", user_id)
+        return jsonify(status="ignored", reason="resource not synced for this user")
+
+    try:
+        published = scheduler.request_and_publish(user_id, service, publish_sync)
+    except Exception:
+        log.exception("broker refused the sync task for user %s/%s", user_id, service)
+        # Nothing recorded: Aurinko redelivers and the redelivery must not look like a replay.
+        return _problem(503, "queue unavailable; retry later")
+    outcome = "enqueued" if published else "coalesced"
+    _record(note, digest, outcome, user_id)
+    return jsonify(status=outcome, service=service)
+
+
+def _lifecycle(user_id: int, note: dict[str, Any]) -> None:
+    event = note["lifecycleEvent"]
+    with session_scope() as s:
+        subs = s.scalars(select(Subscription).where(Subscription.user_id == user_id)).all()
+        sub_id = str(note["subscription"]) if note["subscription"] is not None else None
+        targets = [x for x in subs if sub_id and x.aurinko_id == sub_id] or [
+            x for x in subs if x.resource == note["resource"]
+        ]
+        for sub in targets:
+            sub.state = "error" if event == "error" else "active"
+            sub.last_error = (
+                (note["error"] or "lifecycle error")[:1000] if event == "error" else None
+            )
+            sub.updated_at = utcnow()

@@ -1,0 +1,66 @@
+"""Celery settings (`celery -A brightsync` loads them through brightsync.celery).
+
+Reliability first: JSON only, late acks and redelivery when a worker dies mid-task, one
+message prefetched at a time, retries scheduled well inside the broker's visibility timeout.
+"""
+
+from celery.schedules import crontab
+from kombu import Queue
+
+from brightsync.config import broker_settings, get_settings
+
+# broker_url and broker_transport_options (Redis: a visibility timeout far above every
+# countdown we use; embedded broker: a short polling interval).
+globals().update(broker_settings(get_settings()))
+broker_connection_retry_on_startup = True
+
+result_backend = None
+task_ignore_result = True
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_time_limit = 1800
+task_soft_time_limit = 1500
+worker_send_task_events = True
+task_send_sent_event = True
+
+task_default_queue = "sync"
+task_queues = (Queue("intake"), Queue("sync"), Queue("maintenance"))
+task_routes = {
+    "brightsync.intake.*": {"queue": "intake"},
+    "brightsync.sync.*": {"queue": "sync"},
+    "brightsync.email.*": {"queue": "sync"},
+    "brightsync.maintenance.*": {"queue": "maintenance"},
+    "brightsync.unmatched.*": {"queue": "maintenance"},
+}
+
+# One beat process only; each job also holds a lock so a second beat by mistake is harmless.
+beat_schedule = {
+    "unmatched-retry-daily": {
+        "task": "brightsync.unmatched.retry",
+        "schedule": crontab(minute=15, hour=3),
+    },
+    "unmatched-expire-daily": {
+        "task": "brightsync.unmatched.expire",
+        "schedule": crontab(minute=45, hour=3),
+    },
+    "safety-sync": {
+        "task": "brightsync.maintenance.safety_sync",
+        "schedule": 15 * 60.0,
+    },
+    "sweep-email-claims": {
+        "task": "brightsync.maintenance.sweep_email_claims",
+        "schedule": 10 * 60.0,
+    },
+    "subscription-check": {
+        "task": "brightsync.maintenance.check_subscriptions",
+        "schedule": 6 * 3600.0,
+    },
+}

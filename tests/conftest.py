@@ -1,0 +1,357 @@
+"""Shared fixtures: the two backends, a real Celery worker process, the app, the simulators.
+
+Integration tests take the `stack` fixture and run twice: on the embedded default (SQLite +
+the serverless SQLAlchemy broker) and on PostgreSQL + Redis. Each run makes its own database
+and Redis db number and removes them afterwards. Under CI=true a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get("BRIGHTSYNC_TEST_PG", "postgresql+psycopg2://127.0.0.1:5432/test")
+REDIS_ADMIN_URL = os.environ.get("BRIGHTSYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+SIGNING_SECRET = "test-signing-secret"
+ADMIN_TOKEN = "test-admin-token"
+CRM_TOKEN = "sandbox-crm-token"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} unavailable: {exc}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: integration services are required)")
+    pytest.skip(message)
+
+
+def apply_env(env: dict[str, str]) -> None:
+    """Make this process use `env` (settings, engine, coordinator, keys, Celery broker)."""
+    from brightsync import coordination, crypto, db
+    from brightsync.celery import reconfigure
+    from brightsync.config import reset_settings
+
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"):
+        os.environ.pop(key, None)
+    os.environ.update(env)
+    reset_settings()
+    db.reset_engine()
+    coordination.reset_coordinator()
+    crypto.reset_keys()
+    reconfigure()
+
+
+@dataclass
+class Backend:
+    name: str
+    env: dict[str, str]
+    workdir: Path
+    cleanups: list = field(default_factory=list)
+
+
+def _make_postgres(workdir: Path) -> tuple[str, object]:
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("PostgreSQL", exc)
+    name = f"brightsync_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+def _make_redis() -> tuple[str, object]:
+    import redis
+
+    try:
+        probe = redis.Redis.from_url(REDIS_ADMIN_URL, socket_connect_timeout=2)
+        probe.ping()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("Redis", exc)
+    # Claim an empty db number with a marker so parallel runs never share one.
+    marker = f"brightsync-test-{uuid.uuid4().hex}"
+    for number in range(1, 16):
+        client = redis.Redis.from_url(REDIS_ADMIN_URL, db=number)
+        if client.set("brightsync:test-owner", marker, nx=True, ex=3600) and client.dbsize() == 1:
+            url = REDIS_ADMIN_URL.rsplit("/", 1)[0] + f"/{number}"
+            return url, lambda c=client: c.flushdb()
+        if client.get("brightsync:test-owner") == marker.encode():
+            client.delete("brightsync:test-owner")
+    _unavailable("Redis", RuntimeError("no free db number in 1..15"))
+    raise AssertionError  # unreachable
+
+
+def make_backend(name: str) -> Backend:
+    workdir = Path(tempfile.mkdtemp(prefix=f"brightsync-{name}-"))
+    env = {
+        "BRIGHTSYNC_INSTANCE_PATH": str(workdir / "instance"),
+        "AURINKO_SIGNING_SECRET": SIGNING_SECRET,
+        "BRIGHTSYNC_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BRIGHTSYNC_ENCRYPTION_KEY": "kR7y0L9b3o2S1mW6dQq1vN8d8V3Gm0sH5bq2yJ8xY0c=",
+        "BRIGHTSYNC_RETRY_BASE_SECONDS": "1",
+    }
+    backend = Backend(name=name, env=env, workdir=workdir)
+    if name == "embedded":
+        env["DATABASE_URL"] = f"sqlite:///{workdir}/brightsync.db"
+        env["CELERY_BROKER_URL"] = f"sqla+sqlite:///{workdir}/broker.db"
+    else:
+        db_url, drop = _make_postgres(workdir)
+        backend.cleanups.append(drop)
+        redis_url, flush = _make_redis()
+        backend.cleanups.append(flush)
+        env["DATABASE_URL"] = db_url
+        env["REDIS_URL"] = redis_url
+        env["CELERY_BROKER_URL"] = redis_url
+    return backend
+
+
+def destroy_backend(backend: Backend) -> None:
+    from brightsync import db
+
+    db.reset_engine()
+    for cleanup in reversed(backend.cleanups):
+        try:
+            cleanup()
+        except Exception as exc:  # noqa: BLE001
+            print(f"cleanup of {backend.name} failed: {exc}", file=sys.stderr)
+    shutil.rmtree(backend.workdir, ignore_errors=True)
+
+
+class WorkerProcess:
+    """`celery -A brightsync worker` as a real OS process, with its log kept for assertions."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, name: str, concurrency: int = 2):
+        self.log_path = workdir / f"{name}.log"
+        self.name = name
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "brightsync",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "-P",
+            "prefork",
+            "-Q",
+            "intake,sync,maintenance",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-E",
+        ]
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=full_env,
+            stdout=open(self.log_path, "w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            if "ready." in self.log():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    """One backend with its schema, simulators, the web app served over HTTP, and a worker."""
+
+    backend: Backend
+    aurinko_url: str
+    crm_url: str
+    web_url: str
+    worker: WorkerProcess | None = None
+    extra_workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.backend.env
+
+    def admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **kwargs.pop("headers", {})}
+        return requests.request(method, self.web_url + path, headers=headers, timeout=30, **kwargs)
+
+    def start_worker(self, name: str = "w1", concurrency: int = 2) -> WorkerProcess:
+        worker = WorkerProcess(self.env, self.backend.workdir, name, concurrency)
+        self.extra_workers.append(worker)
+        return worker
+
+    def aurinko(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, self.aurinko_url + path, timeout=30, **kwargs)
+
+    def crm(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {CRM_TOKEN}", **kwargs.pop("headers", {})}
+        return requests.request(method, self.crm_url + path, headers=headers, timeout=30, **kwargs)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = ""):
+    """Poll until predicate() is truthy; return its value or fail with `message`."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s: {message} (last: {last!r})")
+
+
+class _Deferred:
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+BACKENDS = ["embedded", "postgres"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> Iterator[Backend]:
+    be = make_backend(request.param)
+    saved = dict(os.environ)
+    apply_env(be.env)
+    from brightsync.migrate import upgrade
+
+    upgrade()
+    yield be
+    destroy_backend(be)
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def stack(backend: Backend) -> Iterator[Stack]:
+    from brightsync.sandbox.aurinko import create_aurinko_app
+    from brightsync.sandbox.crm import create_crm_app
+    from brightsync.sandbox.server import ServerThread
+    from brightsync.web import create_app
+
+    aurinko = ServerThread(create_aurinko_app(signing_secret=SIGNING_SECRET)).start()
+    crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
+    # Subscriptions are built from the public URL, so bind the web server first, then build
+    # the app with that URL; the server dispatches to the app once it exists.
+    deferred = _Deferred()
+    web = ServerThread(deferred)
+    backend.env["AURINKO_API_URL"] = aurinko.url
+    backend.env["BRIGHTSYNC_PUBLIC_URL"] = web.url
+    apply_env(backend.env)
+    deferred.app = create_app()
+    web.start()
+    st = Stack(backend=backend, aurinko_url=aurinko.url, crm_url=crm.url, web_url=web.url)
+    st.worker = WorkerProcess(backend.env, backend.workdir, "main")
+    yield st
+    for w in [st.worker, *st.extra_workers]:
+        w.stop()
+    web.stop()
+    crm.stop()
+    aurinko.stop()
+
+
+@pytest.fixture
+def clean_stack(stack: Stack) -> Iterator[Stack]:
+    """The stack with simulators and every BrightSync table emptied before the test."""
+    from brightsync.db import session_scope
+    from brightsync.models import Base
+
+    stack.aurinko("POST", "/_control/reset").raise_for_status()
+    stack.crm("POST", "/_control/reset").raise_for_status()
+    with session_scope() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            s.execute(table.delete())
+    if stack.env.get("REDIS_URL"):
+        import redis
+
+        client = redis.Redis.from_url(stack.env["REDIS_URL"])
+        for key in client.scan_iter("brightsync:*"):
+            if key != b"brightsync:test-owner":
+                client.delete(key)
+    for w in stack.extra_workers:
+        w.stop()
+    stack.extra_workers.clear()
+    yield stack
+
+
+@pytest.fixture
+def unit_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A private embedded backend for tests that need settings and a database but no worker."""
+    saved = dict(os.environ)
+    env = {
+        "BRIGHTSYNC_INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/unit.db",
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path}/broker.db",
+        "AURINKO_SIGNING_SECRET": SIGNING_SECRET,
+        "BRIGHTSYNC_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BRIGHTSYNC_ENCRYPTION_KEY": "kR7y0L9b3o2S1mW6dQq1vN8d8V3Gm0sH5bq2yJ8xY0c=",
+    }
+    apply_env(env)
+    from brightsync.migrate import upgrade
+
+    upgrade()
+    yield env
+    from brightsync import db
+
+    db.reset_engine()
+    os.environ.clear()
+    os.environ.update(saved)
+    apply_env({})
+
+
+@pytest.fixture
+def app(unit_env):
+    from brightsync.web import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def random_token() -> str:
+    return secrets.token_urlsafe(16)
