@@ -355,3 +355,16 @@ def client(app):
 
 def random_token() -> str:
     return secrets.token_urlsafe(16)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failed integration test, attach the tail of each worker's log to the report."""
+    report = yield
+    if report.when == "call" and report.failed:
+        st = item.funcargs.get("clean_stack") or item.funcargs.get("stack")
+        if isinstance(st, Stack):
+            for w in [st.worker, *st.extra_workers]:
+                if w is not None:
+                    report.sections.append((f"worker {w.name} log", w.log()[-6000:]))
+    return report

@@ -206,9 +206,7 @@ class HttpClient:
                     timeout=self.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                last = TransientError(
-                    f"{type(exc).__name__}: {exc}", method=method, url=url
-                )
+                last = TransientError(f"{type(exc).__name__}: {exc}", method=method, url=url)
                 delay = self.policy.backoff(attempt)
             else:
                 if response.ok:

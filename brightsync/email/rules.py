@@ -30,7 +30,14 @@ MAX_SUBJECT_LENGTH = 2000
 LOG_EXTERNAL = "external"
 LOG_INTERNAL = "log_internal"
 SKIP_REASONS = (
-    "draft", "junk", "trash", "meeting", "bulk", "excluded", "internal", "no_participants",
+    "draft",
+    "junk",
+    "trash",
+    "meeting",
+    "bulk",
+    "excluded",
+    "internal",
+    "no_participants",
     "malformed",
 )
 
@@ -360,8 +367,9 @@ def classify(msg: object, policy: EmailPolicy) -> Decision:
             key = message_key(msg)
         except Exception:
             key = ""
-        return _skip("malformed", direction="received", key=key,
-                     notes=(f"error:{type(exc).__name__}",))
+        return _skip(
+            "malformed", direction="received", key=key, notes=(f"error:{type(exc).__name__}",)
+        )
 
 
 def _classify(msg: Mapping[str, Any], policy: EmailPolicy) -> Decision:
@@ -383,8 +391,11 @@ def _classify(msg: Mapping[str, Any], policy: EmailPolicy) -> Decision:
     invalid = 0
     truncated = False
     for role, value in (
-        ("from", from_value), ("to", msg.get("to")), ("cc", msg.get("cc")),
-        ("bcc", msg.get("bcc")), ("replyTo", msg.get("replyTo")),
+        ("from", from_value),
+        ("to", msg.get("to")),
+        ("cc", msg.get("cc")),
+        ("bcc", msg.get("bcc")),
+        ("replyTo", msg.get("replyTo")),
     ):
         limit = 1 if role == "from" else max(budget, 0)
         entries, bad, overflow = parse_address_list(value, limit)

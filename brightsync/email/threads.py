@@ -35,7 +35,7 @@ def parse_message_ids(value: object) -> list[str]:
     """Normalised ids from a header value ('<a@x> <b@y>', a bare id, or a list of them)."""
     if isinstance(value, list | tuple):
         out: list[str] = []
-        for item in value[:MAX_THREAD_KEYS * 4]:
+        for item in value[: MAX_THREAD_KEYS * 4]:
             out.extend(parse_message_ids(item))
         return out
     if not isinstance(value, str):
@@ -69,7 +69,7 @@ def thread_keys(msg: object, limit: int = MAX_THREAD_KEYS) -> list[str]:
     refs = _field_or_header(msg, "references", "References")
     room = max(limit - len(keys), 1)
     if len(refs) > room:
-        refs = refs[:1] + refs[len(refs) - (room - 1):] if room > 1 else refs[:1]
+        refs = refs[:1] + refs[len(refs) - (room - 1) :] if room > 1 else refs[:1]
     keys.extend(refs)
     seen: set[str] = set()
     out = []

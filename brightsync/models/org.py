@@ -24,6 +24,10 @@ class Organisation(Base):
     # Fernet token of {"token": ...} or {"username": ..., "password": ...}; never logged.
     crm_secret_enc: Mapped[str] = mapped_column(String(2000))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the connector was found to offer (probed once, refreshed hourly), so a sync run
+    # does not spend CRM calls rediscovering it.
+    crm_capabilities: Mapped[dict[str, Any] | None] = mapped_column()
+    crm_capabilities_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="org", cascade="all, delete-orphan")

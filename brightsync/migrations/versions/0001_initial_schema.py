@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 20:14:25.453034
+Create Date: 2026-11-23 20:32:18.363895
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def upgrade() -> None:
         sa.Column("crm_auth_type", sa.String(length=10), nullable=False),
         sa.Column("crm_secret_enc", sa.String(length=2000), nullable=False),
         sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("crm_capabilities", sa.JSON(), nullable=True),
+        sa.Column(
+            "crm_capabilities_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation")),
     )

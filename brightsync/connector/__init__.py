@@ -1,0 +1,1 @@
+"""The CRM connector contract: schemas, its OpenAPI document, and the conformance check."""

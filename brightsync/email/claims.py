@@ -1,0 +1,181 @@
+"""The org-wide claim on a message: the unique key that makes "logged once" hold.
+
+The first mailbox whose sync sees a message inserts the claim (unique on org + message key)
+and owns it; every other mailbox inserts only a sighting. Both are single INSERTs that lose
+races gracefully (ON CONFLICT DO NOTHING), so any number of workers agree on one owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from brightsync.db import dialect_insert
+from brightsync.models import EmailClaim, EmailSighting, utcnow
+
+# Claims in these states still need work from their owner.
+OPEN_STATES = ("claimed", "logging")
+# A claim whose owner could not finish and no other holder is known yet.
+ORPHANED = "orphaned"
+# How long an owner may hold a claim in work before another run may pick it up again.
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim_id: int
+    owned: bool  # this mailbox owns the message (it loads the body and writes to the CRM)
+    state: str
+
+
+def claim(
+    session: Session,
+    *,
+    org_id: int,
+    user_id: int,
+    key: str,
+    provider_message_id: str,
+    internet_message_id: str | None,
+    subject: str | None,
+    direction: str | None,
+    state: str = "claimed",
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> ClaimResult:
+    now = now or utcnow()
+    insert = dialect_insert(session)
+    values = dict(
+        org_id=org_id,
+        message_key=key,
+        internet_message_id=internet_message_id,
+        owner_user_id=user_id,
+        provider_message_id=provider_message_id,
+        state=state,
+        reason=reason,
+        subject=(subject or "")[:500] or None,
+        direction=direction,
+        lease_until=None,
+        claimed_at=now,
+        decided_at=now if state not in OPEN_STATES else None,
+        attempts=0,
+    )
+    inserted = session.execute(
+        insert(EmailClaim)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["org_id", "message_key"])
+        .returning(EmailClaim.id)
+    ).scalar()
+    if inserted is not None:
+        return ClaimResult(claim_id=inserted, owned=True, state=state)
+    existing = session.execute(
+        select(EmailClaim.id, EmailClaim.state, EmailClaim.owner_user_id).where(
+            EmailClaim.org_id == org_id, EmailClaim.message_key == key
+        )
+    ).one()
+    if existing.owner_user_id == user_id:
+        # Our own claim seen again (a re-sync): ownership does not change.
+        return ClaimResult(claim_id=existing.id, owned=True, state=existing.state)
+    sight(session, org_id=org_id, user_id=user_id, key=key, provider_message_id=provider_message_id)
+    if existing.state == ORPHANED and state in OPEN_STATES:
+        # The owner's copy vanished and nobody took over: this mailbox's copy will do.
+        taken = session.execute(
+            update(EmailClaim)
+            .where(EmailClaim.id == existing.id, EmailClaim.state == ORPHANED)
+            .values(
+                owner_user_id=user_id,
+                provider_message_id=provider_message_id,
+                state="claimed",
+                lease_until=None,
+                reason=None,
+            )
+        ).rowcount
+        if taken:
+            return ClaimResult(claim_id=existing.id, owned=True, state="claimed")
+    return ClaimResult(claim_id=existing.id, owned=False, state=existing.state)
+
+
+def sight(
+    session: Session,
+    *,
+    org_id: int,
+    user_id: int,
+    key: str,
+    provider_message_id: str,
+    note: str | None = None,
+) -> None:
+    insert = dialect_insert(session)
+    session.execute(
+        insert(EmailSighting)
+        .values(
+            org_id=org_id,
+            message_key=key,
+            user_id=user_id,
+            provider_message_id=provider_message_id,
+            note=note,
+            seen_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["org_id", "message_key", "user_id"])
+    )
+
+
+def hand_over(session: Session, claim_id: int, reason: str) -> bool:
+    """The owner cannot finish (copy gone, token dead): pass the claim to another holder.
+
+    Returns True when another mailbox took it, False when it is left orphaned for the next
+    mailbox whose sync sees the message.
+    """
+    c = session.get(EmailClaim, claim_id, with_for_update=True)
+    if c is None or c.state not in OPEN_STATES:
+        return False
+    heir = session.scalars(
+        select(EmailSighting)
+        .where(
+            EmailSighting.org_id == c.org_id,
+            EmailSighting.message_key == c.message_key,
+            EmailSighting.user_id != c.owner_user_id,
+            EmailSighting.note.is_(None),
+        )
+        .order_by(EmailSighting.seen_at, EmailSighting.id)
+        .limit(1)
+    ).first()
+    if heir is None:
+        c.state = ORPHANED
+        c.reason = reason[:500]
+        c.lease_until = None
+        return False
+    # The old owner becomes a sighting with the reason, the heir becomes the owner.
+    old_owner, old_id = c.owner_user_id, c.provider_message_id
+    c.owner_user_id = heir.user_id
+    c.provider_message_id = heir.provider_message_id
+    c.state = "claimed"
+    c.reason = None
+    c.lease_until = utcnow()
+    session.delete(heir)
+    session.flush()
+    sight(
+        session,
+        org_id=c.org_id,
+        user_id=old_owner,
+        key=c.message_key,
+        provider_message_id=old_id,
+        note=reason[:100],
+    )
+    return True
+
+
+def take_for_work(session: Session, claim_id: int, now: datetime | None = None) -> bool:
+    """Lease an open claim for one attempt; False when another run is working on it."""
+    now = now or utcnow()
+    taken = session.execute(
+        update(EmailClaim)
+        .where(
+            EmailClaim.id == claim_id,
+            EmailClaim.state.in_(OPEN_STATES),
+            (EmailClaim.lease_until.is_(None)) | (EmailClaim.lease_until <= now),
+        )
+        .values(lease_until=now + CLAIM_LEASE)
+    ).rowcount
+    return taken == 1

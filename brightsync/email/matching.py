@@ -1,0 +1,196 @@
+"""Match participants to CRM contacts; auto-create contacts and companies when allowed.
+
+One Matcher per sync run: lookups are batched across the run's messages and cached by the
+CRM client, so N messages to the same people cost one lookup, not N.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from brightsync.clients.crm import CrmClient
+from brightsync.clients.http import FinalError
+from brightsync.coordination import lock
+from brightsync.email.relations import related_to
+from brightsync.email.rules import EmailPolicy, Participant
+from brightsync.people.domains import company_domain, company_name_from_domain
+from brightsync.people.names import split_name
+from brightsync.people.similarity import find_similar_contact
+
+log = logging.getLogger(__name__)
+
+
+def contact_addresses(contact: dict[str, Any]) -> list[str]:
+    raw = contact.get("emailAddresses") or []
+    if isinstance(raw, str):
+        raw = [raw]
+    out = []
+    for item in raw:
+        value = item.get("address") if isinstance(item, dict) else item
+        if isinstance(value, str) and value.strip():
+            out.append(value.strip().lower())
+    return out
+
+
+def address_variants(first: str, last: str, domain: str) -> list[str]:
+    """Addresses the same person plausibly also uses at `domain` (john.smith, jsmith, john…)."""
+    f, la = first.lower().strip(), last.lower().strip()
+    f = "".join(ch for ch in f if ch.isalnum())
+    la = "".join(ch for ch in la if ch.isalnum())
+    locals_: list[str] = []
+    if f and la:
+        locals_ += [
+            f"{f}.{la}",
+            f"{f}{la}",
+            f"{f[0]}{la}",
+            f"{f[0]}.{la}",
+            f"{f}_{la}",
+            f"{la}.{f}",
+            f"{f}",
+            f"{f}{la[0]}",
+        ]
+    elif la:
+        locals_ += [la]
+    return [f"{lp}@{domain}" for lp in dict.fromkeys(locals_)]
+
+
+class _Supports:
+    """`caps.email_update` asks the client lazily: only what a run uses is ever probed."""
+
+    def __init__(self, crm: CrmClient) -> None:
+        self._crm = crm
+
+    def __getattr__(self, name: str) -> bool:
+        return self._crm.supports(name)
+
+
+class Matcher:
+    def __init__(self, crm: CrmClient, policy: EmailPolicy, org_id: int) -> None:
+        self.crm = crm
+        self.policy = policy
+        self.org_id = org_id
+        self.caps = _Supports(crm)
+        self._opps: list[dict[str, Any]] | None = None
+        self.created_contacts: list[dict[str, Any]] = []
+        self.created_companies: list[dict[str, Any]] = []
+
+    # -- matching -------------------------------------------------------------------------
+    def prefetch(self, addresses: Iterable[str]) -> None:
+        """One batched lookup for every address a batch of messages will ask about."""
+        wanted = sorted({a for a in addresses if a})
+        if wanted:
+            self.crm.lookup_contacts(wanted)
+
+    def match(self, addresses: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """address -> contact, for the addresses that have a contact (served from the cache)."""
+        if not addresses:
+            return {}
+        found = self.crm.lookup_contacts(list(addresses))
+        wanted = set(addresses)
+        out: dict[str, dict[str, Any]] = {}
+        for contact in found:
+            for addr in contact_addresses(contact):
+                if addr in wanted and addr not in out:
+                    out[addr] = contact
+        return out
+
+    def relations(self, contacts: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+        return related_to(list(contacts), self._opportunities(contacts))
+
+    def prefetch_opportunities(self, contacts: Sequence[dict[str, Any]]) -> None:
+        """One opportunities lookup for the whole batch; relations() picks from it."""
+        if not self.caps.opportunities or not contacts:
+            self._opps = []
+            return
+        contact_ids = sorted({str(c["id"]) for c in contacts if c.get("id") is not None})
+        company_ids = sorted({str(c["companyId"]) for c in contacts if c.get("companyId")})
+        try:
+            self._opps = self.crm.lookup_opportunities(contact_ids, company_ids)
+        except FinalError as exc:
+            log.warning("opportunity lookup refused: %s", exc)
+            self._opps = []
+
+    def _opportunities(self, contacts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._opps is None:
+            self.prefetch_opportunities(contacts)
+        return self._opps or []
+
+    # -- auto-creation --------------------------------------------------------------------
+    def ensure_contacts(self, candidates: Sequence[Participant]) -> dict[str, dict[str, Any]]:
+        """Contacts for candidates that have none: found again, a similar one, or created."""
+        out: dict[str, dict[str, Any]] = {}
+        if not candidates or not self.caps.contact_create:
+            return out
+        for person in candidates:
+            contact = self._ensure_contact(person)
+            if contact is not None:
+                out[person.address] = contact
+        return out
+
+    def _ensure_contact(self, person: Participant) -> dict[str, Any] | None:
+        addr = person.address
+        # Two workers may meet the same new person at once: one creates, the other finds.
+        with lock(f"contact:{self.org_id}:{addr}") as mine:
+            if not mine:
+                return None
+            self.crm.forget([addr])
+            existing = self.match([addr])
+            if addr in existing:
+                return existing[addr]
+            first, last = split_name(person.name, addr)
+            domain = addr.rsplit("@", 1)[-1]
+            variants = [v for v in address_variants(first, last, domain) if v != addr]
+            if variants:
+                similar = find_similar_contact(
+                    first, last, addr, self.crm.lookup_contacts(variants)
+                )
+                if similar is not None:
+                    log.info(
+                        "linked %s to similar contact %s instead of creating",
+                        addr,
+                        similar.get("id"),
+                    )
+                    return similar
+            body: dict[str, Any] = {
+                "firstName": first,
+                "lastName": last or addr.split("@", 1)[0],
+                "emailAddresses": [addr],
+            }
+            company = self._company_for(addr)
+            if company is not None:
+                body["companyId"] = str(company["id"])
+            try:
+                created = self.crm.create_contact(body)
+            except FinalError as exc:
+                log.warning("contact creation for a participant refused: %s", exc.message)
+                return None
+            self.crm.forget([addr])
+            self.created_contacts.append(created)
+            return created
+
+    def _company_for(self, addr: str) -> dict[str, Any] | None:
+        domain = company_domain(addr)
+        if domain is None or not self.caps.company_lookup_domain:
+            return None
+        found = self.crm.lookup_companies(domain=domain)
+        if found:
+            return found[0]
+        if not (self.policy.create_companies and self.caps.company_create):
+            return None
+        with lock(f"company:{self.org_id}:{domain}") as mine:
+            if not mine:
+                return None
+            found = self.crm.lookup_companies(domain=domain)
+            if found:
+                return found[0]
+            try:
+                company = self.crm.create_company(
+                    {"name": company_name_from_domain(domain) or domain, "domains": [domain]}
+                )
+            except FinalError as exc:
+                log.warning("company creation refused: %s", exc.message)
+                return None
+            self.created_companies.append(company)
+            return company

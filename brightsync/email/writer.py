@@ -1,0 +1,347 @@
+"""Finish owned claims: match, thread, load the body, write to the CRM exactly once.
+
+The write protocol: lease the claim -> record the intent (state "logging", attempts + 1) ->
+if an earlier attempt may have created the email, look it up by rfc822MsgId first -> create
+-> store the CRM id. A crash anywhere repeats safely; a CRM outage leaves the claim open with
+a retry time and a queued task, never lost and never doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from brightsync.clients.aurinko import TokenDeadError
+from brightsync.clients.http import FinalError, NotFoundError, TransientError
+from brightsync.config import get_settings
+from brightsync.db import after_commit, session_scope
+from brightsync.email import claims
+from brightsync.email.content import attachment_metadata, build_crm_email, text_and_html
+from brightsync.email.context import EmailContext
+from brightsync.email.matching import contact_addresses
+from brightsync.email.rules import LOG_INTERNAL, Decision, classify, creation_candidates
+from brightsync.email.thread_store import assign_thread
+from brightsync.models import EmailClaim, EmailParticipant, utcnow
+from brightsync.unmatched import cache
+
+log = logging.getLogger(__name__)
+
+ATTACHMENT_CONTENT_CAP = 256 * 1024
+RETRY_CAP = timedelta(hours=6)
+
+
+@dataclass
+class Work:
+    claim_id: int
+    msg: dict[str, Any] | None = None  # as seen in the sync page (may lack the body)
+    decision: Decision | None = None
+
+
+def _needs_body(msg: dict[str, Any]) -> bool:
+    omitted = msg.get("omitted") or []
+    return "body" in omitted or msg.get("body") is None
+
+
+def retry_delay(attempts: int) -> timedelta:
+    base = timedelta(seconds=get_settings().retry_base_seconds)
+    return min(RETRY_CAP, base * (2 ** max(0, attempts - 1)))
+
+
+def process(ctx: EmailContext, items: list[Work]) -> None:
+    """Finish the given claims owned by ctx's user; reschedule what cannot finish now."""
+    leased: list[Work] = []
+    with session_scope() as s:
+        for item in items:
+            if claims.take_for_work(s, item.claim_id):
+                leased.append(item)
+    if not leased:
+        return
+    try:
+        ready = _prepare(ctx, leased)
+        _match_batch(ctx, ready)
+        for index, item in enumerate(ready):
+            try:
+                _finish(ctx, item)
+            except TransientError as exc:
+                # The CRM is struggling: defer this one and everything after it in one go.
+                _defer(ctx, [w.claim_id for w in ready[index:]], exc)
+                return
+        created = {a for c in ctx.matcher.created_contacts for a in contact_addresses(c)}
+        if created:
+            relink(ctx, created)
+    except TransientError as exc:
+        _defer(ctx, [w.claim_id for w in leased], exc)
+    except TokenDeadError:
+        for w in leased:
+            _hand_over(ctx, w.claim_id, "owner mailbox needs re-authorisation")
+        raise
+
+
+def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
+    """Make sure each item has its message (headers at least) and decision."""
+    ready = []
+    with session_scope() as s:
+        provider_ids = {
+            c.id: c.provider_message_id
+            for c in s.scalars(
+                select(EmailClaim).where(EmailClaim.id.in_([w.claim_id for w in leased]))
+            )
+        }
+    for item in leased:
+        if item.msg is None:
+            try:
+                item.msg = ctx.aurinko.get_message(provider_ids[item.claim_id])
+                ctx.count("body_loads")
+            except NotFoundError:
+                _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox")
+                continue
+        if item.decision is None:
+            item.decision = classify(item.msg, ctx.policy)
+        if not item.decision.should_log:
+            with session_scope() as s:
+                c = s.get(EmailClaim, item.claim_id)
+                c.state, c.reason, c.decided_at, c.lease_until = (
+                    "skipped",
+                    item.decision.reason,
+                    utcnow(),
+                    None,
+                )
+            continue
+        ready.append(item)
+    return ready
+
+
+def _match_batch(ctx: EmailContext, ready: list[Work]) -> None:
+    addresses = {p.address for w in ready for p in w.decision.external}  # type: ignore[union-attr]
+    ctx.matcher.prefetch(addresses)
+    contacts: list[dict[str, Any]] = []
+    for w in ready:
+        matched = ctx.matcher.match([p.address for p in w.decision.external])  # type: ignore[union-attr]
+        missing = [
+            p
+            for p in creation_candidates(w.decision, ctx.policy)  # type: ignore[arg-type]
+            if p.address not in matched
+        ]
+        if missing:
+            created = ctx.matcher.ensure_contacts(missing)
+            matched.update(created)
+            ctx.count("contacts_linked_or_created", len(created))
+        w.matched = matched  # type: ignore[attr-defined]
+        contacts.extend(matched.values())
+    ctx.matcher.prefetch_opportunities(_unique_contacts(contacts))
+
+
+def _unique_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for c in contacts:
+        seen.setdefault(str(c.get("id")), c)
+    return list(seen.values())
+
+
+def _finish(ctx: EmailContext, item: Work) -> None:
+    msg, decision = item.msg, item.decision
+    assert msg is not None and decision is not None
+    matched: dict[str, dict[str, Any]] = getattr(item, "matched", {})
+    external = [p.address for p in decision.external]
+    with session_scope() as s:
+        c = s.get(EmailClaim, item.claim_id)
+        thread_id, moved = assign_thread(s, ctx.org_id, msg, ctx.account_id)
+        c.thread_id = thread_id
+        c.addresses = external[:200]
+        relations = (
+            ctx.matcher.relations(_unique_contacts(list(matched.values()))) if matched else None
+        )
+        if relations is None:
+            relations = _thread_relations(s, ctx.org_id, thread_id, c.id)
+        if relations is None and decision.reason == LOG_INTERNAL:
+            relations = {"contacts": [], "companies": [], "opportunities": []}
+        if relations is None:
+            c.state, c.reason, c.lease_until = "unmatched", "no matching contact", None
+            c.decided_at = utcnow()
+            _participants(s, ctx.org_id, c.id, external, set())
+            cache.park(
+                s,
+                org_id=ctx.org_id,
+                kind="email",
+                key=c.message_key,
+                user_id=c.owner_user_id,
+                subject=c.subject,
+                addresses=external,
+                reason="no matching contact",
+                settings=ctx.settings,
+            )
+            ctx.count("unmatched")
+            return
+        c.state = "logging"
+        c.attempts += 1
+        attempts = c.attempts
+        rfc_key = c.message_key
+    if _needs_body(msg):
+        try:
+            full = ctx.aurinko.get_message(_provider_id(item.claim_id))
+        except NotFoundError:
+            _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox")
+            return
+        ctx.count("body_loads")
+        msg = {**msg, **full}
+    text, html = text_and_html(msg)
+    payload = build_crm_email(
+        msg,
+        thread_id=thread_id,
+        related_to=relations,
+        text_body=text,
+        html_body=html,
+        attachments=attachment_metadata(msg.get("attachments"), ATTACHMENT_CONTENT_CAP),
+    )
+    if not payload.get("rfc822MsgId"):
+        # No Message-ID: a stable synthetic one keeps look-before-create possible.
+        payload["rfc822MsgId"] = f"<{rfc_key.removeprefix('digest:')}@brightsync.invalid>"
+    crm_id = None
+    if attempts > 1 and ctx.matcher.caps.email_lookup:
+        found = ctx.crm.find_emails(payload["rfc822MsgId"])
+        if found:
+            crm_id = str(found[0]["id"])
+            ctx.count("found_existing")
+    try:
+        if crm_id is None:
+            crm_id = str(ctx.crm.create_email(payload)["id"])
+            ctx.count("logged")
+    except FinalError as exc:
+        with session_scope() as s:
+            c = s.get(EmailClaim, item.claim_id)
+            c.state, c.reason = "failed", f"CRM refused: {exc.message}"[:500]
+            c.decided_at, c.lease_until = utcnow(), None
+        ctx.count("failed")
+        return
+    with session_scope() as s:
+        c = s.get(EmailClaim, item.claim_id)
+        c.state, c.crm_email_id, c.related_to = "logged", crm_id, relations
+        c.reason, c.decided_at, c.lease_until = None, utcnow(), None
+        _participants(s, ctx.org_id, c.id, external, set(matched))
+    if moved:
+        _update_threads(ctx, moved, thread_id)
+
+
+def _provider_id(claim_id: int) -> str:
+    with session_scope() as s:
+        return s.get(EmailClaim, claim_id).provider_message_id
+
+
+def _thread_relations(s: Any, org_id: int, thread_id: str, claim_id: int) -> dict | None:
+    """A reply that matches nobody inherits what its thread was logged against."""
+    row = s.scalars(
+        select(EmailClaim)
+        .where(
+            EmailClaim.org_id == org_id,
+            EmailClaim.thread_id == thread_id,
+            EmailClaim.state == "logged",
+            EmailClaim.id != claim_id,
+            EmailClaim.related_to.is_not(None),
+        )
+        .order_by(EmailClaim.decided_at.desc())
+        .limit(1)
+    ).first()
+    return dict(row.related_to) if row is not None else None
+
+
+def _participants(
+    s: Any, org_id: int, claim_id: int, addresses: list[str], matched: set[str]
+) -> None:
+    existing = {
+        p.address: p
+        for p in s.scalars(select(EmailParticipant).where(EmailParticipant.claim_id == claim_id))
+    }
+    for addr in dict.fromkeys(addresses[:200]):
+        if addr in existing:
+            existing[addr].matched = addr in matched
+        else:
+            s.add(
+                EmailParticipant(
+                    org_id=org_id, claim_id=claim_id, address=addr, matched=addr in matched
+                )
+            )
+
+
+def _update_threads(ctx: EmailContext, crm_ids: list[str], thread_id: str) -> None:
+    if not ctx.matcher.caps.email_update:
+        return
+    for crm_id in crm_ids:
+        try:
+            ctx.crm.update_email(crm_id, {"syncThreadId": thread_id})
+        except FinalError as exc:
+            log.warning("could not move email %s to merged thread: %s", crm_id, exc.message)
+
+
+def relink(ctx: EmailContext, addresses: set[str]) -> int:
+    """Emails already logged with a participant who now has a contact get it in relatedTo."""
+    if not ctx.matcher.caps.email_update or not addresses:
+        return 0
+    with session_scope() as s:
+        rows = s.execute(
+            select(EmailClaim.id, EmailClaim.crm_email_id, EmailClaim.related_to)
+            .join(EmailParticipant, EmailParticipant.claim_id == EmailClaim.id)
+            .where(
+                EmailParticipant.org_id == ctx.org_id,
+                EmailParticipant.address.in_(sorted(addresses)),
+                EmailParticipant.matched.is_(False),
+                EmailClaim.state == "logged",
+            )
+        ).all()
+    updated = 0
+    for claim_id, crm_id, related in {r.id: r for r in rows}.values():
+        with session_scope() as s:
+            addrs = list(
+                s.scalars(
+                    select(EmailParticipant.address).where(EmailParticipant.claim_id == claim_id)
+                )
+            )
+        ctx.crm.forget(addrs)
+        matched = ctx.matcher.match(addrs)
+        fresh = ctx.matcher.relations(_unique_contacts(list(matched.values())))
+        merged = {
+            k: list(dict.fromkeys((related or {}).get(k, []) + fresh.get(k, [])))
+            for k in ("contacts", "companies", "opportunities")
+        }
+        try:
+            ctx.crm.update_email(crm_id, {"relatedTo": merged})
+        except FinalError as exc:
+            log.warning("re-link of email %s refused: %s", crm_id, exc.message)
+            continue
+        with session_scope() as s:
+            c = s.get(EmailClaim, claim_id)
+            c.related_to = merged
+            _participants(s, ctx.org_id, claim_id, addrs, set(matched))
+        updated += 1
+    ctx.count("relinked", updated)
+    return updated
+
+
+def _defer(ctx: EmailContext, claim_ids: list[int], exc: Exception) -> None:
+    from brightsync.email.jobs import process_claims
+
+    log.warning("deferring %d claim(s) after transient error: %s", len(claim_ids), exc)
+    with session_scope() as s:
+        attempts = 1
+        for claim_id in claim_ids:
+            c = s.get(EmailClaim, claim_id)
+            if c is None or c.state not in claims.OPEN_STATES:
+                continue
+            attempts = max(attempts, c.attempts or 1)
+            c.reason = f"will retry: {exc}"[:500]
+            c.lease_until = utcnow() + retry_delay(attempts)
+        delay = retry_delay(attempts).total_seconds()
+        after_commit(s, lambda: process_claims.apply_async(args=[claim_ids], countdown=delay))
+    ctx.count("deferred", len(claim_ids))
+
+
+def _hand_over(ctx: EmailContext, claim_id: int, reason: str) -> None:
+    from brightsync.email.jobs import process_claims
+
+    with session_scope() as s:
+        if claims.hand_over(s, claim_id, reason):
+            after_commit(s, lambda: process_claims.delay([claim_id]))
+    ctx.count("handed_over")

@@ -1,0 +1,348 @@
+"""The simulated Aurinko REST API under /v1 (paths, parameters and shapes of its OpenAPI)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from brightsync.sandbox.aurinko import records as R
+from brightsync.sandbox.aurinko.records import ApiFailure, bad_request
+from brightsync.sandbox.aurinko.state import AurinkoSimulator
+
+# Flask endpoint -> operation name used by the statistics (GET /_control/stats).
+OPERATIONS: dict[str, str] = {}
+
+
+def failure_response(failure: ApiFailure) -> Response:
+    response = jsonify(failure.body())
+    response.status_code = failure.status
+    response.headers.update(failure.headers)
+    return response
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise bad_request(f"{name} must be true or false")
+
+
+def _int(name: str, default: int | None, minimum: int = 0) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer") from None
+    if value < minimum:
+        raise bad_request(f"{name} must be at least {minimum}")
+    return value
+
+
+def _time(name: str, *, required: bool) -> float | None:
+    raw = request.args.get(name)
+    if not raw:
+        if required:
+            raise bad_request(f"{name} is required")
+        return None
+    value = R.parse_time(raw)
+    if value is None:
+        raise bad_request(f"{name} must be an RFC 3339 timestamp")
+    return value
+
+
+def _body_type(default: str = "html") -> str:
+    value = request.args.get("bodyType") or default
+    if value not in ("html", "text"):
+        raise bad_request("bodyType must be html or text")
+    return value
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise bad_request("the body must be JSON")
+    return body
+
+
+def register_api(app: Flask, sim: AurinkoSimulator) -> None:
+    def route(rule: str, op: str, methods: tuple[str, ...] = ("GET",)) -> Callable:
+        def decorator(view: Callable) -> Callable:
+            endpoint = "v1_" + op.replace(".", "_")
+            OPERATIONS[endpoint] = op
+            app.add_url_rule(rule, endpoint=endpoint, view_func=view, methods=list(methods))
+            return view
+
+        return decorator
+
+    @app.before_request
+    def _intake() -> Any:
+        if not request.path.startswith("/v1/"):
+            return None
+        op = OPERATIONS.get(request.endpoint or "", "unknown")
+        account_id = sim.identify(request.headers)
+        body = request.get_json(silent=True) if request.content_length else None
+        g.entry = sim.record_request(
+            op, account_id, request.method, request.path, request.args.to_dict(flat=False), body
+        )
+        fault = sim.take_fault(request.path, request.method, account_id)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status is not None:
+                return failure_response(sim.fault_failure(fault))
+        g.account = sim.authenticate(request.headers, allow_dead=op == "account.get")
+        return None
+
+    @app.after_request
+    def _outcome(response: Response) -> Response:
+        entry = g.get("entry")
+        if entry is not None:
+            sim.record_status(entry, response.status_code)
+        return response
+
+    @app.errorhandler(ApiFailure)
+    def _failure(exc: ApiFailure) -> Response:
+        return failure_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        if not request.path.startswith("/v1/"):
+            return exc
+        code = {404: "notFound", 405: "methodNotAllowed"}.get(exc.code or 500, "badRequest")
+        return failure_response(ApiFailure(exc.code or 500, code, exc.description or code))
+
+    # --- account ----------------------------------------------------------------------------
+
+    @route("/v1/account", "account.get")
+    def account() -> Any:
+        return jsonify(sim.account_json(g.account))
+
+    # --- sync, one set of three routes per service --------------------------------------------
+
+    def sync_params(service: str) -> dict[str, Any]:
+        if service == "email":
+            return {"days_within": _int("daysWithin", None), "body_type": _body_type()}
+        if service == "calendar":
+            time_min = _time("timeMin", required=True)
+            time_max = _time("timeMax", required=True)
+            assert time_min is not None and time_max is not None
+            if time_min >= time_max:
+                raise bad_request("timeMin must be smaller than timeMax")
+            return {"time_min": time_min, "time_max": time_max}
+        if service == "tasks":
+            return {"skip_completed_before": _time("skipCompletedBeforeDate", required=False)}
+        return {}
+
+    def sync_start(service: str, container: str | None) -> Any:
+        return jsonify(sim.start_sync(g.account, service, container, **sync_params(service)))
+
+    def sync_delta(service: str, container: str | None, kind: str) -> Any:
+        page = sim.delta(
+            g.account,
+            service,
+            container,
+            kind,
+            request.args.get("deltaToken") or None,
+            request.args.get("pageToken") or None,
+        )
+        return jsonify(page)
+
+    @route("/v1/email/sync", "email.sync.start", ("POST",))
+    def email_sync() -> Any:
+        return sync_start("email", None)
+
+    @route("/v1/email/sync/updated", "email.sync.updated")
+    def email_updated() -> Any:
+        return sync_delta("email", None, "updated")
+
+    @route("/v1/email/sync/deleted", "email.sync.deleted")
+    def email_deleted() -> Any:
+        return sync_delta("email", None, "deleted")
+
+    @route("/v1/calendars/<calendar_id>/sync", "calendar.sync.start", ("POST",))
+    def calendar_sync(calendar_id: str) -> Any:
+        return sync_start("calendar", calendar_id)
+
+    @route("/v1/calendars/<calendar_id>/sync/updated", "calendar.sync.updated")
+    def calendar_updated(calendar_id: str) -> Any:
+        return sync_delta("calendar", calendar_id, "updated")
+
+    @route("/v1/calendars/<calendar_id>/sync/deleted", "calendar.sync.deleted")
+    def calendar_deleted(calendar_id: str) -> Any:
+        return sync_delta("calendar", calendar_id, "deleted")
+
+    @route("/v1/contacts/sync", "contacts.sync.start", ("POST",))
+    def contacts_sync() -> Any:
+        return sync_start("contacts", None)
+
+    @route("/v1/contacts/sync/updated", "contacts.sync.updated")
+    def contacts_updated() -> Any:
+        return sync_delta("contacts", None, "updated")
+
+    @route("/v1/contacts/sync/deleted", "contacts.sync.deleted")
+    def contacts_deleted() -> Any:
+        return sync_delta("contacts", None, "deleted")
+
+    @route("/v1/tasklists/<list_id>/sync", "tasks.sync.start", ("POST",))
+    def tasks_sync(list_id: str) -> Any:
+        return sync_start("tasks", list_id)
+
+    @route("/v1/tasklists/<list_id>/sync/updated", "tasks.sync.updated")
+    def tasks_updated(list_id: str) -> Any:
+        return sync_delta("tasks", list_id, "updated")
+
+    @route("/v1/tasklists/<list_id>/sync/deleted", "tasks.sync.deleted")
+    def tasks_deleted(list_id: str) -> Any:
+        return sync_delta("tasks", list_id, "deleted")
+
+    # --- messages ---------------------------------------------------------------------------
+
+    @route("/v1/email/messages/<message_id>", "message.get")
+    def message(message_id: str) -> Any:
+        return jsonify(sim.get_message(g.account, message_id, _body_type()))
+
+    @route("/v1/email/messages/<message_id>", "message.delete", ("DELETE",))
+    def message_delete(message_id: str) -> Any:
+        sim.trash_message(g.account, message_id)
+        return jsonify(status="Ok")
+
+    # --- calendars and events ---------------------------------------------------------------
+
+    @route("/v1/calendars", "calendars.list")
+    def calendars() -> Any:
+        records = sim.calendars(g.account)
+        return jsonify(length=len(records), records=records)
+
+    @route("/v1/calendars/<calendar_id>", "calendar.get")
+    def calendar(calendar_id: str) -> Any:
+        sim.feed_key(g.account, "calendar", calendar_id)
+        return jsonify(sim.calendars(g.account)[0])
+
+    def event_answer(record: dict[str, Any], status: int) -> Any:
+        out: dict[str, Any] = {"id": record["id"], "etag": record["etag"]}
+        if record.get("iCalUid"):
+            out["iCalUId"] = record["iCalUid"]  # sic: the create/update answer spells it so
+        if _bool("returnRecord", True):
+            out["record"] = record
+        return jsonify(out), status
+
+    @route("/v1/calendars/<calendar_id>/events", "event.create", ("POST",))
+    def event_create(calendar_id: str) -> Any:
+        _bool("notifyAttendees", True)
+        record = sim.create_record(g.account, "calendar", calendar_id, _json_body())
+        return event_answer(record, 201)
+
+    @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.get")
+    def event_get(calendar_id: str, event_id: str) -> Any:
+        return jsonify(sim.get_record(g.account, "calendar", calendar_id, event_id))
+
+    @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.update", ("PATCH",))
+    def event_update(calendar_id: str, event_id: str) -> Any:
+        _bool("notifyAttendees", True)
+        if_match = request.headers.get("If-Match")
+        if not if_match:
+            raise bad_request("the If-Match header is required")
+        record = sim.update_record(
+            g.account, "calendar", calendar_id, event_id, _json_body(), if_match=if_match
+        )
+        return event_answer(record, 200)
+
+    @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.delete", ("DELETE",))
+    def event_delete(calendar_id: str, event_id: str) -> Any:
+        _bool("notifyAttendees", True)
+        sim.delete_record(g.account, "calendar", calendar_id, event_id)
+        return Response(status=200)
+
+    # --- contacts ---------------------------------------------------------------------------
+
+    def or_id(record: dict[str, Any], status: int) -> Any:
+        return jsonify(id=record["id"], etag=record["etag"], record=record), status
+
+    @route("/v1/contacts", "contact.create", ("POST",))
+    def contact_create() -> Any:
+        return or_id(sim.create_record(g.account, "contacts", None, _json_body()), 201)
+
+    @route("/v1/contacts/<contact_id>", "contact.get")
+    def contact_get(contact_id: str) -> Any:
+        return jsonify(sim.get_record(g.account, "contacts", None, contact_id))
+
+    @route("/v1/contacts/<contact_id>", "contact.update", ("PATCH",))
+    def contact_update(contact_id: str) -> Any:
+        if_match = request.headers.get("If-Match")
+        if not if_match:
+            raise bad_request("the If-Match header is required")
+        record = sim.update_record(
+            g.account, "contacts", None, contact_id, _json_body(), if_match=if_match
+        )
+        return or_id(record, 200)
+
+    @route("/v1/contacts/<contact_id>", "contact.delete", ("DELETE",))
+    def contact_delete(contact_id: str) -> Any:
+        sim.delete_record(g.account, "contacts", None, contact_id)
+        return Response(status=200)
+
+    # --- task lists and tasks ---------------------------------------------------------------
+
+    @route("/v1/tasklists", "tasklists.list")
+    def task_lists() -> Any:
+        records = sim.task_lists(g.account)
+        return jsonify(length=len(records), records=records)
+
+    @route("/v1/tasklists/<list_id>/tasks", "task.create", ("POST",))
+    def task_create(list_id: str) -> Any:
+        return or_id(sim.create_record(g.account, "tasks", list_id, _json_body()), 201)
+
+    @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.get")
+    def task_get(list_id: str, task_id: str) -> Any:
+        return jsonify(sim.get_record(g.account, "tasks", list_id, task_id))
+
+    @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.update", ("PATCH",))
+    def task_update(list_id: str, task_id: str) -> Any:
+        record = sim.update_record(
+            g.account, "tasks", list_id, task_id, _json_body(),
+            if_match=request.headers.get("If-Match") or None,
+        )
+        return or_id(record, 200)
+
+    @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.delete", ("DELETE",))
+    def task_delete(list_id: str, task_id: str) -> Any:
+        sim.delete_record(g.account, "tasks", list_id, task_id)
+        return jsonify(status="Ok")
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    @route("/v1/subscriptions", "subscription.create", ("POST",))
+    def subscription_create() -> Any:
+        resource, url, filters = sim.check_subscription(g.account, _json_body())
+        ok, detail = sim.webhooks.handshake(url, account_id=g.account.id)
+        if not ok:
+            raise ApiFailure(400, "badRequest", f"notificationUrl verification failed: {detail}")
+        sub = sim.add_subscription(g.account, resource, url, filters)
+        return jsonify(sub.to_json())
+
+    @route("/v1/subscriptions", "subscriptions.list")
+    def subscriptions() -> Any:
+        limit = _int("limit", 50, minimum=1)
+        offset = _int("offset", 0)
+        assert limit is not None and offset is not None
+        page = sim.list_subscriptions(g.account, limit, offset, _bool("includeInactive", False))
+        return jsonify(page)
+
+    @route("/v1/subscriptions/<sub_id>", "subscription.get")
+    def subscription(sub_id: str) -> Any:
+        return jsonify(sim.subscription(g.account, sub_id).to_json())
+
+    @route("/v1/subscriptions/<sub_id>", "subscription.delete", ("DELETE",))
+    def subscription_delete(sub_id: str) -> Any:
+        sim.delete_subscription(g.account, sub_id)
+        return Response(status=200)

@@ -1,0 +1,204 @@
+"""The sync cache: emails (and meetings) that matched no contact, retried until they expire.
+
+The daily retry asks the CRM once per distinct address across the whole cache of an
+organisation (batched), not once per item; what now matches is finished through the same
+path as a fresh message. Items past `unmatched.retentionDays` are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from brightsync.clients.crm import CrmClient
+from brightsync.clients.http import ApiError
+from brightsync.config import get_settings
+from brightsync.coordination import singleton
+from brightsync.db import dialect_insert, session_scope
+from brightsync.email.matching import contact_addresses
+from brightsync.models import EmailClaim, Organisation, UnmatchedItem, utcnow
+from brightsync.web.schemas import effective_settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+
+
+def park(
+    session: Session,
+    *,
+    org_id: int,
+    kind: str,
+    key: str,
+    user_id: int,
+    subject: str | None,
+    addresses: list[str],
+    reason: str,
+    settings: dict[str, Any],
+    now: datetime | None = None,
+) -> None:
+    """Put an item in the cache (or refresh its reason); its expiry is set once, at entry."""
+    now = now or utcnow()
+    cfg = settings.get("unmatched", {})
+    retry = timedelta(hours=int(cfg.get("retryEveryHours", 24)))
+    keep = timedelta(days=int(cfg.get("retentionDays", 30)))
+    session.execute(
+        dialect_insert(session)(UnmatchedItem)
+        .values(
+            org_id=org_id,
+            kind=kind,
+            key=key,
+            user_id=user_id,
+            subject=(subject or "")[:500] or None,
+            addresses=sorted(set(addresses))[:200],
+            reason=reason,
+            attempts=0,
+            next_retry_at=now + retry,
+            expires_at=now + keep,
+            created_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["org_id", "kind", "key"],
+            set_={"reason": reason, "user_id": user_id},
+        )
+    )
+
+
+def _reopen_claims(session: Session, org_id: int, keys: list[str]) -> list[int]:
+    """Matched now: the email's claim goes back to work (its owner loads and logs it)."""
+    ids = list(
+        session.scalars(
+            select(EmailClaim.id).where(
+                EmailClaim.org_id == org_id,
+                EmailClaim.message_key.in_(keys),
+                EmailClaim.state == "unmatched",
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(EmailClaim)
+            .where(EmailClaim.id.in_(ids))
+            .values(
+                state="claimed", reason="contact found in the sync cache retry", lease_until=None
+            )
+        )
+    return ids
+
+
+def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> dict[str, int]:
+    crm = CrmClient.for_org(org, rate_limit=get_settings().crm_rate_per_second)
+    addresses = sorted({a for item in items for a in item.addresses or []})
+    known: set[str] = set()
+    # One batched lookup per distinct address across the cache (the client chunks it).
+    for contact in crm.lookup_contacts(addresses):
+        known.update(contact_addresses(contact))
+    matched = [i for i in items if known.intersection(i.addresses or [])]
+    waiting = [i for i in items if i not in matched]
+    settings = effective_settings(org.settings)
+    retry = timedelta(hours=int(settings["unmatched"]["retryEveryHours"]))
+    with session_scope() as s:
+        s.execute(
+            update(UnmatchedItem)
+            .where(UnmatchedItem.id.in_([i.id for i in waiting]))
+            .values(
+                attempts=UnmatchedItem.attempts + 1, last_attempt_at=now, next_retry_at=now + retry
+            )
+        )
+        email_keys = [i.key for i in matched if i.kind == "email"]
+        claim_ids = _reopen_claims(s, org.id, email_keys)
+        s.execute(delete(UnmatchedItem).where(UnmatchedItem.id.in_([i.id for i in matched])))
+    if claim_ids:
+        from brightsync.email.jobs import finish_claims
+
+        finish_claims(claim_ids)
+    return {
+        "checked": len(items),
+        "matched": len(matched),
+        "waiting": len(waiting),
+        "addresses": len(addresses),
+    }
+
+
+def retry_due(
+    force: bool = False, org_id: int | None = None, addresses: Iterable[str] | None = None
+) -> dict[str, int]:
+    """Retry due items (all items when `force`, or those touching `addresses`)."""
+    now = utcnow()
+    wanted = {a.lower() for a in addresses} if addresses is not None else None
+    totals: dict[str, int] = defaultdict(int)
+    with session_scope() as s:
+        query = select(UnmatchedItem).where(UnmatchedItem.expires_at > now)
+        if not force and wanted is None:
+            query = query.where(UnmatchedItem.next_retry_at <= now)
+        if org_id is not None:
+            query = query.where(UnmatchedItem.org_id == org_id)
+        items = list(s.scalars(query.order_by(UnmatchedItem.org_id, UnmatchedItem.id)))
+        by_org: dict[int, list[UnmatchedItem]] = defaultdict(list)
+        for item in items:
+            if wanted is None or wanted.intersection(item.addresses or []):
+                by_org[item.org_id].append(item)
+        orgs = {
+            o.id: o
+            for o in s.scalars(select(Organisation).where(Organisation.id.in_(list(by_org))))
+        }
+    for oid, org_items in by_org.items():
+        for start in range(0, len(org_items), BATCH):
+            try:
+                result = _retry_org(orgs[oid], org_items[start : start + BATCH], now)
+            except ApiError as exc:
+                log.warning("sync cache retry for org %s failed: %s", oid, exc)
+                totals["errors"] += 1
+                break
+            for key, value in result.items():
+                totals[key] += value
+    return dict(totals)
+
+
+def expire(now: datetime | None = None) -> int:
+    """Drop items past retention; their emails are recorded as expired, with the reason."""
+    now = now or utcnow()
+    with session_scope() as s:
+        rows = s.execute(
+            select(UnmatchedItem.org_id, UnmatchedItem.kind, UnmatchedItem.key).where(
+                UnmatchedItem.expires_at <= now
+            )
+        ).all()
+        by_org: dict[int, list[str]] = defaultdict(list)
+        for org_id, kind, key in rows:
+            if kind == "email":
+                by_org[org_id].append(key)
+        for org_id, keys in by_org.items():
+            s.execute(
+                update(EmailClaim)
+                .where(
+                    EmailClaim.org_id == org_id,
+                    EmailClaim.message_key.in_(keys),
+                    EmailClaim.state == "unmatched",
+                )
+                .values(
+                    state="expired",
+                    reason="no contact appeared within the retention",
+                    decided_at=now,
+                )
+            )
+        s.execute(delete(UnmatchedItem).where(UnmatchedItem.expires_at <= now))
+    if rows:
+        log.info("sync cache: %d item(s) expired", len(rows))
+    return len(rows)
+
+
+def retry_job() -> dict[str, int]:
+    with singleton("unmatched-retry", 3 * 3600) as mine:
+        return retry_due() if mine else {"skipped": 1}
+
+
+def expire_job() -> int:
+    with singleton("unmatched-expire", 3600) as mine:
+        return expire() if mine else 0

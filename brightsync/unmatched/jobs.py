@@ -1,0 +1,22 @@
+"""Beat-driven tasks of the sync cache: the daily retry and the expiry after retention."""
+
+from __future__ import annotations
+
+from brightsync.celery import app
+from brightsync.unmatched import cache
+
+
+@app.task(name="brightsync.unmatched.retry")
+def retry() -> dict[str, int]:
+    return cache.retry_job()
+
+
+@app.task(name="brightsync.unmatched.expire")
+def expire() -> int:
+    return cache.expire_job()
+
+
+@app.task(name="brightsync.unmatched.retry_addresses")
+def retry_addresses(org_id: int, addresses: list[str]) -> dict[str, int]:
+    """A contact appeared in the CRM (e.g. through the contacts sync): retry its items now."""
+    return cache.retry_due(org_id=org_id, addresses=addresses)

@@ -1,0 +1,104 @@
+"""Fixtures of the Aurinko client tests: a running simulator, settings whose coordination
+(rate budget) lives in a private SQLite database, and clients with a fast retry policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brightsync.clients.aurinko import AurinkoClient
+from brightsync.clients.http import RetryPolicy
+from brightsync.sandbox.aurinko import (
+    SandboxControl,
+    WebhookRecorder,
+    create_aurinko_app,
+    simulator_of,
+)
+from brightsync.sandbox.server import ServerThread
+
+SIGNING_SECRET = "client-test-signing-secret"
+FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+OPENAPI = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "aurinko-openapi.yaml"
+
+
+def reset_caches() -> None:
+    from brightsync import coordination, db
+    from brightsync.config import reset_settings
+
+    reset_settings()
+    coordination.reset_coordinator()
+    db.reset_engine()
+
+
+def apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_caches()
+
+
+@pytest.fixture
+def aurinko() -> Iterator[tuple[str, SandboxControl]]:
+    """A fresh simulator on a free port: (base url, control helper)."""
+    app = create_aurinko_app(
+        signing_secret=SIGNING_SECRET, webhook_debounce=0.02, webhook_retry_delay=0.05
+    )
+    server = ServerThread(app).start()
+    try:
+        yield server.url, SandboxControl(server.url)
+    finally:
+        server.stop()
+        simulator_of(app).webhooks.close()
+
+
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    # REDIS_URL set empty (not removed) so a stray .env cannot bring Redis back in.
+    return {
+        "BRIGHTSYNC_INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/coordination.db",
+        "REDIS_URL": "",
+        "CELERY_BROKER_URL": "memory://",
+    }
+
+
+@pytest.fixture
+def coordination_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Settings for this test: the rate budget kept in a private SQLite database."""
+    from brightsync.db import get_engine
+    from brightsync.models import Base
+
+    env = sqlite_env(tmp_path)
+    apply_env(monkeypatch, env)
+    Base.metadata.create_all(get_engine())
+    yield env
+    reset_caches()  # the environment is restored right after; nothing cached may outlive it
+
+
+@pytest.fixture
+def make_client(aurinko, coordination_db) -> Callable[..., AurinkoClient]:
+    """`make_client(account, **options)`: a client acting as that simulated account."""
+    url, _ = aurinko
+
+    def make(account: dict[str, Any], **options: Any) -> AurinkoClient:
+        options.setdefault("policy", FAST)
+        options.setdefault("timeout", (2.0, 5.0))
+        return AurinkoClient.for_account(url, account["accessToken"], app_key="tests", **options)
+
+    return make
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookRecorder]:
+    with WebhookRecorder(SIGNING_SECRET) as hook:
+        yield hook
+
+
+@pytest.fixture(scope="session")
+def openapi_document() -> dict[str, Any]:
+    if not OPENAPI.is_file():
+        pytest.skip(f"Aurinko's OpenAPI document is not at {OPENAPI.resolve()}")
+    import yaml
+
+    return yaml.safe_load(OPENAPI.read_text())

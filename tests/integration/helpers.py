@@ -1,0 +1,125 @@
+"""Scenario helpers over real HTTP: the admin API, the simulators' control APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import CRM_TOKEN, Stack, wait_for
+
+
+def make_org(
+    stack: Stack, settings: dict[str, Any] | None = None, domains: list[str] | None = None
+) -> int:
+    r = stack.admin(
+        "POST",
+        "/api/v1/orgs",
+        json={
+            "name": "Acme",
+            "domains": domains or ["acme.com"],
+            "crm": {"baseUrl": stack.crm_url, "authType": "bearer", "token": CRM_TOKEN},
+            "settings": settings or {},
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def make_user(
+    stack: Stack, org_id: int, email: str, provider: str = "imap", services: list[str] | None = None
+) -> dict[str, Any]:
+    """A simulated mailbox registered with BrightSync (its subscriptions created)."""
+    acct = stack.aurinko(
+        "POST",
+        "/_control/accounts",
+        json={"email": email, "name": email.split("@")[0].title(), "provider": provider},
+    )
+    acct.raise_for_status()
+    account = acct.json()
+    r = stack.admin(
+        "POST",
+        f"/api/v1/orgs/{org_id}/users",
+        json={
+            "email": email,
+            "aurinkoAccountId": account["id"],
+            "aurinkoAccessToken": account["accessToken"],
+            "services": services or ["email"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return {**r.json(), "accountId": account["id"], "accessToken": account["accessToken"]}
+
+
+def deliver(stack: Stack, **message: Any) -> dict[str, Any]:
+    """Deliver mail into every simulated mailbox it is addressed to (and the sender's)."""
+    r = stack.aurinko("POST", "/_control/mail", json=message)
+    r.raise_for_status()
+    return r.json()
+
+
+def person(address: str, name: str | None = None) -> dict[str, str]:
+    return {"address": address, "name": name or address.split("@")[0].title()}
+
+
+def seed_contacts(stack: Stack, *contacts: dict[str, Any], companies=(), opportunities=()):
+    r = stack.crm(
+        "POST",
+        "/_control/seed",
+        json={
+            "contacts": list(contacts),
+            "companies": list(companies),
+            "opportunities": list(opportunities),
+        },
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def decision(stack: Stack, org_id: int, rfc822: str) -> dict[str, Any] | None:
+    r = stack.admin("GET", f"/api/v1/orgs/{org_id}/emails", params={"rfc822MsgId": rfc822})
+    if r.status_code == 404:
+        return None
+    r.raise_for_status()
+    return r.json()
+
+
+def wait_decided(
+    stack: Stack, org_id: int, rfc822: str, state: str = "logged", timeout: float = 60
+) -> dict[str, Any]:
+    def check():
+        d = decision(stack, org_id, rfc822)
+        return d if d and d["state"] == state else None
+
+    return wait_for(check, timeout=timeout, message=f"{rfc822} to become {state}")
+
+
+def crm_emails(stack: Stack, rfc822: str) -> list[dict[str, Any]]:
+    r = stack.crm("GET", "/api/v1/emails", params={"rfc822MsgId": rfc822})
+    r.raise_for_status()
+    body = r.json()
+    return body if isinstance(body, list) else body.get("records") or body.get("items") or []
+
+
+def sync_now(stack: Stack, user_id: int) -> None:
+    r = stack.admin("POST", f"/api/v1/users/{user_id}/sync", json={})
+    assert r.status_code == 202, r.text
+
+
+def wait_idle(stack: Stack, user_ids: list[int], service: str = "email", timeout: float = 60):
+    """Wait until every user's service has run at least once and nothing is queued/running."""
+
+    def idle():
+        for uid in user_ids:
+            st = stack.admin("GET", f"/api/v1/users/{uid}").json()["status"][service]
+            if st["runs"] < 1 or st["state"] in ("queued", "running", "never"):
+                return False
+        return True
+
+    wait_for(idle, timeout=timeout, message=f"users {user_ids} idle")
+
+
+def aurinko_stats(stack: Stack) -> dict[str, Any]:
+    return stack.aurinko("GET", "/_control/stats").json()
+
+
+def crm_stats(stack: Stack) -> dict[str, Any]:
+    return stack.crm("GET", "/_control/stats").json()

@@ -1,0 +1,478 @@
+"""Email logging end to end on real workers, both backends: once per org, matched, threaded."""
+
+from __future__ import annotations
+
+import threading
+
+from brightsync.db import session_scope
+from brightsync.models import UnmatchedItem, utcnow
+from tests.conftest import wait_for
+from tests.integration.helpers import (
+    aurinko_stats,
+    crm_emails,
+    crm_stats,
+    decision,
+    deliver,
+    make_org,
+    make_user,
+    person,
+    seed_contacts,
+    sync_now,
+    wait_decided,
+    wait_idle,
+)
+
+DAVE = {"firstName": "Dave", "lastName": "Customer", "emailAddresses": ["dave@customer.com"]}
+
+
+def _team(stack, settings=None, provider="imap"):
+    org_id = make_org(stack, settings)
+    users = [
+        make_user(stack, org_id, f"{n}@acme.com", provider=provider)
+        for n in ("alice", "bob", "carol")
+    ]
+    return org_id, users
+
+
+def test_one_message_in_three_mailboxes_is_logged_once_with_one_body_load(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, users = _team(clean_stack)
+    clean_stack.aurinko("POST", "/_control/stats/reset")
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com", "Dave Customer"),
+            "to": [person("alice@acme.com")],
+            "cc": [person("bob@acme.com"), person("carol@acme.com")],
+            "subject": "Quote",
+            "body": "<p>Please send the <b>quote</b></p>",
+            "bodyType": "html",
+        },
+    )
+    msg_id = sent["internetMessageId"]
+    assert len(sent["copies"]) == 3
+    d = wait_decided(clean_stack, org_id, msg_id)
+    wait_idle(clean_stack, [u["id"] for u in users])
+    wait_for(
+        lambda: len(decision(clean_stack, org_id, msg_id)["seenBy"]) == 3,
+        timeout=30,
+        message="all three mailboxes to have seen the message",
+    )
+    d = decision(clean_stack, org_id, msg_id)
+    assert sorted(d["seenBy"]) == sorted(u["id"] for u in users)
+    logged = crm_emails(clean_stack, msg_id)
+    assert len(logged) == 1
+    email = logged[0]
+    assert email["id"] == d["crmEmailId"]
+    assert email["subject"] == "Quote"
+    assert email["syncThreadId"] == d["syncThreadId"]
+    assert "Please send the quote" in email["textBody"]
+    assert email["relatedTo"]["contacts"] and email["fromAddress"] == "dave@customer.com"
+    by_op = aurinko_stats(clean_stack)["byOperation"]
+    assert by_op.get("message.get", 0) == 1  # one body load for the whole organisation
+
+
+def test_reply_in_another_mailbox_joins_the_thread(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, users = _team(clean_stack)
+    first = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "Plan",
+            "body": "first",
+            "bodyType": "text",
+        },
+    )
+    d1 = wait_decided(clean_stack, org_id, first["internetMessageId"])
+    reply = deliver(
+        clean_stack,
+        **{
+            "from": person("bob@acme.com"),
+            "to": [person("dave@customer.com")],
+            "subject": "Re: Plan",
+            "body": "reply",
+            "bodyType": "text",
+            "inReplyTo": first["internetMessageId"],
+            "references": first["internetMessageId"],
+        },
+    )
+    d2 = wait_decided(clean_stack, org_id, reply["internetMessageId"])
+    assert d2["syncThreadId"] == d1["syncThreadId"]
+    assert d2["direction"] == "sent"
+    assert d2["loggedBy"] == users[1]["id"]
+
+
+def test_late_message_merges_two_threads_under_one_id(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, _ = _team(clean_stack)
+    a = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "A",
+            "body": "a",
+            "bodyType": "text",
+        },
+    )
+    b = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("bob@acme.com")],
+            "subject": "B",
+            "body": "b",
+            "bodyType": "text",
+        },
+    )
+    da = wait_decided(clean_stack, org_id, a["internetMessageId"])
+    db_ = wait_decided(clean_stack, org_id, b["internetMessageId"])
+    assert da["syncThreadId"] != db_["syncThreadId"]
+    both = f"{a['internetMessageId']} {b['internetMessageId']}"
+    c = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("carol@acme.com")],
+            "subject": "Re: both",
+            "body": "c",
+            "bodyType": "text",
+            "references": both,
+        },
+    )
+    dc = wait_decided(clean_stack, org_id, c["internetMessageId"])
+    survivor = min(da["syncThreadId"], db_["syncThreadId"])
+    assert dc["syncThreadId"] == survivor
+    assert decision(clean_stack, org_id, a["internetMessageId"])["syncThreadId"] == survivor
+    assert decision(clean_stack, org_id, b["internetMessageId"])["syncThreadId"] == survivor
+    # The CRM copies moved to the surviving thread too (the connector can update).
+    for m in (a, b, c):
+        assert crm_emails(clean_stack, m["internetMessageId"])[0]["syncThreadId"] == survivor
+
+
+def test_two_workers_syncing_three_mailboxes_concurrently_still_log_once(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    clean_stack.start_worker("w2")
+    org_id = make_org(clean_stack)
+    # Users are registered before mail arrives, but webhooks are what we race here: deliver
+    # everything first, then ask all three mailboxes to sync at the same moment.
+    users = [make_user(clean_stack, org_id, f"{n}@acme.com") for n in ("alice", "bob", "carol")]
+    ids = []
+    for i in range(12):
+        ids.append(
+            deliver(
+                clean_stack,
+                **{
+                    "from": person("dave@customer.com"),
+                    "to": [person("alice@acme.com")],
+                    "cc": [person("bob@acme.com"), person("carol@acme.com")],
+                    "subject": f"Order {i}",
+                    "body": f"order {i}",
+                    "bodyType": "text",
+                },
+            )["internetMessageId"]
+        )
+    threads = [threading.Thread(target=sync_now, args=(clean_stack, u["id"])) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for msg_id in ids:
+        wait_decided(clean_stack, org_id, msg_id)
+    wait_idle(clean_stack, [u["id"] for u in users])
+    assert [len(crm_emails(clean_stack, m)) for m in ids] == [1] * len(ids)
+    assert crm_stats(clean_stack)["byOperation"].get("emails.create", 0) == len(ids)
+    assert aurinko_stats(clean_stack)["byOperation"].get("message.get", 0) == len(ids)
+
+
+def test_skip_rules_are_recorded_with_their_reason(clean_stack):
+    org_id, _ = _team(clean_stack, settings={"email": {"excludeDomains": ["secret.com"]}})
+    internal = deliver(
+        clean_stack,
+        **{
+            "from": person("alice@acme.com"),
+            "to": [person("bob@acme.com")],
+            "subject": "lunch?",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    bulk = deliver(
+        clean_stack,
+        **{
+            "from": person("news@shop.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "Sale",
+            "body": "x",
+            "bodyType": "text",
+            "headers": [{"name": "List-Unsubscribe", "value": "<mailto:u@shop.com>"}],
+        },
+    )
+    excluded = deliver(
+        clean_stack,
+        **{
+            "from": person("x@mail.secret.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "s",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    assert (
+        wait_decided(clean_stack, org_id, internal["internetMessageId"], "skipped")["reason"]
+        == "internal"
+    )
+    assert (
+        wait_decided(clean_stack, org_id, bulk["internetMessageId"], "skipped")["reason"] == "bulk"
+    )
+    assert (
+        wait_decided(clean_stack, org_id, excluded["internetMessageId"], "skipped")["reason"]
+        == "excluded"
+    )
+    assert crm_stats(clean_stack)["byOperation"].get("emails.create", 0) == 0
+
+
+def _make_due() -> None:
+    """Fast-forward the cache to its next daily retry."""
+    with session_scope() as s:
+        for item in s.query(UnmatchedItem):
+            item.next_retry_at = utcnow()
+
+
+def test_unmatched_mail_waits_in_the_cache_and_the_daily_retry_logs_it(clean_stack):
+    org_id, users = _team(clean_stack)
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("erin@prospect.io", "Erin Prospect"),
+            "to": [person("alice@acme.com")],
+            "subject": "Intro",
+            "body": "hello",
+            "bodyType": "text",
+        },
+    )
+    msg_id = sent["internetMessageId"]
+    d = wait_decided(clean_stack, org_id, msg_id, "unmatched")
+    assert d["syncCache"]["addresses"] == ["erin@prospect.io"]
+    cache = clean_stack.admin("GET", f"/api/v1/orgs/{org_id}/unmatched").json()["items"]
+    assert [(i["reason"], i["attempts"], i["addresses"]) for i in cache] == [
+        ("no matching contact", 0, ["erin@prospect.io"])
+    ]
+    # A retry while nobody matches only counts an attempt.
+    clean_stack.crm("POST", "/_control/stats/reset")
+    from brightsync.celery import app
+
+    _make_due()
+    app.send_task("brightsync.unmatched.retry")
+    wait_for(
+        lambda: (
+            clean_stack.admin("GET", f"/api/v1/orgs/{org_id}/unmatched").json()["items"][0][
+                "attempts"
+            ]
+            == 1
+        ),
+        timeout=60,
+        message="first retry attempt",
+    )
+    # The contact appears; the next daily run logs the mail.
+    seed_contacts(
+        clean_stack,
+        {"firstName": "Erin", "lastName": "Prospect", "emailAddresses": ["erin@prospect.io"]},
+    )
+    _make_due()
+    app.send_task("brightsync.unmatched.retry")
+    wait_decided(clean_stack, org_id, msg_id, "logged")
+    assert clean_stack.admin("GET", f"/api/v1/orgs/{org_id}/unmatched").json()["items"] == []
+    assert len(crm_emails(clean_stack, msg_id)) == 1
+
+
+def test_cache_lookups_are_one_batch_per_distinct_address(clean_stack):
+    from brightsync.unmatched.cache import retry_due
+
+    org_id, _ = _team(clean_stack)
+    ids = [
+        deliver(
+            clean_stack,
+            **{
+                "from": person(f"p{i % 3}@prospect.io"),
+                "to": [person("alice@acme.com")],
+                "subject": f"s{i}",
+                "body": "x",
+                "bodyType": "text",
+            },
+        )["internetMessageId"]
+        for i in range(9)
+    ]
+    for m in ids:
+        wait_decided(clean_stack, org_id, m, "unmatched")
+    clean_stack.crm("POST", "/_control/stats/reset")
+    result = retry_due(force=True)
+    assert result["checked"] == 9 and result["addresses"] == 3
+    assert crm_stats(clean_stack)["byOperation"].get("contacts.lookup") == 1
+
+
+def test_expiry_drops_items_after_the_retention(clean_stack):
+    from brightsync.unmatched.cache import expire
+
+    org_id, _ = _team(clean_stack, settings={"unmatched": {"retentionDays": 1}})
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("zed@nowhere.io"),
+            "to": [person("alice@acme.com")],
+            "subject": "old",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    wait_decided(clean_stack, org_id, sent["internetMessageId"], "unmatched")
+    assert expire() == 0
+    from datetime import timedelta
+
+    assert expire(now=utcnow() + timedelta(days=1, minutes=1)) == 1
+    d = decision(clean_stack, org_id, sent["internetMessageId"])
+    assert d["state"] == "expired" and "retention" in d["reason"]
+
+
+def test_auto_created_contact_and_company_for_people_we_write_to(clean_stack):
+    org_id, users = _team(clean_stack, settings={"email": {"contactCreation": "sent"}})
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("alice@acme.com"),
+            "to": [
+                person("frank.new@mail.newco.co.uk", "Frank Newman"),
+                person("noreply@newco.co.uk"),
+                person("gina@gmail.com", "Gina Free"),
+            ],
+            "subject": "Welcome",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    d = wait_decided(clean_stack, org_id, sent["internetMessageId"])
+    lookup = clean_stack.crm(
+        "GET",
+        "/api/v1/contacts/lookup",
+        params={"emails": "frank.new@mail.newco.co.uk,noreply@newco.co.uk,gina@gmail.com"},
+    ).json()
+    by_addr = {c["emailAddresses"][0]: c for c in lookup}
+    assert set(by_addr) == {"frank.new@mail.newco.co.uk", "gina@gmail.com"}
+    frank = by_addr["frank.new@mail.newco.co.uk"]
+    assert (frank["firstName"], frank["lastName"]) == ("Frank", "Newman")
+    company = clean_stack.crm(
+        "GET", "/api/v1/companies/lookup", params={"domain": "newco.co.uk"}
+    ).json()
+    assert len(company) == 1 and frank["companyId"] == company[0]["id"]
+    assert not by_addr["gina@gmail.com"].get("companyId")  # free mail: no company
+    assert sorted(d["relatedTo"]["contacts"]) == sorted(
+        [frank["id"], by_addr["gina@gmail.com"]["id"]]
+    )
+
+
+def test_received_mail_creates_no_contact_under_sent_mode(clean_stack):
+    org_id, _ = _team(clean_stack, settings={"email": {"contactCreation": "sent"}})
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("hal@vendor.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "Offer",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    wait_decided(clean_stack, org_id, sent["internetMessageId"], "unmatched")
+    assert (
+        clean_stack.crm(
+            "GET", "/api/v1/contacts/lookup", params={"emails": "hal@vendor.com"}
+        ).json()
+        == []
+    )
+
+
+def test_similar_contact_is_linked_not_duplicated(clean_stack):
+    seed_contacts(
+        clean_stack,
+        {"firstName": "Jonathan", "lastName": "Smith", "emailAddresses": ["jsmith@bigcorp.com"]},
+    )
+    org_id, _ = _team(clean_stack, settings={"email": {"contactCreation": "all"}})
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("jonathan.smith@bigcorp.com", "Jonathan Smith"),
+            "to": [person("alice@acme.com")],
+            "subject": "Hi",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    d = wait_decided(clean_stack, org_id, sent["internetMessageId"])
+    existing = clean_stack.crm(
+        "GET", "/api/v1/contacts/lookup", params={"emails": "jsmith@bigcorp.com"}
+    ).json()[0]
+    assert d["relatedTo"]["contacts"] == [existing["id"]]
+    assert (
+        clean_stack.crm(
+            "GET", "/api/v1/contacts/lookup", params={"emails": "jonathan.smith@bigcorp.com"}
+        ).json()
+        == []
+    )
+
+
+def test_crm_outage_leaves_mail_pending_then_logs_it_once(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, _ = _team(clean_stack)
+    clean_stack.crm(
+        "POST",
+        "/_control/faults",
+        json={"path": "/api/v1/emails", "method": "POST", "status": 503, "count": 12},
+    )
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "During outage",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    wait_for(
+        lambda: (
+            (decision(clean_stack, org_id, sent["internetMessageId"]) or {}).get("reason", "")
+            and "will retry" in decision(clean_stack, org_id, sent["internetMessageId"])["reason"]
+        ),
+        timeout=90,
+        message="the claim to be deferred",
+    )
+    wait_decided(clean_stack, org_id, sent["internetMessageId"], timeout=120)
+    assert len(crm_emails(clean_stack, sent["internetMessageId"])) == 1
+
+
+def test_owner_copy_gone_passes_the_claim_to_another_holder(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, users = _team(clean_stack)
+    alice, bob = users[0], users[1]
+    # Alice's mailbox syncs first but her copy is deleted before its body can be loaded.
+    clean_stack.aurinko(
+        "POST",
+        "/_control/faults",
+        json={"path": "/v1/email/messages/", "method": "GET", "status": 404, "count": 1},
+    )
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "cc": [person("bob@acme.com")],
+            "subject": "handover",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    d = wait_decided(clean_stack, org_id, sent["internetMessageId"], timeout=90)
+    assert len(crm_emails(clean_stack, sent["internetMessageId"])) == 1
+    assert {alice["id"], bob["id"]} <= set(d["seenBy"])

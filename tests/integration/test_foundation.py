@@ -1,0 +1,133 @@
+"""The spine on real workers, on both backends: register, webhook in, task run, status out."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from brightsync.signing import signed_headers
+from tests.conftest import SIGNING_SECRET, wait_for
+from tests.integration.helpers import deliver, make_org, make_user, person
+
+
+def test_admin_api_requires_the_bearer_token(clean_stack):
+    r = requests.get(clean_stack.web_url + "/api/v1/orgs", timeout=10)
+    assert r.status_code == 401
+    r = requests.get(
+        clean_stack.web_url + "/api/v1/orgs", timeout=10, headers={"Authorization": "Bearer nope"}
+    )
+    assert r.status_code == 401
+
+
+def test_bad_input_gets_field_errors(clean_stack):
+    r = clean_stack.admin(
+        "POST",
+        "/api/v1/orgs",
+        json={"name": "", "domains": ["not a domain"], "crm": {"authType": "digest"}},
+    )
+    assert r.status_code == 400
+    fields = r.json()["fields"]
+    assert {"name", "domains", "crm"} <= set(fields)
+    r = clean_stack.admin(
+        "POST", "/api/v1/orgs", data=b"{oops", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert clean_stack.admin("GET", "/api/v1/users/999").status_code == 404
+
+
+def test_registering_a_user_subscribes_through_the_handshake(clean_stack):
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "alice@acme.com")
+    subs = user["subscriptions"]
+    assert [s["service"] for s in subs] == ["email"]
+    assert subs[0]["created"] is True and subs[0]["error"] is None
+    status = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()
+    assert status["status"]["email"]["subscription"]["healthy"] is True
+    assert "aurinkoAccessToken" not in json.dumps(status)
+    assert user["accessToken"] not in json.dumps(status)
+    # The simulator holds exactly one subscription, pointing at our webhook URL.
+    listed = clean_stack.aurinko(
+        "GET", "/v1/subscriptions", headers={"Authorization": f"Bearer {user['accessToken']}"}
+    )
+    records = listed.json()["records"]
+    assert [(r["resource"], r["notificationUrl"]) for r in records] == [
+        ("/email/messages", clean_stack.web_url + "/webhooks/aurinko")
+    ]
+
+
+def test_mail_arriving_triggers_a_webhook_sync_on_the_worker(clean_stack):
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "alice@acme.com")
+    deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "hello",
+            "body": "<p>hi</p>",
+            "bodyType": "html",
+        },
+    )
+
+    def synced():
+        st = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()["status"]["email"]
+        return st if st["runs"] >= 1 and st["lastSyncAt"] else None
+
+    st = wait_for(synced, timeout=60, message="a webhook-triggered sync to finish")
+    assert st["counts"]["messages"] >= 1
+    assert "brightsync.sync.run" in clean_stack.worker.log()
+
+
+def test_a_signed_webhook_posted_by_hand_runs_a_task(clean_stack):
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "bob@acme.com")
+    body = json.dumps(
+        {
+            "subscription": 1,
+            "resource": "/email/messages",
+            "accountId": user["accountId"],
+            "payloads": [{"id": "x", "changeType": "created"}],
+        }
+    ).encode()
+    r = requests.post(
+        clean_stack.web_url + "/webhooks/aurinko",
+        data=body,
+        headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    assert r.json()["status"] in ("enqueued", "coalesced")
+
+    def ran():
+        st = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()["status"]["email"]
+        return st["runs"] >= 1 and st["state"] in ("idle", "queued")
+
+    wait_for(ran, timeout=60, message="the hand-posted notification to run a sync")
+    log = clean_stack.worker.log()
+    assert f"sync email for user {user['id']} started" in log
+    assert "Task brightsync.sync.run[" in log and "succeeded" in log
+
+
+def test_healthz_and_metrics(clean_stack):
+    r = requests.get(clean_stack.web_url + "/healthz", timeout=10)
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    make_org(clean_stack)
+    metrics = requests.get(clean_stack.web_url + "/metrics", timeout=10).text
+    assert "brightsync_notifications" in metrics
+    assert "brightsync_mailboxes_needing_reauth 0.0" in metrics
+
+
+def test_openapi_document_lists_the_admin_api(clean_stack):
+    doc = requests.get(clean_stack.web_url + "/api/v1/openapi.json", timeout=10).json()
+    assert doc["openapi"].startswith("3.")
+    for path in (
+        "/api/v1/orgs",
+        "/api/v1/orgs/{orgId}/users",
+        "/api/v1/users/{userId}/sync",
+        "/api/v1/orgs/{orgId}/unmatched",
+        "/api/v1/orgs/{orgId}/emails",
+    ):
+        assert path in doc["paths"]
+    assert "OrgCreate" in doc["components"]["schemas"]
