@@ -7,6 +7,7 @@ prints what was synced, deduplicated, cached and why.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 
 import click
 import requests
+from cryptography.fernet import Fernet
 
 CRM_TOKEN = "demo-crm-token"
 
@@ -59,6 +61,7 @@ class Demo:
             "BRIGHTSYNC_ADMIN_TOKEN": self.admin_token,
             "BRIGHTSYNC_PUBLIC_URL": self.web.url,
             "BRIGHTSYNC_RETRY_BASE_SECONDS": "2",
+            "BRIGHTSYNC_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         }
         for key in ("REDIS_URL",):
             os.environ.pop(key, None)
@@ -333,7 +336,7 @@ class Demo:
         )
         from brightsync.celery import app
 
-        app.send_task("brightsync.unmatched.retry")
+        app.send_task("brightsync.unmatched.retry", kwargs={"force": True})
         self._wait(
             lambda: self._decision(erin["internetMessageId"]).get("state") == "logged",
             90,
@@ -367,7 +370,7 @@ class Demo:
         lines = ["", click.style("What happened", bold=True), ""]
         names = {u["id"]: n for n, u in self.users.items()}
         threads: dict[str, str] = {}
-        header = f"{'message':<32} {'decision':<10} {'why / where':<34} {'thread':<7} seen by"
+        header = f"{'message':<31} {'decision':<9} {'why / where':<40} {'thread':<6} seen by"
         lines += [header, "-" * len(header)]
         for label, mail in result["mails"]:
             d = self._decision(mail["internetMessageId"])
@@ -383,7 +386,7 @@ class Demo:
             else:
                 why = d.get("reason") or ""
             seen = ", ".join(names.get(u, str(u)) for u in d.get("seenBy", []))
-            lines.append(f"{label:<32} {state:<10} {why[:34]:<34} {tag:<7} {seen}")
+            lines.append(f"{label:<31} {state:<9} {why[:40]:<40} {tag:<6} {seen}")
         stats = self.sim("GET", "/_control/stats")
         crm_stats = self.crm_call("GET", "/_control/stats")
         by_op = stats.get("byOperation", {})
@@ -433,6 +436,7 @@ def _reset_process_state() -> None:
 @click.option("--keep", is_flag=True, help="Keep the demo's database and logs afterwards.")
 def demo(keep: bool) -> None:
     """Run the whole product end to end against the bundled sandbox and print a report."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines
     workdir = Path(tempfile.mkdtemp(prefix="brightsync-demo-"))
     d = Demo(workdir, click.echo)
     try:

@@ -194,9 +194,9 @@ def expire(now: datetime | None = None) -> int:
     return len(rows)
 
 
-def retry_job() -> dict[str, int]:
+def retry_job(force: bool = False) -> dict[str, int]:
     with singleton("unmatched-retry", 3 * 3600) as mine:
-        return retry_due() if mine else {"skipped": 1}
+        return retry_due(force=force) if mine else {"skipped": 1}
 
 
 def expire_job() -> int:

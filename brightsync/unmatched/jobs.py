@@ -7,8 +7,9 @@ from brightsync.unmatched import cache
 
 
 @app.task(name="brightsync.unmatched.retry")
-def retry() -> dict[str, int]:
-    return cache.retry_job()
+def retry(force: bool = False) -> dict[str, int]:
+    """The daily retry of due items (`force`: every item, as `brightsync unmatched retry`)."""
+    return cache.retry_job(force=force)
 
 
 @app.task(name="brightsync.unmatched.expire")

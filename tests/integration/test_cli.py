@@ -1,0 +1,143 @@
+"""The `brightsync` command as an operator uses it, in a fresh working directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from brightsync.sandbox.aurinko import create_aurinko_app
+from brightsync.sandbox.crm import create_crm_app
+from brightsync.sandbox.server import ServerThread
+from tests.conftest import CRM_TOKEN
+
+
+@pytest.fixture
+def sandbox():
+    aurinko = ServerThread(create_aurinko_app()).start()
+    crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
+    yield aurinko.url, crm.url
+    aurinko.stop()
+    crm.stop()
+
+
+def run(tmp_path, *args, env=None):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "brightsync", *args],
+        cwd=tmp_path,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_operator_flow_from_a_shell(tmp_path, sandbox):
+    aurinko_url, crm_url = sandbox
+    # A public URL nothing answers at: subscription creation fails and is reported, not hidden.
+    env = {"AURINKO_API_URL": aurinko_url, "BRIGHTSYNC_PUBLIC_URL": "http://127.0.0.1:9"}
+    up = run(tmp_path, "db", "upgrade", env=env)
+    assert up.returncode == 0, up.stderr
+    assert "database at revision 0001" in up.stdout
+    assert (tmp_path / "instance" / "brightsync.db").exists()
+
+    org = run(
+        tmp_path,
+        "org",
+        "create",
+        "--name",
+        "Acme",
+        "--domain",
+        "acme.com",
+        "--crm-url",
+        crm_url,
+        "--crm-token",
+        CRM_TOKEN,
+        env=env,
+    )
+    assert org.returncode == 0, org.stderr
+    org_id = json.loads(org.stdout)["id"]
+
+    acct = requests.post(
+        aurinko_url + "/_control/accounts",
+        timeout=10,
+        json={"email": "alice@acme.com", "provider": "imap"},
+    ).json()
+    user = run(
+        tmp_path,
+        "user",
+        "add",
+        "--org",
+        str(org_id),
+        "--email",
+        "alice@acme.com",
+        "--account-id",
+        str(acct["id"]),
+        "--token",
+        acct["accessToken"],
+        env=env,
+    )
+    assert user.returncode == 0, user.stderr
+    out = json.loads(user.stdout)
+    assert out["subscriptions"][0]["created"] is False
+    assert out["subscriptions"][0]["error"]
+    assert acct["accessToken"] not in user.stdout
+
+    requests.post(
+        aurinko_url + "/_control/mail",
+        timeout=10,
+        json={
+            "from": {"address": "erin@prospect.io"},
+            "to": [{"address": "alice@acme.com"}],
+            "subject": "hi",
+            "body": "x",
+            "bodyType": "text",
+        },
+    ).raise_for_status()
+    sync = run(tmp_path, "sync", str(out["id"]), env=env)
+    assert sync.returncode == 0, sync.stderr
+    result = json.loads(sync.stdout)
+    assert result["status"] == "ok" and result["counters"]["unmatched"] == 1
+
+    retry = run(tmp_path, "unmatched", "retry", env=env)
+    assert json.loads(retry.stdout)["waiting"] == 1
+    expire = run(tmp_path, "unmatched", "expire", env=env)
+    assert json.loads(expire.stdout) == {"expired": 0}
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    bad = run(
+        tmp_path,
+        "org",
+        "create",
+        "--name",
+        "Acme",
+        "--domain",
+        "nodot",
+        "--crm-url",
+        "not-a-url",
+        "--crm-token",
+        "t",
+    )
+    assert bad.returncode == 1
+    assert "invalid input" in bad.stderr and "domains" in bad.stderr and "baseUrl" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    missing = run(tmp_path, "sync", "999")
+    assert missing.returncode == 1 and "no user 999" in missing.stderr
+
+
+def test_connector_check_from_the_shell(tmp_path, sandbox):
+    _, crm_url = sandbox
+    ok = run(tmp_path, "connector", "check", crm_url, "--token", CRM_TOKEN)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "PASS" in ok.stdout and "FAIL" not in ok.stdout.replace("FAIL (optional)", "")

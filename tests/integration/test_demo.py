@@ -1,0 +1,61 @@
+"""`brightsync demo` on a fresh working directory: the README's first command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.integration
+def test_demo_runs_end_to_end_and_reports(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "brightsync", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "7/7 messages decided" in out
+    rows = {
+        line.split("  ")[0].strip(): line
+        for line in out.splitlines()
+        if line.startswith(
+            (
+                "customer to",
+                "bob replies",
+                "internal chat",
+                "newsletter",
+                "meeting invitation",
+                "unknown prospect",
+                "alice writes",
+            )
+        )
+    }
+    assert "logged" in rows["customer to 3 colleagues"]
+    assert "carol, bob, alice" in rows["customer to 3 colleagues"] or all(
+        n in rows["customer to 3 colleagues"] for n in ("alice", "bob", "carol")
+    )
+    assert (
+        " T1 " in rows["customer to 3 colleagues"]
+        and " T1 " in rows["bob replies from his mailbox"]
+    )
+    assert "internal" in rows["internal chat"] and "bulk" in rows["newsletter"]
+    assert "meeting" in rows["meeting invitation"]
+    assert "logged" in rows["unknown prospect"]
+    assert "Auto-created: contact Frank Newman at company Newco" in out
+    assert "Sync cache now holds 0 item(s)" in out
+    # Three IMAP copies of the first message, one body load for it; bob's Office 365 mailbox
+    # returns bodies in the sync itself.
+    assert "bodies loaded from Aurinko: 3" in out
+    assert "Traceback" not in result.stderr
