@@ -51,6 +51,10 @@ beat_schedule = {
         "task": "brightsync.unmatched.expire",
         "schedule": crontab(minute=45, hour=3),
     },
+    "crm-contact-watch": {
+        "task": "brightsync.unmatched.watch_crm_contacts",
+        "schedule": 5 * 60.0,
+    },
     "safety-sync": {
         "task": "brightsync.maintenance.safety_sync",
         "schedule": 15 * 60.0,

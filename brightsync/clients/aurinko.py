@@ -459,8 +459,7 @@ class AurinkoClient(HttpClient):
     ) -> dict[str, Any]:
         """If-Match is optional for tasks: without an etag the update is unconditional."""
         headers = {"If-Match": etag} if etag else None
-        answer = self._json("PATCH", self._task_path(list_id, task_id), json=body,
-                            headers=headers)
+        answer = self._json("PATCH", self._task_path(list_id, task_id), json=body, headers=headers)
         return self._record(answer)
 
     def delete_task(self, list_id: str, task_id: str) -> None:
@@ -482,9 +481,12 @@ class AurinkoClient(HttpClient):
         subs: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = self._json(
-                "GET", "/v1/subscriptions", params={"limit": page_size, "offset": offset}
-            ) or {}
+            page = (
+                self._json(
+                    "GET", "/v1/subscriptions", params={"limit": page_size, "offset": offset}
+                )
+                or {}
+            )
             records = page.get("records") or []
             subs.extend(records)
             offset += len(records)

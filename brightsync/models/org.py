@@ -28,6 +28,8 @@ class Organisation(Base):
     # does not spend CRM calls rediscovering it.
     crm_capabilities: Mapped[dict[str, Any] | None] = mapped_column()
     crm_capabilities_at: Mapped[datetime | None] = mapped_column()
+    # Watermark of the CRM-contact watch: contacts changed since then may unblock cached mail.
+    crm_contacts_since: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="org", cascade="all, delete-orphan")

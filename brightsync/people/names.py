@@ -18,8 +18,20 @@ _PAREN_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
 _VIA_RE = re.compile(r"\s+via\s+.*$", re.IGNORECASE)
 _NOISE = frozenset(
     {
-        "", "unknown", "undisclosed recipients", "undisclosed-recipients", "undisclosed",
-        "recipients", "none", "null", "n/a", "na", "no name", "noname", "me", "you",
+        "",
+        "unknown",
+        "undisclosed recipients",
+        "undisclosed-recipients",
+        "undisclosed",
+        "recipients",
+        "none",
+        "null",
+        "n/a",
+        "na",
+        "no name",
+        "noname",
+        "me",
+        "you",
     }
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from brightsync.celery import app
-from brightsync.unmatched import cache
+from brightsync.unmatched import cache, watch
 
 
 @app.task(name="brightsync.unmatched.retry")
@@ -19,5 +19,10 @@ def expire() -> int:
 
 @app.task(name="brightsync.unmatched.retry_addresses")
 def retry_addresses(org_id: int, addresses: list[str]) -> dict[str, int]:
-    """A contact appeared in the CRM (e.g. through the contacts sync): retry its items now."""
-    return cache.retry_due(org_id=org_id, addresses=addresses)
+    """A contact appeared in the CRM (e.g. through the contacts sync): act on it now."""
+    return watch.on_new_contacts(org_id, set(addresses))
+
+
+@app.task(name="brightsync.unmatched.watch_crm_contacts")
+def watch_crm_contacts() -> int:
+    return watch.watch_all()

@@ -476,3 +476,152 @@ def test_owner_copy_gone_passes_the_claim_to_another_holder(clean_stack):
     d = wait_decided(clean_stack, org_id, sent["internetMessageId"], timeout=90)
     assert len(crm_emails(clean_stack, sent["internetMessageId"])) == 1
     assert {alice["id"], bob["id"]} <= set(d["seenBy"])
+
+
+def test_a_crm_refusal_is_final_and_recorded_with_its_message(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, _ = _team(clean_stack)
+    clean_stack.crm(
+        "POST",
+        "/_control/faults",
+        json={
+            "path": "/api/v1/emails",
+            "method": "POST",
+            "status": 422,
+            "count": 1,
+            "message": "subject too long for this CRM",
+        },
+    )
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "refused",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    d = wait_decided(clean_stack, org_id, sent["internetMessageId"], "failed")
+    assert "subject too long for this CRM" in d["reason"]
+    assert crm_stats(clean_stack)["byStatus"].get("422") == 1  # not retried
+
+
+def test_malformed_messages_are_recorded_never_crash_the_sync(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id = make_org(clean_stack)
+    alice = make_user(clean_stack, org_id, "alice@acme.com")
+    many = [{"address": f"r{i}@customer.com", "name": f"R {i}"} for i in range(3000)]
+    raw = [
+        {"subject": "no id at all", "from": {"address": "dave@customer.com"}},
+        {
+            "id": "bad-1",
+            "subject": None,
+            "from": {"address": "not an address"},
+            "to": "garbage",
+            "internetHeaders": [{"name": "X-Huge", "value": "x" * 200_000}] * 3,
+        },
+        {
+            "id": "bad-2",
+            "internetMessageId": "<odd-\u00e9\u4e2d@customer.com>",
+            "subject": "=?utf-8?b?w6lsw6k=?=",
+            "from": {"address": "dave@customer.com", "name": "=?utf-8?q?D=C3=A4ve?="},
+            "to": [{"address": "alice@acme.com"}],
+            "body": None,
+            "sysLabels": ["inbox"],
+        },
+        {
+            "id": "bad-3",
+            "internetMessageId": "<many@customer.com>",
+            "from": {"address": "dave@customer.com"},
+            "to": many,
+            "subject": "all hands",
+            "sysLabels": ["inbox"],
+            "body": "hello",
+        },
+    ]
+    for msg in raw:
+        r = clean_stack.aurinko(
+            "POST", f"/_control/accounts/{alice['accountId']}/messages", json=msg
+        )
+        assert r.status_code in (200, 201), r.text
+    sync_now(clean_stack, alice["id"])
+    wait_idle(clean_stack, [alice["id"]])
+    status = clean_stack.admin("GET", f"/api/v1/users/{alice['id']}").json()["status"]["email"]
+    assert status["state"] == "idle" and status["lastError"] is None
+    # The unusable one is counted with its reason; the sync carried on past it.
+    assert status["counts"]["skipped_no_participants"] == 1
+    odd = wait_decided(clean_stack, org_id, "<odd-\u00e9\u4e2d@customer.com>")
+    assert odd["logged"]
+    big = wait_decided(clean_stack, org_id, "<many@customer.com>")
+    email = crm_emails(clean_stack, "<many@customer.com>")[0]
+    assert big["logged"] and email["relatedTo"]["contacts"]
+
+
+def test_dead_mailbox_token_marks_the_user_for_reauthorisation(clean_stack):
+    org_id = make_org(clean_stack)
+    alice = make_user(clean_stack, org_id, "alice@acme.com")
+    clean_stack.aurinko(
+        "POST", f"/_control/accounts/{alice['accountId']}/token", json={"status": "dead"}
+    )
+    sync_now(clean_stack, alice["id"])
+
+    def flagged():
+        user = clean_stack.admin("GET", f"/api/v1/users/{alice['id']}").json()
+        return user if user["mailbox"]["state"] == "reauth_required" else None
+
+    user = wait_for(flagged, timeout=60, message="the user to need re-authorisation")
+    assert "re-authorisation" in user["status"]["email"]["lastError"]
+    metrics = clean_stack.admin("GET", "/metrics").text
+    assert "brightsync_mailboxes_needing_reauth 1.0" in metrics
+
+
+def test_a_contact_created_in_the_crm_unblocks_and_relinks_at_once(clean_stack):
+    from brightsync.celery import app
+    from brightsync.unmatched.watch import watch_org
+
+    seed_contacts(clean_stack, DAVE)
+    org_id, _ = _team(clean_stack)
+    alone = deliver(
+        clean_stack,
+        **{
+            "from": person("erin@prospect.io"),
+            "to": [person("alice@acme.com")],
+            "subject": "just erin",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    both = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "cc": [person("erin@prospect.io")],
+            "subject": "dave and erin",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    wait_decided(clean_stack, org_id, alone["internetMessageId"], "unmatched")
+    before = wait_decided(clean_stack, org_id, both["internetMessageId"])
+    assert len(before["relatedTo"]["contacts"]) == 1
+    assert watch_org(org_id) == {"started": 1}  # the watermark starts now
+    erin = clean_stack.crm(
+        "POST",
+        "/api/v1/contacts",
+        json={"firstName": "Erin", "lastName": "Prospect", "emailAddresses": ["erin@prospect.io"]},
+    )
+    assert erin.status_code == 201, erin.text
+    app.send_task("brightsync.unmatched.watch_crm_contacts")
+    wait_decided(clean_stack, org_id, alone["internetMessageId"], "logged")
+    wait_for(
+        lambda: (
+            len(decision(clean_stack, org_id, both["internetMessageId"])["relatedTo"]["contacts"])
+            == 2
+        ),
+        timeout=60,
+        message="re-link",
+    )
+    logged = crm_emails(clean_stack, both["internetMessageId"])[0]
+    assert erin.json()["id"] in logged["relatedTo"]["contacts"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 20:32:18.363895
+Create Date: 2026-11-23 20:41:53.049378
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ def upgrade() -> None:
         sa.Column("crm_capabilities", sa.JSON(), nullable=True),
         sa.Column(
             "crm_capabilities_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "crm_contacts_since", brightsync.models.base.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("created_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation")),

@@ -95,8 +95,6 @@ def serve(
     app = create_aurinko_app(
         signing_secret=signing_secret or os.environ.get("AURINKO_SIGNING_SECRET") or None,
         client_id=client_id or os.environ.get("AURINKO_CLIENT_ID") or "sandbox-client",
-        client_secret=client_secret
-        or os.environ.get("AURINKO_CLIENT_SECRET")
-        or "sandbox-secret",
+        client_secret=client_secret or os.environ.get("AURINKO_CLIENT_SECRET") or "sandbox-secret",
     )
     run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -309,7 +309,11 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
     @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.update", ("PATCH",))
     def task_update(list_id: str, task_id: str) -> Any:
         record = sim.update_record(
-            g.account, "tasks", list_id, task_id, _json_body(),
+            g.account,
+            "tasks",
+            list_id,
+            task_id,
+            _json_body(),
             if_match=request.headers.get("If-Match") or None,
         )
         return or_id(record, 200)

@@ -67,7 +67,9 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
         body = _body()
         options = {k: v for k, v in body.items() if k not in ("email", "name", "provider")}
         account = sim.create_account(
-            str(body.get("email") or ""), body.get("name"), body.get("provider") or "google",
+            str(body.get("email") or ""),
+            body.get("name"),
+            body.get("provider") or "google",
             **options,
         )
         return jsonify(_account_out(sim, account.id)), 201
@@ -101,7 +103,9 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     def lifecycle(account_id: int) -> Any:
         body = _body()
         subs = sim.lifecycle(
-            account_id, str(body.get("event") or "error"), body.get("error"),
+            account_id,
+            str(body.get("event") or "error"),
+            body.get("error"),
             body.get("subscription"),
         )
         return jsonify(subscriptions=subs)
@@ -154,8 +158,13 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     def record_update(account_id: int, kind: str, record_id: str) -> Any:
         service = kind_of(kind)
         record = sim.update_record(
-            sim.account(account_id), service, container(service), record_id, _body(),
-            if_match=None, mailbox=True,
+            sim.account(account_id),
+            service,
+            container(service),
+            record_id,
+            _body(),
+            if_match=None,
+            mailbox=True,
         )
         return jsonify(record)
 

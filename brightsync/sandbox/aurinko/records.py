@@ -26,8 +26,17 @@ SYS_LABELS = frozenset(
 
 EVENT_WRITABLE = frozenset(
     {
-        "subject", "description", "location", "start", "end", "meetingInfo", "recurrence",
-        "reminder", "showAs", "sensitivity", "attachments",
+        "subject",
+        "description",
+        "location",
+        "start",
+        "end",
+        "meetingInfo",
+        "recurrence",
+        "reminder",
+        "showAs",
+        "sensitivity",
+        "attachments",
     }
 )
 # What a user's own mailbox client may set beyond the API's writable fields (control API).
@@ -39,13 +48,29 @@ ATTACHMENT_FIELDS = frozenset(
 )
 ATTENDEE_FIELDS = frozenset({"id", "emailAddress", "type", "response", "comment"})
 MEETING_INFO_FIELDS = frozenset(
-    {"canceled", "attendees", "response", "attendeePermissions", "onlineMeetingProvider",
-     "onlineMeetingDetails"}
+    {
+        "canceled",
+        "attendees",
+        "response",
+        "attendeePermissions",
+        "onlineMeetingProvider",
+        "onlineMeetingDetails",
+    }
 )
 CONTACT_WRITABLE = frozenset(
     {
-        "name", "nickName", "fileAs", "company", "relations", "birthday", "keywords", "notes",
-        "emailAddresses", "phoneNumbers", "addresses", "urls",
+        "name",
+        "nickName",
+        "fileAs",
+        "company",
+        "relations",
+        "birthday",
+        "keywords",
+        "notes",
+        "emailAddresses",
+        "phoneNumbers",
+        "addresses",
+        "urls",
     }
 )
 TASK_WRITABLE = frozenset(

@@ -93,7 +93,10 @@ class SandboxControl:
         return self._call("GET", f"/accounts/{account_id}/{kind}")["records"]
 
     def lifecycle(
-        self, account_id: int, event: str = "error", error: str | None = None,
+        self,
+        account_id: int,
+        event: str = "error",
+        error: str | None = None,
         subscription: int | None = None,
     ) -> list[int]:
         body = {"event": event, "error": error, "subscription": subscription}
@@ -152,9 +155,9 @@ class SandboxControl:
     def webhooks(
         self, account_id: int | None = None, subscription: int | None = None
     ) -> list[dict[str, Any]]:
-        return self._call(
-            "GET", "/webhooks", accountId=account_id, subscription=subscription
-        )["deliveries"]
+        return self._call("GET", "/webhooks", accountId=account_id, subscription=subscription)[
+            "deliveries"
+        ]
 
     def flush_webhooks(self, timeout: float = 10.0) -> bool:
         return self._call("POST", "/webhooks/flush", {"timeout": timeout})["idle"]

@@ -260,8 +260,12 @@ class AurinkoSimulator:
             "email": account.email,
             "mailboxAddress": account.email,
             "name": account.name,
-            "authScopes": ["Mail.Read", "Calendar.ReadWrite", "Contacts.ReadWrite",
-                           "Tasks.ReadWrite"],
+            "authScopes": [
+                "Mail.Read",
+                "Calendar.ReadWrite",
+                "Contacts.ReadWrite",
+                "Tasks.ReadWrite",
+            ],
             "createdAt": R.iso(account.created),
             "updatedAt": R.iso(account.created),
         }
@@ -269,8 +273,13 @@ class AurinkoSimulator:
     # --- statistics, request log, faults ----------------------------------------------------
 
     def record_request(
-        self, op: str, account_id: int | None, method: str, path: str,
-        query: dict[str, list[str]], body: Any,
+        self,
+        op: str,
+        account_id: int | None,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
     ) -> dict[str, Any]:
         now = time.time()
         entry = {
@@ -626,7 +635,12 @@ class AurinkoSimulator:
         if data.get("sensitivity") not in (None, "normal", "private", "personal", "confidential"):
             raise bad_request("sensitivity must be normal, private, personal or confidential")
         if data.get("meetingMessageMethod") not in (
-            None, "request", "reply", "cancel", "counter", "other"
+            None,
+            "request",
+            "reply",
+            "cancel",
+            "counter",
+            "other",
         ):
             raise bad_request("meetingMessageMethod must be request, reply, cancel, counter, other")
         headers = self._internet_headers(data, sender, to, cc, imid, sent_at)
@@ -673,8 +687,10 @@ class AurinkoSimulator:
                 )
                 record = copy.deepcopy(base)
                 record["sysLabels"] = list(override) if override is not None else labels
-                record["folderId"] = "INBOX" if "inbox" in record["sysLabels"] else (
-                    "SENT" if "sent" in record["sysLabels"] else "ARCHIVE"
+                record["folderId"] = (
+                    "INBOX"
+                    if "inbox" in record["sysLabels"]
+                    else ("SENT" if "sent" in record["sysLabels"] else "ARCHIVE")
                 )
                 if is_sender:
                     record["bcc"] = bcc
@@ -733,8 +749,9 @@ class AurinkoSimulator:
             record = copy.deepcopy(dict(raw))  # as-is: no normalisation at all
             message_id = str(raw.get("id") or self._new_id(account.provider, "message"))
             record.setdefault("id", message_id)
-            item = Item(id=message_id, record=record, seq=0, created=time.time(),
-                        meta={"raw": True})
+            item = Item(
+                id=message_id, record=record, seq=0, created=time.time(), meta={"raw": True}
+            )
             self._store(account, "email", item, "created")
             return message_id
 
@@ -759,8 +776,13 @@ class AurinkoSimulator:
         return R.merge_task(existing, body, mailbox=mailbox, now=time.time())
 
     def create_record(
-        self, account: Account, service: str, container: str | None, body: Any,
-        *, mailbox: bool = False,
+        self,
+        account: Account,
+        service: str,
+        container: str | None,
+        body: Any,
+        *,
+        mailbox: bool = False,
     ) -> dict[str, Any]:
         with self.lock:
             feed_key = self.feed_key(account, service, container)
@@ -800,14 +822,22 @@ class AurinkoSimulator:
             return R.clean(self._live_item(account, feed_key, record_id, service).record)
 
     def update_record(
-        self, account: Account, service: str, container: str | None, record_id: str,
-        body: Any, *, if_match: str | None, mailbox: bool = False,
+        self,
+        account: Account,
+        service: str,
+        container: str | None,
+        record_id: str,
+        body: Any,
+        *,
+        if_match: str | None,
+        mailbox: bool = False,
     ) -> dict[str, Any]:
         with self.lock:
             feed_key = self.feed_key(account, service, container)
             item = self._live_item(account, feed_key, record_id, service)
             if if_match is not None and norm_etag(if_match) not in (
-                "*", norm_etag(item.record["etag"])
+                "*",
+                norm_etag(item.record["etag"]),
             ):
                 raise ApiFailure(
                     412, "preconditionFailed", "The record was changed (etag mismatch)"
@@ -879,10 +909,11 @@ class AurinkoSimulator:
     ) -> dict[str, Any]:
         with self.lock:
             subs = [
-                s for s in sorted(self.subscriptions.values(), key=lambda s: s.id)
+                s
+                for s in sorted(self.subscriptions.values(), key=lambda s: s.id)
                 if s.account_id == account.id and (s.active or include_inactive)
             ]
-            page = subs[offset: offset + limit]
+            page = subs[offset : offset + limit]
             return {
                 "offset": offset,
                 "totalSize": len(subs),

@@ -217,7 +217,12 @@ class WebhookDispatcher:
         return response.status_code, response.text, None
 
     def _log_entry(
-        self, kind: str, sub_id: int | None, account_id: int, url: str, body: Any,
+        self,
+        kind: str,
+        sub_id: int | None,
+        account_id: int,
+        url: str,
+        body: Any,
         gen: int | None = None,
     ) -> dict[str, Any]:
         entry = {

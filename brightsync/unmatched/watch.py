@@ -1,0 +1,106 @@
+"""New CRM contacts unblock waiting mail at once, not at the next daily retry.
+
+Beat polls each connector's `GET /contacts?since=` (when it offers it) from a per-org
+watermark; the addresses of new or changed contacts retry their cached items and re-link
+emails already logged without them. The contacts sync calls `on_new_contacts` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from brightsync.clients.crm import CrmClient
+from brightsync.clients.http import ApiError
+from brightsync.coordination import singleton
+from brightsync.db import session_scope
+from brightsync.email.context import known_capabilities, load_context
+from brightsync.email.matching import contact_addresses
+from brightsync.email.writer import relink
+from brightsync.models import EmailClaim, EmailParticipant, Organisation, utcnow
+from brightsync.unmatched.cache import retry_due
+
+log = logging.getLogger(__name__)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def on_new_contacts(org_id: int, addresses: set[str]) -> dict[str, int]:
+    """Retry cached items and re-link logged emails that involve these addresses."""
+    addresses = {a.lower() for a in addresses if a}
+    if not addresses:
+        return {}
+    result = retry_due(org_id=org_id, addresses=addresses)
+    with session_scope() as s:
+        owners = defaultdict(set)
+        for owner, address in s.execute(
+            select(EmailClaim.owner_user_id, EmailParticipant.address)
+            .join(EmailParticipant, EmailParticipant.claim_id == EmailClaim.id)
+            .where(
+                EmailClaim.org_id == org_id,
+                EmailClaim.state == "logged",
+                EmailParticipant.matched.is_(False),
+                EmailParticipant.address.in_(sorted(addresses)),
+            )
+        ):
+            owners[owner].add(address)
+    relinked = 0
+    for owner, owned in owners.items():
+        ctx = load_context(owner)
+        try:
+            relinked += relink(ctx, owned)
+        finally:
+            ctx.close()
+    return {**result, "relinked": relinked}
+
+
+def watch_org(org_id: int) -> dict[str, int]:
+    with session_scope() as s:
+        org = s.get(Organisation, org_id)
+        if org is None:
+            return {}
+        since = org.crm_contacts_since
+        if since is None:
+            # First look: only what appears from now on can unblock anything new.
+            org.crm_contacts_since = utcnow()
+            return {"started": 1}
+        crm = CrmClient.for_org(org, capabilities=known_capabilities(org))
+    if not crm.supports("contacts_since"):
+        return {"unsupported": 1}
+    addresses: set[str] = set()
+    newest = since
+    for contact in crm.contacts_since(since):
+        addresses.update(contact_addresses(contact))
+        changed = _instant(contact.get("lastModifiedAt"))
+        if changed is not None and changed > newest:
+            newest = changed
+    result = on_new_contacts(org_id, addresses) if addresses else {}
+    with session_scope() as s:
+        s.get(Organisation, org_id).crm_contacts_since = newest
+    return {"contacts": len(addresses), **result}
+
+
+def watch_all() -> int:
+    with singleton("crm-contact-watch", 600) as mine:
+        if not mine:
+            return 0
+        with session_scope() as s:
+            org_ids = list(s.scalars(select(Organisation.id)))
+        for org_id in org_ids:
+            try:
+                watch_org(org_id)
+            except ApiError as exc:
+                log.warning("CRM contact watch of org %s failed: %s", org_id, exc)
+        return len(org_ids)
