@@ -94,10 +94,11 @@ def _make_redis() -> tuple[str, object]:
         _unavailable("Redis", exc)
     # Claim an empty db number with a marker so parallel runs never share one.
     marker = f"brightsync-test-{uuid.uuid4().hex}"
+    base = REDIS_ADMIN_URL.rsplit("/", 1)[0]
     for number in range(1, 16):
-        client = redis.Redis.from_url(REDIS_ADMIN_URL, db=number)
+        url = f"{base}/{number}"  # the URL's path wins over a db= argument in redis-py
+        client = redis.Redis.from_url(url)
         if client.set("brightsync:test-owner", marker, nx=True, ex=3600) and client.dbsize() == 1:
-            url = REDIS_ADMIN_URL.rsplit("/", 1)[0] + f"/{number}"
             return url, lambda c=client: c.flushdb()
         if client.get("brightsync:test-owner") == marker.encode():
             client.delete("brightsync:test-owner")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.db import dialect_insert
@@ -75,25 +75,24 @@ def claim(
             EmailClaim.org_id == org_id, EmailClaim.message_key == key
         )
     ).one()
-    if existing.owner_user_id == user_id:
+    if existing.owner_user_id != user_id:
+        sight(
+            session,
+            org_id=org_id,
+            user_id=user_id,
+            key=key,
+            provider_message_id=provider_message_id,
+        )
+    elif existing.state != ORPHANED or state not in OPEN_STATES:
         # Our own claim seen again (a re-sync): ownership does not change.
         return ClaimResult(claim_id=existing.id, owned=True, state=existing.state)
-    sight(session, org_id=org_id, user_id=user_id, key=key, provider_message_id=provider_message_id)
     if existing.state == ORPHANED and state in OPEN_STATES:
-        # The owner's copy vanished and nobody took over: this mailbox's copy will do.
-        taken = session.execute(
-            update(EmailClaim)
-            .where(EmailClaim.id == existing.id, EmailClaim.state == ORPHANED)
-            .values(
-                owner_user_id=user_id,
-                provider_message_id=provider_message_id,
-                state="claimed",
-                lease_until=None,
-                reason=None,
-            )
-        ).rowcount
-        if taken:
-            return ClaimResult(claim_id=existing.id, owned=True, state="claimed")
+        # Orphaned: the owner's copy vanished and nobody took over. This copy will do (even
+        # the old owner's own, come back from the trash).
+        c = session.get(EmailClaim, existing.id, with_for_update=True, populate_existing=True)
+        if c is not None and c.state == ORPHANED:
+            _transfer(session, c, user_id, provider_message_id, c.reason or "copy gone")
+            return ClaimResult(claim_id=c.id, owned=True, state="claimed")
     return ClaimResult(claim_id=existing.id, owned=False, state=existing.state)
 
 
@@ -146,24 +145,35 @@ def hand_over(session: Session, claim_id: int, reason: str) -> bool:
         c.reason = reason[:500]
         c.lease_until = None
         return False
-    # The old owner becomes a sighting with the reason, the heir becomes the owner.
-    old_owner, old_id = c.owner_user_id, c.provider_message_id
-    c.owner_user_id = heir.user_id
-    c.provider_message_id = heir.provider_message_id
-    c.state = "claimed"
-    c.reason = None
-    c.lease_until = utcnow()
-    session.delete(heir)
-    session.flush()
-    sight(
-        session,
-        org_id=c.org_id,
-        user_id=old_owner,
-        key=c.message_key,
-        provider_message_id=old_id,
-        note=reason[:100],
-    )
+    _transfer(session, c, heir.user_id, heir.provider_message_id, reason)
     return True
+
+
+def _transfer(
+    session: Session, c: EmailClaim, user_id: int, provider_message_id: str, note: str
+) -> None:
+    """Make `user_id` the owner; the previous owner stays on record as a sighting saying why."""
+    old_owner, old_id = c.owner_user_id, c.provider_message_id
+    if old_owner != user_id:
+        session.execute(
+            delete(EmailSighting).where(
+                EmailSighting.org_id == c.org_id,
+                EmailSighting.message_key == c.message_key,
+                EmailSighting.user_id == user_id,
+            )
+        )
+    c.owner_user_id, c.provider_message_id = user_id, provider_message_id
+    c.state, c.reason, c.lease_until = "claimed", None, None
+    session.flush()
+    if old_owner != user_id:
+        sight(
+            session,
+            org_id=c.org_id,
+            user_id=old_owner,
+            key=c.message_key,
+            provider_message_id=old_id,
+            note=note[:100],
+        )
 
 
 def take_for_work(session: Session, claim_id: int, now: datetime | None = None) -> bool:

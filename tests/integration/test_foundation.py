@@ -131,3 +131,33 @@ def test_openapi_document_lists_the_admin_api(clean_stack):
     ):
         assert path in doc["paths"]
     assert "OrgCreate" in doc["components"]["schemas"]
+
+
+def test_safety_sync_runs_accounts_whose_webhooks_went_quiet(clean_stack):
+    from brightsync.celery import app
+
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "quiet@acme.com")
+    app.send_task("brightsync.maintenance.safety_sync")
+
+    def ran():
+        st = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()["status"]["email"]
+        return st["runs"] >= 1
+
+    wait_for(ran, timeout=60, message="the safety sync to run the quiet account")
+
+
+def test_subscription_check_recreates_a_lost_subscription(clean_stack):
+    from brightsync.sync.jobs import check_subscriptions
+
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "lost@acme.com")
+    old_id = user["subscriptions"][0]["id"]
+    auth = {"Authorization": f"Bearer {user['accessToken']}"}
+    assert clean_stack.aurinko("DELETE", f"/v1/subscriptions/{old_id}", headers=auth).ok
+    assert check_subscriptions() == 1
+    records = clean_stack.aurinko("GET", "/v1/subscriptions", headers=auth).json()["records"]
+    assert len(records) == 1 and str(records[0]["id"]) != str(old_id)
+    status = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()
+    assert status["status"]["email"]["subscription"]["id"] == str(records[0]["id"])
+    assert check_subscriptions() == 0  # healthy now: nothing to do
