@@ -5,7 +5,7 @@ message prefetched at a time, retries scheduled well inside the broker's visibil
 """
 
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from brightsync.config import broker_settings, get_settings
 
@@ -32,9 +32,17 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 task_default_queue = "sync"
-task_queues = (Queue("intake"), Queue("sync"), Queue("maintenance"))
+# Each queue has its own exchange and routing key: sharing the default ones would bind every
+# queue to every message.
+task_queues = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("intake", "sync", "maintenance")
+)
+task_default_exchange = "sync"
+task_default_routing_key = "sync"
+# brightsync.sync.run is published to "intake" when a webhook or an operator asks for it and
+# to "sync" when beat does (safety syncs); retries stay on the queue they came from.
 task_routes = {
-    "brightsync.intake.*": {"queue": "intake"},
     "brightsync.sync.*": {"queue": "sync"},
     "brightsync.email.*": {"queue": "sync"},
     "brightsync.maintenance.*": {"queue": "maintenance"},
@@ -62,6 +70,10 @@ beat_schedule = {
     "sweep-email-claims": {
         "task": "brightsync.maintenance.sweep_email_claims",
         "schedule": 10 * 60.0,
+    },
+    "prune-notifications": {
+        "task": "brightsync.maintenance.prune_notifications",
+        "schedule": crontab(minute=30, hour=4),
     },
     "subscription-check": {
         "task": "brightsync.maintenance.check_subscriptions",

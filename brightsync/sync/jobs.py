@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from brightsync.celery import app
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.clients.http import TransientError
 from brightsync.coordination import singleton
 from brightsync.db import session_scope
-from brightsync.models import SyncState, User, utcnow
+from brightsync.models import Notification, SyncState, User, utcnow
 from brightsync.sync import scheduler
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,13 @@ def handler_for(service: str) -> Callable[[int, RunContext], Any] | None:
     return getattr(importlib.import_module(module), name)
 
 
-def publish_sync(user_id: int, service: str) -> None:
+def publish_sync(user_id: int, service: str, queue: str = "sync") -> None:
+    """Queue a run. Webhook-triggered runs use the "intake" queue, so a backlog of scheduled
+    runs never delays fresh changes (and intake can get workers of its own)."""
     # Small publish retry budget: the webhook answers 503 rather than hang when the broker is down.
     run_sync.apply_async(
         args=[user_id, service],
+        queue=queue,
         retry=True,
         retry_policy={
             "max_retries": 2,
@@ -72,6 +75,10 @@ def publish_sync(user_id: int, service: str) -> None:
             "interval_max": 0.5,
         },
     )
+
+
+def publish_intake(user_id: int, service: str) -> None:
+    publish_sync(user_id, service, queue="intake")
 
 
 def mark_reauth(user_id: int, message: str) -> None:
@@ -168,6 +175,18 @@ def safety_sync() -> int:
             if scheduler.request_and_publish(user_id, service, publish_sync):
                 queued += 1
         return queued
+
+
+NOTIFICATION_RETENTION = timedelta(days=30)
+
+
+@app.task(name="brightsync.maintenance.prune_notifications")
+def prune_notifications() -> int:
+    """The notification log is for replay detection and audit; a month of it is plenty."""
+    with session_scope() as s:
+        return s.execute(
+            delete(Notification).where(Notification.received_at < utcnow() - NOTIFICATION_RETENTION)
+        ).rowcount
 
 
 @app.task(name="brightsync.maintenance.check_subscriptions")

@@ -17,7 +17,7 @@ from brightsync.db import session_scope
 from brightsync.email.decisions import describe_message
 from brightsync.models import Organisation, Subscription, SyncState, UnmatchedItem, User
 from brightsync.sync import scheduler
-from brightsync.sync.jobs import publish_sync
+from brightsync.sync.jobs import publish_intake
 from brightsync.web import schemas
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
@@ -254,7 +254,7 @@ def post_sync(user_id: int) -> Any:
     outcome = {}
     for service in services:
         try:
-            published = scheduler.request_and_publish(user_id, service, publish_sync)
+            published = scheduler.request_and_publish(user_id, service, publish_intake)
         except Exception:
             return jsonify(error="queue unavailable; retry later"), 503
         outcome[service] = "enqueued" if published else "coalesced"

@@ -18,7 +18,7 @@ from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
 from brightsync.sync import scheduler
-from brightsync.sync.jobs import publish_sync
+from brightsync.sync.jobs import publish_intake
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -125,7 +125,7 @@ def _handle(note: dict[str, Any], digest: str) -> Any:
         return jsonify(status="ignored", reason="resource not synced for this user")
 
     try:
-        published = scheduler.request_and_publish(user_id, service, publish_sync)
+        published = scheduler.request_and_publish(user_id, service, publish_intake)
     except Exception:
         log.exception("broker refused the sync task for user %s/%s", user_id, service)
         # Nothing recorded: Aurinko redelivers and the redelivery must not look like a replay.

@@ -625,3 +625,27 @@ def test_a_contact_created_in_the_crm_unblocks_and_relinks_at_once(clean_stack):
     )
     logged = crm_emails(clean_stack, both["internetMessageId"])[0]
     assert erin.json()["id"] in logged["relatedTo"]["contacts"]
+
+
+def test_organisations_never_share_claims_threads_or_decisions(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    acme = make_org(clean_stack)
+    other = make_org(clean_stack, domains=["other.org"])
+    alice = make_user(clean_stack, acme, "alice@acme.com")
+    olga = make_user(clean_stack, other, "olga@other.org")
+    sent = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com"), person("olga@other.org")],
+            "subject": "to two companies",
+            "body": "x",
+            "bodyType": "text",
+        },
+    )
+    a = wait_decided(clean_stack, acme, sent["internetMessageId"])
+    o = wait_decided(clean_stack, other, sent["internetMessageId"])
+    # Each organisation decides, logs and threads the message on its own.
+    assert a["seenBy"] == [alice["id"]] and o["seenBy"] == [olga["id"]]
+    assert a["crmEmailId"] != o["crmEmailId"]
+    assert a["syncThreadId"] != o["syncThreadId"]

@@ -161,3 +161,16 @@ def test_subscription_check_recreates_a_lost_subscription(clean_stack):
     status = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()
     assert status["status"]["email"]["subscription"]["id"] == str(records[0]["id"])
     assert check_subscriptions() == 0  # healthy now: nothing to do
+
+
+def test_each_published_task_is_delivered_to_one_queue_once(clean_stack):
+    from brightsync.celery import app
+
+    result = app.send_task("brightsync.maintenance.prune_notifications")
+    needle = f"brightsync.maintenance.prune_notifications[{result.id}] succeeded"
+    wait_for(lambda: needle in clean_stack.worker.log(), timeout=60, message="the task to run")
+    import time
+
+    time.sleep(2)  # a copy bound to a second queue would arrive within the poll interval
+    log = clean_stack.worker.log()
+    assert log.count(f"brightsync.maintenance.prune_notifications[{result.id}] received") == 1
