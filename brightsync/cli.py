@@ -226,6 +226,7 @@ def _serve(server: Any, what: str) -> None:
 def run_stack(workers: int) -> None:
     """Run web + worker + beat together (the Procfile, on one machine)."""
     from brightsync.migrate import upgrade
+    from brightsync.process import beat_command, worker_command
 
     settings = get_settings()
     upgrade()
@@ -241,27 +242,8 @@ def run_stack(workers: int) -> None:
             "2",
             "brightsync.web:create_app()",
         ],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "brightsync",
-            "worker",
-            "-E",
-            "--loglevel=INFO",
-            f"--concurrency={workers}",
-        ],
-        "beat": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "brightsync",
-            "beat",
-            "--loglevel=INFO",
-            f"--schedule={settings.instance_path / 'celerybeat-schedule'}",
-        ],
+        "worker": worker_command(concurrency=workers),
+        "beat": beat_command(settings.instance_path / "celerybeat-schedule"),
     }
     running = {name: subprocess.Popen(cmd, env=os.environ.copy()) for name, cmd in procs.items()}
     click.echo(f"web on http://localhost:{settings.port}, worker and beat started (Ctrl-C stops)")

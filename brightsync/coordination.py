@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from functools import lru_cache
 from typing import Protocol
@@ -137,13 +137,6 @@ def lock(name: str, ttl: float = 60.0, wait: float = 30.0) -> Iterator[bool]:
             coordinator.release_lock(name, token)
 
 
-@contextmanager
-def singleton(name: str, ttl: float) -> Iterator[bool]:
+def singleton(name: str, ttl: float) -> AbstractContextManager[bool]:
     """`with singleton("unmatched-retry", 3600) as mine:` — run the body only if `mine`."""
-    coordinator = get_coordinator()
-    token = coordinator.acquire_lock(name, ttl)
-    try:
-        yield token is not None
-    finally:
-        if token is not None:
-            coordinator.release_lock(name, token)
+    return lock(name, ttl=ttl, wait=0)

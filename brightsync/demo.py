@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from typing import Any
 import click
 import requests
 from cryptography.fernet import Fernet
+
+from brightsync.process import beat_command, reset_process_state, worker_command
 
 CRM_TOKEN = "demo-crm-token"
 
@@ -43,14 +44,14 @@ class Demo:
     def start(self) -> None:
         from brightsync.sandbox.aurinko import create_aurinko_app
         from brightsync.sandbox.crm import create_crm_app
-        from brightsync.sandbox.server import ServerThread
+        from brightsync.sandbox.server import DeferredApp, ServerThread
 
         self.step("starting the Aurinko simulator and the reference CRM")
         self.aurinko = ServerThread(create_aurinko_app(signing_secret=self.signing_secret)).start()
         self.crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
         self.servers += [self.aurinko, self.crm]
 
-        web = _Deferred()
+        web = DeferredApp()
         self.web = ServerThread(web)
         self.env = {
             "BRIGHTSYNC_INSTANCE_PATH": str(self.workdir),
@@ -66,7 +67,7 @@ class Demo:
         for key in ("REDIS_URL",):
             os.environ.pop(key, None)
         os.environ.update(self.env)
-        _reset_process_state()
+        reset_process_state()
 
         from brightsync.migrate import upgrade
         from brightsync.web import create_app
@@ -80,40 +81,14 @@ class Demo:
         env = {**os.environ, **self.env}
         log = open(self.workdir / "worker.log", "wb")
         self.procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "brightsync",
-                    "worker",
-                    "--loglevel=INFO",
-                    "--concurrency=2",
-                    "-Q",
-                    "intake,sync,maintenance",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            subprocess.Popen(worker_command(), env=env, stdout=log, stderr=subprocess.STDOUT)
         )
+        beat_log = open(self.workdir / "beat.log", "wb")
         self.procs.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "brightsync",
-                    "beat",
-                    "--loglevel=INFO",
-                    f"--schedule={self.workdir / 'celerybeat-schedule'}",
-                ],
+                beat_command(self.workdir / "celerybeat-schedule"),
                 env=env,
-                stdout=open(self.workdir / "beat.log", "wb"),
+                stdout=beat_log,
                 stderr=subprocess.STDOUT,
             )
         )
@@ -411,25 +386,6 @@ class Demo:
             "once her contact appeared.",
         ]
         return "\n".join(lines)
-
-
-class _Deferred:
-    app: Any = None
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.app(environ, start_response)
-
-
-def _reset_process_state() -> None:
-    from brightsync import coordination, crypto, db
-    from brightsync.celery import reconfigure
-    from brightsync.config import reset_settings
-
-    reset_settings()
-    db.reset_engine()
-    coordination.reset_coordinator()
-    crypto.reset_keys()
-    reconfigure()
 
 
 @click.command("demo")

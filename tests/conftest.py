@@ -40,18 +40,12 @@ def _unavailable(what: str, exc: Exception) -> None:
 
 def apply_env(env: dict[str, str]) -> None:
     """Make this process use `env` (settings, engine, coordinator, keys, Celery broker)."""
-    from brightsync import coordination, crypto, db
-    from brightsync.celery import reconfigure
-    from brightsync.config import reset_settings
+    from brightsync.process import reset_process_state
 
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"):
         os.environ.pop(key, None)
     os.environ.update(env)
-    reset_settings()
-    db.reset_engine()
-    coordination.reset_coordinator()
-    crypto.reset_keys()
-    reconfigure()
+    reset_process_state()
 
 
 @dataclass
@@ -148,25 +142,9 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], workdir: Path, name: str, concurrency: int = 2):
         self.log_path = workdir / f"{name}.log"
         self.name = name
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "brightsync",
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            "-P",
-            "prefork",
-            "-Q",
-            "intake,sync,maintenance",
-            "-n",
-            f"{name}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "-E",
-        ]
+        from brightsync.process import worker_command
+
+        cmd = worker_command(concurrency, name=name)
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             cmd,
@@ -241,13 +219,6 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
     raise AssertionError(f"timed out after {timeout}s: {message} (last: {last!r})")
 
 
-class _Deferred:
-    app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
-
-
 BACKENDS = ["embedded", "postgres"]
 
 
@@ -269,14 +240,14 @@ def backend(request) -> Iterator[Backend]:
 def stack(backend: Backend) -> Iterator[Stack]:
     from brightsync.sandbox.aurinko import create_aurinko_app
     from brightsync.sandbox.crm import create_crm_app
-    from brightsync.sandbox.server import ServerThread
+    from brightsync.sandbox.server import DeferredApp, ServerThread
     from brightsync.web import create_app
 
     aurinko = ServerThread(create_aurinko_app(signing_secret=SIGNING_SECRET)).start()
     crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
     # Subscriptions are built from the public URL, so bind the web server first, then build
     # the app with that URL; the server dispatches to the app once it exists.
-    deferred = _Deferred()
+    deferred = DeferredApp()
     web = ServerThread(deferred)
     backend.env["AURINKO_API_URL"] = aurinko.url
     backend.env["BRIGHTSYNC_PUBLIC_URL"] = web.url

@@ -50,7 +50,10 @@ def test_cli_reports_a_bad_setting_without_a_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "brightsync", "db", "upgrade"],
         env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "nonsense", "HOME": str(tmp_path)},
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "configuration error: DATABASE_URL is not a database URL" in result.stderr

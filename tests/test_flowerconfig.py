@@ -11,8 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _load(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     code = "import runpy; print(runpy.run_path('flowerconfig.py')['basic_auth'])"
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={"PATH": "/usr/bin", **env},
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={"PATH": "/usr/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_refuses_without_credentials():

@@ -34,3 +34,12 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class DeferredApp:
+    """A WSGI app set after its server is bound: the app may need to know the server's URL."""
+
+    app: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)

@@ -39,64 +39,61 @@ def healthz() -> Any:
     return jsonify(body), 200 if ok else 503
 
 
+# name, help, labels, query: each row of the query is (*label values, value).
+_GAUGES = [
+    (
+        "brightsync_notifications",
+        "Webhook notifications by outcome",
+        ["outcome"],
+        select(Notification.outcome, func.count()).group_by(Notification.outcome),
+    ),
+    (
+        "brightsync_sync_states",
+        "Sync states by service and state",
+        ["service", "state"],
+        select(SyncState.service, SyncState.state, func.count()).group_by(
+            SyncState.service, SyncState.state
+        ),
+    ),
+    (
+        "brightsync_sync_runs",
+        "Completed sync runs by service",
+        ["service"],
+        select(SyncState.service, func.coalesce(func.sum(SyncState.runs), 0)).group_by(
+            SyncState.service
+        ),
+    ),
+    (
+        "brightsync_emails",
+        "Email decisions by state",
+        ["state"],
+        select(EmailClaim.state, func.count()).group_by(EmailClaim.state),
+    ),
+    (
+        "brightsync_unmatched_items",
+        "Items in the sync cache",
+        ["kind"],
+        select(UnmatchedItem.kind, func.count()).group_by(UnmatchedItem.kind),
+    ),
+    (
+        "brightsync_mailboxes_needing_reauth",
+        "Mailboxes whose token is dead",
+        [],
+        select(func.count()).select_from(User).where(User.mailbox_state != "ok"),
+    ),
+]
+
+
 class _StateCollector:
     """Reads the system of record at scrape time, so every web process reports the same."""
 
     def collect(self) -> Any:
         with session_scope() as s:
-            notes = GaugeMetricFamily(
-                "brightsync_notifications", "Webhook notifications by outcome", labels=["outcome"]
-            )
-            for outcome, n in s.execute(
-                select(Notification.outcome, func.count()).group_by(Notification.outcome)
-            ):
-                notes.add_metric([outcome], n)
-            yield notes
-            states = GaugeMetricFamily(
-                "brightsync_sync_states",
-                "Sync states by service and state",
-                labels=["service", "state"],
-            )
-            for service, state, n in s.execute(
-                select(SyncState.service, SyncState.state, func.count()).group_by(
-                    SyncState.service, SyncState.state
-                )
-            ):
-                states.add_metric([service, state], n)
-            yield states
-            runs = GaugeMetricFamily(
-                "brightsync_sync_runs", "Completed sync runs by service", labels=["service"]
-            )
-            for service, n in s.execute(
-                select(SyncState.service, func.sum(SyncState.runs)).group_by(SyncState.service)
-            ):
-                runs.add_metric([service], n or 0)
-            yield runs
-            claims = GaugeMetricFamily(
-                "brightsync_emails", "Email decisions by state", labels=["state"]
-            )
-            for state, n in s.execute(
-                select(EmailClaim.state, func.count()).group_by(EmailClaim.state)
-            ):
-                claims.add_metric([state], n)
-            yield claims
-            cache = GaugeMetricFamily(
-                "brightsync_unmatched_items", "Items in the sync cache", labels=["kind"]
-            )
-            for kind, n in s.execute(
-                select(UnmatchedItem.kind, func.count()).group_by(UnmatchedItem.kind)
-            ):
-                cache.add_metric([kind], n)
-            yield cache
-            reauth = GaugeMetricFamily(
-                "brightsync_mailboxes_needing_reauth", "Mailboxes whose token is dead"
-            )
-            reauth.add_metric(
-                [],
-                s.scalar(select(func.count()).select_from(User).where(User.mailbox_state != "ok"))
-                or 0,
-            )
-            yield reauth
+            for name, help_text, labels, query in _GAUGES:
+                gauge = GaugeMetricFamily(name, help_text, labels=labels)
+                for row in s.execute(query):
+                    gauge.add_metric([str(v) for v in row[:-1]], row[-1] or 0)
+                yield gauge
 
 
 @bp.get("/metrics")

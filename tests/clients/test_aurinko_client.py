@@ -46,9 +46,15 @@ EVENT = {
 
 
 def deliver(control, sender: str, *to: str, **extra: Any) -> dict[str, Any]:
-    return control.mail(**{"from": {"address": sender}, "to": [{"address": a} for a in to],
-                           "subject": extra.pop("subject", "Hello"),
-                           "body": extra.pop("body", "<p>Hi</p>"), **extra})
+    return control.mail(
+        **{
+            "from": {"address": sender},
+            "to": [{"address": a} for a in to],
+            "subject": extra.pop("subject", "Hello"),
+            "body": extra.pop("body", "<p>Hi</p>"),
+            **extra,
+        }
+    )
 
 
 def drain(client: AurinkoClient, service: str, kind: str, token: str, **kw: Any):
@@ -101,8 +107,12 @@ def test_for_app_acts_on_one_account(aurinko, coordination_db):
     wrong = AurinkoClient.for_app(url, "sandbox-client", "nope", account["id"])
     with pytest.raises(AuthError):
         wrong.get_account()
-    assert AurinkoClient.for_app(url + "/v1", "sandbox-client", "sandbox-secret",
-                                 account["id"]).get_account()["id"] == account["id"]
+    assert (
+        AurinkoClient.for_app(
+            url + "/v1", "sandbox-client", "sandbox-secret", account["id"]
+        ).get_account()["id"]
+        == account["id"]
+    )
 
 
 def test_delta_pages_follow_pages_and_delta_tokens(aurinko, make_client):
@@ -110,8 +120,10 @@ def test_delta_pages_follow_pages_and_delta_tokens(aurinko, make_client):
     control.settings(pageSize=3)
     account = control.add_account("ann@acme.test")
     client = make_client(account)
-    ids = [control.create(account["id"], "contacts", {"name": {"givenName": f"P{i}"}})["id"]
-           for i in range(7)]
+    ids = [
+        control.create(account["id"], "contacts", {"name": {"givenName": f"P{i}"}})["id"]
+        for i in range(7)
+    ]
     tokens = client.start_sync("contacts")
     pages, records = drain(client, "contacts", "updated", tokens.updated_token)
     assert all(isinstance(p, DeltaPage) for p in pages)
@@ -159,23 +171,34 @@ def test_calendar_and_tasks_sync(aurinko, make_client):
     account = control.add_account("ann@acme.test")
     client = make_client(account)
     control.create(account["id"], "events", EVENT)
-    control.create(account["id"], "events", {**EVENT, "subject": "Far away",
-                                             "start": {"dateTime": "2040-01-01T09:00:00Z"},
-                                             "end": {"dateTime": "2040-01-01T10:00:00Z"}})
-    tokens = client.start_sync("calendar", time_min="2030-01-01T00:00:00Z",
-                               time_max="2031-01-01T00:00:00Z")
+    control.create(
+        account["id"],
+        "events",
+        {
+            **EVENT,
+            "subject": "Far away",
+            "start": {"dateTime": "2040-01-01T09:00:00Z"},
+            "end": {"dateTime": "2040-01-01T10:00:00Z"},
+        },
+    )
+    tokens = client.start_sync(
+        "calendar", time_min="2030-01-01T00:00:00Z", time_max="2031-01-01T00:00:00Z"
+    )
     _, events = drain(client, "calendar", "updated", tokens.updated_token)
     assert [e["subject"] for e in events] == ["Kick-off"]
     (default,) = client.list_task_lists()
-    control.create(account["id"], "tasks", {"title": "old", "status": "completed",
-                                            "completed": "2020-01-01T00:00:00Z"})
+    control.create(
+        account["id"],
+        "tasks",
+        {"title": "old", "status": "completed", "completed": "2020-01-01T00:00:00Z"},
+    )
     control.create(account["id"], "tasks", {"title": "open"})
     from datetime import date
 
-    tokens = client.start_sync("tasks", task_list_id=default["id"],
-                               skip_completed_before=date(2025, 1, 1))
-    _, tasks = drain(client, "tasks", "updated", tokens.updated_token,
-                     task_list_id=default["id"])
+    tokens = client.start_sync(
+        "tasks", task_list_id=default["id"], skip_completed_before=date(2025, 1, 1)
+    )
+    _, tasks = drain(client, "tasks", "updated", tokens.updated_token, task_list_id=default["id"])
     assert [t["title"] for t in tasks] == ["open"]
     # the default calendar window (last 30 / next 180 days) is accepted as is
     assert client.start_sync("calendar").updated_token
@@ -250,8 +273,7 @@ def test_500_then_success(aurinko, make_client):
 
 def test_408_on_message_load_is_retried_after_retry_after(aurinko, make_client):
     url, control = aurinko
-    account = control.add_account("eve@acme.test", provider="imap", threadIdDelay=1,
-                                  retryAfter=1)
+    account = control.add_account("eve@acme.test", provider="imap", threadIdDelay=1, retryAfter=1)
     sleeps: list[float] = []
     client = make_client(account, sleep=sleeps.append)
     copies = deliver(control, "dana@customer.test", "eve@acme.test")["copies"]
@@ -291,8 +313,9 @@ def test_retries_exhausted_raise_transient_error(aurinko, make_client):
 
 def test_connection_refused_is_transient(coordination_db):
     dead = "http://127.0.0.1:9"  # discard port: nothing listens
-    client = AurinkoClient.for_account(dead, "t", policy=RetryPolicy(attempts=2, base_delay=0),
-                                       timeout=(0.5, 0.5))
+    client = AurinkoClient.for_account(
+        dead, "t", policy=RetryPolicy(attempts=2, base_delay=0), timeout=(0.5, 0.5)
+    )
     with pytest.raises(TransientError) as err:
         client.get_account()
     assert err.value.status is None
@@ -352,8 +375,7 @@ def test_event_crud_and_stale_etag(aurinko, make_client):
     event = client.create_event("primary", EVENT)
     assert event["id"] and event["etag"] and event["iCalUid"]
     assert client.get_event("primary", event["id"])["subject"] == "Kick-off"
-    moved = client.update_event("primary", event["id"], {"location": "Room 2"},
-                                etag=event["etag"])
+    moved = client.update_event("primary", event["id"], {"location": "Room 2"}, etag=event["etag"])
     assert moved["location"] == "Room 2" and moved["etag"] != event["etag"]
     with pytest.raises(PreconditionFailed) as err:
         client.update_event("primary", event["id"], {"location": "Lost"}, etag=event["etag"])
@@ -371,8 +393,12 @@ def test_contact_and_task_crud(aurinko, make_client):
     url, control = aurinko
     account = control.add_account("ann@acme.test")
     client = make_client(account)
-    contact = client.create_contact({"name": {"givenName": "Sam", "familyName": "Black"},
-                                     "emailAddresses": [{"address": "sam@customer.test"}]})
+    contact = client.create_contact(
+        {
+            "name": {"givenName": "Sam", "familyName": "Black"},
+            "emailAddresses": [{"address": "sam@customer.test"}],
+        }
+    )
     updated = client.update_contact(contact["id"], {"notes": "vip"}, etag=contact["etag"])
     assert updated["notes"] == "vip"
     with pytest.raises(PreconditionFailed):
@@ -427,13 +453,30 @@ def test_subscriptions_handshake_paging_and_signed_webhooks(aurinko, make_client
     got = receiver.wait(lambda n: len(n) >= 1)
     (note,) = got
     headers = note["headers"]
-    assert signing.verify(SECRET, headers["X-Aurinko-Request-Timestamp"],
-                          headers["X-Aurinko-Signature"], note["body"]) is None
-    assert signing.verify("another-secret", headers["X-Aurinko-Request-Timestamp"],
-                          headers["X-Aurinko-Signature"], note["body"]) is not None
-    assert note["json"] == {"subscription": sub["id"], "resource": "/email/messages",
-                            "accountId": account["id"],
-                            "payloads": [{"id": message_id, "changeType": "created"}]}
+    assert (
+        signing.verify(
+            SECRET,
+            headers["X-Aurinko-Request-Timestamp"],
+            headers["X-Aurinko-Signature"],
+            note["body"],
+        )
+        is None
+    )
+    assert (
+        signing.verify(
+            "another-secret",
+            headers["X-Aurinko-Request-Timestamp"],
+            headers["X-Aurinko-Signature"],
+            note["body"],
+        )
+        is not None
+    )
+    assert note["json"] == {
+        "subscription": sub["id"],
+        "resource": "/email/messages",
+        "accountId": account["id"],
+        "payloads": [{"id": message_id, "changeType": "created"}],
+    }
     assert service_for_resource(note["json"]["resource"]) == "email"
 
     client.delete_subscription(sub["id"])
@@ -454,8 +497,7 @@ def _operation(document: dict[str, Any], method: str, path: str):
     return min(candidates, default=None)
 
 
-def test_requests_follow_the_openapi_document(aurinko, make_client, receiver,
-                                              openapi_document):
+def test_requests_follow_the_openapi_document(aurinko, make_client, receiver, openapi_document):
     from jsonschema import Draft7Validator
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT7
@@ -501,11 +543,18 @@ def test_requests_follow_the_openapi_document(aurinko, make_client, receiver,
         seen.add((req["method"], template))
         declared = {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
         assert set(req["query"]) <= declared, (template, set(req["query"]) - declared)
-        required = {p["name"] for p in op.get("parameters", [])
-                    if p.get("in") == "query" and p.get("required")}
+        required = {
+            p["name"]
+            for p in op.get("parameters", [])
+            if p.get("in") == "query" and p.get("required")
+        }
         assert required <= set(req["query"]), (template, required)
-        body_schema = (op.get("requestBody") or {}).get("content", {}).get(
-            "application/json", {}).get("schema")
+        body_schema = (
+            (op.get("requestBody") or {})
+            .get("content", {})
+            .get("application/json", {})
+            .get("schema")
+        )
         if req["json"] is not None:
             assert body_schema, f"{template} takes no JSON body"
             ref = {"$ref": "urn:aurinko" + body_schema["$ref"]}
@@ -528,8 +577,12 @@ def _rate_worker(env, base_url, token, app_key, limit, count, ready, go, results
     db.reset_engine()
     try:
         client = AurinkoClient.for_account(
-            base_url, token, app_key=app_key, rate_limit=limit,
-            policy=RetryPolicy(attempts=1), session=requests.Session(),
+            base_url,
+            token,
+            app_key=app_key,
+            rate_limit=limit,
+            policy=RetryPolicy(attempts=1),
+            session=requests.Session(),
         )
         coordination.get_coordinator()  # connect before the start signal
         client.session.get(base_url + "/_control/faults", timeout=10)  # warm the connection

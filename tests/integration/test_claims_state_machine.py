@@ -21,10 +21,10 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import update
 
-from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
 from brightsync.email import claims
-from brightsync.models import Base, EmailClaim, EmailSighting, Organisation, User, utcnow
+from brightsync.models import Base, EmailClaim, EmailSighting, utcnow
+from tests.factories import make_org, make_user
 
 KEYS = [f"m{i}@customer.com" for i in range(2)]
 USERS = 3
@@ -36,29 +36,8 @@ class ClaimProtocol(RuleBasedStateMachine):
         with session_scope() as s:
             for table in reversed(Base.metadata.sorted_tables):
                 s.execute(table.delete())
-            org = Organisation(
-                name="o",
-                domains=["acme.com"],
-                crm_base_url="http://crm",
-                crm_auth_type="bearer",
-                crm_secret_enc=encrypt_json({"token": "t"}),
-                settings={},
-            )
-            s.add(org)
-            s.flush()
-            self.org_id = org.id
-            self.users = []
-            for i in range(USERS):
-                u = User(
-                    org_id=org.id,
-                    email=f"u{i}@acme.com",
-                    aurinko_account_id=f"sm-{i}",
-                    access_token_enc=encrypt("t"),
-                    services=["email"],
-                )
-                s.add(u)
-                s.flush()
-                self.users.append(u.id)
+        self.org_id = make_org("o")
+        self.users = [make_user(self.org_id, f"u{i}", account_id=f"sm-{i}") for i in range(USERS)]
         self.held = {u: set() for u in self.users}
         self.ever_held: set[str] = set()
         self.crm: dict[str, int] = {}  # message key -> CRM records created

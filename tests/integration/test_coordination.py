@@ -6,35 +6,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from brightsync.coordination import get_coordinator, lock
-from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
 from brightsync.email import claims
-from brightsync.models import EmailClaim, EmailSighting, Organisation, SyncState, User
+from brightsync.models import EmailClaim, EmailSighting, SyncState
 from brightsync.sync import scheduler
+from tests.factories import make_org, make_user
 
 
 def _user(name: str) -> tuple[int, int]:
-    with session_scope() as s:
-        org = Organisation(
-            name=name,
-            domains=["acme.com"],
-            crm_base_url="http://crm",
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": "t"}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
-        user = User(
-            org_id=org.id,
-            email=f"{name}@acme.com",
-            aurinko_account_id=f"acct-{name}",
-            access_token_enc=encrypt("tok"),
-            services=["email"],
-        )
-        s.add(user)
-        s.flush()
-        return org.id, user.id
+    org_id = make_org(name)
+    return org_id, make_user(org_id, name)
 
 
 def test_a_burst_of_requests_publishes_once(backend):
@@ -87,19 +68,7 @@ def test_publish_failure_undoes_the_request(backend):
 
 def test_concurrent_claims_of_one_message_have_one_owner(backend):
     org_id, _ = _user("claims")
-    users = []
-    with session_scope() as s:
-        for i in range(8):
-            u = User(
-                org_id=org_id,
-                email=f"u{i}@acme.com",
-                aurinko_account_id=f"claims-{i}",
-                access_token_enc=encrypt("t"),
-                services=["email"],
-            )
-            s.add(u)
-            s.flush()
-            users.append(u.id)
+    users = [make_user(org_id, f"u{i}", account_id=f"claims-{i}") for i in range(8)]
     barrier = threading.Barrier(len(users))
 
     def take(uid):

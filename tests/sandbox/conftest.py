@@ -49,8 +49,9 @@ class Api:
         self.kwargs = kwargs
 
     def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.request(method, self.base_url + path, timeout=10,
-                                    **{**self.kwargs, **kwargs})
+        return self.session.request(
+            method, self.base_url + path, timeout=10, **{**self.kwargs, **kwargs}
+        )
 
 
 @pytest.fixture

@@ -19,9 +19,15 @@ def person(address: str, name: str | None = None) -> dict[str, str]:
 
 
 def mail(control, sender: str, *to: str, **extra):
-    return control.mail(**{"from": person(sender), "to": [person(a) for a in to],
-                           "subject": extra.pop("subject", "Hello"),
-                           "body": extra.pop("body", "<p>Hi there</p>"), **extra})
+    return control.mail(
+        **{
+            "from": person(sender),
+            "to": [person(a) for a in to],
+            "subject": extra.pop("subject", "Hello"),
+            "body": extra.pop("body", "<p>Hi there</p>"),
+            **extra,
+        }
+    )
 
 
 def run(api: Api, path: str, token: str) -> tuple[list[list[dict]], dict]:
@@ -50,8 +56,9 @@ EVENT = {
     "subject": "Review",
     "start": {"dateTime": "2030-01-10T10:00:00Z", "timezone": "UTC"},
     "end": {"dateTime": "2030-01-10T11:00:00Z", "timezone": "UTC"},
-    "meetingInfo": {"attendees": [{"emailAddress": person("dana@customer.test"),
-                                   "type": "required"}]},
+    "meetingInfo": {
+        "attendees": [{"emailAddress": person("dana@customer.test"), "type": "required"}]
+    },
 }
 WINDOW = {"timeMin": "2030-01-01T00:00:00Z", "timeMax": "2030-02-01T00:00:00+00:00"}
 
@@ -70,12 +77,18 @@ def test_auth_bearer_basic_dead_and_invalid(aurinko, mailbox):
     assert Api(url, "not-a-token")("GET", "/v1/account").status_code == 401
 
     basic = "Basic " + base64.b64encode(b"sandbox-client:sandbox-secret").decode()
-    ok = requests.get(url + "/v1/account", timeout=5,
-                      headers={"Authorization": basic, "X-Aurinko-Account-Id": str(account["id"])})
+    ok = requests.get(
+        url + "/v1/account",
+        timeout=5,
+        headers={"Authorization": basic, "X-Aurinko-Account-Id": str(account["id"])},
+    )
     assert ok.status_code == 200 and ok.json()["id"] == account["id"]
     wrong = "Basic " + base64.b64encode(b"sandbox-client:nope").decode()
-    r = requests.get(url + "/v1/account", timeout=5,
-                     headers={"Authorization": wrong, "X-Aurinko-Account-Id": str(account["id"])})
+    r = requests.get(
+        url + "/v1/account",
+        timeout=5,
+        headers={"Authorization": wrong, "X-Aurinko-Account-Id": str(account["id"])},
+    )
     assert r.status_code == 401
 
     control.set_token(account["id"], "dead")
@@ -134,17 +147,19 @@ def test_changes_during_paging_come_with_the_next_run(aurinko, mailbox):
     url, control = aurinko
     control.settings(pageSize=2)
     account, api = mailbox("ann@acme.test")
-    contacts = [control.create(account["id"], "contacts", {"name": {"givenName": f"C{i}"}})
-                for i in range(5)]
+    contacts = [
+        control.create(account["id"], "contacts", {"name": {"givenName": f"C{i}"}})
+        for i in range(5)
+    ]
     tokens = start(api, "/v1/contacts/sync")
-    first = api("GET", "/v1/contacts/sync/updated",
-                params={"deltaToken": tokens["syncUpdatedToken"]}).json()
+    first = api(
+        "GET", "/v1/contacts/sync/updated", params={"deltaToken": tokens["syncUpdatedToken"]}
+    ).json()
     assert [c["id"] for c in first["records"]] == [c["id"] for c in contacts[:2]]
     # Change one already returned and one not yet returned, twice each.
     for target in (contacts[0], contacts[3]):
         for n in (1, 2):
-            control.update(account["id"], "contacts", target["id"],
-                           {"notes": f"edit {n}"})
+            control.update(account["id"], "contacts", target["id"], {"notes": f"edit {n}"})
     rest, params = [], {"pageToken": first["nextPageToken"]}
     while True:
         page = api("GET", "/v1/contacts/sync/updated", params=params).json()
@@ -179,14 +194,20 @@ def test_dead_sync_tokens(aurinko, mailbox, mode):
     for _ in range(2):
         mail(control, "dana@customer.test", "ann@acme.test")
     tokens = start(api, "/v1/email/sync")
-    first = api("GET", "/v1/email/sync/updated",
-                params={"deltaToken": tokens["syncUpdatedToken"]}).json()
+    first = api(
+        "GET", "/v1/email/sync/updated", params={"deltaToken": tokens["syncUpdatedToken"]}
+    ).json()
     control.expire_tokens(account["id"], mode)
-    for params in ({"deltaToken": tokens["syncUpdatedToken"]},
-                   {"pageToken": first["nextPageToken"]},
-                   {"deltaToken": tokens["syncDeletedToken"]}):
-        path = "/v1/email/sync/deleted" if "deltaToken" in params and \
-            params["deltaToken"] == tokens["syncDeletedToken"] else "/v1/email/sync/updated"
+    for params in (
+        {"deltaToken": tokens["syncUpdatedToken"]},
+        {"pageToken": first["nextPageToken"]},
+        {"deltaToken": tokens["syncDeletedToken"]},
+    ):
+        path = (
+            "/v1/email/sync/deleted"
+            if "deltaToken" in params and params["deltaToken"] == tokens["syncDeletedToken"]
+            else "/v1/email/sync/updated"
+        )
         r = api("GET", path, params=params)
         if mode == "410":
             assert r.status_code == 410 and r.json()["code"] == "syncToken.expired"
@@ -224,13 +245,19 @@ def test_mail_lands_in_every_mailbox_with_its_own_ids(aurinko, mailbox):
     ann, _ = mailbox("ann@acme.test")
     bob, _ = mailbox("bob@acme.test", provider="office365")
     eve, _ = mailbox("eve@acme.test", provider="imap")
-    out = control.mail(**{
-        "from": person("ann@acme.test"), "to": [person("dana@customer.test")],
-        "cc": [person("BOB@acme.test")], "bcc": [person("eve@acme.test")],
-        "subject": "Quote", "body": "Price", "bodyType": "text",
-        "headers": [{"name": "X-Custom", "value": "1"}],
-        "attachments": [{"name": "q.pdf", "mimeType": "application/pdf", "content": "JVBE"}],
-    })
+    out = control.mail(
+        **{
+            "from": person("ann@acme.test"),
+            "to": [person("dana@customer.test")],
+            "cc": [person("BOB@acme.test")],
+            "bcc": [person("eve@acme.test")],
+            "subject": "Quote",
+            "body": "Price",
+            "bodyType": "text",
+            "headers": [{"name": "X-Custom", "value": "1"}],
+            "attachments": [{"name": "q.pdf", "mimeType": "application/pdf", "content": "JVBE"}],
+        }
+    )
     copies = out["copies"]
     assert set(copies) == {str(ann["id"]), str(bob["id"]), str(eve["id"])}
     assert len(set(copies.values())) == 3
@@ -244,26 +271,46 @@ def test_mail_lands_in_every_mailbox_with_its_own_ids(aurinko, mailbox):
     assert "bcc" not in received  # only the sender's copy shows Bcc
     assert received["threadId"] != sent["threadId"]
 
-    reply = control.mail(**{
-        "from": person("dana@customer.test"), "to": [person("ann@acme.test")],
-        "cc": [person("bob@acme.test")], "subject": "Re: Quote", "body": "ok",
-        "inReplyTo": out["internetMessageId"], "references": out["internetMessageId"],
-    })
+    reply = control.mail(
+        **{
+            "from": person("dana@customer.test"),
+            "to": [person("ann@acme.test")],
+            "cc": [person("bob@acme.test")],
+            "subject": "Re: Quote",
+            "body": "ok",
+            "inReplyTo": out["internetMessageId"],
+            "references": out["internetMessageId"],
+        }
+    )
     assert set(reply["copies"]) == {str(ann["id"]), str(bob["id"])}
     ann_msgs = control.messages(ann["id"])
     assert ann_msgs[1]["threadId"] == ann_msgs[0]["threadId"]
     bob_msgs = control.messages(bob["id"])
     assert bob_msgs[1]["threadId"] == bob_msgs[0]["threadId"]
-    assert control.mail(**{"from": person("x@nowhere.test"), "to": [person("y@nowhere.test")],
-                           "subject": "s", "body": "b"})["copies"] == {}
+    assert (
+        control.mail(
+            **{
+                "from": person("x@nowhere.test"),
+                "to": [person("y@nowhere.test")],
+                "subject": "s",
+                "body": "b",
+            }
+        )["copies"]
+        == {}
+    )
 
 
 def test_imap_list_omits_body_google_includes_it(aurinko, mailbox):
     url, control = aurinko
     _, google = mailbox("ann@acme.test")
     _, imap = mailbox("eve@acme.test", provider="imap")
-    mail(control, "dana@customer.test", "ann@acme.test", "eve@acme.test",
-         body="<p>Hello <b>you</b></p>")
+    mail(
+        control,
+        "dana@customer.test",
+        "ann@acme.test",
+        "eve@acme.test",
+        body="<p>Hello <b>you</b></p>",
+    )
     for api, has_body in ((google, True), (imap, False)):
         tokens = start(api, "/v1/email/sync", bodyType="text")
         pages, _ = run(api, "/v1/email/sync/updated", tokens["syncUpdatedToken"])
@@ -308,8 +355,9 @@ def test_calendar_window_bounds_end_and_start(aurinko, mailbox):
     account, api = mailbox("ann@acme.test")
 
     def ev(subject, start, end, key="dateTime"):
-        return control.create(account["id"], "events", {
-            "subject": subject, "start": {key: start}, "end": {key: end}})
+        return control.create(
+            account["id"], "events", {"subject": subject, "start": {key: start}, "end": {key: end}}
+        )
 
     ev("ends at timeMin", "2029-12-31T23:00:00Z", "2030-01-01T00:00:00Z")
     ev("ends after timeMin", "2029-12-31T23:00:00Z", "2030-01-01T00:30:00Z")
@@ -332,8 +380,12 @@ def test_calendar_window_bounds_end_and_start(aurinko, mailbox):
 def test_event_crud_with_etags(aurinko, mailbox):
     url, control = aurinko
     account, api = mailbox("ann@acme.test")
-    r = api("POST", "/v1/calendars/primary/events",
-            params={"notifyAttendees": "false", "returnRecord": "true"}, json=EVENT)
+    r = api(
+        "POST",
+        "/v1/calendars/primary/events",
+        params={"notifyAttendees": "false", "returnRecord": "true"},
+        json=EVENT,
+    )
     assert r.status_code == 201
     created = r.json()
     event = created["record"]
@@ -356,26 +408,34 @@ def test_event_crud_with_etags(aurinko, mailbox):
     assert api("DELETE", path).status_code == 200
     assert api("GET", path).status_code == 404
     assert api("DELETE", path).status_code == 404
-    quiet = api("POST", "/v1/calendars/primary/events", params={"returnRecord": "false"},
-                json=EVENT).json()
+    quiet = api(
+        "POST", "/v1/calendars/primary/events", params={"returnRecord": "false"}, json=EVENT
+    ).json()
     assert "record" not in quiet and quiet["id"]
 
 
 def test_contacts_and_tasks_crud(aurinko, mailbox):
     url, control = aurinko
     account, api = mailbox("ann@acme.test")
-    r = api("POST", "/v1/contacts", json={
-        "name": {"givenName": "Sam", "familyName": "Black"},
-        "emailAddresses": [{"address": "sam@customer.test", "type": "work"}],
-        "unknownField": 1})
+    r = api(
+        "POST",
+        "/v1/contacts",
+        json={
+            "name": {"givenName": "Sam", "familyName": "Black"},
+            "emailAddresses": [{"address": "sam@customer.test", "type": "work"}],
+            "unknownField": 1,
+        },
+    )
     assert r.status_code == 201
     contact = r.json()["record"]
     assert contact["name"]["displayName"] == "Sam Black" and "unknownField" not in contact
     path = f"/v1/contacts/{contact['id']}"
     r = api("PATCH", path, json={"notes": "vip"}, headers={"If-Match": contact["etag"]})
     assert r.status_code == 200 and r.json()["record"]["notes"] == "vip"
-    assert api("PATCH", path, json={"notes": "x"},
-               headers={"If-Match": contact["etag"]}).status_code == 412
+    assert (
+        api("PATCH", path, json={"notes": "x"}, headers={"If-Match": contact["etag"]}).status_code
+        == 412
+    )
     assert api("DELETE", path).status_code == 200
     assert api("GET", path).status_code == 404
 
@@ -388,26 +448,34 @@ def test_contacts_and_tasks_crud(aurinko, mailbox):
     path = f"/v1/tasklists/default/tasks/{task['id']}"
     done = api("PATCH", path, json={"status": "completed"}, headers={"If-Match": task["etag"]})
     assert done.status_code == 200 and done.json()["record"]["completed"]
-    assert api("PATCH", path, json={"title": "y"},
-               headers={"If-Match": task["etag"]}).status_code == 412
+    assert (
+        api("PATCH", path, json={"title": "y"}, headers={"If-Match": task["etag"]}).status_code
+        == 412
+    )
     assert api("PATCH", path, json={"title": "no etag"}).status_code == 200  # optional here
     assert api("PATCH", path, json={"status": "bogus"}).status_code == 400
     real_list = lists["records"][0]["id"]
-    assert api("GET", f"/v1/tasklists/{real_list}/tasks/{task['id']}").json()["title"] == \
-        "no etag"
+    assert api("GET", f"/v1/tasklists/{real_list}/tasks/{task['id']}").json()["title"] == "no etag"
     assert api("DELETE", path).json() == {"status": "Ok"}
 
 
 def test_tasks_sync_skips_completed_before_date(aurinko, mailbox):
     url, control = aurinko
     account, api = mailbox("ann@acme.test")
-    control.create(account["id"], "tasks", {"title": "old", "status": "completed",
-                                            "completed": "2020-01-01T00:00:00Z"})
-    control.create(account["id"], "tasks", {"title": "recent", "status": "completed",
-                                            "completed": "2030-01-01T00:00:00Z"})
+    control.create(
+        account["id"],
+        "tasks",
+        {"title": "old", "status": "completed", "completed": "2020-01-01T00:00:00Z"},
+    )
+    control.create(
+        account["id"],
+        "tasks",
+        {"title": "recent", "status": "completed", "completed": "2030-01-01T00:00:00Z"},
+    )
     control.create(account["id"], "tasks", {"title": "open"})
-    tokens = start(api, "/v1/tasklists/default/sync",
-                   skipCompletedBeforeDate="2025-01-01T00:00:00Z")
+    tokens = start(
+        api, "/v1/tasklists/default/sync", skipCompletedBeforeDate="2025-01-01T00:00:00Z"
+    )
     pages, _ = run(api, "/v1/tasklists/default/sync/updated", tokens["syncUpdatedToken"])
     assert [t["title"] for t in pages[0]] == ["recent", "open"]
 
@@ -418,9 +486,15 @@ def test_tasks_sync_skips_completed_before_date(aurinko, mailbox):
 def test_subscription_handshake_success_and_failure(aurinko, mailbox, receiver):
     url, control = aurinko
     account, api = mailbox("ann@acme.test")
-    r = api("POST", "/v1/subscriptions", json={
-        "resource": "/email/messages", "notificationUrl": receiver.url + "?user=1",
-        "filters": ["withoutDrafts"]})
+    r = api(
+        "POST",
+        "/v1/subscriptions",
+        json={
+            "resource": "/email/messages",
+            "notificationUrl": receiver.url + "?user=1",
+            "filters": ["withoutDrafts"],
+        },
+    )
     assert r.status_code == 200, r.text
     sub = r.json()
     assert sub["active"] is True and sub["resource"] == "/email/messages"
@@ -432,19 +506,36 @@ def test_subscription_handshake_success_and_failure(aurinko, mailbox, receiver):
 
     for answer in ("wrong", 500):
         with WebhookRecorder(SIGNING_SECRET, answer=answer) as bad:
-            r = api("POST", "/v1/subscriptions",
-                    json={"resource": "/contacts", "notificationUrl": bad.url})
+            r = api(
+                "POST",
+                "/v1/subscriptions",
+                json={"resource": "/contacts", "notificationUrl": bad.url},
+            )
             assert r.status_code == 400, answer
             assert len(bad.validations()) == 1
     dead_url = receiver.url.replace("/hook", "/missing")
-    assert api("POST", "/v1/subscriptions",
-               json={"resource": "/contacts", "notificationUrl": dead_url}).status_code == 400
-    assert api("POST", "/v1/subscriptions", json={
-        "resource": "/nope", "notificationUrl": receiver.url}).status_code == 400
+    assert (
+        api(
+            "POST", "/v1/subscriptions", json={"resource": "/contacts", "notificationUrl": dead_url}
+        ).status_code
+        == 400
+    )
+    assert (
+        api(
+            "POST", "/v1/subscriptions", json={"resource": "/nope", "notificationUrl": receiver.url}
+        ).status_code
+        == 400
+    )
 
     for resource in ("/calendars/primary/events", "/contacts", "/tasklists/default/tasks"):
-        assert api("POST", "/v1/subscriptions", json={
-            "resource": resource, "notificationUrl": receiver.url}).status_code == 200
+        assert (
+            api(
+                "POST",
+                "/v1/subscriptions",
+                json={"resource": resource, "notificationUrl": receiver.url},
+            ).status_code
+            == 200
+        )
     page = api("GET", "/v1/subscriptions", params={"limit": 3, "offset": 0}).json()
     assert page["totalSize"] == 4 and len(page["records"]) == 3 and page["done"] is False
     page2 = api("GET", "/v1/subscriptions", params={"limit": 3, "offset": 3}).json()
@@ -461,33 +552,59 @@ def test_webhooks_are_signed_batched_and_scoped(aurinko, mailbox, receiver):
     control.settings(webhookDebounce=0.3)  # wide enough for the burst below on a busy box
     account, api = mailbox("ann@acme.test")
     _, other = mailbox("bob@acme.test")
-    email_sub = api("POST", "/v1/subscriptions", json={
-        "resource": "/email/messages", "notificationUrl": receiver.url}).json()
-    cal_sub = api("POST", "/v1/subscriptions", json={
-        "resource": "/calendars/primary/events", "notificationUrl": receiver.url}).json()
-    ids = [mail(control, "dana@customer.test", "ann@acme.test")["copies"][str(account["id"])]
-           for _ in range(3)]
+    email_sub = api(
+        "POST",
+        "/v1/subscriptions",
+        json={"resource": "/email/messages", "notificationUrl": receiver.url},
+    ).json()
+    cal_sub = api(
+        "POST",
+        "/v1/subscriptions",
+        json={"resource": "/calendars/primary/events", "notificationUrl": receiver.url},
+    ).json()
+    ids = [
+        mail(control, "dana@customer.test", "ann@acme.test")["copies"][str(account["id"])]
+        for _ in range(3)
+    ]
     mail(control, "dana@customer.test", "bob@acme.test")  # no subscription for bob
     got = receiver.wait(lambda n: sum(len(x["json"]["payloads"]) for x in n) >= 3)
     assert all(n["signatureError"] is None for n in got)
     for n in got:
-        assert signing.verify(SIGNING_SECRET, n["headers"]["X-Aurinko-Request-Timestamp"],
-                              n["headers"]["X-Aurinko-Signature"], n["body"]) is None
+        assert (
+            signing.verify(
+                SIGNING_SECRET,
+                n["headers"]["X-Aurinko-Request-Timestamp"],
+                n["headers"]["X-Aurinko-Signature"],
+                n["body"],
+            )
+            is None
+        )
     bodies = [n["json"] for n in got]
     assert len(bodies) < 3  # the burst was batched
-    assert all(b["subscription"] == email_sub["id"] and b["resource"] == "/email/messages"
-               and b["accountId"] == account["id"] for b in bodies)
+    assert all(
+        b["subscription"] == email_sub["id"]
+        and b["resource"] == "/email/messages"
+        and b["accountId"] == account["id"]
+        for b in bodies
+    )
     payloads = [p for b in bodies for p in b["payloads"]]
     assert payloads == [{"id": i, "changeType": "created"} for i in ids]
 
     event = api("POST", "/v1/calendars/primary/events", json=EVENT).json()
     api("DELETE", f"/v1/calendars/primary/events/{event['id']}")
-    got = receiver.wait(lambda n: any(x["json"]["subscription"] == cal_sub["id"] for x in n)
-                        and sum(len(x["json"]["payloads"]) for x in n) >= 5)
-    cal = [p for n in got if n["json"]["subscription"] == cal_sub["id"]
-           for p in n["json"]["payloads"]]
-    assert cal == [{"id": event["id"], "changeType": "created"},
-                   {"id": event["id"], "changeType": "deleted"}]
+    got = receiver.wait(
+        lambda n: (
+            any(x["json"]["subscription"] == cal_sub["id"] for x in n)
+            and sum(len(x["json"]["payloads"]) for x in n) >= 5
+        )
+    )
+    cal = [
+        p for n in got if n["json"]["subscription"] == cal_sub["id"] for p in n["json"]["payloads"]
+    ]
+    assert cal == [
+        {"id": event["id"], "changeType": "created"},
+        {"id": event["id"], "changeType": "deleted"},
+    ]
     log = control.webhooks(account_id=account["id"])
     assert [d["kind"] for d in log].count("validation") == 2
     assert all(d["ok"] for d in log if d["kind"] == "notification")
@@ -497,17 +614,24 @@ def test_drafts_filter_and_failed_deliveries(aurinko, mailbox, receiver):
     url, control = aurinko
     control.settings(webhookAttempts=3, webhookRetryDelay=0.01)
     account, api = mailbox("ann@acme.test")
-    sub = api("POST", "/v1/subscriptions", json={
-        "resource": "/email/messages", "notificationUrl": receiver.url,
-        "filters": ["withoutDrafts"]}).json()
+    sub = api(
+        "POST",
+        "/v1/subscriptions",
+        json={
+            "resource": "/email/messages",
+            "notificationUrl": receiver.url,
+            "filters": ["withoutDrafts"],
+        },
+    ).json()
     mail(control, "ann@acme.test", "dana@customer.test", sysLabels=["draft"])
     receiver.status = 500
     mail(control, "dana@customer.test", "ann@acme.test")
     assert control.flush_webhooks()
     notes = receiver.notifications()
     assert len(notes) == 3  # one notification (not the draft), three attempts
-    (delivery,) = [d for d in control.webhooks(subscription=sub["id"])
-                   if d["kind"] == "notification"]
+    (delivery,) = [
+        d for d in control.webhooks(subscription=sub["id"]) if d["kind"] == "notification"
+    ]
     assert delivery["ok"] is False and [a["status"] for a in delivery["attempts"]] == [500] * 3
     failing = api("GET", f"/v1/subscriptions/{sub['id']}").json()
     assert failing["failSince"] and "500" in failing["failDescription"]
@@ -520,13 +644,18 @@ def test_drafts_filter_and_failed_deliveries(aurinko, mailbox, receiver):
 def test_lifecycle_notification(aurinko, mailbox, receiver):
     url, control = aurinko
     account, api = mailbox("ann@acme.test")
-    sub = api("POST", "/v1/subscriptions", json={
-        "resource": "/contacts", "notificationUrl": receiver.url}).json()
+    sub = api(
+        "POST", "/v1/subscriptions", json={"resource": "/contacts", "notificationUrl": receiver.url}
+    ).json()
     assert control.lifecycle(account["id"], "error", "mailbox gone") == [sub["id"]]
     (note,) = receiver.wait(lambda n: len(n) >= 1)
-    assert note["json"] == {"subscription": sub["id"], "resource": "/contacts",
-                            "accountId": account["id"], "lifecycleEvent": "error",
-                            "error": "mailbox gone"}
+    assert note["json"] == {
+        "subscription": sub["id"],
+        "resource": "/contacts",
+        "accountId": account["id"],
+        "lifecycleEvent": "error",
+        "error": "mailbox gone",
+    }
     assert note["signatureError"] is None
 
 
@@ -575,101 +704,183 @@ def test_answers_match_the_openapi_schemas(aurinko, mailbox, receiver, openapi):
     account, api = mailbox("ann@acme.test")
     _, imap = mailbox("eve@acme.test", provider="imap")
     for i in range(3):
-        control.mail(**{
-            "from": person("dana@customer.test"), "to": [person("ann@acme.test")],
-            "cc": [person("eve@acme.test")], "subject": f"s{i}", "body": "<b>x</b>",
-            "attachments": [{"name": "a.txt", "mimeType": "text/plain", "content": "eA==",
-                             "contentType": "ignored"}],
-            "meetingMessageMethod": "request", "inReplyTo": "<a@b>", "references": "<a@b>"})
+        control.mail(
+            **{
+                "from": person("dana@customer.test"),
+                "to": [person("ann@acme.test")],
+                "cc": [person("eve@acme.test")],
+                "subject": f"s{i}",
+                "body": "<b>x</b>",
+                "attachments": [
+                    {
+                        "name": "a.txt",
+                        "mimeType": "text/plain",
+                        "content": "eA==",
+                        "contentType": "ignored",
+                    }
+                ],
+                "meetingMessageMethod": "request",
+                "inReplyTo": "<a@b>",
+                "references": "<a@b>",
+            }
+        )
     check = openapi.check
 
     check(api("GET", "/v1/account"), "/v1/account")
     for who in (api, imap):
         tokens = check(who("POST", "/v1/email/sync", params={"daysWithin": 3}), "/v1/email/sync")
-        page = check(who("GET", "/v1/email/sync/updated",
-                         params={"deltaToken": tokens["syncUpdatedToken"]}),
-                     "/v1/email/sync/updated")
-        check(who("GET", "/v1/email/sync/updated", params={"pageToken": page["nextPageToken"]}),
-              "/v1/email/sync/updated")
+        page = check(
+            who("GET", "/v1/email/sync/updated", params={"deltaToken": tokens["syncUpdatedToken"]}),
+            "/v1/email/sync/updated",
+        )
+        check(
+            who("GET", "/v1/email/sync/updated", params={"pageToken": page["nextPageToken"]}),
+            "/v1/email/sync/updated",
+        )
         message_id = page["records"][0]["id"]
         check(who("GET", f"/v1/email/messages/{message_id}"), "/v1/email/messages/{messageId}")
-        check(who("DELETE", f"/v1/email/messages/{message_id}"),
-              "/v1/email/messages/{messageId}")
+        check(who("DELETE", f"/v1/email/messages/{message_id}"), "/v1/email/messages/{messageId}")
     ann_ids = [m["id"] for m in control.messages(account["id"])]
     control.delete_message(account["id"], ann_ids[1])
-    check(api("GET", "/v1/email/sync/deleted", params={"deltaToken": tokens["syncDeletedToken"]}),
-          "/v1/email/sync/deleted")
+    check(
+        api("GET", "/v1/email/sync/deleted", params={"deltaToken": tokens["syncDeletedToken"]}),
+        "/v1/email/sync/deleted",
+    )
     ann_tokens = api("POST", "/v1/email/sync").json()
-    deleted = check(api("GET", "/v1/email/sync/deleted",
-                        params={"deltaToken": ann_tokens["syncDeletedToken"]}),
-                    "/v1/email/sync/deleted")
+    deleted = check(
+        api("GET", "/v1/email/sync/deleted", params={"deltaToken": ann_tokens["syncDeletedToken"]}),
+        "/v1/email/sync/deleted",
+    )
     assert deleted["records"] == []
 
     # calendar
     check(api("GET", "/v1/calendars"), "/v1/calendars")
     check(api("GET", "/v1/calendars/primary"), "/v1/calendars/{id}")
-    created = check(api("POST", "/v1/calendars/primary/events", json=EVENT),
-                    "/v1/calendars/{calendarId}/events")
-    control.create(account["id"], "events", {
-        "subject": "All day", "start": {"dateOnly": "2030-01-05"},
-        "end": {"dateOnly": "2030-01-06"}, "sensitivity": "private",
-        "organizer": {"emailAddress": person("dana@customer.test")},
-        "iCalUid": "shared-uid@customer.test",
-        "meetingInfo": {"response": "accepted", "attendees": [
-            {"emailAddress": person("ann@acme.test"), "response": "tentitive"}]}})
+    created = check(
+        api("POST", "/v1/calendars/primary/events", json=EVENT), "/v1/calendars/{calendarId}/events"
+    )
+    control.create(
+        account["id"],
+        "events",
+        {
+            "subject": "All day",
+            "start": {"dateOnly": "2030-01-05"},
+            "end": {"dateOnly": "2030-01-06"},
+            "sensitivity": "private",
+            "organizer": {"emailAddress": person("dana@customer.test")},
+            "iCalUid": "shared-uid@customer.test",
+            "meetingInfo": {
+                "response": "accepted",
+                "attendees": [{"emailAddress": person("ann@acme.test"), "response": "tentitive"}],
+            },
+        },
+    )
     event_path = "/v1/calendars/{calendarId}/events/{eventId}"
     path = f"/v1/calendars/primary/events/{created['id']}"
     check(api("GET", path), event_path)
-    check(api("PATCH", path, json={"location": "Room 1"}, headers={"If-Match": created["etag"]}),
-          event_path)
-    cal = check(api("POST", "/v1/calendars/primary/sync", params=WINDOW),
-                "/v1/calendars/{calendarId}/sync")
-    check(api("GET", "/v1/calendars/primary/sync/updated",
-              params={"deltaToken": cal["syncUpdatedToken"]}),
-          "/v1/calendars/{calendarId}/sync/updated")
+    check(
+        api("PATCH", path, json={"location": "Room 1"}, headers={"If-Match": created["etag"]}),
+        event_path,
+    )
+    cal = check(
+        api("POST", "/v1/calendars/primary/sync", params=WINDOW), "/v1/calendars/{calendarId}/sync"
+    )
+    check(
+        api(
+            "GET",
+            "/v1/calendars/primary/sync/updated",
+            params={"deltaToken": cal["syncUpdatedToken"]},
+        ),
+        "/v1/calendars/{calendarId}/sync/updated",
+    )
     check(api("DELETE", path), event_path)
-    check(api("GET", "/v1/calendars/primary/sync/deleted",
-              params={"deltaToken": cal["syncDeletedToken"]}),
-          "/v1/calendars/{calendarId}/sync/deleted")
+    check(
+        api(
+            "GET",
+            "/v1/calendars/primary/sync/deleted",
+            params={"deltaToken": cal["syncDeletedToken"]},
+        ),
+        "/v1/calendars/{calendarId}/sync/deleted",
+    )
 
     # contacts
-    contact = check(api("POST", "/v1/contacts", json={
-        "name": {"givenName": "Sam"}, "company": {"name": "Customer", "jobTitle": "CTO"},
-        "emailAddresses": [{"address": "sam@customer.test", "type": "work"}],
-        "phoneNumbers": [{"number": "+1 415 555 0100", "type": "work"}]}), "/v1/contacts")
+    contact = check(
+        api(
+            "POST",
+            "/v1/contacts",
+            json={
+                "name": {"givenName": "Sam"},
+                "company": {"name": "Customer", "jobTitle": "CTO"},
+                "emailAddresses": [{"address": "sam@customer.test", "type": "work"}],
+                "phoneNumbers": [{"number": "+1 415 555 0100", "type": "work"}],
+            },
+        ),
+        "/v1/contacts",
+    )
     cpath = f"/v1/contacts/{contact['id']}"
     check(api("GET", cpath), "/v1/contacts/{contId}")
-    check(api("PATCH", cpath, json={"notes": "n"}, headers={"If-Match": contact["etag"]}),
-          "/v1/contacts/{contId}")
+    check(
+        api("PATCH", cpath, json={"notes": "n"}, headers={"If-Match": contact["etag"]}),
+        "/v1/contacts/{contId}",
+    )
     ct = check(api("POST", "/v1/contacts/sync"), "/v1/contacts/sync")
-    check(api("GET", "/v1/contacts/sync/updated", params={"deltaToken": ct["syncUpdatedToken"]}),
-          "/v1/contacts/sync/updated")
+    check(
+        api("GET", "/v1/contacts/sync/updated", params={"deltaToken": ct["syncUpdatedToken"]}),
+        "/v1/contacts/sync/updated",
+    )
     check(api("DELETE", cpath), "/v1/contacts/{contId}")
-    check(api("GET", "/v1/contacts/sync/deleted", params={"deltaToken": ct["syncDeletedToken"]}),
-          "/v1/contacts/sync/deleted")
+    check(
+        api("GET", "/v1/contacts/sync/deleted", params={"deltaToken": ct["syncDeletedToken"]}),
+        "/v1/contacts/sync/deleted",
+    )
 
     # tasks
     check(api("GET", "/v1/tasklists"), "/v1/tasklists")
-    task = check(api("POST", "/v1/tasklists/default/tasks",
-                     json={"title": "Call", "due": "2030-01-02T10:00:00Z", "importance": "high"}),
-                 "/v1/tasklists/{taskListId}/tasks")
+    task = check(
+        api(
+            "POST",
+            "/v1/tasklists/default/tasks",
+            json={"title": "Call", "due": "2030-01-02T10:00:00Z", "importance": "high"},
+        ),
+        "/v1/tasklists/{taskListId}/tasks",
+    )
     tpath = f"/v1/tasklists/default/tasks/{task['id']}"
     check(api("GET", tpath), "/v1/tasklists/{taskListId}/tasks/{id}")
-    check(api("PATCH", tpath, json={"status": "completed"}),
-          "/v1/tasklists/{taskListId}/tasks/{id}")
+    check(
+        api("PATCH", tpath, json={"status": "completed"}), "/v1/tasklists/{taskListId}/tasks/{id}"
+    )
     tt = check(api("POST", "/v1/tasklists/default/sync"), "/v1/tasklists/{taskListId}/sync")
-    check(api("GET", "/v1/tasklists/default/sync/updated",
-              params={"deltaToken": tt["syncUpdatedToken"]}),
-          "/v1/tasklists/{taskListId}/sync/updated")
+    check(
+        api(
+            "GET",
+            "/v1/tasklists/default/sync/updated",
+            params={"deltaToken": tt["syncUpdatedToken"]},
+        ),
+        "/v1/tasklists/{taskListId}/sync/updated",
+    )
     check(api("DELETE", tpath), "/v1/tasklists/{taskListId}/tasks/{id}")
-    check(api("GET", "/v1/tasklists/default/sync/deleted",
-              params={"deltaToken": tt["syncDeletedToken"]}),
-          "/v1/tasklists/{taskListId}/sync/deleted")
+    check(
+        api(
+            "GET",
+            "/v1/tasklists/default/sync/deleted",
+            params={"deltaToken": tt["syncDeletedToken"]},
+        ),
+        "/v1/tasklists/{taskListId}/sync/deleted",
+    )
 
     # subscriptions
-    sub = check(api("POST", "/v1/subscriptions", json={
-        "resource": "/email/messages", "notificationUrl": receiver.url,
-        "filters": ["withoutDrafts"]}), "/v1/subscriptions")
+    sub = check(
+        api(
+            "POST",
+            "/v1/subscriptions",
+            json={
+                "resource": "/email/messages",
+                "notificationUrl": receiver.url,
+                "filters": ["withoutDrafts"],
+            },
+        ),
+        "/v1/subscriptions",
+    )
     check(api("GET", "/v1/subscriptions"), "/v1/subscriptions")
     check(api("GET", f"/v1/subscriptions/{sub['id']}"), "/v1/subscriptions/{id}")
     control.set_subscription(sub["id"], failDescription="receiver down")
@@ -678,8 +889,12 @@ def test_answers_match_the_openapi_schemas(aurinko, mailbox, receiver, openapi):
     # errors
     check(requests.get(url + "/v1/account", timeout=5), "/v1/account")
     control.expire_tokens(account["id"], "410")
-    check(api("GET", "/v1/contacts/sync/updated", params={"deltaToken": ct["syncUpdatedToken"]}),
-          "/v1/contacts/sync/updated")
+    check(
+        api("GET", "/v1/contacts/sync/updated", params={"deltaToken": ct["syncUpdatedToken"]}),
+        "/v1/contacts/sync/updated",
+    )
     control.expire_tokens(account["id"], "400")
-    check(api("GET", "/v1/email/sync/updated", params={"deltaToken": ann_tokens[
-        "syncUpdatedToken"]}), "/v1/email/sync/updated")
+    check(
+        api("GET", "/v1/email/sync/updated", params={"deltaToken": ann_tokens["syncUpdatedToken"]}),
+        "/v1/email/sync/updated",
+    )

@@ -15,9 +15,21 @@ from brightsync.email.content import (
 )
 
 CONTRACT_FIELDS = {
-    "msgId", "syncThreadId", "inReplyTo", "receivedAt", "rfc822MsgId", "subject", "fromAddress",
-    "fromName", "toAddresses", "ccAddresses", "bccAddresses", "textBody", "htmlBody",
-    "attachments", "relatedTo",
+    "msgId",
+    "syncThreadId",
+    "inReplyTo",
+    "receivedAt",
+    "rfc822MsgId",
+    "subject",
+    "fromAddress",
+    "fromName",
+    "toAddresses",
+    "ccAddresses",
+    "bccAddresses",
+    "textBody",
+    "htmlBody",
+    "attachments",
+    "relatedTo",
 }
 
 
@@ -80,18 +92,36 @@ def test_attachment_metadata_keeps_content_only_under_cap():
     small = base64.b64encode(b"x" * 10).decode()
     big = base64.b64encode(b"y" * 5000).decode()
     items = [
-        {"id": "1", "name": "a.txt", "mimeType": "text/plain", "size": 10, "inline": False,
-         "contentId": None, "content": small},
-        {"id": "2", "name": "b.bin", "mimeType": "application/octet-stream", "size": 5000,
-         "content": big},
+        {
+            "id": "1",
+            "name": "a.txt",
+            "mimeType": "text/plain",
+            "size": 10,
+            "inline": False,
+            "contentId": None,
+            "content": small,
+        },
+        {
+            "id": "2",
+            "name": "b.bin",
+            "mimeType": "application/octet-stream",
+            "size": 5000,
+            "content": big,
+        },
         {"id": "3", "name": "=?utf-8?q?r=C3=A9sum=C3=A9.pdf?=", "content": small},  # no size
         "junk",
         {"name": "logo.png", "inline": True, "contentId": "logo@x", "size": -1},
     ]
     meta = attachment_metadata(items, content_cap_bytes=1024)
     assert [m["name"] for m in meta] == ["a.txt", "b.bin", "résumé.pdf", "logo.png"]
-    assert meta[0] == {"name": "a.txt", "mimeType": "text/plain", "size": 10, "inline": False,
-                       "contentId": None, "content": small}
+    assert meta[0] == {
+        "name": "a.txt",
+        "mimeType": "text/plain",
+        "size": 10,
+        "inline": False,
+        "contentId": None,
+        "content": small,
+    }
     assert "content" not in meta[1] and meta[1]["size"] == 5000
     assert meta[2]["size"] == 10 and meta[2]["content"] == small
     assert meta[3]["inline"] is True and meta[3]["size"] is None and "content" not in meta[3]
@@ -111,8 +141,12 @@ def test_build_crm_email_has_every_contract_field():
         "receivedAt": "2024-05-01T10:00:02Z",
     }
     payload = build_crm_email(
-        msg, thread_id="t1", related_to={"contacts": ["c1"]}, text_body="hi",
-        html_body=None, attachments=[{"name": "a"}],
+        msg,
+        thread_id="t1",
+        related_to={"contacts": ["c1"]},
+        text_body="hi",
+        html_body=None,
+        attachments=[{"name": "a"}],
     )
     assert set(payload) == CONTRACT_FIELDS
     assert payload["msgId"] == "AAMk1"
@@ -129,24 +163,38 @@ def test_build_crm_email_has_every_contract_field():
 
 
 def test_build_crm_email_from_empty_message_and_many_recipients():
-    payload = build_crm_email({}, thread_id=None, related_to=None, text_body=None,
-                              html_body=None, attachments=None)
+    payload = build_crm_email(
+        {}, thread_id=None, related_to=None, text_body=None, html_body=None, attachments=None
+    )
     assert set(payload) == CONTRACT_FIELDS
     assert payload["rfc822MsgId"] is None and payload["subject"] == ""
     assert payload["relatedTo"] == {"contacts": [], "companies": [], "opportunities": []}
-    many = {"to": [{"address": f"u{i}@x.io"} for i in range(3000)], "receivedAt": None,
-            "sentAt": "2024-01-01T00:00:00Z"}
-    payload = build_crm_email(many, thread_id="t", related_to=None, text_body="",
-                              html_body="", attachments=[])
+    many = {
+        "to": [{"address": f"u{i}@x.io"} for i in range(3000)],
+        "receivedAt": None,
+        "sentAt": "2024-01-01T00:00:00Z",
+    }
+    payload = build_crm_email(
+        many, thread_id="t", related_to=None, text_body="", html_body="", attachments=[]
+    )
     assert len(payload["toAddresses"]) == MAX_RECIPIENTS
     assert payload["receivedAt"] == "2024-01-01T00:00:00Z"
 
 
 def test_build_crm_email_output_is_always_encodable():
-    msg = {"subject": "bad \ud800 subject", "id": True,
-           "from": {"name": "Eve \udc00", "address": "eve@x.io"}}
-    payload = build_crm_email(msg, thread_id="t", related_to={"contacts": "c1"},
-                              text_body="", html_body=None, attachments=None)
+    msg = {
+        "subject": "bad \ud800 subject",
+        "id": True,
+        "from": {"name": "Eve \udc00", "address": "eve@x.io"},
+    }
+    payload = build_crm_email(
+        msg,
+        thread_id="t",
+        related_to={"contacts": "c1"},
+        text_body="",
+        html_body=None,
+        attachments=None,
+    )
     assert payload["subject"].encode("utf-8")
     assert payload["fromName"] == "Eve"
     assert payload["msgId"] is None

@@ -58,9 +58,16 @@ def test_policy_defaults_follow_interfaces_md():
 
 def test_policy_reads_email_section_or_bare_dict_and_tolerates_bad_values():
     full = EmailPolicy.from_settings(
-        {"email": {"logInternal": True, "contactCreation": "SENT", "createCompanies": "false",
-                   "excludeDomains": ["Law.com"], "excludeAddresses": ["X <ceo@y.com>", 3],
-                   "skipBulk": False}},
+        {
+            "email": {
+                "logInternal": True,
+                "contactCreation": "SENT",
+                "createCompanies": "false",
+                "excludeDomains": ["Law.com"],
+                "excludeAddresses": ["X <ceo@y.com>", 3],
+                "skipBulk": False,
+            }
+        },
         ORG,
     )
     assert full.log_internal and not full.create_companies and not full.skip_bulk
@@ -69,15 +76,22 @@ def test_policy_reads_email_section_or_bare_dict_and_tolerates_bad_values():
     assert full.exclude_addresses == frozenset({"ceo@y.com"})
     bare = EmailPolicy.from_settings({"contactCreation": "all"}, ORG)
     assert bare.contact_creation == "all"
-    odd = EmailPolicy.from_settings({"email": {"contactCreation": "sometimes", "logInternal": []}},
-                                    None)
+    odd = EmailPolicy.from_settings(
+        {"email": {"contactCreation": "sometimes", "logInternal": []}}, None
+    )
     assert odd.contact_creation == "none" and odd.log_internal is False and odd.org_domains == ()
     assert EmailPolicy.from_settings(None, None) == EmailPolicy()
 
 
 def test_header_is_case_insensitive_and_tolerant():
-    msg = {"internetHeaders": [None, {"name": 1}, {"name": "X-Test", "value": "a"},
-                               {"name": "x-test", "value": "b"}]}
+    msg = {
+        "internetHeaders": [
+            None,
+            {"name": 1},
+            {"name": "X-Test", "value": "a"},
+            {"name": "x-test", "value": "b"},
+        ]
+    }
     assert header(msg, "X-TEST") == "a"
     assert header(msg, "missing") is None
     assert header({"internetHeaders": "junk"}, "x") is None
@@ -109,19 +123,27 @@ def test_message_key_prefers_message_id():
 
 
 def test_message_key_digest_is_stable_across_mailbox_copies():
-    a = make_msg(internetMessageId=None, id="a", receivedAt="2024-05-01T10:00:02Z",
-                 to=[addr("bob@acme.com"), addr("zed@acme.com")], bcc=[addr("me@acme.com")])
-    b = make_msg(internetMessageId="", id="b", receivedAt="2024-05-01T10:09:00Z",
-                 sentAt="2024-05-01T10:00:00+00:00",
-                 to=[addr("ZED@acme.com"), addr("bob@acme.com")])
+    a = make_msg(
+        internetMessageId=None,
+        id="a",
+        receivedAt="2024-05-01T10:00:02Z",
+        to=[addr("bob@acme.com"), addr("zed@acme.com")],
+        bcc=[addr("me@acme.com")],
+    )
+    b = make_msg(
+        internetMessageId="",
+        id="b",
+        receivedAt="2024-05-01T10:09:00Z",
+        sentAt="2024-05-01T10:00:00+00:00",
+        to=[addr("ZED@acme.com"), addr("bob@acme.com")],
+    )
     assert message_key(a).startswith("digest:")
     assert message_key(a) == message_key(b)
     assert message_key(a) != message_key({**a, "subject": "Other"})
 
 
 def test_message_key_survives_lone_surrogates_and_empty_messages():
-    assert message_key(make_msg(internetMessageId=None, subject="bad \ud800")).startswith(
-        "digest:")
+    assert message_key(make_msg(internetMessageId=None, subject="bad \ud800")).startswith("digest:")
     assert message_key({"id": "x"}) != message_key({"id": "y"})
     assert message_key(None) == ""
 
@@ -134,13 +156,19 @@ def test_received_external_message_is_logged_with_external_participants():
     assert d.key == "CAF123abc@mail.gmail.com"
     assert d.sender == Participant("jane@customer.io", "Jane Doe", "from")
     assert [(p.address, p.role) for p in d.external] == [
-        ("jane@customer.io", "from"), ("carl@customer.io", "cc")]
+        ("jane@customer.io", "from"),
+        ("carl@customer.io", "cc"),
+    ]
     assert d.internal == ("bob@acme.com",)
 
 
 def test_direction_is_judged_against_org_domains():
-    sent = classify(make_msg(**{"from": addr("bob@eu.acme.com"), "to": [addr("jane@x.io")],
-                                "sysLabels": ["inbox"]}), policy())
+    sent = classify(
+        make_msg(
+            **{"from": addr("bob@eu.acme.com"), "to": [addr("jane@x.io")], "sysLabels": ["inbox"]}
+        ),
+        policy(),
+    )
     assert sent.direction == "sent"
     received = classify(make_msg(sysLabels=["sent"]), policy())
     assert received.direction == "received"
@@ -149,8 +177,16 @@ def test_direction_is_judged_against_org_domains():
 
 
 def test_bcc_counts_only_on_sent_mail():
-    sent = classify(make_msg(**{"from": addr("bob@acme.com"), "to": [addr("jane@x.io")],
-                                "bcc": [addr("secret@y.io")]}), policy())
+    sent = classify(
+        make_msg(
+            **{
+                "from": addr("bob@acme.com"),
+                "to": [addr("jane@x.io")],
+                "bcc": [addr("secret@y.io")],
+            }
+        ),
+        policy(),
+    )
     assert ("secret@y.io", "bcc") in [(p.address, p.role) for p in sent.external]
     received = classify(make_msg(bcc=[addr("secret@y.io")]), policy())
     assert "secret@y.io" not in [p.address for p in received.external]
@@ -194,8 +230,12 @@ def test_bulk_mail_is_skipped_when_skip_bulk(headers):
 
 
 def test_not_bulk_headers():
-    msg = make_msg(internetHeaders=[{"name": "Auto-Submitted", "value": "no"},
-                                    {"name": "Precedence", "value": "first-class"}])
+    msg = make_msg(
+        internetHeaders=[
+            {"name": "Auto-Submitted", "value": "no"},
+            {"name": "Precedence", "value": "first-class"},
+        ]
+    )
     assert not is_bulk(msg)
     assert classify(msg, policy()).action == "log"
 
@@ -234,12 +274,28 @@ def test_non_dict_messages_are_malformed(msg):
 
 
 def test_odd_shapes_are_tolerated():
-    d = classify(make_msg(**{"from": "Jane <jane@customer.io>", "to": "a@x.io, B <b@y.io>",
-                             "cc": {"address": "c@z.io"}, "sysLabels": None}), policy())
+    d = classify(
+        make_msg(
+            **{
+                "from": "Jane <jane@customer.io>",
+                "to": "a@x.io, B <b@y.io>",
+                "cc": {"address": "c@z.io"},
+                "sysLabels": None,
+            }
+        ),
+        policy(),
+    )
     assert d.action == "log"
     assert {p.address for p in d.external} == {"jane@customer.io", "a@x.io", "b@y.io", "c@z.io"}
-    fallback = classify(make_msg(**{"from": None, "internetHeaders": [
-        {"name": "From", "value": "Jane <jane@customer.io>"}]}), policy())
+    fallback = classify(
+        make_msg(
+            **{
+                "from": None,
+                "internetHeaders": [{"name": "From", "value": "Jane <jane@customer.io>"}],
+            }
+        ),
+        policy(),
+    )
     assert fallback.sender is not None and fallback.sender.address == "jane@customer.io"
 
 
@@ -265,11 +321,19 @@ def test_huge_header_block_is_bounded():
 
 
 def test_creation_candidates_sent_mode():
-    msg = make_msg(**{"from": addr("bob@acme.com", "Bob"),
-                      "to": [addr("jane@customer.io", "Jane"), addr("noreply@customer.io"),
-                             addr("amy@acme.com"), addr("all@customer.io"),
-                             addr("temp@mailinator.com")],
-                      "cc": [addr("carl@other.io")]})
+    msg = make_msg(
+        **{
+            "from": addr("bob@acme.com", "Bob"),
+            "to": [
+                addr("jane@customer.io", "Jane"),
+                addr("noreply@customer.io"),
+                addr("amy@acme.com"),
+                addr("all@customer.io"),
+                addr("temp@mailinator.com"),
+            ],
+            "cc": [addr("carl@other.io")],
+        }
+    )
     d = classify(msg, policy(contactCreation="sent"))
     got = creation_candidates(d, policy(contactCreation="sent"))
     assert [p.address for p in got] == ["jane@customer.io", "carl@other.io"]
@@ -289,20 +353,24 @@ def test_creation_candidates_all_mode_and_none_mode():
 
 
 def test_creation_candidates_skip_lists_named_by_headers():
-    msg = make_msg(cc=[addr("builders@other.io")],
-                   internetHeaders=[{"name": "List-Post", "value": "<mailto:builders@other.io>"}])
+    msg = make_msg(
+        cc=[addr("builders@other.io")],
+        internetHeaders=[{"name": "List-Post", "value": "<mailto:builders@other.io>"}],
+    )
     p = policy(contactCreation="all", skipBulk=False)
     d = classify(msg, p)
     assert "builders@other.io" in d.group_addresses
     assert [c.address for c in creation_candidates(d, p)] == ["jane@customer.io"]
 
 
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-                      st.text(max_size=30))
+json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30)
+)
 json_value = st.recursive(
     json_leaf,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 address_like = st.one_of(
@@ -310,20 +378,44 @@ address_like = st.one_of(
     st.builds(addr, st.one_of(st.emails(), st.text(max_size=30)), st.text(max_size=20)),
 )
 fields = {
-    "id": json_value, "threadId": json_value, "internetMessageId": json_value,
-    "subject": json_value, "sysLabels": st.one_of(json_value, st.lists(
-        st.sampled_from(["inbox", "sent", "draft", "junk", "trash", "x"]), max_size=3)),
-    "meetingMessageMethod": json_value, "from": address_like,
+    "id": json_value,
+    "threadId": json_value,
+    "internetMessageId": json_value,
+    "subject": json_value,
+    "sysLabels": st.one_of(
+        json_value,
+        st.lists(st.sampled_from(["inbox", "sent", "draft", "junk", "trash", "x"]), max_size=3),
+    ),
+    "meetingMessageMethod": json_value,
+    "from": address_like,
     "to": st.one_of(address_like, st.lists(address_like, max_size=5)),
     "cc": st.one_of(address_like, st.lists(address_like, max_size=5)),
     "bcc": st.one_of(address_like, st.lists(address_like, max_size=5)),
-    "replyTo": json_value, "sentAt": json_value, "receivedAt": json_value,
-    "inReplyTo": json_value, "references": json_value,
-    "internetHeaders": st.one_of(json_value, st.lists(st.fixed_dictionaries(
-        {"name": st.one_of(st.sampled_from(["List-Id", "Precedence", "Auto-Submitted", "From",
-                                            "Message-ID"]), json_value),
-         "value": json_value}), max_size=4)),
-    "body": json_value, "omitted": json_value, "attachments": json_value,
+    "replyTo": json_value,
+    "sentAt": json_value,
+    "receivedAt": json_value,
+    "inReplyTo": json_value,
+    "references": json_value,
+    "internetHeaders": st.one_of(
+        json_value,
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.one_of(
+                        st.sampled_from(
+                            ["List-Id", "Precedence", "Auto-Submitted", "From", "Message-ID"]
+                        ),
+                        json_value,
+                    ),
+                    "value": json_value,
+                }
+            ),
+            max_size=4,
+        ),
+    ),
+    "body": json_value,
+    "omitted": json_value,
+    "attachments": json_value,
 }
 message_strategy = st.fixed_dictionaries({}, optional=fields)
 
@@ -331,8 +423,9 @@ message_strategy = st.fixed_dictionaries({}, optional=fields)
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(message_strategy, st.sampled_from(["none", "sent", "all"]), st.booleans())
 def test_classify_never_raises_on_arbitrary_messages(msg, mode, log_internal):
-    p = EmailPolicy.from_settings({"email": {"contactCreation": mode, "logInternal": log_internal}},
-                                  ORG)
+    p = EmailPolicy.from_settings(
+        {"email": {"contactCreation": mode, "logInternal": log_internal}}, ORG
+    )
     d = classify(msg, p)
     assert d.action in ("log", "skip")
     assert d.direction in ("sent", "received", "internal")

@@ -11,13 +11,21 @@ CONTACTS = [
 
 
 def opp(oid, *, closed=False, company=None, contacts=(), modified=None):
-    return {"id": oid, "isClosed": closed, "companyId": company, "contactIds": list(contacts),
-            "lastModifiedAt": modified}
+    return {
+        "id": oid,
+        "isClosed": closed,
+        "companyId": company,
+        "contactIds": list(contacts),
+        "lastModifiedAt": modified,
+    }
 
 
 def test_contacts_and_their_companies_are_related():
     assert related_to(CONTACTS, []) == {
-        "contacts": ["c1", "c2", "c3"], "companies": ["co1"], "opportunities": []}
+        "contacts": ["c1", "c2", "c3"],
+        "companies": ["co1"],
+        "opportunities": [],
+    }
 
 
 def test_contact_opportunity_preferred_over_company_opportunity():
@@ -52,7 +60,10 @@ def test_closed_only_or_nothing_matched_gives_no_opportunity():
     opps = [opp("x", contacts=["c1"], closed=True), opp("y", closed="true", company="co1")]
     assert related_to(CONTACTS, opps)["opportunities"] == []
     assert related_to([], [opp("z", company="co1")]) == {
-        "contacts": [], "companies": [], "opportunities": []}
+        "contacts": [],
+        "companies": [],
+        "opportunities": [],
+    }
 
 
 def test_unknown_dates_sort_oldest_and_ties_keep_first():
@@ -66,7 +77,10 @@ def test_numeric_ids_and_garbage_are_tolerated():
     contacts = [{"id": 7, "companyId": 3}, None, {"id": True}, {"id": 7}, "x"]
     opps = [{"id": 11, "contactIds": [7], "lastModifiedAt": "2024-01-01T00:00:00Z"}, None, 5]
     assert related_to(contacts, opps) == {
-        "contacts": ["7"], "companies": ["3"], "opportunities": ["11"]}
+        "contacts": ["7"],
+        "companies": ["3"],
+        "opportunities": ["11"],
+    }
     assert related_to(None, None) == {"contacts": [], "companies": [], "opportunities": []}
     assert related_to(5, "x") == {"contacts": [], "companies": [], "opportunities": []}
 
@@ -92,6 +106,10 @@ def test_chosen_opportunity_is_open_and_related(opps):
     if result["opportunities"]:
         chosen = [o for o in opps if o["id"].strip() == result["opportunities"][0]]
         assert any(not o["isClosed"] for o in chosen)
-    open_related = [o for o in opps if not o["isClosed"] and (
-        set(o["contactIds"]) & {"c1", "c2", "c3"} or o["companyId"] == "co1")]
+    open_related = [
+        o
+        for o in opps
+        if not o["isClosed"]
+        and (set(o["contactIds"]) & {"c1", "c2", "c3"} or o["companyId"] == "co1")
+    ]
     assert bool(result["opportunities"]) == bool(open_related)

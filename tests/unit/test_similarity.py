@@ -87,8 +87,12 @@ def test_tolerates_malformed_candidates():
         None,
         {"id": "1", "emailAddresses": None},
         {"id": "2", "firstName": 5, "lastName": None, "emailAddresses": "bob.smith@acme.com"},
-        {"id": "3", "emailAddresses": [{"address": "robert.smith@acme.com"}],
-         "firstName": "Robert", "lastName": "Smith"},
+        {
+            "id": "3",
+            "emailAddresses": [{"address": "robert.smith@acme.com"}],
+            "firstName": "Robert",
+            "lastName": "Smith",
+        },
     ]
     found = find_similar_contact("Bob", "Smith", "bob@acme.com", candidates)
     assert found is not None and found["id"] == "3"

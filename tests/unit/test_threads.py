@@ -63,7 +63,11 @@ def test_new_message_starts_a_thread():
 def test_reply_joins_known_thread():
     plan = plan_thread(["reply@x", "own@x"], {"own@x": "t5"}, None, counter_ids())
     assert (plan.thread_id, plan.merged, plan.unassigned, plan.is_new) == (
-        "t5", frozenset(), ("reply@x",), False)
+        "t5",
+        frozenset(),
+        ("reply@x",),
+        False,
+    )
 
 
 def test_late_message_merges_two_threads_under_the_oldest_id():

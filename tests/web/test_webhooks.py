@@ -23,32 +23,10 @@ def post(client, body: bytes | dict, *, secret=SIGNING_SECRET, ts=None, headers=
 
 @pytest.fixture
 def registered(app):
-    """An org and a user with email sync, created straight in the database."""
-    from brightsync.crypto import encrypt, encrypt_json
-    from brightsync.db import session_scope
-    from brightsync.models import Organisation, User
+    """An org and a user with email sync (Aurinko account 42)."""
+    from tests.factories import make_org, make_user
 
-    with session_scope() as s:
-        org = Organisation(
-            name="Acme",
-            domains=["acme.com"],
-            crm_base_url="http://crm",
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": "t"}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
-        user = User(
-            org_id=org.id,
-            email="alice@acme.com",
-            aurinko_account_id="42",
-            access_token_enc=encrypt("tok"),
-            services=["email"],
-        )
-        s.add(user)
-        s.flush()
-        return user.id
+    return make_user(make_org(), "alice", account_id="42")
 
 
 def note(account=42, resource="/email/messages", **extra):

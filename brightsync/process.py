@@ -1,0 +1,52 @@
+"""Process-level plumbing shared by `brightsync run`, the demo and the tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def reset_process_state() -> None:
+    """Forget cached settings and everything built from them (after the environment changed)."""
+    from brightsync import coordination, crypto, db
+    from brightsync.celery import reconfigure
+    from brightsync.config import reset_settings
+
+    reset_settings()
+    db.reset_engine()
+    coordination.reset_coordinator()
+    crypto.reset_keys()
+    reconfigure()
+
+
+def worker_command(concurrency: int = 2, name: str | None = None) -> list[str]:
+    """A Celery worker on every BrightSync queue, with task events on (for Flower)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "brightsync",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "-Q",
+        "intake,sync,maintenance",
+        "-E",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return cmd + (["-n", f"{name}@%h"] if name else [])
+
+
+def beat_command(schedule: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "brightsync",
+        "beat",
+        "--loglevel=INFO",
+        f"--schedule={schedule}",
+    ]
