@@ -52,7 +52,7 @@ def _sync(ctx: EmailContext, run: Any) -> None:
         try:
             for page in ctx.aurinko.delta_pages("email", "updated", token):
                 handle_page(ctx, page.records)
-                run.renew()
+                run.renew(progress=ctx.counters)
                 if page.next_delta_token:
                     _store_token(state_id, page.next_delta_token)
             break

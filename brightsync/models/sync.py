@@ -37,6 +37,7 @@ class SyncState(Base):
     last_error_at: Mapped[datetime | None] = mapped_column()
     runs: Mapped[int] = mapped_column(default=0)
     counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[dict[str, Any] | None] = mapped_column()  # the running run's counts so far
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -43,13 +43,9 @@ class RunContext:
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
-    def renew(self) -> None:
-        """Long runs call this between pages so their lease does not lapse."""
-        scheduler.renew(self.state_id, self.token)
-
-
-class UserNeedsReauth(Exception):
-    """The mailbox token is dead: no sync until the user re-authorises."""
+    def renew(self, progress: dict[str, int] | None = None) -> None:
+        """Long runs call this between pages: keeps the lease and shows how far they got."""
+        scheduler.renew(self.state_id, self.token, progress)
 
 
 def handler_for(service: str) -> Callable[[int, RunContext], Any] | None:

@@ -104,12 +104,15 @@ def try_start(state_id: int, now: datetime | None = None) -> str | None:
     return token if result.rowcount == 1 else None
 
 
-def renew(state_id: int, token: str) -> bool:
+def renew(state_id: int, token: str, progress: dict[str, int] | None = None) -> bool:
+    values: dict[str, object] = {"lease_until": utcnow() + timedelta(seconds=LEASE_SECONDS)}
+    if progress is not None:
+        values["progress"] = dict(progress)
     with session_scope() as s:
         result = s.execute(
             update(SyncState)
             .where(SyncState.id == state_id, SyncState.lease_owner == token)
-            .values(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS))
+            .values(**values)
         )
     return result.rowcount == 1
 
@@ -134,6 +137,7 @@ def finish(
         state.runs += 1
         state.lease_until = None
         state.lease_owner = None
+        state.progress = None
         if error is None:
             state.last_sync_at = now
             state.state = "queued" if state.pending_since is not None else "idle"

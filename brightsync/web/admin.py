@@ -85,6 +85,7 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
             "lastErrorAt": _iso(st.last_error_at) if st else None,
             "runs": st.runs if st else 0,
             "counts": (st.counters or {}) if st else {},
+            "progress": st.progress if st and st.state == "running" else None,
             "subscription": {
                 "id": sub.aurinko_id,
                 "state": sub.state,

@@ -141,6 +141,9 @@ class ServiceStatus(Schema):
     lastErrorAt = fields.DateTime(allow_none=True)
     runs = fields.Integer()
     counts = fields.Dict()
+    progress = fields.Dict(
+        allow_none=True, metadata={"description": "counts so far, while running"}
+    )
     subscription = fields.Dict(allow_none=True)
 
 

@@ -174,3 +174,47 @@ def test_each_published_task_is_delivered_to_one_queue_once(clean_stack):
     time.sleep(2)  # a copy bound to a second queue would arrive within the poll interval
     log = clean_stack.worker.log()
     assert log.count(f"brightsync.maintenance.prune_notifications[{result.id}] received") == 1
+
+
+def test_a_long_sync_shows_its_progress_while_running(clean_stack):
+    org_id = make_org(clean_stack)
+    clean_stack.aurinko("POST", "/_control/settings", json={"pageSize": 2}).raise_for_status()
+    user = make_user(clean_stack, org_id, "busy@acme.com")
+    for i in range(6):
+        deliver(
+            clean_stack,
+            **{
+                "from": person("news@acme.com"),
+                "to": [person("busy@acme.com")],
+                "subject": f"n{i}",
+                "body": "x",
+                "bodyType": "text",
+            },
+        )
+    clean_stack.aurinko(
+        "POST",
+        "/_control/faults",
+        json={"path": "/v1/email/sync/updated", "delay": 1.5, "count": 4},
+    ).raise_for_status()
+    clean_stack.admin("POST", f"/api/v1/users/{user['id']}/sync", json={})
+
+    def midway():
+        st = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()["status"]["email"]
+        return st if st["state"] == "running" and (st["progress"] or {}).get("messages") else None
+
+    st = wait_for(midway, timeout=60, interval=0.1, message="progress of a running sync")
+    assert 0 < st["progress"]["messages"] < 6
+    done = wait_for(
+        lambda: (
+            (
+                s := clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()["status"][
+                    "email"
+                ]
+            )["state"]
+            == "idle"
+            and s
+        ),
+        timeout=60,
+        message="the sync to finish",
+    )
+    assert done["progress"] is None and done["counts"]["messages"] >= 6

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 20:41:53.049378
+Create Date: 2026-11-23 20:55:45.844912
 """
 
 from __future__ import annotations
@@ -268,6 +268,7 @@ def upgrade() -> None:
         ),
         sa.Column("runs", sa.Integer(), nullable=False),
         sa.Column("counters", sa.JSON(), nullable=False),
+        sa.Column("progress", sa.JSON(), nullable=True),
         sa.Column("updated_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
