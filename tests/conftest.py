@@ -340,3 +340,9 @@ def pytest_runtest_makereport(item, call):
                 if w is not None:
                     report.sections.append((f"worker {w.name} log", w.log()[-6000:]))
     return report
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any BrightSync setting a fixture may have set."""
+    ours = ("BRIGHTSYNC_", "AURINKO_", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
+    return {k: v for k, v in os.environ.items() if not k.startswith(ours)}

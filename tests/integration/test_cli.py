@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import requests
 from brightsync.sandbox.aurinko import create_aurinko_app
 from brightsync.sandbox.crm import create_crm_app
 from brightsync.sandbox.server import ServerThread
-from tests.conftest import CRM_TOKEN
+from tests.conftest import CRM_TOKEN, clean_environ
 
 
 @pytest.fixture
@@ -26,11 +25,7 @@ def sandbox():
 
 
 def run(tmp_path, *args, env=None):
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
-    }
+    base = clean_environ()
     return subprocess.run(
         [sys.executable, "-m", "brightsync", *args],
         cwd=tmp_path,

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import clean_environ
+
 
 @pytest.mark.integration
 def test_demo_runs_end_to_end_and_reports(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
-    }
+    env = clean_environ()
     result = subprocess.run(
         [sys.executable, "-m", "brightsync", "demo"],
         cwd=tmp_path,
