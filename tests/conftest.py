@@ -289,6 +289,23 @@ def clean_stack(stack: Stack) -> Iterator[Stack]:
 
 
 @pytest.fixture
+def aurinko():
+    """A fresh Aurinko simulator on a free port: (base url, control helper)."""
+    from brightsync.sandbox.aurinko import SandboxControl, create_aurinko_app, simulator_of
+    from brightsync.sandbox.server import ServerThread
+
+    app = create_aurinko_app(
+        signing_secret=SIGNING_SECRET, webhook_debounce=0.02, webhook_retry_delay=0.05
+    )
+    server = ServerThread(app).start()
+    try:
+        yield server.url, SandboxControl(server.url)
+    finally:
+        server.stop()
+        simulator_of(app).webhooks.close()
+
+
+@pytest.fixture
 def unit_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A private embedded backend for tests that need settings and a database but no worker."""
     saved = dict(os.environ)

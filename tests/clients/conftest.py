@@ -12,45 +12,24 @@ import pytest
 from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.http import RetryPolicy
 from brightsync.sandbox.aurinko import (
-    SandboxControl,
     WebhookRecorder,
-    create_aurinko_app,
-    simulator_of,
 )
-from brightsync.sandbox.server import ServerThread
+from tests.conftest import SIGNING_SECRET  # the shared `aurinko` fixture signs with it
 
-SIGNING_SECRET = "client-test-signing-secret"
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 OPENAPI = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "aurinko-openapi.yaml"
 
 
 def reset_caches() -> None:
-    from brightsync import coordination, db
-    from brightsync.config import reset_settings
+    from brightsync.process import reset_process_state
 
-    reset_settings()
-    coordination.reset_coordinator()
-    db.reset_engine()
+    reset_process_state()
 
 
 def apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_caches()
-
-
-@pytest.fixture
-def aurinko() -> Iterator[tuple[str, SandboxControl]]:
-    """A fresh simulator on a free port: (base url, control helper)."""
-    app = create_aurinko_app(
-        signing_secret=SIGNING_SECRET, webhook_debounce=0.02, webhook_retry_delay=0.05
-    )
-    server = ServerThread(app).start()
-    try:
-        yield server.url, SandboxControl(server.url)
-    finally:
-        server.stop()
-        simulator_of(app).webhooks.close()
 
 
 def sqlite_env(tmp_path: Path) -> dict[str, str]:

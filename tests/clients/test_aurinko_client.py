@@ -34,8 +34,7 @@ from brightsync.clients.http import (
     RetryPolicy,
     TransientError,
 )
-
-SECRET = "client-test-signing-secret"  # tests/clients/conftest.py signs with it
+from tests.conftest import SIGNING_SECRET as SECRET  # the `aurinko` fixture signs with it
 
 EVENT = {
     "subject": "Kick-off",

@@ -13,29 +13,11 @@ import pytest
 import requests
 
 from brightsync.sandbox.aurinko import (
-    SandboxControl,
     WebhookRecorder,
-    create_aurinko_app,
-    simulator_of,
 )
-from brightsync.sandbox.server import ServerThread
+from tests.conftest import SIGNING_SECRET  # the shared `aurinko` fixture signs with it
 
-SIGNING_SECRET = "sandbox-test-signing-secret"
 OPENAPI = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "aurinko-openapi.yaml"
-
-
-@pytest.fixture
-def aurinko() -> Iterator[tuple[str, SandboxControl]]:
-    """A fresh simulator on a free port: (base url, control helper)."""
-    app = create_aurinko_app(
-        signing_secret=SIGNING_SECRET, webhook_debounce=0.02, webhook_retry_delay=0.05
-    )
-    server = ServerThread(app).start()
-    try:
-        yield server.url, SandboxControl(server.url)
-    finally:
-        server.stop()
-        simulator_of(app).webhooks.close()
 
 
 class Api:
