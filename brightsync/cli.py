@@ -161,6 +161,47 @@ def sync_cmd(user_id: int, service: str | None) -> None:
 
 
 @cli.group()
+def webhook() -> None:
+    """Aurinko webhooks, by hand."""
+
+
+@webhook.command("send")
+@click.argument("account_id")
+@click.option("--resource", default="/email/messages", show_default=True)
+@click.option("--url", default=None, help="Default: $BRIGHTSYNC_PUBLIC_URL/webhooks/aurinko")
+def webhook_send(account_id: str, resource: str, url: str | None) -> None:
+    """Post a notification signed with AURINKO_SIGNING_SECRET, as Aurinko would."""
+    import requests
+
+    from brightsync.signing import signed_headers
+
+    settings = get_settings()
+    if not settings.aurinko_signing_secret:
+        raise click.ClickException("AURINKO_SIGNING_SECRET is not set: nothing to sign with")
+    target = url or settings.public_url + "/webhooks/aurinko"
+    account: int | str = int(account_id) if account_id.isdigit() else account_id
+    body = json.dumps(
+        {
+            "subscription": 0,
+            "resource": resource,
+            "accountId": account,
+            "payloads": [{"id": "manual", "changeType": "updated"}],
+        }
+    ).encode()
+    headers = {
+        **signed_headers(settings.aurinko_signing_secret, body),
+        "Content-Type": "application/json",
+    }
+    try:
+        r = requests.post(target, data=body, headers=headers, timeout=30)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {target}: {exc}") from None
+    click.echo(f"{r.status_code} {r.text.strip()}")
+    if not r.ok:
+        sys.exit(1)
+
+
+@cli.group()
 def unmatched() -> None:
     """The sync cache of unmatched emails and meetings."""
 

@@ -224,3 +224,36 @@ def test_a_long_sync_shows_its_progress_while_running(clean_stack):
 
     done = wait_for(finished, timeout=60, message="the sync to finish")
     assert done["progress"] is None and done["counts"]["messages"] == 6
+
+
+def test_webhook_send_posts_a_signed_notification_by_hand(clean_stack):
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_environ
+
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "hand@acme.com")
+    env = {
+        **clean_environ(),
+        "AURINKO_SIGNING_SECRET": SIGNING_SECRET,
+        "BRIGHTSYNC_PUBLIC_URL": clean_stack.web_url,
+        "BRIGHTSYNC_INSTANCE_PATH": str(clean_stack.backend.workdir / "cli"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "brightsync", "webhook", "send", str(user["accountId"])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("200 ") and '"service":"email"' in out.stdout.replace(" ", "")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "brightsync", "webhook", "send", "1"],
+        env={**env, "AURINKO_SIGNING_SECRET": "not-the-secret"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 1 and wrong.stdout.startswith("401 ")
