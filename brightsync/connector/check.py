@@ -33,7 +33,9 @@ from brightsync.connector.schemas import (
 API = "/api/v1"
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 # The contract requires POST /emails and the contacts lookup (which must ignore case).
-REQUIRED = frozenset({"emails.create", "contacts.lookup", "contacts.lookup.case"})
+# A connector that answers without credentials exposes a tenant's CRM to anyone: as
+# disqualifying as one that cannot log an email.
+REQUIRED = frozenset({"auth", "emails.create", "contacts.lookup", "contacts.lookup.case"})
 _CREATOR = {
     "contact": "contacts.create",
     "contact2": "contacts.create",

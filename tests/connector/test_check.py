@@ -13,7 +13,7 @@ from brightsync.connector.openapi import connector_openapi
 from brightsync.sandbox.crm import BREAKAGES, MINIMAL
 
 TOKEN = "sandbox-crm-token"
-REQUIRED = {"emails.create", "contacts.lookup", "contacts.lookup.case"}
+REQUIRED = {"auth", "emails.create", "contacts.lookup", "contacts.lookup.case"}
 
 
 def statuses(report) -> dict[str, str]:
@@ -99,7 +99,7 @@ def test_basic_auth(reference_crm):
 
 # Each breakage, and exactly the checks that must notice it (with their verdict).
 CASES = {
-    "no_auth": ({"auth": FAIL}, 0),
+    "no_auth": ({"auth": FAIL}, 1),
     "missing_id_on_create": (
         {
             "emails.create": FAIL,
