@@ -178,6 +178,13 @@ class EmailDecisionOut(Schema):
     crmEmailId = fields.String(allow_none=True)
     syncThreadId = fields.String(allow_none=True)
     relatedTo = fields.Dict(allow_none=True)
-    loggedBy = fields.Integer()
+    direction = fields.String(metadata={"description": "sent | received | internal"})
+    loggedBy = fields.Integer(allow_none=True, metadata={"description": "the owning mailbox"})
     seenBy = fields.List(fields.Integer())
+    mailboxes = fields.List(
+        fields.Dict(),
+        metadata={"description": "each mailbox that held it, with why its copy was not used"},
+    )
+    attempts = fields.Integer()
+    syncCache = fields.Dict(metadata={"description": "present while waiting in the sync cache"})
     decidedAt = fields.DateTime(allow_none=True)
