@@ -649,3 +649,35 @@ def test_organisations_never_share_claims_threads_or_decisions(clean_stack):
     assert a["seenBy"] == [alice["id"]] and o["seenBy"] == [olga["id"]]
     assert a["crmEmailId"] != o["crmEmailId"]
     assert a["syncThreadId"] != o["syncThreadId"]
+
+
+def test_a_reply_that_matches_nobody_inherits_its_threads_relations(clean_stack):
+    seed_contacts(clean_stack, DAVE)
+    org_id, users = _team(clean_stack)
+    first = deliver(
+        clean_stack,
+        **{
+            "from": person("dave@customer.com"),
+            "to": [person("alice@acme.com")],
+            "subject": "Deal",
+            "body": "first",
+            "bodyType": "text",
+        },
+    )
+    d1 = wait_decided(clean_stack, org_id, first["internetMessageId"])
+    # Alice forwards the thread to dave's assistant, who is no contact.
+    reply = deliver(
+        clean_stack,
+        **{
+            "from": person("alice@acme.com"),
+            "to": [person("assistant@customer.com")],
+            "subject": "Re: Deal",
+            "body": "fyi",
+            "bodyType": "text",
+            "inReplyTo": first["internetMessageId"],
+            "references": first["internetMessageId"],
+        },
+    )
+    d2 = wait_decided(clean_stack, org_id, reply["internetMessageId"])
+    assert d2["syncThreadId"] == d1["syncThreadId"]
+    assert d2["relatedTo"] == d1["relatedTo"]
