@@ -216,6 +216,8 @@ def patch_org(org_id: int) -> Any:
             org.crm_base_url = data["crm"]["baseUrl"].rstrip("/")
             org.crm_auth_type = data["crm"]["authType"]
             org.crm_secret_enc = _crm_secret(data["crm"])
+            # Another connector (or the same one upgraded): probe its capabilities afresh.
+            org.crm_capabilities = org.crm_capabilities_at = None
         return jsonify(org_out(org))
 
 
