@@ -232,34 +232,10 @@ def sandbox() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 def sandbox_aurinko(port: int, host: str) -> None:
     """Run the Aurinko simulator (webhooks signed with AURINKO_SIGNING_SECRET)."""
-    from brightsync.sandbox.aurinko import create_aurinko_app
-    from brightsync.sandbox.server import ServerThread
+    from brightsync.sandbox.aurinko import serve
 
-    app = create_aurinko_app(signing_secret=get_settings().aurinko_signing_secret)
-    _serve(ServerThread(app, host, port), "Aurinko simulator")
-
-
-@sandbox.command("crm")
-@click.option("--port", type=int, default=8002, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--db", "db_path", default=None, help="SQLite file (default: in memory).")
-@click.option("--token", default="sandbox-crm-token", show_default=True)
-def sandbox_crm(port: int, host: str, db_path: str | None, token: str) -> None:
-    """Run the reference CRM connector."""
-    from brightsync.sandbox.crm import create_crm_app
-    from brightsync.sandbox.server import ServerThread
-
-    _serve(ServerThread(create_crm_app(db_path=db_path, token=token), host, port), "reference CRM")
-
-
-def _serve(server: Any, what: str) -> None:
-    server.start()
-    click.echo(f"{what} listening on {server.url} (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    click.echo(f"Aurinko simulator on http://{host}:{port} (control API under /_control)")
+    serve(port, host, signing_secret=get_settings().aurinko_signing_secret)
 
 
 @cli.command("run")
@@ -307,9 +283,11 @@ def run_stack(workers: int) -> None:
 def _mount() -> None:
     from brightsync.connector.cli import connector
     from brightsync.demo import demo
+    from brightsync.sandbox.crm import crm_command
 
     cli.add_command(connector)
     cli.add_command(demo)
+    sandbox.add_command(crm_command)
 
 
 def main() -> None:

@@ -875,7 +875,7 @@ class CrmSandbox:
 
 
 @click.command("crm")
-@click.option("--port", default=5002, show_default=True, type=int)
+@click.option("--port", default=8002, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--db", "db_path", default=None, help="SQLite file (default: in memory)")
 @click.option("--token", default=DEFAULT_TOKEN, show_default=True, help="bearer token")

@@ -136,3 +136,57 @@ def test_connector_check_from_the_shell(tmp_path, sandbox):
     ok = run(tmp_path, "connector", "check", crm_url, "--token", CRM_TOKEN)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PASS" in ok.stdout and "FAIL" not in ok.stdout.replace("FAIL (optional)", "")
+
+
+def test_sandbox_commands_serve_the_simulators(tmp_path):
+    import socket
+    import time
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    base = clean_environ()
+    procs = []
+    try:
+        ports = {}
+        for kind in ("aurinko", "crm"):
+            ports[kind] = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "brightsync",
+                        "sandbox",
+                        kind,
+                        "--port",
+                        str(ports[kind]),
+                    ],
+                    cwd=tmp_path,
+                    env=base,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+        def up(url: str, **kw) -> requests.Response | None:
+            for _ in range(100):
+                try:
+                    return requests.get(url, timeout=2, **kw)
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            return None
+
+        acct = up(f"http://127.0.0.1:{ports['aurinko']}/_control/accounts")
+        assert acct is not None and acct.status_code == 200
+        crm = up(
+            f"http://127.0.0.1:{ports['crm']}/api/v1/contacts/lookup?emails=x@y.com",
+            headers={"Authorization": f"Bearer {CRM_TOKEN}"},
+        )
+        assert crm is not None and crm.status_code == 200 and crm.json() == []
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
