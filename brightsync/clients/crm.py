@@ -389,6 +389,10 @@ class CrmClient(HttpClient):
             log.debug("CRM %s: %s=%s", self.base_url, name, self._caps[name])
         return self._caps[name]
 
+    def probed(self) -> dict[str, bool]:
+        """What this client has found out by probing (not the overrides it was given)."""
+        return dict(self._caps)
+
     def forget_capabilities(self) -> None:
         self._caps.clear()
         self._allow_cache.clear()

@@ -61,7 +61,7 @@ def known_capabilities(org: Organisation) -> dict[str, bool]:
 
 def remember_capabilities(org_id: int, crm: CrmClient) -> None:
     """Store what this run's client learned, for the runs of the next hour."""
-    learned = dict(crm._caps)
+    learned = crm.probed()
     if not learned:
         return
     with session_scope() as s:

@@ -9,7 +9,7 @@ a retry time and a queued task, never lost and never doubled.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ class Work:
     claim_id: int
     msg: dict[str, Any] | None = None  # as seen in the sync page (may lack the body)
     decision: Decision | None = None
+    matched: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> contact
 
 
 def _needs_body(msg: dict[str, Any]) -> bool:
@@ -116,22 +117,21 @@ def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
 
 
 def _match_batch(ctx: EmailContext, ready: list[Work]) -> None:
-    addresses = {p.address for w in ready for p in w.decision.external}  # type: ignore[union-attr]
-    ctx.matcher.prefetch(addresses)
+    """One batched lookup for the whole batch, then per message: match, else auto-create."""
+    decisions = [w.decision for w in ready if w.decision is not None]
+    ctx.matcher.prefetch(p.address for d in decisions for p in d.external)
     contacts: list[dict[str, Any]] = []
     for w in ready:
-        matched = ctx.matcher.match([p.address for p in w.decision.external])  # type: ignore[union-attr]
+        assert w.decision is not None
+        w.matched = ctx.matcher.match([p.address for p in w.decision.external])
         missing = [
-            p
-            for p in creation_candidates(w.decision, ctx.policy)  # type: ignore[arg-type]
-            if p.address not in matched
+            p for p in creation_candidates(w.decision, ctx.policy) if p.address not in w.matched
         ]
         if missing:
             created = ctx.matcher.ensure_contacts(missing)
-            matched.update(created)
+            w.matched.update(created)
             ctx.count("contacts_linked_or_created", len(created))
-        w.matched = matched  # type: ignore[attr-defined]
-        contacts.extend(matched.values())
+        contacts.extend(w.matched.values())
     ctx.matcher.prefetch_opportunities(_unique_contacts(contacts))
 
 
@@ -145,7 +145,7 @@ def _unique_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _finish(ctx: EmailContext, item: Work) -> None:
     msg, decision = item.msg, item.decision
     assert msg is not None and decision is not None
-    matched: dict[str, dict[str, Any]] = getattr(item, "matched", {})
+    matched = item.matched
     external = [p.address for p in decision.external]
     with session_scope() as s:
         c = s.get(EmailClaim, item.claim_id)

@@ -93,7 +93,7 @@ def run_once(user_id: int, service: str) -> dict[str, Any]:
         if user is None:
             return {"status": "no such user"}
         if user.mailbox_state == "reauth_required":
-            scheduler_clear_pending(state_id)
+            scheduler.clear_pending(state_id)
             return {"status": "skipped", "reason": "mailbox needs re-authorisation"}
     token = scheduler.try_start(state_id)
     if token is None:
@@ -120,14 +120,6 @@ def run_once(user_id: int, service: str) -> dict[str, Any]:
     scheduler.finish(state_id, token, counters=ctx.counters)
     log.info("sync %s for user %s finished: %s", service, user_id, ctx.counters)
     return {"status": "ok", "counters": ctx.counters}
-
-
-def scheduler_clear_pending(state_id: int) -> None:
-    with session_scope() as s:
-        state = s.get(SyncState, state_id)
-        if state is not None:
-            state.pending_since = None
-            state.state = "idle"
 
 
 @app.task(name="brightsync.sync.run", bind=True, max_retries=None)

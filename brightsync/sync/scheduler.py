@@ -83,6 +83,16 @@ def cancel_request(user_id: int, service: str) -> None:
         )
 
 
+def clear_pending(state_id: int) -> None:
+    """Drop a queued run that will not happen (e.g. the mailbox needs re-authorisation)."""
+    with session_scope() as s:
+        s.execute(
+            update(SyncState)
+            .where(SyncState.id == state_id)
+            .values(pending_since=None, state="idle")
+        )
+
+
 def try_start(state_id: int, now: datetime | None = None) -> str | None:
     """Take the run lease; return its token, or None when another run holds it."""
     now = now or utcnow()
