@@ -58,3 +58,14 @@ def test_cli_reports_a_bad_setting_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "configuration error: DATABASE_URL is not a database URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_retry_countdown_is_well_under_the_redis_visibility_timeout():
+    from brightsync.config import broker_settings
+    from brightsync.email.writer import RETRY_CAP
+    from brightsync.sync.jobs import MAX_RETRY_COUNTDOWN
+
+    options = broker_settings(load_settings({"REDIS_URL": "redis://h:6379/0"}))
+    visibility = options["broker_transport_options"]["visibility_timeout"]
+    assert RETRY_CAP.total_seconds() <= visibility / 2
+    assert MAX_RETRY_COUNTDOWN <= visibility / 2

@@ -31,7 +31,9 @@ from brightsync.unmatched import cache
 log = logging.getLogger(__name__)
 
 ATTACHMENT_CONTENT_CAP = 256 * 1024
-RETRY_CAP = timedelta(hours=6)
+# Countdowns stay well under the Redis broker's visibility timeout (1 h), which would
+# otherwise redeliver a task still waiting for its ETA.
+RETRY_CAP = timedelta(minutes=30)
 
 
 @dataclass
