@@ -123,3 +123,32 @@ def aurinko_stats(stack: Stack) -> dict[str, Any]:
 
 def crm_stats(stack: Stack) -> dict[str, Any]:
     return stack.crm("GET", "/_control/stats").json()
+
+
+def send(
+    stack: Stack,
+    sender: str | dict[str, str],
+    to: list[str | dict[str, str]],
+    subject: str,
+    *,
+    cc: list[str | dict[str, str]] = (),
+    body: str = "x",
+    body_type: str = "text",
+    **extra: Any,
+) -> dict[str, Any]:
+    """deliver() with addresses as plain strings (or person() dicts when a name matters)."""
+
+    def who(p: str | dict[str, str]) -> dict[str, str]:
+        return person(p) if isinstance(p, str) else p
+
+    message: dict[str, Any] = {
+        "from": who(sender),
+        "to": [who(p) for p in to],
+        "subject": subject,
+        "body": body,
+        "bodyType": body_type,
+        **extra,
+    }
+    if cc:
+        message["cc"] = [who(p) for p in cc]
+    return deliver(stack, **message)

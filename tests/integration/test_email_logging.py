@@ -12,11 +12,11 @@ from tests.integration.helpers import (
     crm_emails,
     crm_stats,
     decision,
-    deliver,
     make_org,
     make_user,
     person,
     seed_contacts,
+    send,
     sync_now,
     wait_decided,
     wait_idle,
@@ -38,16 +38,14 @@ def test_one_message_in_three_mailboxes_is_logged_once_with_one_body_load(clean_
     seed_contacts(clean_stack, DAVE)
     org_id, users = _team(clean_stack)
     clean_stack.aurinko("POST", "/_control/stats/reset")
-    sent = deliver(
+    sent = send(
         clean_stack,
-        **{
-            "from": person("dave@customer.com", "Dave Customer"),
-            "to": [person("alice@acme.com")],
-            "cc": [person("bob@acme.com"), person("carol@acme.com")],
-            "subject": "Quote",
-            "body": "<p>Please send the <b>quote</b></p>",
-            "bodyType": "html",
-        },
+        person("dave@customer.com", "Dave Customer"),
+        ["alice@acme.com"],
+        "Quote",
+        cc=["bob@acme.com", "carol@acme.com"],
+        body="<p>Please send the <b>quote</b></p>",
+        body_type="html",
     )
     msg_id = sent["internetMessageId"]
     assert len(sent["copies"]) == 3
@@ -75,28 +73,16 @@ def test_one_message_in_three_mailboxes_is_logged_once_with_one_body_load(clean_
 def test_reply_in_another_mailbox_joins_the_thread(clean_stack):
     seed_contacts(clean_stack, DAVE)
     org_id, users = _team(clean_stack)
-    first = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "Plan",
-            "body": "first",
-            "bodyType": "text",
-        },
-    )
+    first = send(clean_stack, "dave@customer.com", ["alice@acme.com"], "Plan", body="first")
     d1 = wait_decided(clean_stack, org_id, first["internetMessageId"])
-    reply = deliver(
+    reply = send(
         clean_stack,
-        **{
-            "from": person("bob@acme.com"),
-            "to": [person("dave@customer.com")],
-            "subject": "Re: Plan",
-            "body": "reply",
-            "bodyType": "text",
-            "inReplyTo": first["internetMessageId"],
-            "references": first["internetMessageId"],
-        },
+        "bob@acme.com",
+        ["dave@customer.com"],
+        "Re: Plan",
+        body="reply",
+        inReplyTo=first["internetMessageId"],
+        references=first["internetMessageId"],
     )
     d2 = wait_decided(clean_stack, org_id, reply["internetMessageId"])
     assert d2["syncThreadId"] == d1["syncThreadId"]
@@ -107,40 +93,14 @@ def test_reply_in_another_mailbox_joins_the_thread(clean_stack):
 def test_late_message_merges_two_threads_under_one_id(clean_stack):
     seed_contacts(clean_stack, DAVE)
     org_id, _ = _team(clean_stack)
-    a = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "A",
-            "body": "a",
-            "bodyType": "text",
-        },
-    )
-    b = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("bob@acme.com")],
-            "subject": "B",
-            "body": "b",
-            "bodyType": "text",
-        },
-    )
+    a = send(clean_stack, "dave@customer.com", ["alice@acme.com"], "A", body="a")
+    b = send(clean_stack, "dave@customer.com", ["bob@acme.com"], "B", body="b")
     da = wait_decided(clean_stack, org_id, a["internetMessageId"])
     db_ = wait_decided(clean_stack, org_id, b["internetMessageId"])
     assert da["syncThreadId"] != db_["syncThreadId"]
     both = f"{a['internetMessageId']} {b['internetMessageId']}"
-    c = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("carol@acme.com")],
-            "subject": "Re: both",
-            "body": "c",
-            "bodyType": "text",
-            "references": both,
-        },
+    c = send(
+        clean_stack, "dave@customer.com", ["carol@acme.com"], "Re: both", body="c", references=both
     )
     dc = wait_decided(clean_stack, org_id, c["internetMessageId"])
     survivor = min(da["syncThreadId"], db_["syncThreadId"])
@@ -162,16 +122,13 @@ def test_two_workers_syncing_three_mailboxes_concurrently_still_log_once(clean_s
     ids = []
     for i in range(12):
         ids.append(
-            deliver(
+            send(
                 clean_stack,
-                **{
-                    "from": person("dave@customer.com"),
-                    "to": [person("alice@acme.com")],
-                    "cc": [person("bob@acme.com"), person("carol@acme.com")],
-                    "subject": f"Order {i}",
-                    "body": f"order {i}",
-                    "bodyType": "text",
-                },
+                "dave@customer.com",
+                ["alice@acme.com"],
+                f"Order {i}",
+                cc=["bob@acme.com", "carol@acme.com"],
+                body=f"order {i}",
             )["internetMessageId"]
         )
     threads = [threading.Thread(target=sync_now, args=(clean_stack, u["id"])) for u in users]
@@ -189,37 +146,15 @@ def test_two_workers_syncing_three_mailboxes_concurrently_still_log_once(clean_s
 
 def test_skip_rules_are_recorded_with_their_reason(clean_stack):
     org_id, _ = _team(clean_stack, settings={"email": {"excludeDomains": ["secret.com"]}})
-    internal = deliver(
+    internal = send(clean_stack, "alice@acme.com", ["bob@acme.com"], "lunch?")
+    bulk = send(
         clean_stack,
-        **{
-            "from": person("alice@acme.com"),
-            "to": [person("bob@acme.com")],
-            "subject": "lunch?",
-            "body": "x",
-            "bodyType": "text",
-        },
+        "news@shop.com",
+        ["alice@acme.com"],
+        "Sale",
+        headers=[{"name": "List-Unsubscribe", "value": "<mailto:u@shop.com>"}],
     )
-    bulk = deliver(
-        clean_stack,
-        **{
-            "from": person("news@shop.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "Sale",
-            "body": "x",
-            "bodyType": "text",
-            "headers": [{"name": "List-Unsubscribe", "value": "<mailto:u@shop.com>"}],
-        },
-    )
-    excluded = deliver(
-        clean_stack,
-        **{
-            "from": person("x@mail.secret.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "s",
-            "body": "x",
-            "bodyType": "text",
-        },
-    )
+    excluded = send(clean_stack, "x@mail.secret.com", ["alice@acme.com"], "s")
     assert (
         wait_decided(clean_stack, org_id, internal["internetMessageId"], "skipped")["reason"]
         == "internal"
@@ -243,15 +178,12 @@ def _make_due() -> None:
 
 def test_unmatched_mail_waits_in_the_cache_and_the_daily_retry_logs_it(clean_stack):
     org_id, users = _team(clean_stack)
-    sent = deliver(
+    sent = send(
         clean_stack,
-        **{
-            "from": person("erin@prospect.io", "Erin Prospect"),
-            "to": [person("alice@acme.com")],
-            "subject": "Intro",
-            "body": "hello",
-            "bodyType": "text",
-        },
+        person("erin@prospect.io", "Erin Prospect"),
+        ["alice@acme.com"],
+        "Intro",
+        body="hello",
     )
     msg_id = sent["internetMessageId"]
     d = wait_decided(clean_stack, org_id, msg_id, "unmatched")
@@ -293,16 +225,7 @@ def test_cache_lookups_are_one_batch_per_distinct_address(clean_stack):
 
     org_id, _ = _team(clean_stack)
     ids = [
-        deliver(
-            clean_stack,
-            **{
-                "from": person(f"p{i % 3}@prospect.io"),
-                "to": [person("alice@acme.com")],
-                "subject": f"s{i}",
-                "body": "x",
-                "bodyType": "text",
-            },
-        )["internetMessageId"]
+        send(clean_stack, f"p{i % 3}@prospect.io", ["alice@acme.com"], f"s{i}")["internetMessageId"]
         for i in range(9)
     ]
     for m in ids:
@@ -317,16 +240,7 @@ def test_expiry_drops_items_after_the_retention(clean_stack):
     from brightsync.unmatched.cache import expire
 
     org_id, _ = _team(clean_stack, settings={"unmatched": {"retentionDays": 1}})
-    sent = deliver(
-        clean_stack,
-        **{
-            "from": person("zed@nowhere.io"),
-            "to": [person("alice@acme.com")],
-            "subject": "old",
-            "body": "x",
-            "bodyType": "text",
-        },
-    )
+    sent = send(clean_stack, "zed@nowhere.io", ["alice@acme.com"], "old")
     wait_decided(clean_stack, org_id, sent["internetMessageId"], "unmatched")
     assert expire() == 0
     from datetime import timedelta
@@ -338,19 +252,15 @@ def test_expiry_drops_items_after_the_retention(clean_stack):
 
 def test_auto_created_contact_and_company_for_people_we_write_to(clean_stack):
     org_id, users = _team(clean_stack, settings={"email": {"contactCreation": "sent"}})
-    sent = deliver(
+    sent = send(
         clean_stack,
-        **{
-            "from": person("alice@acme.com"),
-            "to": [
-                person("frank.new@mail.newco.co.uk", "Frank Newman"),
-                person("noreply@newco.co.uk"),
-                person("gina@gmail.com", "Gina Free"),
-            ],
-            "subject": "Welcome",
-            "body": "x",
-            "bodyType": "text",
-        },
+        "alice@acme.com",
+        [
+            person("frank.new@mail.newco.co.uk", "Frank Newman"),
+            "noreply@newco.co.uk",
+            person("gina@gmail.com", "Gina Free"),
+        ],
+        "Welcome",
     )
     d = wait_decided(clean_stack, org_id, sent["internetMessageId"])
     lookup = clean_stack.crm(
@@ -374,16 +284,7 @@ def test_auto_created_contact_and_company_for_people_we_write_to(clean_stack):
 
 def test_received_mail_creates_no_contact_under_sent_mode(clean_stack):
     org_id, _ = _team(clean_stack, settings={"email": {"contactCreation": "sent"}})
-    sent = deliver(
-        clean_stack,
-        **{
-            "from": person("hal@vendor.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "Offer",
-            "body": "x",
-            "bodyType": "text",
-        },
-    )
+    sent = send(clean_stack, "hal@vendor.com", ["alice@acme.com"], "Offer")
     wait_decided(clean_stack, org_id, sent["internetMessageId"], "unmatched")
     assert (
         clean_stack.crm(
@@ -399,15 +300,11 @@ def test_similar_contact_is_linked_not_duplicated(clean_stack):
         {"firstName": "Jonathan", "lastName": "Smith", "emailAddresses": ["jsmith@bigcorp.com"]},
     )
     org_id, _ = _team(clean_stack, settings={"email": {"contactCreation": "all"}})
-    sent = deliver(
+    sent = send(
         clean_stack,
-        **{
-            "from": person("jonathan.smith@bigcorp.com", "Jonathan Smith"),
-            "to": [person("alice@acme.com")],
-            "subject": "Hi",
-            "body": "x",
-            "bodyType": "text",
-        },
+        person("jonathan.smith@bigcorp.com", "Jonathan Smith"),
+        ["alice@acme.com"],
+        "Hi",
     )
     d = wait_decided(clean_stack, org_id, sent["internetMessageId"])
     existing = clean_stack.crm(
@@ -430,16 +327,7 @@ def test_crm_outage_leaves_mail_pending_then_logs_it_once(clean_stack):
         "/_control/faults",
         json={"path": "/api/v1/emails", "method": "POST", "status": 503, "count": 12},
     )
-    sent = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "During outage",
-            "body": "x",
-            "bodyType": "text",
-        },
-    )
+    sent = send(clean_stack, "dave@customer.com", ["alice@acme.com"], "During outage")
     wait_for(
         lambda: (
             (decision(clean_stack, org_id, sent["internetMessageId"]) or {}).get("reason", "")
@@ -462,16 +350,8 @@ def test_owner_copy_gone_passes_the_claim_to_another_holder(clean_stack):
         "/_control/faults",
         json={"path": "/v1/email/messages/", "method": "GET", "status": 404, "count": 1},
     )
-    sent = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "cc": [person("bob@acme.com")],
-            "subject": "handover",
-            "body": "x",
-            "bodyType": "text",
-        },
+    sent = send(
+        clean_stack, "dave@customer.com", ["alice@acme.com"], "handover", cc=["bob@acme.com"]
     )
     d = wait_decided(clean_stack, org_id, sent["internetMessageId"], timeout=90)
     assert len(crm_emails(clean_stack, sent["internetMessageId"])) == 1
@@ -492,16 +372,7 @@ def test_a_crm_refusal_is_final_and_recorded_with_its_message(clean_stack):
             "message": "subject too long for this CRM",
         },
     )
-    sent = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "refused",
-            "body": "x",
-            "bodyType": "text",
-        },
-    )
+    sent = send(clean_stack, "dave@customer.com", ["alice@acme.com"], "refused")
     d = wait_decided(clean_stack, org_id, sent["internetMessageId"], "failed")
     assert "subject too long for this CRM" in d["reason"]
     assert crm_stats(clean_stack)["byStatus"].get("422") == 1  # not retried
@@ -582,26 +453,13 @@ def test_a_contact_created_in_the_crm_unblocks_and_relinks_at_once(clean_stack):
 
     seed_contacts(clean_stack, DAVE)
     org_id, _ = _team(clean_stack)
-    alone = deliver(
+    alone = send(clean_stack, "erin@prospect.io", ["alice@acme.com"], "just erin")
+    both = send(
         clean_stack,
-        **{
-            "from": person("erin@prospect.io"),
-            "to": [person("alice@acme.com")],
-            "subject": "just erin",
-            "body": "x",
-            "bodyType": "text",
-        },
-    )
-    both = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "cc": [person("erin@prospect.io")],
-            "subject": "dave and erin",
-            "body": "x",
-            "bodyType": "text",
-        },
+        "dave@customer.com",
+        ["alice@acme.com"],
+        "dave and erin",
+        cc=["erin@prospect.io"],
     )
     wait_decided(clean_stack, org_id, alone["internetMessageId"], "unmatched")
     before = wait_decided(clean_stack, org_id, both["internetMessageId"])
@@ -633,15 +491,8 @@ def test_organisations_never_share_claims_threads_or_decisions(clean_stack):
     other = make_org(clean_stack, domains=["other.org"])
     alice = make_user(clean_stack, acme, "alice@acme.com")
     olga = make_user(clean_stack, other, "olga@other.org")
-    sent = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com"), person("olga@other.org")],
-            "subject": "to two companies",
-            "body": "x",
-            "bodyType": "text",
-        },
+    sent = send(
+        clean_stack, "dave@customer.com", ["alice@acme.com", "olga@other.org"], "to two companies"
     )
     a = wait_decided(clean_stack, acme, sent["internetMessageId"])
     o = wait_decided(clean_stack, other, sent["internetMessageId"])
@@ -654,29 +505,17 @@ def test_organisations_never_share_claims_threads_or_decisions(clean_stack):
 def test_a_reply_that_matches_nobody_inherits_its_threads_relations(clean_stack):
     seed_contacts(clean_stack, DAVE)
     org_id, users = _team(clean_stack)
-    first = deliver(
-        clean_stack,
-        **{
-            "from": person("dave@customer.com"),
-            "to": [person("alice@acme.com")],
-            "subject": "Deal",
-            "body": "first",
-            "bodyType": "text",
-        },
-    )
+    first = send(clean_stack, "dave@customer.com", ["alice@acme.com"], "Deal", body="first")
     d1 = wait_decided(clean_stack, org_id, first["internetMessageId"])
     # Alice forwards the thread to dave's assistant, who is no contact.
-    reply = deliver(
+    reply = send(
         clean_stack,
-        **{
-            "from": person("alice@acme.com"),
-            "to": [person("assistant@customer.com")],
-            "subject": "Re: Deal",
-            "body": "fyi",
-            "bodyType": "text",
-            "inReplyTo": first["internetMessageId"],
-            "references": first["internetMessageId"],
-        },
+        "alice@acme.com",
+        ["assistant@customer.com"],
+        "Re: Deal",
+        body="fyi",
+        inReplyTo=first["internetMessageId"],
+        references=first["internetMessageId"],
     )
     d2 = wait_decided(clean_stack, org_id, reply["internetMessageId"])
     assert d2["syncThreadId"] == d1["syncThreadId"]

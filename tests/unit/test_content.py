@@ -3,6 +3,7 @@ import base64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from brightsync.connector.schemas import EmailSchema
 from brightsync.email.content import (
     MAX_RECIPIENTS,
     MAX_TEXT_CHARS,
@@ -14,23 +15,8 @@ from brightsync.email.content import (
     text_and_html,
 )
 
-CONTRACT_FIELDS = {
-    "msgId",
-    "syncThreadId",
-    "inReplyTo",
-    "receivedAt",
-    "rfc822MsgId",
-    "subject",
-    "fromAddress",
-    "fromName",
-    "toAddresses",
-    "ccAddresses",
-    "bccAddresses",
-    "textBody",
-    "htmlBody",
-    "attachments",
-    "relatedTo",
-}
+# Every field of the published connector contract's Email, except the CRM's own id.
+CONTRACT_FIELDS = set(EmailSchema().fields) - {"id"}
 
 
 def test_html_to_text_keeps_text_drops_markup_and_scripts():
