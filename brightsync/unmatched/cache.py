@@ -20,10 +20,10 @@ from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import ApiError
 from brightsync.config import get_settings
 from brightsync.coordination import singleton
+from brightsync.crm.matching import contact_addresses
+from brightsync.crm.settings import effective_settings
 from brightsync.db import dialect_insert, session_scope
-from brightsync.email.matching import contact_addresses
 from brightsync.models import EmailClaim, Organisation, UnmatchedItem, utcnow
-from brightsync.web.schemas import effective_settings
 
 log = logging.getLogger(__name__)
 

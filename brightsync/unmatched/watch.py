@@ -17,9 +17,10 @@ from sqlalchemy import select
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import ApiError
 from brightsync.coordination import singleton
+from brightsync.crm.capabilities import known_capabilities
+from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
-from brightsync.email.context import known_capabilities, load_context
-from brightsync.email.matching import contact_addresses
+from brightsync.email.context import load_context
 from brightsync.email.writer import relink
 from brightsync.models import EmailClaim, EmailParticipant, Organisation, utcnow
 from brightsync.unmatched.cache import retry_due
