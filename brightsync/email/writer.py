@@ -18,11 +18,11 @@ from sqlalchemy import select
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.clients.http import FinalError, NotFoundError, TransientError
 from brightsync.config import get_settings
+from brightsync.crm.matching import contact_addresses
 from brightsync.db import after_commit, session_scope
 from brightsync.email import claims
 from brightsync.email.content import attachment_metadata, build_crm_email, text_and_html
 from brightsync.email.context import EmailContext
-from brightsync.email.matching import contact_addresses
 from brightsync.email.rules import LOG_INTERNAL, Decision, classify, creation_candidates
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, EmailParticipant, utcnow

@@ -1,17 +1,22 @@
-"""The sync cache: emails (and meetings) that matched no contact, retried until they expire.
+"""The sync cache: emails, meetings, … that matched no contact, retried until they expire.
 
 The daily retry asks the CRM once per distinct address across the whole cache of an
-organisation (batched), not once per item; what now matches is finished through the same
-path as a fresh message. Items past `unmatched.retentionDays` are dropped and counted.
+organisation (batched), not once per item; what now matches is handed back to its kind,
+which finishes it through the same path as a fresh item. Items past
+`unmatched.retentionDays` are dropped and counted.
+
+The cache knows no kind: each kind registers, by name in `KINDS`, a module that reopens,
+resumes, expires and re-links its items (see `CachedKind`).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -20,14 +25,43 @@ from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import ApiError
 from brightsync.config import get_settings
 from brightsync.coordination import singleton
+from brightsync.crm.matching import contact_addresses
+from brightsync.crm.settings import effective_settings
 from brightsync.db import dialect_insert, session_scope
-from brightsync.email.matching import contact_addresses
-from brightsync.models import EmailClaim, Organisation, UnmatchedItem, utcnow
-from brightsync.web.schemas import effective_settings
+from brightsync.models import Organisation, UnmatchedItem, utcnow
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+
+# kind -> module implementing CachedKind. Registered by name so the cache imports no domain
+# (no import circle); items of a kind not registered here stay in the cache, never dropped.
+KINDS: dict[str, str] = {
+    "email": "brightsync.email.cached",
+}
+
+
+class CachedKind(Protocol):
+    def reopen(self, session: Session, org_id: int, keys: list[str]) -> list[int]:
+        """In the cache's transaction: mark the now-matched items' work as to do; its ids."""
+        ...
+
+    def resume(self, ids: list[int]) -> None:
+        """After that commit: finish the reopened work."""
+        ...
+
+    def expire(self, session: Session, org_id: int, keys: list[str], now: datetime) -> None:
+        """In the cache's transaction: record that these items waited in vain."""
+        ...
+
+    def relink(self, org_id: int, addresses: set[str]) -> int:
+        """Items already written without these addresses' contacts: attach them; how many."""
+        ...
+
+
+def kind_handler(kind: str) -> CachedKind | None:
+    target = KINDS.get(kind)
+    return cast(CachedKind, importlib.import_module(target)) if target else None
 
 
 def park(
@@ -70,28 +104,6 @@ def park(
     )
 
 
-def _reopen_claims(session: Session, org_id: int, keys: list[str]) -> list[int]:
-    """Matched now: the email's claim goes back to work (its owner loads and logs it)."""
-    ids = list(
-        session.scalars(
-            select(EmailClaim.id).where(
-                EmailClaim.org_id == org_id,
-                EmailClaim.message_key.in_(keys),
-                EmailClaim.state == "unmatched",
-            )
-        )
-    )
-    if ids:
-        session.execute(
-            update(EmailClaim)
-            .where(EmailClaim.id.in_(ids))
-            .values(
-                state="claimed", reason="contact found in the sync cache retry", lease_until=None
-            )
-        )
-    return ids
-
-
 def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> dict[str, int]:
     crm = CrmClient.for_org(org, rate_limit=get_settings().crm_rate_per_second)
     addresses = sorted({a for item in items for a in item.addresses or []})
@@ -99,8 +111,10 @@ def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> 
     # One batched lookup per distinct address across the cache (the client chunks it).
     for contact in crm.lookup_contacts(addresses):
         known.update(contact_addresses(contact))
-    matched = [i for i in items if known.intersection(i.addresses or [])]
+    matched = [i for i in items if known.intersection(i.addresses or []) and i.kind in KINDS]
     waiting = [i for i in items if i not in matched]
+    for kind in sorted({i.kind for i in items if i.kind not in KINDS}):
+        log.warning("sync cache: items of kind %r have no retry handler; they wait", kind)
     settings = effective_settings(org.settings)
     retry = timedelta(hours=int(settings["unmatched"]["retryEveryHours"]))
     with session_scope() as s:
@@ -111,13 +125,17 @@ def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> 
                 attempts=UnmatchedItem.attempts + 1, last_attempt_at=now, next_retry_at=now + retry
             )
         )
-        email_keys = [i.key for i in matched if i.kind == "email"]
-        claim_ids = _reopen_claims(s, org.id, email_keys)
+        reopened: dict[str, list[int]] = {}
+        for kind in sorted({i.kind for i in matched}):
+            handler = kind_handler(kind)
+            assert handler is not None
+            reopened[kind] = handler.reopen(s, org.id, [i.key for i in matched if i.kind == kind])
         s.execute(delete(UnmatchedItem).where(UnmatchedItem.id.in_([i.id for i in matched])))
-    if claim_ids:
-        from brightsync.email.jobs import finish_claims
-
-        finish_claims(claim_ids)
+    for kind, ids in reopened.items():
+        if ids:
+            handler = kind_handler(kind)
+            assert handler is not None
+            handler.resume(ids)
     return {
         "checked": len(items),
         "matched": len(matched),
@@ -162,7 +180,7 @@ def retry_due(
 
 
 def expire(now: datetime | None = None) -> int:
-    """Drop items past retention; their emails are recorded as expired, with the reason."""
+    """Drop items past retention; each kind records its items as expired, with the reason."""
     now = now or utcnow()
     with session_scope() as s:
         rows = s.execute(
@@ -170,24 +188,13 @@ def expire(now: datetime | None = None) -> int:
                 UnmatchedItem.expires_at <= now
             )
         ).all()
-        by_org: dict[int, list[str]] = defaultdict(list)
+        by_kind: dict[tuple[str, int], list[str]] = defaultdict(list)
         for org_id, kind, key in rows:
-            if kind == "email":
-                by_org[org_id].append(key)
-        for org_id, keys in by_org.items():
-            s.execute(
-                update(EmailClaim)
-                .where(
-                    EmailClaim.org_id == org_id,
-                    EmailClaim.message_key.in_(keys),
-                    EmailClaim.state == "unmatched",
-                )
-                .values(
-                    state="expired",
-                    reason="no contact appeared within the retention",
-                    decided_at=now,
-                )
-            )
+            by_kind[(kind, org_id)].append(key)
+        for (kind, org_id), keys in by_kind.items():
+            handler = kind_handler(kind)
+            if handler is not None:
+                handler.expire(s, org_id, keys, now)
         s.execute(delete(UnmatchedItem).where(UnmatchedItem.expires_at <= now))
     if rows:
         log.info("sync cache: %d item(s) expired", len(rows))

@@ -1,14 +1,13 @@
-"""New CRM contacts unblock waiting mail at once, not at the next daily retry.
+"""New CRM contacts unblock waiting items at once, not at the next daily retry.
 
 Beat polls each connector's `GET /contacts?since=` (when it offers it) from a per-org
 watermark; the addresses of new or changed contacts retry their cached items and re-link
-emails already logged without them. The contacts sync calls `on_new_contacts` directly.
+items already written without them. The contacts sync calls `on_new_contacts` directly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +16,11 @@ from sqlalchemy import select
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import ApiError
 from brightsync.coordination import singleton
+from brightsync.crm.capabilities import known_capabilities
+from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
-from brightsync.email.context import known_capabilities, load_context
-from brightsync.email.matching import contact_addresses
-from brightsync.email.writer import relink
-from brightsync.models import EmailClaim, EmailParticipant, Organisation, utcnow
-from brightsync.unmatched.cache import retry_due
+from brightsync.models import Organisation, utcnow
+from brightsync.unmatched.cache import KINDS, kind_handler, retry_due
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +36,16 @@ def _instant(value: Any) -> datetime | None:
 
 
 def on_new_contacts(org_id: int, addresses: set[str]) -> dict[str, int]:
-    """Retry cached items and re-link logged emails that involve these addresses."""
+    """Retry cached items and re-link written items that involve these addresses."""
     addresses = {a.lower() for a in addresses if a}
     if not addresses:
         return {}
     result = retry_due(org_id=org_id, addresses=addresses)
-    with session_scope() as s:
-        owners = defaultdict(set)
-        for owner, address in s.execute(
-            select(EmailClaim.owner_user_id, EmailParticipant.address)
-            .join(EmailParticipant, EmailParticipant.claim_id == EmailClaim.id)
-            .where(
-                EmailClaim.org_id == org_id,
-                EmailClaim.state == "logged",
-                EmailParticipant.matched.is_(False),
-                EmailParticipant.address.in_(sorted(addresses)),
-            )
-        ):
-            owners[owner].add(address)
     relinked = 0
-    for owner, owned in owners.items():
-        ctx = load_context(owner)
-        try:
-            relinked += relink(ctx, owned)
-        finally:
-            ctx.close()
+    for kind in KINDS:
+        handler = kind_handler(kind)
+        assert handler is not None
+        relinked += handler.relink(org_id, addresses)
     return {**result, "relinked": relinked}
 
 

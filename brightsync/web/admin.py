@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from brightsync.config import Settings
+from brightsync.crm.settings import OrgSettings, effective_settings
 from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
 from brightsync.email.decisions import describe_message
@@ -56,7 +57,7 @@ def org_out(org: Organisation) -> dict[str, Any]:
         "name": org.name,
         "domains": org.domains,
         "crm": {"baseUrl": org.crm_base_url, "authType": org.crm_auth_type},
-        "settings": schemas.effective_settings(org.settings),
+        "settings": effective_settings(org.settings),
         "createdAt": org.created_at.isoformat(),
     }
 
@@ -203,9 +204,7 @@ def patch_org(org_id: int) -> Any:
             return jsonify(error="organisation not found"), 404
         if "settings" in data:
             try:
-                org.settings = schemas.OrgSettings().load(
-                    _merge(org.settings or {}, data["settings"])
-                )
+                org.settings = OrgSettings().load(_merge(org.settings or {}, data["settings"]))
             except ValidationError as exc:
                 return jsonify(error="invalid request", fields={"settings": exc.messages}), 400
         if "name" in data:

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from brightsync.email.relations import related_to
+from brightsync.crm.relations import related_to
 
 CONTACTS = [
     {"id": "c1", "companyId": "co1"},

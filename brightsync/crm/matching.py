@@ -1,25 +1,34 @@
 """Match participants to CRM contacts; auto-create contacts and companies when allowed.
 
 One Matcher per sync run: lookups are batched across the run's messages and cached by the
-CRM client, so N messages to the same people cost one lookup, not N.
+CRM client, so N messages (or meetings) with the same people cost one lookup, not N.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError
 from brightsync.coordination import lock
-from brightsync.email.relations import related_to
-from brightsync.email.rules import EmailPolicy, Participant
+from brightsync.crm.relations import related_to
 from brightsync.people.domains import company_domain, company_name_from_domain
 from brightsync.people.names import split_name
 from brightsync.people.similarity import find_similar_contact
 
 log = logging.getLogger(__name__)
+
+
+class Person(Protocol):
+    """Someone who may become a contact: a normalised address and a display name ('' if none)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 def contact_addresses(contact: dict[str, Any]) -> list[str]:
@@ -67,10 +76,10 @@ class _Supports:
 
 
 class Matcher:
-    def __init__(self, crm: CrmClient, policy: EmailPolicy, org_id: int) -> None:
+    def __init__(self, crm: CrmClient, org_id: int, *, create_companies: bool = True) -> None:
         self.crm = crm
-        self.policy = policy
         self.org_id = org_id
+        self.create_companies = create_companies
         self.caps = _Supports(crm)
         self._opps: list[dict[str, Any]] | None = None
         self.created_contacts: list[dict[str, Any]] = []
@@ -118,7 +127,7 @@ class Matcher:
         return self._opps or []
 
     # -- auto-creation --------------------------------------------------------------------
-    def ensure_contacts(self, candidates: Sequence[Participant]) -> dict[str, dict[str, Any]]:
+    def ensure_contacts(self, candidates: Sequence[Person]) -> dict[str, dict[str, Any]]:
         """Contacts for candidates that have none: found again, a similar one, or created."""
         out: dict[str, dict[str, Any]] = {}
         if not candidates or not self.caps.contact_create:
@@ -129,7 +138,7 @@ class Matcher:
                 out[person.address] = contact
         return out
 
-    def _ensure_contact(self, person: Participant) -> dict[str, Any] | None:
+    def _ensure_contact(self, person: Person) -> dict[str, Any] | None:
         addr = person.address
         # Two workers may meet the same new person at once: one creates, the other finds.
         with lock(f"contact:{self.org_id}:{addr}") as mine:
@@ -177,7 +186,7 @@ class Matcher:
         found = self.crm.lookup_companies(domain=domain)
         if found:
             return found[0]
-        if not (self.policy.create_companies and self.caps.company_create):
+        if not (self.create_companies and self.caps.company_create):
             return None
         with lock(f"company:{self.org_id}:{domain}") as mine:
             if not mine:

@@ -1,0 +1,69 @@
+"""An organisation's sync settings: their shape, defaults and validation.
+
+Domain code reads settings through `effective_settings`; the admin API (web/schemas.py)
+validates what comes in with the same models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+
+DIRECTIONS = ["two-way", "to-crm", "to-mailbox", "off"]
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class EmailSettings(Strict):
+    logInternal = fields.Boolean(load_default=False)
+    contactCreation = fields.String(
+        load_default="none", validate=validate.OneOf(["none", "sent", "all"])
+    )
+    createCompanies = fields.Boolean(load_default=True)
+    excludeDomains = fields.List(fields.String(validate=validate.Length(1, 253)), load_default=list)
+    excludeAddresses = fields.List(
+        fields.String(validate=validate.Length(3, 320)), load_default=list
+    )
+    skipBulk = fields.Boolean(load_default=True)
+
+
+class CalendarSettings(Strict):
+    direction = fields.String(load_default="two-way", validate=validate.OneOf(DIRECTIONS))
+    syncPrivate = fields.Boolean(load_default=False)
+    pastDays = fields.Integer(load_default=30, validate=validate.Range(0, 3650))
+    futureDays = fields.Integer(load_default=180, validate=validate.Range(0, 3650))
+
+
+class ContactsSettings(Strict):
+    direction = fields.String(load_default="two-way", validate=validate.OneOf(DIRECTIONS))
+    conflict = fields.String(
+        load_default="newest", validate=validate.OneOf(["newest", "crm", "mailbox"])
+    )
+
+
+class TasksSettings(Strict):
+    direction = fields.String(load_default="two-way", validate=validate.OneOf(DIRECTIONS))
+    skipCompleted = fields.Boolean(load_default=True)
+
+
+class UnmatchedSettings(Strict):
+    retentionDays = fields.Integer(load_default=30, validate=validate.Range(1, 365))
+    retryEveryHours = fields.Integer(load_default=24, validate=validate.Range(1, 24 * 30))
+
+
+class OrgSettings(Strict):
+    email = fields.Nested(EmailSettings, load_default=lambda: EmailSettings().load({}))
+    calendar = fields.Nested(CalendarSettings, load_default=lambda: CalendarSettings().load({}))
+    contacts = fields.Nested(ContactsSettings, load_default=lambda: ContactsSettings().load({}))
+    tasks = fields.Nested(TasksSettings, load_default=lambda: TasksSettings().load({}))
+    unmatched = fields.Nested(UnmatchedSettings, load_default=lambda: UnmatchedSettings().load({}))
+    crm = fields.Dict(load_default=dict)  # connector overrides, e.g. {"capabilities": {...}}
+
+
+def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Stored settings with every default filled in (stored values were validated on write)."""
+    return OrgSettings().load(stored or {})
