@@ -12,6 +12,7 @@ app.conf.include = [
     "brightsync.sync.jobs",
     "brightsync.email.jobs",
     "brightsync.unmatched.jobs",
+    "brightsync.ops.jobs",
 ]
 
 
