@@ -60,9 +60,9 @@ def init_dashboard(app: Flask) -> None:
         # Same key in every process (derived, not random), and a new token voids old cookies.
         seed = (settings.admin_token or secrets.token_hex(32)).encode()
         app.secret_key = hashlib.sha256(b"brightsync-dashboard-key:" + seed).hexdigest()
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", settings.public_url.startswith("https://"))
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.public_url.startswith("https://")
     app.jinja_env.filters["short_time"] = _short_time
     app.register_blueprint(bp)
 
