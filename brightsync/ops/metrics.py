@@ -198,8 +198,8 @@ def observe(name: str, labels: dict[str, Any] | None, value: float) -> None:
     """One histogram observation (cumulative buckets, _sum and _count)."""
     labels = dict(labels or {})
     for bound in DURATION_BUCKETS:
-        if value <= bound:
-            inc(name + "_bucket", {**labels, "le": _num(bound)})
+        # Every bucket exists (0 below the value), as Prometheus's quantiles expect.
+        inc(name + "_bucket", {**labels, "le": _num(bound)}, 1.0 if value <= bound else 0.0)
     inc(name + "_bucket", {**labels, "le": "+Inf"})
     inc(name + "_sum", labels, value)
     inc(name + "_count", labels)
@@ -286,7 +286,9 @@ def _queue_depths() -> list[tuple[str, str, float]]:
         import sqlalchemy as sa
 
         engine = _broker_engine(settings.broker_url.removeprefix("sqla+"))
+        depth: dict[str, int] = {}
         with engine.connect() as conn:
+            # The tables appear with the first published message; until then every queue is 0.
             if sa.inspect(conn).has_table("kombu_message"):
                 rows = conn.execute(
                     sa.text(
@@ -295,9 +297,9 @@ def _queue_depths() -> list[tuple[str, str, float]]:
                     )
                 )
                 depth = {name: n for name, n in rows}
-                for queue in QUEUES:
-                    labels = render_labels({"queue": queue})
-                    out.append(("brightsync_queue_depth", labels, depth.get(queue, 0)))
+        for queue in QUEUES:
+            labels = render_labels({"queue": queue})
+            out.append(("brightsync_queue_depth", labels, depth.get(queue, 0)))
     return out
 
 
