@@ -121,16 +121,22 @@ def json_enabled() -> bool:
     return os.environ.get("LOG_FORMAT", "").strip().lower() == "json"
 
 
+def prepare(handler: logging.Handler) -> logging.Handler:
+    """Give a handler the redaction filter (always) and the JSON format (LOG_FORMAT=json)."""
+    if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+        handler.addFilter(RedactingFilter())
+    if json_enabled():
+        handler.setFormatter(JsonFormatter())
+    return handler
+
+
 def configure(level: int | None = None, logger: logging.Logger | None = None) -> None:
-    """Install the redaction filter (always) and the JSON format (LOG_FORMAT=json) on `logger`'s
-    handlers (the root logger by default), adding a stderr handler when it has none."""
+    """Prepare every handler of `logger` (the root logger by default), adding a stderr
+    handler when it has none."""
     target = logger or logging.getLogger()
     if level is not None:
         target.setLevel(level)
     if not target.handlers:
         target.addHandler(logging.StreamHandler())
     for handler in target.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
-        if json_enabled():
-            handler.setFormatter(JsonFormatter())
+        prepare(handler)

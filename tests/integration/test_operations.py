@@ -132,3 +132,21 @@ def test_operator_watches_pauses_resumes_resyncs_and_explains(clean_stack):
     points = st.admin("GET", f"/api/v1/orgs/{org_id}/runs", params={"hours": 1}).json()["points"]
     assert sum(p["synced"] for p in points) >= 2  # hello and the held message, in runs
     assert sum(p["runs"] for p in points) >= 3
+
+    # A foreground sync with LOG_FORMAT=json: one JSON object per line, ids on the run's lines,
+    # and neither the mailbox token nor the CRM token anywhere in the output.
+    from tests.conftest import ADMIN_TOKEN, CRM_TOKEN
+
+    out = subprocess.run(
+        [sys.executable, "-m", "brightsync", "-v", "sync", str(uid)],
+        env={**clean_environ(), **st.env, "LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stderr.splitlines() if line.strip()]
+    started = [x for x in lines if "started" in x["event"]]
+    assert started and started[0]["user_id"] == uid and started[0]["org_id"] == org_id
+    for secret in (alice["accessToken"], CRM_TOKEN, ADMIN_TOKEN):
+        assert secret not in out.stderr + out.stdout
