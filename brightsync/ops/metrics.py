@@ -206,7 +206,8 @@ def observe(name: str, labels: dict[str, Any] | None, value: float) -> None:
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    # As prometheus_client writes them: 1.0, 0.5, 1e+16.
+    return repr(float(value))
 
 
 # --- what the rest of the product calls -------------------------------------------------------
@@ -260,7 +261,14 @@ def api_call(api: str, host: str, status: int | None) -> None:
 
 # --- the scrape -------------------------------------------------------------------------------
 
-GAUGE_TTL = 60.0  # seconds the database-derived gauges are reused before being re-counted
+def _gauge_ttl() -> float:
+    """Seconds the database-derived gauges are reused before being counted again."""
+    try:
+        return float(os.environ.get("BRIGHTSYNC_METRICS_GAUGE_SECONDS", "60"))
+    except ValueError:
+        return 60.0
+
+
 _gauge_cache: tuple[float, list[tuple[str, str, float]]] | None = None
 
 
@@ -316,10 +324,10 @@ def _broker_engine(url: str) -> Any:
 
 
 def _database_gauges() -> list[tuple[str, str, float]]:
-    """Counted at most once per GAUGE_TTL per process: small tables, grouped once a minute."""
+    """Counted at most once a minute per process (BRIGHTSYNC_METRICS_GAUGE_SECONDS)."""
     global _gauge_cache
     now = time.monotonic()
-    if _gauge_cache is not None and now - _gauge_cache[0] < GAUGE_TTL:
+    if _gauge_cache is not None and now - _gauge_cache[0] < _gauge_ttl():
         return _gauge_cache[1]
     from sqlalchemy import func, select
 
@@ -361,7 +369,8 @@ def _family(sample_name: str) -> str:
 
 def exposition(samples: Iterable[tuple[str, str, float]]) -> str:
     """Prometheus text format (0.0.4), grouped by family with HELP and TYPE lines."""
-    families: dict[str, list[tuple[str, str, float]]] = {}
+    # Every metric is announced, with or without samples yet, so scrapers see the catalogue.
+    families: dict[str, list[tuple[str, str, float]]] = {name: [] for name in METRICS}
     for sample in samples:
         families.setdefault(_family(sample[0]), []).append(sample)
     lines = []

@@ -61,7 +61,7 @@ def test_counters_from_another_process_and_webhook_outcomes(client, unit_env):
     assert _value(text, 'brightsync_webhooks_rejected_total{reason="signature_mismatch"}') == 2
     assert _value(text, 'brightsync_sync_runs_total{outcome="ok",service="email"}') == 1
     assert _value(text, 'brightsync_sync_run_seconds_count{service="email"}') == 1
-    assert _value(text, 'brightsync_sync_run_seconds_bucket{le="5",service="email"}') == 1
+    assert _value(text, 'brightsync_sync_run_seconds_bucket{le="5.0",service="email"}') == 1
     assert _value(text, 'brightsync_sync_run_seconds_bucket{le="2.5",service="email"}') == 0
     records = 'brightsync_records_total{outcome="%s",reason="%s",service="email"}'
     assert _value(text, records % ("synced", "logged")) == 4
@@ -101,7 +101,7 @@ def test_exposition_format_is_prometheus_text():
     text = metrics.exposition(
         [
             ("brightsync_sync_run_seconds_bucket", 'le="+Inf",service="email"', 2),
-            ("brightsync_sync_run_seconds_bucket", 'le="10",service="email"', 1),
+            ("brightsync_sync_run_seconds_bucket", 'le="10.0",service="email"', 1),
             ("brightsync_sync_run_seconds_sum", 'service="email"', 7.5),
             ("brightsync_sync_run_seconds_count", 'service="email"', 2),
             ("brightsync_webhooks_rejected_total", metrics.render_labels({"reason": 'a"b'}), 1),
@@ -109,9 +109,9 @@ def test_exposition_format_is_prometheus_text():
     )
     lines = text.splitlines()
     assert lines.count("# TYPE brightsync_sync_run_seconds histogram") == 1
-    le10 = lines.index('brightsync_sync_run_seconds_bucket{le="10",service="email"} 1')
-    inf = lines.index('brightsync_sync_run_seconds_bucket{le="+Inf",service="email"} 2')
+    le10 = lines.index('brightsync_sync_run_seconds_bucket{le="10.0",service="email"} 1.0')
+    inf = lines.index('brightsync_sync_run_seconds_bucket{le="+Inf",service="email"} 2.0')
     assert le10 < inf
-    assert 'brightsync_webhooks_rejected_total{reason="a\\"b"} 1' in lines
+    assert 'brightsync_webhooks_rejected_total{reason="a\\"b"} 1.0' in lines
     assert metrics.record_classification("skipped_internal") == ("skipped", "internal")
     assert metrics.record_classification("body_loads") is None
