@@ -17,6 +17,8 @@ from brightsync.ops import logs, metrics
 log = logging.getLogger(__name__)
 
 SYNC_TASK = "brightsync.sync.run"
+# Tasks that finish records outside a run and return their counters: task name -> service.
+RECORD_TASKS = {"brightsync.email.process_claims": "email"}
 _installed = False
 _started: dict[str, tuple[float, Any]] = {}  # task id -> (start, log context token)
 
@@ -101,6 +103,8 @@ def _task_postrun(
                         run_finished(*target, None, cause, seconds)
                 elif isinstance(retval, dict):
                     run_finished(*target, retval, None, seconds)
+        elif task is not None and task.name in RECORD_TASKS and isinstance(retval, dict):
+            metrics.record_outcomes(RECORD_TASKS[task.name], retval)
     finally:
         metrics.flush()
         if token is not None:

@@ -240,6 +240,11 @@ def record_classification(counter: str) -> tuple[str, str] | None:
 def record_run(service: str, outcome: str, seconds: float, counters: dict[str, int]) -> None:
     inc("brightsync_sync_runs_total", {"service": service, "outcome": outcome})
     observe("brightsync_sync_run_seconds", {"service": service}, seconds)
+    record_outcomes(service, counters)
+
+
+def record_outcomes(service: str, counters: dict[str, int]) -> None:
+    """Count the records a run (or a task finishing records later) reports."""
     for counter, n in counters.items():
         kind = record_classification(counter)
         if kind is not None and n:
