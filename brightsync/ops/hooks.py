@@ -6,6 +6,7 @@ call `install`); nothing here changes what the work does, only what is counted a
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 import uuid
@@ -129,6 +130,7 @@ def install() -> None:
     from brightsync.clients import http
 
     http.observers.append(_api_call)
+    atexit.register(metrics.flush)
     signals.task_prerun.connect(_task_prerun, weak=False)
     signals.task_postrun.connect(_task_postrun, weak=False)
     signals.after_setup_logger.connect(_setup_logger, weak=False)
@@ -182,6 +184,8 @@ def install_web(app: Any) -> None:
         rid = g.get("brightsync_request_id")
         if rid:
             response.headers["X-Request-ID"] = rid
+        # A gunicorn worker may serve nothing more for a while: its counts go out now.
+        metrics.flush()
         return response
 
     @app.teardown_request

@@ -29,6 +29,7 @@ from flask import (
 )
 from markupsafe import Markup, escape
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from brightsync.config import Settings
 from brightsync.db import session_scope
@@ -99,6 +100,12 @@ def _check_csrf() -> None:
     sent = request.form.get("csrf_token", "")
     if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
         abort(400, description="the form expired or did not come from this dashboard; reload it")
+
+
+@bp.errorhandler(HTTPException)
+def _error_page(exc: HTTPException) -> Any:
+    # Pages answer errors as pages (the API keeps its JSON errors).
+    return render_template("dashboard/error.html", error=exc), exc.code
 
 
 @bp.app_context_processor

@@ -59,7 +59,9 @@ def test_login_browse_and_act_with_csrf(client):
     assert "Sync now" in page and "initialising" in page
 
     # Without the form's token the action is refused and nothing changes.
-    assert client.post(f"/dashboard/users/{uid}/pause", data={}).status_code == 400
+    refused = client.post(f"/dashboard/users/{uid}/pause", data={})
+    assert refused.status_code == 400 and b"did not come from this dashboard" in refused.data
+    assert client.get("/dashboard/users/999").status_code == 404
     with session_scope() as s:
         assert s.get(User, uid).paused is False
     r = client.post(f"/dashboard/users/{uid}/pause", data={"csrf_token": _csrf(page)})
