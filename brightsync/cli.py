@@ -189,7 +189,6 @@ def _act(action: Any) -> Any:
 @click.option("--user", "user_id", type=int, help="One user's services.")
 def status_cmd(org_id: int | None, user_id: int | None) -> None:
     """Health of every organisation, or of one organisation or user (same as the admin API)."""
-    from sqlalchemy import select
 
     from brightsync.db import session_scope
     from brightsync.models import Organisation, User
@@ -208,8 +207,7 @@ def status_cmd(org_id: int | None, user_id: int | None) -> None:
                 raise click.ClickException(f"no organisation {org_id}")
             _echo_json(status.org_summary(s, o))
         else:
-            orgs = s.scalars(select(Organisation).order_by(Organisation.id))
-            _echo_json([status.org_summary(s, o, cache_limit=0) for o in orgs])
+            _echo_json(status.overview(s))
 
 
 @cli.command("pause")

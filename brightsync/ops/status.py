@@ -157,29 +157,47 @@ def service_status(
 
 def services_of(session: Session, user: User, *, now: datetime | None = None) -> dict[str, Any]:
     """The status of every enabled service of `user`."""
+    return services_for(session, [user], now=now)[user.id]
+
+
+def services_for(
+    session: Session, users: list[User], *, now: datetime | None = None
+) -> dict[int, dict[str, Any]]:
+    """Every enabled service's status of each of `users`, in three queries whatever their number."""
     from brightsync.config import get_settings
 
-    states = {
-        st.service: st
-        for st in session.scalars(select(SyncState).where(SyncState.user_id == user.id))
-    }
-    subs = {
-        sub.service: sub
-        for sub in session.scalars(select(Subscription).where(Subscription.user_id == user.id))
-    }
-    org = session.get(Organisation, user.org_id)
+    ids = [u.id for u in users]
+    states: dict[tuple[int, str], SyncState] = {}
+    subs: dict[tuple[int, str], Subscription] = {}
+    crm_urls: dict[int, str] = {}
+    if ids:
+        for st in session.scalars(select(SyncState).where(SyncState.user_id.in_(ids))):
+            states[(st.user_id, st.service)] = st
+        for sub in session.scalars(select(Subscription).where(Subscription.user_id.in_(ids))):
+            subs[(sub.user_id, sub.service)] = sub
+        org_ids = sorted({u.org_id for u in users})
+        crm_urls = dict(
+            session.execute(
+                select(Organisation.id, Organisation.crm_base_url).where(
+                    Organisation.id.in_(org_ids)
+                )
+            ).all()
+        )
     aurinko_url = get_settings().aurinko_api_url
     return {
-        service: service_status(
-            user,
-            service,
-            states.get(service),
-            subs.get(service),
-            aurinko_url=aurinko_url,
-            crm_url=org.crm_base_url if org else "",
-            now=now,
-        )
-        for service in user.services or []
+        user.id: {
+            service: service_status(
+                user,
+                service,
+                states.get((user.id, service)),
+                subs.get((user.id, service)),
+                aurinko_url=aurinko_url,
+                crm_url=crm_urls.get(user.org_id, ""),
+                now=now,
+            )
+            for service in user.services or []
+        }
+        for user in users
     }
 
 
@@ -193,16 +211,14 @@ def register_org_panel(name: str, panel: OrgPanel) -> None:
     ORG_PANELS[name] = panel
 
 
-def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -> dict[str, Any]:
-    """Totals of one organisation: users by health, email decisions, the sync cache, panels."""
-    users = list(session.scalars(select(User).where(User.org_id == org.id).order_by(User.id)))
+def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[list, dict]:
     by_health: dict[str, int] = {}
-    user_rows = []
+    rows = []
     for user in users:
-        services = services_of(session, user)
+        services = statuses[user.id]
         for svc in services.values():
             by_health[svc["health"]] = by_health.get(svc["health"], 0) + 1
-        user_rows.append(
+        rows.append(
             {
                 "id": user.id,
                 "email": user.email,
@@ -214,6 +230,14 @@ def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -
                 },
             }
         )
+    return rows, by_health
+
+
+def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -> dict[str, Any]:
+    """One organisation in detail: users by health, email decisions, the sync cache, panels."""
+    users = list(session.scalars(select(User).where(User.org_id == org.id).order_by(User.id)))
+    user_rows, by_health = _user_rows(users, services_for(session, users))
+    # Grouped over this organisation's claims only (its own index range), on demand.
     emails = dict(
         session.execute(
             select(EmailClaim.state, func.count())
@@ -252,6 +276,36 @@ def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -
         "possibleDuplicates": panels.pop("possibleDuplicates", None),
         "panels": panels,
     }
+
+
+def overview(session: Session) -> list[dict[str, Any]]:
+    """Every organisation's users and services by health and its cache size, in five queries
+    whatever the number of organisations (no per-organisation email counts: see org_summary)."""
+    orgs = list(session.scalars(select(Organisation).order_by(Organisation.id)))
+    users = list(session.scalars(select(User).order_by(User.org_id, User.id)))
+    statuses = services_for(session, users)
+    cache = dict(
+        session.execute(
+            select(UnmatchedItem.org_id, func.count()).group_by(UnmatchedItem.org_id)
+        ).all()
+    )
+    out = []
+    for org in orgs:
+        members = [u for u in users if u.org_id == org.id]
+        rows, by_health = _user_rows(members, statuses)
+        out.append(
+            {
+                "id": org.id,
+                "name": org.name,
+                "totals": {
+                    "users": len(members),
+                    "services": by_health,
+                    "unmatched": int(cache.get(org.id, 0)),
+                },
+                "users": rows,
+            }
+        )
+    return out
 
 
 def unmatched_out(r: UnmatchedItem) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup, escape
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from brightsync.config import Settings
@@ -152,10 +151,7 @@ def logout() -> Any:
 @login_required
 def index() -> Any:
     with session_scope() as s:
-        orgs = [
-            status.org_summary(s, o, cache_limit=0)
-            for o in s.scalars(select(Organisation).order_by(Organisation.id))
-        ]
+        orgs = status.overview(s)
     return render_template(
         "dashboard/index.html", orgs=orgs, chart=chart(runlog.series(None, hours=24, points=48))
     )

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy import select
 
 from brightsync.db import session_scope
 from brightsync.models import Organisation
@@ -44,8 +43,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @require_admin
 def all_status() -> Any:
     with session_scope() as s:
-        orgs = list(s.scalars(select(Organisation).order_by(Organisation.id)))
-        return jsonify(orgs=[status.org_summary(s, o, cache_limit=0) for o in orgs])
+        return jsonify(orgs=status.overview(s))
 
 
 @bp.get("/orgs/<int:org_id>/status")

@@ -188,3 +188,33 @@ def test_openapi_documents_the_operations(client):
     ]:
         assert path in doc["paths"], path
     assert "health" in doc["components"]["schemas"]["ServiceStatus"]["properties"]
+
+
+def test_overview_costs_the_same_queries_for_one_or_many_organisations(client, org_user):
+    from sqlalchemy import event
+
+    from brightsync.db import get_engine
+
+    def queries() -> tuple[int, dict]:
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            seen.append(statement)
+
+        event.listen(get_engine(), "before_cursor_execute", record)
+        try:
+            body = client.get("/api/v1/status", headers=AUTH).json
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", record)
+        return len(seen), body
+
+    one, body = queries()
+    assert [o["totals"]["users"] for o in body["orgs"]] == [1]
+    for n in range(4):
+        org_id = make_org(f"Org {n}")
+        make_user(org_id, f"u{n}a", account_id=f"a{n}")
+        make_user(org_id, f"u{n}b", account_id=f"b{n}")
+    many, body = queries()
+    assert [o["totals"]["users"] for o in body["orgs"]] == [1, 2, 2, 2, 2]
+    assert body["orgs"][1]["totals"]["services"] == {"initialising": 2}
+    assert many == one
