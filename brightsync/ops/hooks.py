@@ -72,13 +72,26 @@ def _sync_args(args: Any, kwargs: Any) -> tuple[int, str] | None:
         return None
 
 
+def _org_of(user_id: int) -> int | None:
+    """The user's organisation, for the log context (one primary-key read per run)."""
+    try:
+        from brightsync.db import session_scope
+        from brightsync.models import User
+
+        with session_scope() as s:
+            user = s.get(User, user_id)
+            return user.org_id if user is not None else None
+    except Exception:  # noqa: BLE001 - a log field is not worth failing a task over
+        return None
+
+
 def _task_prerun(
     task_id: str | None = None, task: Any = None, args: Any = None, kwargs: Any = None, **_: Any
 ) -> None:
     ids: dict[str, Any] = {"task_id": task_id}
     target = _sync_args(args, kwargs) if task is not None and task.name == SYNC_TASK else None
     if target is not None:
-        ids.update(user_id=target[0], service=target[1])
+        ids.update(user_id=target[0], service=target[1], org_id=_org_of(target[0]))
     _started[task_id or ""] = (time.monotonic(), logs.bind(**ids))
 
 

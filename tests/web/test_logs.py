@@ -32,7 +32,11 @@ def json_log(monkeypatch):
 
 
 def test_request_and_task_ids_on_every_line(client, json_log):
+    from tests.factories import make_org, make_user
+
     lines, _ = json_log
+    org_id = make_org()
+    uid = make_user(org_id, "alice")
     r = client.post(
         "/webhooks/aurinko",
         data=b"{}",
@@ -44,13 +48,12 @@ def test_request_and_task_ids_on_every_line(client, json_log):
     assert rejected[0]["level"] == "warning" and rejected[0]["logger"] == "brightsync.web.webhooks"
 
     task = SimpleNamespace(name="brightsync.sync.run")
-    hooks._task_prerun(task_id="task-9", task=task, args=[7, "email"], kwargs={})
-    with logs.bound(org_id=3):
-        logging.getLogger("brightsync.email.sync").info("page handled")
+    hooks._task_prerun(task_id="task-9", task=task, args=[uid, "email"], kwargs={})
+    logging.getLogger("brightsync.email.sync").info("page handled")
     hooks._task_postrun(
         task_id="task-9",
         task=task,
-        args=[7, "email"],
+        args=[uid, "email"],
         kwargs={},
         retval={"status": "busy"},
         state="SUCCESS",
@@ -58,8 +61,8 @@ def test_request_and_task_ids_on_every_line(client, json_log):
     logging.getLogger("brightsync").info("after the task")
     during, after = [x for x in lines() if x["event"] in ("page handled", "after the task")]
     assert {k: during[k] for k in ("org_id", "user_id", "task_id", "service")} == {
-        "org_id": 3,
-        "user_id": 7,
+        "org_id": org_id,
+        "user_id": uid,
         "task_id": "task-9",
         "service": "email",
     }
