@@ -1,18 +1,15 @@
 """Flower settings (Flower reads ./flowerconfig.py): it never runs without credentials.
 
 FLOWER_BASIC_AUTH="user:password[,user2:password2]"; without it, "admin" with the admin token.
+The same rule is applied when the Celery app loads, so it holds from any working directory.
 """
 
 import os
 
-_auth = os.environ.get("FLOWER_BASIC_AUTH") or (
-    f"admin:{os.environ['BRIGHTSYNC_ADMIN_TOKEN']}"
-    if os.environ.get("BRIGHTSYNC_ADMIN_TOKEN")
-    else None
-)
+from brightsync.ops.flower import REFUSAL
+from brightsync.ops.flower import basic_auth as _pairs
+
+_auth = _pairs(os.environ)
 if not _auth:
-    raise SystemExit(
-        "Flower refuses to start without credentials: set FLOWER_BASIC_AUTH=user:password "
-        "(or BRIGHTSYNC_ADMIN_TOKEN, then log in as admin with that token)"
-    )
-basic_auth = _auth.split(",")
+    raise SystemExit(REFUSAL)
+basic_auth = _auth

@@ -5,6 +5,12 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_process_init
 
+from brightsync.ops.flower import guard_flower
+
+# `celery -A brightsync flower` loads this module first: Flower gets its credentials (or
+# refuses to start) here, wherever it is started from.
+guard_flower()
+
 app = Celery("brightsync")
 app.config_from_object("celeryconfig")
 # Task modules are named jobs.py so Celery's tasks and the to-do "tasks" domain never collide.
@@ -12,6 +18,7 @@ app.conf.include = [
     "brightsync.sync.jobs",
     "brightsync.email.jobs",
     "brightsync.unmatched.jobs",
+    "brightsync.ops.jobs",
 ]
 
 

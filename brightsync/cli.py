@@ -28,6 +28,10 @@ def cli(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from brightsync.ops import hooks, logs
+
+    logs.configure()  # LOG_FORMAT=json, and secrets scrubbed either way
+    hooks.install()
     get_settings()  # validate the environment before doing anything
 
 
@@ -140,24 +144,121 @@ def _validate(schema: Any, data: dict[str, Any]) -> dict[str, Any]:
 @cli.command("sync")
 @click.argument("user_id", type=int)
 @click.option("--service", default=None, help="email, calendar, contacts or tasks (default: all)")
-def sync_cmd(user_id: int, service: str | None) -> None:
+@click.option("--queue", "queued", is_flag=True, help="Queue it for a worker (sync now) instead.")
+def sync_cmd(user_id: int, service: str | None, queued: bool) -> None:
     """Run one sync in the foreground (waits if a worker is running one)."""
     from brightsync.db import session_scope
     from brightsync.models import User
+    from brightsync.ops import actions, hooks, logs
     from brightsync.sync.jobs import run_once
 
+    if queued:
+        _echo_json(
+            {"userId": user_id, "services": _act(lambda: actions.sync_now(user_id, service))}
+        )
+        return
     with session_scope() as s:
         u = s.get(User, user_id)
         if u is None:
             raise click.ClickException(f"no user {user_id}")
         services = [service] if service else list(u.services or [])
+        org_id = u.org_id
     for svc in services:
-        for _ in range(60):
-            result = run_once(user_id, svc)
-            if result.get("status") != "busy":
-                break
-            time.sleep(1)
+        with logs.bound(org_id=org_id, user_id=user_id, service=svc):
+            started = time.monotonic()
+            for _ in range(60):
+                result = run_once(user_id, svc)
+                if result.get("status") != "busy":
+                    break
+                time.sleep(1)
+            hooks.run_finished(user_id, svc, result, None, time.monotonic() - started)
         _echo_json({"service": svc, **result})
+
+
+def _act(action: Any) -> Any:
+    from brightsync.ops.actions import ActionError
+
+    try:
+        return action()
+    except ActionError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@cli.command("status")
+@click.option("--org", "org_id", type=int, help="One organisation in detail.")
+@click.option("--user", "user_id", type=int, help="One user's services.")
+def status_cmd(org_id: int | None, user_id: int | None) -> None:
+    """Health of every organisation, or of one organisation or user (same as the admin API)."""
+
+    from brightsync.db import session_scope
+    from brightsync.models import Organisation, User
+    from brightsync.ops import status
+    from brightsync.web.admin import user_out
+
+    with session_scope() as s:
+        if user_id is not None:
+            u = s.get(User, user_id)
+            if u is None:
+                raise click.ClickException(f"no user {user_id}")
+            _echo_json(user_out(s, u))
+        elif org_id is not None:
+            o = s.get(Organisation, org_id)
+            if o is None:
+                raise click.ClickException(f"no organisation {org_id}")
+            _echo_json(status.org_summary(s, o))
+        else:
+            _echo_json(status.overview(s))
+
+
+@cli.command("pause")
+@click.argument("user_id", type=int)
+@click.option("--service", default=None, help="Only this service (default: the whole user).")
+def pause_cmd(user_id: int, service: str | None) -> None:
+    """Pause a user or one service: no run starts until resumed."""
+    from brightsync.ops import actions
+
+    _echo_json(_act(lambda: actions.set_paused(user_id, service, True)))
+
+
+@cli.command("resume")
+@click.argument("user_id", type=int)
+@click.option("--service", default=None, help="Only this service (default: the whole user).")
+def resume_cmd(user_id: int, service: str | None) -> None:
+    """Resume a user (and its services) or one service, and queue a run."""
+    from brightsync.ops import actions
+
+    _echo_json(_act(lambda: actions.set_paused(user_id, service, False)))
+
+
+@cli.command("resync")
+@click.argument("user_id", type=int)
+@click.option("--service", default=None)
+def resync_cmd(user_id: int, service: str | None) -> None:
+    """Re-read a user's mailbox from scratch (claims keep it from doubling anything)."""
+    from brightsync.ops import actions
+
+    _echo_json(_act(lambda: actions.resync(user_id, service)))
+
+
+@cli.command("why")
+@click.argument("org_id", type=int)
+@click.argument("kind")
+@click.argument("key")
+def why_cmd(org_id: int, kind: str, key: str) -> None:
+    """Why a record was (or was not) synced, e.g. `why 1 email '<id@host>'`."""
+    from brightsync.db import session_scope
+    from brightsync.ops import why
+
+    with session_scope() as s:
+        try:
+            found = why.explain(s, org_id, kind, key)
+        except why.UnknownKind:
+            raise click.ClickException(
+                f"no explanations for {kind!r}; known: {', '.join(sorted(why.EXPLAINERS))}"
+            ) from None
+    if found is None:
+        raise click.ClickException(f"nothing is known of that {kind} in organisation {org_id}")
+    _echo_json(found)
 
 
 @cli.group()
@@ -207,10 +308,19 @@ def unmatched() -> None:
 
 
 @unmatched.command("retry")
-def unmatched_retry() -> None:
-    """Retry every due item now (what beat runs daily)."""
+@click.option("--org", "org_id", type=int, help="With --item: the item's organisation.")
+@click.option("--item", "item_id", type=int, help="Retry this one item now.")
+def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
+    """Retry every due item now (what beat runs daily), or one item."""
     from brightsync.unmatched.cache import retry_due
 
+    if item_id is not None:
+        from brightsync.ops import actions
+
+        if org_id is None:
+            raise click.UsageError("--item needs --org")
+        _echo_json(_act(lambda: actions.retry_cache_item(org_id, item_id)))
+        return
     _echo_json(retry_due(force=True))
 
 

@@ -108,6 +108,7 @@ def make_backend(name: str) -> Backend:
         "BRIGHTSYNC_ADMIN_TOKEN": ADMIN_TOKEN,
         "BRIGHTSYNC_ENCRYPTION_KEY": "kR7y0L9b3o2S1mW6dQq1vN8d8V3Gm0sH5bq2yJ8xY0c=",
         "BRIGHTSYNC_RETRY_BASE_SECONDS": "1",
+        "BRIGHTSYNC_METRICS_GAUGE_SECONDS": "0",  # every scrape re-counts: tests read at once
     }
     backend = Backend(name=name, env=env, workdir=workdir)
     if name == "embedded":

@@ -23,6 +23,18 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
+# Told about every attempt: (client, method, HTTP status or None when no answer came). The
+# metrics register here; an observer that fails is ignored so it never fails the request.
+observers: list[Callable[[HttpClient, str, int | None], None]] = []
+
+
+def _observe(client: HttpClient, method: str, status: int | None) -> None:
+    for observer in observers:
+        try:
+            observer(client, method, status)
+        except Exception:  # noqa: BLE001
+            log.debug("request observer failed", exc_info=True)
+
 
 class ApiError(Exception):
     """A request that did not succeed; `status` is None for connection-level failures."""
@@ -206,9 +218,11 @@ class HttpClient:
                     timeout=self.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                _observe(self, method, None)
                 last = TransientError(f"{type(exc).__name__}: {exc}", method=method, url=url)
                 delay = self.policy.backoff(attempt)
             else:
+                _observe(self, method, response.status_code)
                 if response.ok:
                     return response
                 error = self.error_for(response, method, url)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from brightsync.email.rules import normalize_message_id
 from brightsync.email.thread_store import resolve
-from brightsync.models import EmailClaim, EmailSighting, UnmatchedItem
+from brightsync.models import EmailClaim, EmailParticipant, EmailSighting, UnmatchedItem, User
 
 
 def describe_message(session: Session, org_id: int, rfc822_msg_id: str) -> dict[str, Any] | None:
@@ -71,6 +71,18 @@ def describe_message(session: Session, org_id: int, rfc822_msg_id: str) -> dict[
         "attempts": claim.attempts,
         "decidedAt": claim.decided_at.isoformat() if claim.decided_at else None,
     }
+    out["rule"] = _rule(claim.state, claim.reason)
+    out["mailboxEmails"] = _emails(session, out["seenBy"])
+    matched = {
+        p.address: p.matched
+        for p in session.scalars(
+            select(EmailParticipant).where(EmailParticipant.claim_id == claim.id)
+        )
+    }
+    external = list(claim.addresses or []) or list(matched)
+    out["addresses"] = [{"address": a, "matched": bool(matched.get(a))} for a in external]
+    # Unmatched mail: every external address was looked up and none is a contact (yet).
+    out["addressesMatchedNobody"] = [a for a in external if not matched.get(a)]
     if cached is not None:
         out["syncCache"] = {
             "attempts": cached.attempts,
@@ -79,3 +91,25 @@ def describe_message(session: Session, org_id: int, rfc822_msg_id: str) -> dict[
             "addresses": cached.addresses,
         }
     return out
+
+
+def _rule(state: str, reason: str | None) -> str:
+    """The rule that decided, in a sentence an operator can act on."""
+    if state == "logged":
+        return "logged: an external participant is a CRM contact (or was created as one)"
+    if state == "unmatched":
+        return "waiting in the sync cache: no participant is a CRM contact yet; retried daily"
+    if state == "expired":
+        return "dropped: no participant became a contact within the cache's retention"
+    if state == "skipped":
+        return f"skipped by the organisation's email rules: {reason or 'no reason recorded'}"
+    if state == "failed":
+        return f"failed: {reason or 'see the last error of the owning mailbox'}"
+    return f"in progress ({state}); the owning mailbox finishes it"
+
+
+def _emails(session: Session, user_ids: list[int]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {str(uid): email for uid, email in rows}

@@ -9,6 +9,7 @@ from brightsync.models.email import (
     ThreadKey,
     UnmatchedItem,
 )
+from brightsync.models.ops import MetricCounter, RunStat
 from brightsync.models.org import SERVICES, Organisation, Subscription, User
 from brightsync.models.sync import Lock, Notification, ObjectLink, RateWindow, SyncState
 
@@ -19,10 +20,12 @@ __all__ = [
     "EmailParticipant",
     "EmailSighting",
     "Lock",
+    "MetricCounter",
     "Notification",
     "ObjectLink",
     "Organisation",
     "RateWindow",
+    "RunStat",
     "Subscription",
     "SyncState",
     "ThreadAlias",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from brightsync.models.base import Base, utcnow
@@ -49,6 +49,8 @@ class User(Base):
     # ok | reauth_required: a dead Aurinko token stops syncs until the user re-authorises.
     mailbox_state: Mapped[str] = mapped_column(String(30), default="ok")
     mailbox_error: Mapped[str | None] = mapped_column(String(1000))
+    # Set by an operator: no run of any service of this user starts until resumed.
+    paused: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     org: Mapped[Organisation] = relationship(back_populates="users")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brightsync.models.base import Base, utcnow
@@ -38,6 +38,8 @@ class SyncState(Base):
     runs: Mapped[int] = mapped_column(default=0)
     counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     progress: Mapped[dict[str, Any] | None] = mapped_column()  # the running run's counts so far
+    # Set by an operator: no run of this service starts until resumed (checked at run start).
+    paused: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -17,6 +17,7 @@ from brightsync.clients.http import TransientError
 from brightsync.coordination import singleton
 from brightsync.db import session_scope
 from brightsync.models import Notification, SyncState, User, utcnow
+from brightsync.ops.actions import is_paused
 from brightsync.sync import scheduler
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ def run_once(user_id: int, service: str) -> dict[str, Any]:
         if user.mailbox_state == "reauth_required":
             scheduler.clear_pending(state_id)
             return {"status": "skipped", "reason": "mailbox needs re-authorisation"}
+        paused = is_paused(s, user_id, service)
+    if paused:  # an operator paused the user or this service: no run starts until resumed
+        scheduler.clear_pending(state_id)
+        return {"status": "skipped", "reason": "paused"}
     token = scheduler.try_start(state_id)
     if token is None:
         return {"status": "busy", "state_id": state_id}

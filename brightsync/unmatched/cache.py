@@ -145,15 +145,20 @@ def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> 
 
 
 def retry_due(
-    force: bool = False, org_id: int | None = None, addresses: Iterable[str] | None = None
+    force: bool = False,
+    org_id: int | None = None,
+    addresses: Iterable[str] | None = None,
+    ids: Iterable[int] | None = None,
 ) -> dict[str, int]:
-    """Retry due items (all items when `force`, or those touching `addresses`)."""
+    """Retry due items (all items when `force`, those touching `addresses`, or `ids` now)."""
     now = utcnow()
     wanted = {a.lower() for a in addresses} if addresses is not None else None
     totals: dict[str, int] = defaultdict(int)
     with session_scope() as s:
         query = select(UnmatchedItem).where(UnmatchedItem.expires_at > now)
-        if not force and wanted is None:
+        if ids is not None:
+            query = query.where(UnmatchedItem.id.in_(list(ids)))
+        elif not force and wanted is None:
             query = query.where(UnmatchedItem.next_retry_at <= now)
         if org_id is not None:
             query = query.where(UnmatchedItem.org_id == org_id)

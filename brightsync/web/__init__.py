@@ -22,13 +22,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     celery_init_app(app)
 
+    from brightsync.ops.hooks import install_web
     from brightsync.web.admin import bp as admin_bp
+    from brightsync.web.dashboard import init_dashboard
     from brightsync.web.health import bp as health_bp
+    from brightsync.web.ops_api import bp as ops_api_bp
     from brightsync.web.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(ops_api_bp)
     app.register_blueprint(health_bp)
+    init_dashboard(app)
+    install_web(app)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]

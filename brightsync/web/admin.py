@@ -16,9 +16,9 @@ from brightsync.crm.settings import OrgSettings, effective_settings
 from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
 from brightsync.email.decisions import describe_message
-from brightsync.models import Organisation, Subscription, SyncState, UnmatchedItem, User
-from brightsync.sync import scheduler
-from brightsync.sync.jobs import publish_intake
+from brightsync.models import Organisation, UnmatchedItem, User
+from brightsync.ops import actions
+from brightsync.ops.status import services_of, unmatched_out
 from brightsync.web import schemas
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
@@ -67,35 +67,7 @@ def _iso(value: Any) -> str | None:
 
 
 def user_out(session: Any, user: User) -> dict[str, Any]:
-    states = {
-        st.service: st
-        for st in session.scalars(select(SyncState).where(SyncState.user_id == user.id))
-    }
-    subs = {
-        sub.service: sub
-        for sub in session.scalars(select(Subscription).where(Subscription.user_id == user.id))
-    }
-    status = {}
-    for service in user.services or []:
-        st = states.get(service)
-        sub = subs.get(service)
-        status[service] = {
-            "state": st.state if st else "never",
-            "lastSyncAt": _iso(st.last_sync_at) if st else None,
-            "lastError": st.last_error if st else None,
-            "lastErrorAt": _iso(st.last_error_at) if st else None,
-            "runs": st.runs if st else 0,
-            "counts": (st.counters or {}) if st else {},
-            "progress": st.progress if st and st.state == "running" else None,
-            "subscription": {
-                "id": sub.aurinko_id,
-                "state": sub.state,
-                "healthy": sub.state == "active",
-                "lastError": sub.last_error,
-            }
-            if sub
-            else None,
-        }
+    status = services_of(session, user)
     return {
         "id": user.id,
         "orgId": user.org_id,
@@ -104,6 +76,7 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
         "aurinkoAccountId": user.aurinko_account_id,
         "services": user.services,
         "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
+        "paused": bool(user.paused),
         "status": status,
     }
 
@@ -246,20 +219,12 @@ def get_user(user_id: int) -> Any:
 @require_admin
 def post_sync(user_id: int) -> Any:
     data = _load(schemas.SyncRequest())
-    with session_scope() as s:
-        user = s.get(User, user_id)
-        if user is None:
-            return jsonify(error="user not found"), 404
-        services = [data["service"]] if data["service"] else list(user.services or [])
-        if data["service"] and data["service"] not in (user.services or []):
-            return jsonify(error=f"service {data['service']!r} is not enabled for this user"), 400
-    outcome = {}
-    for service in services:
-        try:
-            published = scheduler.request_and_publish(user_id, service, publish_intake)
-        except Exception:
-            return jsonify(error="queue unavailable; retry later"), 503
-        outcome[service] = "enqueued" if published else "coalesced"
+    try:
+        outcome = actions.sync_now(user_id, data["service"])
+    except actions.ActionError as exc:
+        return jsonify(error=exc.message), exc.status
+    except Exception:
+        return jsonify(error="queue unavailable; retry later"), 503
     return jsonify(userId=user_id, services=outcome), 202
 
 
@@ -281,20 +246,7 @@ def get_unmatched(org_id: int) -> Any:
             .limit(limit)
             .offset(offset)
         ).all()
-        items = [
-            {
-                "kind": r.kind,
-                "key": r.key,
-                "subject": r.subject,
-                "addresses": r.addresses,
-                "reason": r.reason,
-                "attempts": r.attempts,
-                "nextRetryAt": _iso(r.next_retry_at),
-                "expiresAt": _iso(r.expires_at),
-                "userId": r.user_id,
-            }
-            for r in rows
-        ]
+        items = [unmatched_out(r) for r in rows]
     return jsonify(items=items, limit=limit, offset=offset)
 
 

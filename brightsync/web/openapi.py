@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from brightsync import __version__
 from brightsync.web import schemas
+from brightsync.web.ops_openapi import add_operations
 
 _ERR = {
     "description": "error with a reason",
@@ -179,6 +180,7 @@ def admin_openapi() -> dict[str, Any]:
             },
         },
     )
+    add_operations(spec, _ERR)
     spec.path(
         "/webhooks/aurinko",
         operations={

@@ -79,7 +79,18 @@ class OrgOut(Schema):
 
 
 class ServiceStatus(Schema):
-    state = fields.String()
+    state = fields.String(metadata={"description": "run state: never|idle|queued|running|error"})
+    health = fields.String(
+        metadata={
+            "description": "initialising | review | active | paused | needs_reauth | failing"
+        }
+    )
+    paused = fields.Boolean()
+    nextRunAt = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "latest time of the next run; null while paused or reauth"},
+    )
+    lastErrorCause = fields.String(allow_none=True, metadata={"description": "which side, why"})
     lastSyncAt = fields.DateTime(allow_none=True)
     lastError = fields.String(allow_none=True)
     lastErrorAt = fields.DateTime(allow_none=True)
@@ -93,6 +104,7 @@ class ServiceStatus(Schema):
 
 class UserOut(Schema):
     id = fields.Integer()
+    paused = fields.Boolean()
     orgId = fields.Integer()
     email = fields.String()
     crmUserId = fields.String(allow_none=True)
@@ -103,6 +115,7 @@ class UserOut(Schema):
 
 
 class UnmatchedOut(Schema):
+    id = fields.Integer(metadata={"description": "for POST …/unmatched/{itemId}/retry"})
     kind = fields.String()
     key = fields.String()
     subject = fields.String(allow_none=True)
@@ -111,6 +124,7 @@ class UnmatchedOut(Schema):
     attempts = fields.Integer()
     nextRetryAt = fields.DateTime()
     expiresAt = fields.DateTime()
+    lastAttemptAt = fields.DateTime(allow_none=True)
     userId = fields.Integer()
 
 
@@ -132,3 +146,9 @@ class EmailDecisionOut(Schema):
     attempts = fields.Integer()
     syncCache = fields.Dict(metadata={"description": "present while waiting in the sync cache"})
     decidedAt = fields.DateTime(allow_none=True)
+    rule = fields.String(metadata={"description": "the rule that decided, in words"})
+    mailboxEmails = fields.Dict(metadata={"description": "user id -> mailbox address"})
+    addresses = fields.List(
+        fields.Dict(), metadata={"description": "external participants and whether each matched"}
+    )
+    addressesMatchedNobody = fields.List(fields.String())

@@ -115,7 +115,7 @@ def test_healthz_and_metrics(clean_stack):
     assert r.json() == {"status": "ok", "database": "ok", "broker": "ok"}
     make_org(clean_stack)
     metrics = requests.get(clean_stack.web_url + "/metrics", timeout=10).text
-    assert "brightsync_notifications" in metrics
+    assert "# TYPE brightsync_webhooks_received_total counter" in metrics
     assert "brightsync_mailboxes_needing_reauth 0.0" in metrics
 
 

@@ -1,0 +1,1 @@
+"""Operating BrightSync: status, explanations, actions, metrics, logs and the run time series."""

@@ -1,0 +1,238 @@
+"""The operations part of the admin API's OpenAPI document (status, actions, why, runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from marshmallow import Schema, fields
+
+
+class UnmatchedPage(Schema):
+    count = fields.Integer()
+    items = fields.List(fields.Nested("UnmatchedOut"))
+
+
+class Panel(Schema):
+    count = fields.Integer()
+    items = fields.List(fields.Dict())
+
+
+class OrgStatusOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    totals = fields.Dict(
+        metadata={"description": "users, services by health, emails by state, unmatched"}
+    )
+    users = fields.List(fields.Dict(), metadata={"description": "each user's services"})
+    unmatched = fields.Nested(UnmatchedPage)
+    heldDeletions = fields.Nested(
+        Panel, allow_none=True, metadata={"description": "null until the domain keeps them"}
+    )
+    possibleDuplicates = fields.Nested(
+        Panel, allow_none=True, metadata={"description": "null until the domain keeps them"}
+    )
+    panels = fields.Dict(keys=fields.String(), values=fields.Nested(Panel))
+
+
+class ActionOut(Schema):
+    userId = fields.Integer()
+    services = fields.Raw(metadata={"description": "the services acted on"})
+    paused = fields.Boolean()
+    queued = fields.Dict(metadata={"description": "service -> enqueued | coalesced | paused"})
+    tokensCleared = fields.Boolean()
+
+
+class RetryOut(Schema):
+    id = fields.Integer()
+    matched = fields.Boolean()
+    attempts = fields.Integer(allow_none=True)
+
+
+class RunPoint(Schema):
+    start = fields.DateTime()
+    runs = fields.Integer()
+    errors = fields.Integer()
+    synced = fields.Integer()
+    skipped = fields.Integer()
+    cached = fields.Integer()
+    failed = fields.Integer()
+
+
+class RunsOut(Schema):
+    hours = fields.Integer()
+    points = fields.List(fields.Nested(RunPoint))
+
+
+class DecisionItem(Schema):
+    kind = fields.String()
+    key = fields.String()
+    subject = fields.String(allow_none=True)
+    state = fields.String()
+    reason = fields.String(allow_none=True)
+    direction = fields.String(allow_none=True)
+    ownerUserId = fields.Integer()
+    decidedAt = fields.DateTime(allow_none=True)
+    claimedAt = fields.DateTime()
+
+
+class DecisionsOut(Schema):
+    items = fields.List(fields.Nested(DecisionItem))
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
+    for name, schema in [
+        ("OrgStatusOut", OrgStatusOut),
+        ("ActionOut", ActionOut),
+        ("RetryOut", RetryOut),
+        ("RunsOut", RunsOut),
+        ("DecisionsOut", DecisionsOut),
+    ]:
+        spec.components.schema(name, schema=schema)
+    secured = {"security": [{"bearer": []}]}
+    common = {"400": err, "401": err}
+    org_id = {"name": "orgId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    user_id = {"name": "userId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    runs_params = [
+        {"name": "hours", "in": "query", "schema": {"type": "integer", "default": 24}},
+        {"name": "points", "in": "query", "schema": {"type": "integer", "default": 24}},
+    ]
+    spec.path(
+        "/api/v1/status",
+        operations={
+            "get": {
+                **secured,
+                "summary": "Every organisation's totals",
+                "responses": {"200": {"description": "{orgs: [OrgStatusOut]}"}, **common},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/status",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "Users and services by health, totals, the sync cache, panels",
+                "parameters": [
+                    {"name": "cacheLimit", "in": "query", "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": {"description": "status", **_json("OrgStatusOut")},
+                    "404": err,
+                    **common,
+                },
+            }
+        },
+    )
+    for action, summary, code in [
+        ("pause", "Pause the user, or one service ({service}); checked where runs start", "200"),
+        ("resume", "Resume the user (and its services), or one service; queues a run", "200"),
+        (
+            "resync",
+            "Clear delta tokens and re-read everything; claims keep it from doubling",
+            "202",
+        ),
+    ]:
+        spec.path(
+            f"/api/v1/users/{{userId}}/{action}",
+            parameters=[user_id],
+            operations={
+                "post": {
+                    **secured,
+                    "summary": summary,
+                    "requestBody": _json("SyncRequest"),
+                    "responses": {
+                        code: {"description": "done", **_json("ActionOut")},
+                        "404": err,
+                        "409": err,
+                        **common,
+                    },
+                }
+            },
+        )
+    spec.path(
+        "/api/v1/orgs/{orgId}/unmatched/{itemId}/retry",
+        parameters=[
+            org_id,
+            {"name": "itemId", "in": "path", "required": True, "schema": {"type": "integer"}},
+        ],
+        operations={
+            "post": {
+                **secured,
+                "summary": "Look the item's addresses up in the CRM now",
+                "responses": {
+                    "200": {"description": "matched or still waiting", **_json("RetryOut")},
+                    "404": err,
+                    "503": err,
+                    **common,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/why/{kind}",
+        parameters=[
+            org_id,
+            {
+                "name": "kind",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "email (meeting, contact and task as their domains land)",
+            },
+        ],
+        operations={
+            "get": {
+                **secured,
+                "summary": "What was decided for one record, when, by whose mailbox, and why",
+                "parameters": [
+                    {
+                        "name": "key",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "for email: the RFC 822 Message-ID",
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "explanation", **_json("EmailDecisionOut")},
+                    "404": err,
+                    **common,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/decisions",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "The latest decisions",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {
+                    "200": {"description": "decisions", **_json("DecisionsOut")},
+                    "404": err,
+                    **common,
+                },
+            }
+        },
+    )
+    for path, params in [("/api/v1/runs", []), ("/api/v1/orgs/{orgId}/runs", [org_id])]:
+        spec.path(
+            path,
+            parameters=params,
+            operations={
+                "get": {
+                    **secured,
+                    "summary": "Run outcomes over time: records synced, skipped, cached, errors",
+                    "parameters": runs_params,
+                    "responses": {"200": {"description": "series", **_json("RunsOut")}, **common},
+                }
+            },
+        )
