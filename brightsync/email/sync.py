@@ -27,7 +27,7 @@ from brightsync.email.rules import (
     is_sender_copy,
     with_hidden,
 )
-from brightsync.email.writer import Work, process
+from brightsync.email.writer import Work, late_participants, process
 from brightsync.models import SyncState, User, utcnow
 from brightsync.people.addresses import normalize_address
 
@@ -101,6 +101,7 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
     """Decide and claim every message of a page; then finish the ones this mailbox owns."""
     owned: list[Work] = []
     waiting: list[int] = []
+    late: dict[int, frozenset[str]] = {}  # logged already, and this copy shows more people
     wait = sender_copy_wait(ctx.settings)
     with session_scope() as s:
         mailboxes = _mailboxes(s, ctx.org_id)
@@ -158,11 +159,16 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                 # Other copies showed more (the sender's Bcc): decide on everything known.
                 msg = with_hidden(msg, result.participants)
                 decision = classify(msg, ctx.policy)
-            if not result.owned and claims.takes_over(
-                result.state,
-                result.reason,
-                revealed=bool(result.revealed),
-                sender_copy=sender_copy,
+            changed = decision.should_log or decision.reason != result.reason
+            if (
+                not result.owned
+                and changed
+                and claims.takes_over(
+                    result.state,
+                    result.reason,
+                    revealed=bool(result.revealed),
+                    sender_copy=sender_copy,
+                )
             ):
                 taken = claims.take_over(
                     s,
@@ -177,12 +183,16 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                     ctx.count("reopened" if result.state != claims.WAITING else "waited")
                     result = taken
             _count(ctx, decision, result)
+            if result.state == "logged" and result.revealed:
+                late[result.claim_id] = result.revealed
             if result.owned and result.state == claims.WAITING:
                 waiting.append(result.claim_id)
             elif result.owned and result.state in claims.OPEN_STATES:
                 owned.append(Work(claim_id=result.claim_id, msg=msg, decision=decision))
         if waiting:
             _finish_waits_later(s, waiting, wait)
+    if late:
+        late_participants(ctx, late)
     if owned:
         process(ctx, owned)
 

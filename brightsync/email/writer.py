@@ -270,9 +270,17 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         if found:
             crm_id = str(found[0]["id"])
             ctx.count("found_existing")
-    if crm_id is None:
-        crm_id = str(ctx.crm.create_email(payload)["id"])
-        ctx.count("logged")
+    try:
+        if crm_id is None:
+            crm_id = str(ctx.crm.create_email(payload)["id"])
+            ctx.count("logged")
+    except FinalError as exc:
+        with session_scope() as s:
+            c = s.get(EmailClaim, item.claim_id)
+            c.state, c.reason = "failed", f"CRM refused: {exc.message}"[:500]
+            c.decided_at, c.lease_until = utcnow(), None
+        ctx.count("failed")
+        return
     with session_scope() as s:
         c = s.get(EmailClaim, item.claim_id)
         c.state, c.crm_email_id, c.related_to = "logged", crm_id, relations
@@ -374,6 +382,34 @@ def relink(ctx: EmailContext, addresses: set[str]) -> int:
         updated += 1
     ctx.count("relinked", updated)
     return updated
+
+
+def late_participants(ctx: EmailContext, revealed: dict[int, frozenset[str]]) -> int:
+    """Logged emails whose later copy showed more people (the sender's Bcc): link them too.
+
+    An excluded address seen only now cannot be unlogged; the claim says so instead.
+    """
+    addresses: set[str] = set()
+    with session_scope() as s:
+        for claim_id, found in revealed.items():
+            c = s.get(EmailClaim, claim_id)
+            if c is None or c.state != "logged":
+                continue
+            external = sorted(a for a in found if not ctx.policy.is_internal(a))
+            if any(ctx.policy.is_excluded(a) for a in external):
+                c.reason = "logged before the sender's copy showed an excluded address"
+                log.warning("claim %s: an excluded address was revealed after logging", c.id)
+                continue
+            c.addresses = list(dict.fromkeys([*(c.addresses or []), *external]))[:200]
+            _participants(s, ctx.org_id, c.id, external, set())
+            addresses.update(external)
+    if not addresses:
+        return 0
+    try:
+        return relink(ctx, addresses)
+    except (TransientError, FinalError) as exc:
+        log.warning("linking late participants failed: %s", exc)
+        return 0
 
 
 def _defer(ctx: EmailContext, claim_ids: list[int], exc: Exception) -> None:

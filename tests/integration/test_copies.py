@@ -47,7 +47,8 @@ def _state(stack, org_id: int, msg_id: str) -> str | None:
 def test_bcc_seen_late_waits_for_the_sender_copy_or_reopens_a_partial_skip(clean_stack):
     """Alice -> Bob, Bcc a customer: Bob's copy (no Bcc) is synced first, in three ways."""
     st = clean_stack
-    seed_contacts(st, DAVE, ERIN)
+    seeded = seed_contacts(st, DAVE, ERIN)
+    dave_id, erin_id = (str(c["id"]) for c in seeded["contacts"])
     org_id, alice, bob = _pair(st, {"senderCopyWaitSeconds": 60})
     _webhooks(st, alice, False)
 
@@ -65,24 +66,35 @@ def test_bcc_seen_late_waits_for_the_sender_copy_or_reopens_a_partial_skip(clean
         json={"settings": {"email": {"senderCopyWaitSeconds": 2}}},
     ).raise_for_status()
     expired = send(st, "alice@acme.com", ["bob@acme.com"], "Lunch", bcc=["erin@client.com"])
-    visible = send(st, "alice@acme.com", ["bob@acme.com", "dave@customer.com"], "Visible")
-    # Decided from what is known: Bob's copy shows only colleagues, or the customer in To.
+    visible = send(
+        st,
+        "alice@acme.com",
+        ["bob@acme.com", "dave@customer.com"],
+        "Visible",
+        bcc=["erin@client.com"],
+    )
+    # Decided from what is known: Bob's copy shows only colleagues, or Dave in To.
     d = wait_decided(st, org_id, expired["internetMessageId"], "skipped", timeout=60)
     assert d["reason"] == "internal"
     d = wait_decided(st, org_id, visible["internetMessageId"], "logged", timeout=60)
     assert d["loggedBy"] == bob["id"]
+    assert d["relatedTo"]["contacts"] == [dave_id]
 
-    # Alice's copies arrive: the wait ends (1) and the partial "internal" skip reopens (2).
+    # Alice's copies arrive: the wait ends (1), the partial "internal" skip reopens (2), and
+    # the email logged from Bob's copy gains the contact only Alice's Bcc shows.
     sync_now(st, alice["id"])
     d = wait_decided(st, org_id, waited["internetMessageId"], "logged")
     assert d["loggedBy"] == alice["id"]
     [email] = crm_emails(st, waited["internetMessageId"])
-    assert email["relatedTo"]["contacts"]  # Dave, seen only in Alice's Bcc
+    assert email["relatedTo"]["contacts"] == [dave_id]  # seen only in Alice's Bcc
     d = wait_decided(st, org_id, expired["internetMessageId"], "logged")
-    assert d["loggedBy"] == alice["id"]
-    assert "erin@client.com" in d["participants"]
+    assert d["loggedBy"] == alice["id"] and "erin@client.com" in d["participants"]
     assert len(crm_emails(st, expired["internetMessageId"])) == 1
-    assert len(crm_emails(st, visible["internetMessageId"])) == 1  # logged once, not again
+    wait_for(
+        lambda: erin_id in crm_emails(st, visible["internetMessageId"])[0]["relatedTo"]["contacts"],
+        message="the email logged from Bob's copy to be linked to Erin as well",
+    )
+    assert len(crm_emails(st, visible["internetMessageId"])) == 1  # linked, not logged again
 
 
 def test_an_excluded_address_in_bcc_is_never_logged_whichever_copy_syncs_first(clean_stack):
