@@ -175,6 +175,58 @@ def _reveal(
     return before | view, revealed
 
 
+def reveal(
+    session: Session,
+    *,
+    org_id: int,
+    key: str,
+    participants: Iterable[str],
+    sender_copy: bool,
+    now: datetime | None = None,
+) -> ClaimResult | None:
+    """A copy that cannot be used (in the trash, in junk) still shows who the message went to.
+
+    Its participants join the claim's, if there is one; if it is the sender's copy, a wait
+    for it is over (wait_until moves to now) and the owner decides on everything known. A
+    partial skip it shows more people for goes back to its owner ("claimed").
+    """
+    existing = session.execute(
+        select(EmailClaim.id, EmailClaim.state, EmailClaim.reason, EmailClaim.participants).where(
+            EmailClaim.org_id == org_id, EmailClaim.message_key == key
+        )
+    ).first()
+    if existing is None:
+        return None
+    known, revealed = _reveal(
+        session, existing.id, frozenset(existing.participants or ()), frozenset(participants)
+    )
+    state = existing.state
+    if sender_copy and state == WAITING:
+        session.execute(
+            update(EmailClaim)
+            .where(EmailClaim.id == existing.id, EmailClaim.state == WAITING)
+            .values(wait_until=now or utcnow())
+        )
+    elif state != WAITING and takes_over(
+        state, existing.reason, revealed=bool(revealed), sender_copy=False
+    ):
+        # A partial skip reopens in place: its owner's copy, with what this one showed.
+        reopened = session.execute(
+            update(EmailClaim)
+            .where(EmailClaim.id == existing.id, EmailClaim.state == state)
+            .values(state="claimed", reason=None, decided_at=None, lease_until=None)
+        ).rowcount
+        state = "claimed" if reopened else state
+    return ClaimResult(
+        claim_id=existing.id,
+        owned=False,
+        state=state,
+        reason=existing.reason,
+        participants=known,
+        revealed=revealed,
+    )
+
+
 def take_over(
     session: Session,
     claim_id: int,

@@ -101,6 +101,7 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
     """Decide and claim every message of a page; then finish the ones this mailbox owns."""
     owned: list[Work] = []
     waiting: list[int] = []
+    ended: list[int] = []  # to decide now: a trashed (junked) copy showed more people
     late: dict[int, frozenset[str]] = {}  # logged already, and this copy shows more people
     wait = sender_copy_wait(ctx.settings)
     with session_scope() as s:
@@ -117,6 +118,8 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                 ctx.count("malformed")
                 continue
             provider_id = str(msg["id"])[:500]
+            view = copy_participants(msg)
+            sender_copy = is_sender_copy(msg, decision, mailboxes.get(ctx.user_id))
             if not decision.should_log and decision.reason in MAILBOX_LOCAL_REASONS:
                 claims.sight(
                     s,
@@ -127,9 +130,9 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                     note=decision.reason,
                 )
                 ctx.count(f"skipped_{decision.reason}")
+                if decision.reason != "draft":  # a draft's recipients are not final
+                    _unusable_copy(ctx, s, decision.key, view, sender_copy, ended, late)
                 continue
-            view = copy_participants(msg)
-            sender_copy = is_sender_copy(msg, decision, mailboxes.get(ctx.user_id))
             waits = bool(wait) and awaits_sender_copy(
                 decision,
                 sender_registered=decision.sender is not None
@@ -191,10 +194,33 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                 owned.append(Work(claim_id=result.claim_id, msg=msg, decision=decision))
         if waiting:
             _finish_waits_later(s, waiting, wait)
+        if ended:
+            _finish_waits_later(s, ended, timedelta(0))
     if late:
         late_participants(ctx, late)
     if owned:
         process(ctx, owned)
+
+
+def _unusable_copy(
+    ctx: EmailContext,
+    s: Session,
+    key: str,
+    view: frozenset[str],
+    sender_copy: bool,
+    ended: list[int],
+    late: dict[int, frozenset[str]],
+) -> None:
+    """A trashed or junked copy still shows who the message went to: tell the claim."""
+    seen = claims.reveal(s, org_id=ctx.org_id, key=key, participants=view, sender_copy=sender_copy)
+    if seen is None:
+        return
+    if (seen.state == claims.WAITING and sender_copy) or (
+        seen.state == "claimed" and seen.revealed
+    ):
+        ended.append(seen.claim_id)  # its owner decides now, on everything known
+    elif seen.state == "logged" and seen.revealed:
+        late[seen.claim_id] = seen.revealed
 
 
 def _count(ctx: EmailContext, decision: Decision, result: claims.ClaimResult) -> None:

@@ -40,6 +40,16 @@ def _webhooks(stack, user: dict, on: bool) -> None:
             r.raise_for_status()
 
 
+def _trash(stack, user: dict, sent: dict) -> None:
+    """The user moves their copy of a delivered message to the trash (through the API)."""
+    r = stack.aurinko(
+        "DELETE",
+        f"/v1/email/messages/{sent['copies'][str(user['accountId'])]}",
+        headers={"Authorization": f"Bearer {user['accessToken']}"},
+    )
+    assert r.status_code < 300, r.text
+
+
 def _state(stack, org_id: int, msg_id: str) -> str | None:
     return (decision(stack, org_id, msg_id) or {}).get("state")
 
@@ -73,9 +83,12 @@ def test_bcc_seen_late_waits_for_the_sender_copy_or_reopens_a_partial_skip(clean
         "Visible",
         bcc=["erin@client.com"],
     )
+    binned = send(st, "alice@acme.com", ["bob@acme.com"], "Binned", bcc=["dave@customer.com"])
     # Decided from what is known: Bob's copy shows only colleagues, or Dave in To.
-    d = wait_decided(st, org_id, expired["internetMessageId"], "skipped", timeout=60)
-    assert d["reason"] == "internal"
+    for partial in (expired, binned):
+        d = wait_decided(st, org_id, partial["internetMessageId"], "skipped", timeout=60)
+        assert d["reason"] == "internal"
+    _trash(st, alice, binned)  # Alice's copy of this one will be unusable, yet show her Bcc
     d = wait_decided(st, org_id, visible["internetMessageId"], "logged", timeout=60)
     assert d["loggedBy"] == bob["id"]
     assert d["relatedTo"]["contacts"] == [dave_id]
@@ -90,6 +103,9 @@ def test_bcc_seen_late_waits_for_the_sender_copy_or_reopens_a_partial_skip(clean
     d = wait_decided(st, org_id, expired["internetMessageId"], "logged")
     assert d["loggedBy"] == alice["id"] and "erin@client.com" in d["participants"]
     assert len(crm_emails(st, expired["internetMessageId"])) == 1
+    d = wait_decided(st, org_id, binned["internetMessageId"], "logged")
+    assert d["loggedBy"] == bob["id"]  # reopened in place: Bob's copy, with Alice's Bcc
+    assert crm_emails(st, binned["internetMessageId"])[0]["relatedTo"]["contacts"] == [dave_id]
     wait_for(
         lambda: erin_id in crm_emails(st, visible["internetMessageId"])[0]["relatedTo"]["contacts"],
         message="the email logged from Bob's copy to be linked to Erin as well",
@@ -117,6 +133,22 @@ def test_an_excluded_address_in_bcc_is_never_logged_whichever_copy_syncs_first(c
     d = wait_decided(st, org_id, first["internetMessageId"], "skipped")
     assert d["reason"] == "excluded"
 
+    # The sender's copy is already in her trash when her mailbox syncs: it cannot be used,
+    # but it still shows the Bcc, and the wait for it ends there and then.
+    trashed = send(
+        st,
+        "alice@acme.com",
+        ["bob@acme.com", "dave@customer.com"],
+        "Deal 3",
+        bcc=["lawyer@counsel.com"],
+    )
+    wait_decided(st, org_id, trashed["internetMessageId"], "waiting")
+    _trash(st, alice, trashed)
+    sync_now(st, alice["id"])
+    d = wait_decided(st, org_id, trashed["internetMessageId"], "skipped", timeout=30)
+    assert d["reason"] == "excluded" and d["loggedBy"] == bob["id"]
+    assert {"userId": alice["id"], "note": "trash"} in d["mailboxes"]
+
     # The sender's copy first: decided at once; Bob's copy later changes nothing.
     _webhooks(st, alice, True)
     _webhooks(st, bob, False)
@@ -134,7 +166,7 @@ def test_an_excluded_address_in_bcc_is_never_logged_whichever_copy_syncs_first(c
         lambda: bob["id"] in decision(st, org_id, second["internetMessageId"])["seenBy"],
         message="Bob's copy to be seen",
     )
-    for sent in (first, second):
+    for sent in (first, second, trashed):
         assert _state(st, org_id, sent["internetMessageId"]) == "skipped"
         assert crm_emails(st, sent["internetMessageId"]) == []
 
@@ -160,12 +192,7 @@ def test_a_trashed_owner_copy_while_the_crm_is_down_hands_over_to_a_colleague(cl
     assert "will retry" in d["reason"]
 
     # Alice trashes her copy; Bob's mailbox syncs his; then the CRM comes back.
-    r = st.aurinko(
-        "DELETE",
-        f"/v1/email/messages/{sent['copies'][str(alice['accountId'])]}",
-        headers={"Authorization": f"Bearer {alice['accessToken']}"},
-    )
-    assert r.status_code < 300, r.text
+    _trash(st, alice, sent)
     sync_now(st, bob["id"])
     wait_for(
         lambda: bob["id"] in decision(st, org_id, msg_id)["seenBy"],
