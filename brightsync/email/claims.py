@@ -3,6 +3,10 @@
 The first mailbox whose sync sees a message inserts the claim (unique on org + message key)
 and owns it; every other mailbox inserts only a sighting. Both are single INSERTs that lose
 races gracefully (ON CONFLICT DO NOTHING), so any number of workers agree on one owner.
+
+Copies differ (labels are per mailbox, only the sender's shows Bcc), so a claim records every
+participant its copies showed; a later copy that shows more can reopen a decision made from
+a partial view, and a colleague's copy of a registered user's mail waits for the sender's.
 """
 
 from __future__ import annotations
