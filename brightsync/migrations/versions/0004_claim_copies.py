@@ -1,7 +1,7 @@
 """claims record the participants they saw, wait for the sender's copy, count failures
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import brightsync.models.base
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
