@@ -29,6 +29,8 @@ class EmailSettings(Strict):
         fields.String(validate=validate.Length(3, 320)), load_default=list
     )
     skipBulk = fields.Boolean(load_default=True)
+    # Seconds a colleague's copy waits for the sender's own (the only one showing Bcc).
+    senderCopyWaitSeconds = fields.Integer(load_default=180, validate=validate.Range(0, 3600))
 
 
 class CalendarSettings(Strict):

@@ -3,10 +3,15 @@
 The first mailbox whose sync sees a message inserts the claim (unique on org + message key)
 and owns it; every other mailbox inserts only a sighting. Both are single INSERTs that lose
 races gracefully (ON CONFLICT DO NOTHING), so any number of workers agree on one owner.
+
+Copies differ (labels are per mailbox, only the sender's shows Bcc), so a claim records every
+participant its copies showed; a later copy that shows more can reopen a decision made from
+a partial view, and a colleague's copy of a registered user's mail waits for the sender's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,12 +19,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.db import dialect_insert
+from brightsync.email.rules import MAX_RECORDED_PARTICIPANTS, PARTIAL_VIEW_REASONS
 from brightsync.models import EmailClaim, EmailSighting, utcnow
 
 # Claims in these states still need work from their owner.
 OPEN_STATES = ("claimed", "logging")
 # A claim whose owner could not finish and no other holder is known yet.
 ORPHANED = "orphaned"
+# A colleague's copy of mail a registered user sent, waiting (until `wait_until`) for the
+# sender's copy: only that one shows Bcc.
+WAITING = "waiting"
 # How long an owner may hold a claim in work before another run may pick it up again.
 CLAIM_LEASE = timedelta(minutes=10)
 
@@ -29,6 +38,28 @@ class ClaimResult:
     claim_id: int
     owned: bool  # this mailbox owns the message (it loads the body and writes to the CRM)
     state: str
+    reason: str | None = None
+    # Every participant known for the message after this copy, and what this copy added.
+    participants: frozenset[str] = frozenset()
+    revealed: frozenset[str] = frozenset()
+
+
+def takes_over(state: str, reason: str | None, *, revealed: bool, sender_copy: bool) -> bool:
+    """Does a newly seen copy take an existing claim over and decide it again?
+
+    The sender's copy ends a wait for it. A copy showing participants the decision did not
+    see reopens a skip made from a partial view ("internal": everyone visible was internal)
+    and mail parked for want of a matching contact. Anything else stands.
+    """
+    if state == WAITING:
+        return sender_copy
+    if not revealed:
+        return False
+    return (state == "skipped" and reason in PARTIAL_VIEW_REASONS) or state == "unmatched"
+
+
+def _recorded(participants: Iterable[str]) -> list[str]:
+    return sorted(set(participants))[:MAX_RECORDED_PARTICIPANTS]
 
 
 def claim(
@@ -43,9 +74,17 @@ def claim(
     direction: str | None,
     state: str = "claimed",
     reason: str | None = None,
+    participants: Iterable[str] = (),
+    wait_until: datetime | None = None,
     now: datetime | None = None,
 ) -> ClaimResult:
+    """Insert the claim (this copy owns it) or, if it exists, record this copy beside it.
+
+    `participants` are the addresses this copy shows; the claim keeps the union over every
+    copy seen, and the result says what this copy revealed that was not known.
+    """
     now = now or utcnow()
+    view = frozenset(participants)
     insert = dialect_insert(session)
     values = dict(
         org_id=org_id,
@@ -59,8 +98,11 @@ def claim(
         direction=direction,
         lease_until=None,
         claimed_at=now,
-        decided_at=now if state not in OPEN_STATES else None,
+        decided_at=now if state not in (*OPEN_STATES, WAITING) else None,
         attempts=0,
+        failures=0,
+        participants=_recorded(view),
+        wait_until=wait_until if state == WAITING else None,
     )
     inserted = session.execute(
         insert(EmailClaim)
@@ -69,12 +111,20 @@ def claim(
         .returning(EmailClaim.id)
     ).scalar()
     if inserted is not None:
-        return ClaimResult(claim_id=inserted, owned=True, state=state)
-    existing = session.execute(
-        select(EmailClaim.id, EmailClaim.state, EmailClaim.owner_user_id).where(
-            EmailClaim.org_id == org_id, EmailClaim.message_key == key
+        return ClaimResult(
+            claim_id=inserted, owned=True, state=state, reason=reason, participants=view
         )
+    existing = session.execute(
+        select(
+            EmailClaim.id,
+            EmailClaim.state,
+            EmailClaim.owner_user_id,
+            EmailClaim.reason,
+            EmailClaim.participants,
+        ).where(EmailClaim.org_id == org_id, EmailClaim.message_key == key)
     ).one()
+    known, revealed = _reveal(session, existing.id, frozenset(existing.participants or ()), view)
+    usable = state in (*OPEN_STATES, WAITING)  # this copy would log (or wait to)
     if existing.owner_user_id != user_id:
         sight(
             session,
@@ -83,17 +133,162 @@ def claim(
             key=key,
             provider_message_id=provider_message_id,
         )
-    elif existing.state != ORPHANED or state not in OPEN_STATES:
+    elif existing.state != ORPHANED or not usable:
         # Our own claim seen again (a re-sync): ownership does not change.
-        return ClaimResult(claim_id=existing.id, owned=True, state=existing.state)
-    if existing.state == ORPHANED and state in OPEN_STATES:
+        return ClaimResult(
+            claim_id=existing.id,
+            owned=True,
+            state=existing.state,
+            reason=existing.reason,
+            participants=known,
+            revealed=revealed,
+        )
+    if existing.state == ORPHANED and usable:
         # Orphaned: the owner's copy vanished and nobody took over. This copy will do (even
         # the old owner's own, come back from the trash).
         c = session.get(EmailClaim, existing.id, with_for_update=True, populate_existing=True)
         if c is not None and c.state == ORPHANED:
             _transfer(session, c, user_id, provider_message_id, c.reason or "copy gone")
-            return ClaimResult(claim_id=c.id, owned=True, state="claimed")
-    return ClaimResult(claim_id=existing.id, owned=False, state=existing.state)
+            return ClaimResult(claim_id=c.id, owned=True, state="claimed", participants=known)
+    return ClaimResult(
+        claim_id=existing.id,
+        owned=False,
+        state=existing.state,
+        reason=existing.reason,
+        participants=known,
+        revealed=revealed,
+    )
+
+
+def _reveal(
+    session: Session, claim_id: int, known: frozenset[str], view: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Add what this copy shows to the claim's participants; (all known, newly revealed)."""
+    revealed = view - known
+    if not revealed:
+        return known, revealed
+    # Row lock: two copies revealing at once must not lose each other's addresses.
+    c = session.get(EmailClaim, claim_id, with_for_update=True, populate_existing=True)
+    if c is None:
+        return known, revealed
+    before = frozenset(c.participants or ())
+    revealed = view - before
+    if revealed:
+        c.participants = _recorded(before | view)
+        session.flush()
+    return before | view, revealed
+
+
+def reveal(
+    session: Session,
+    *,
+    org_id: int,
+    key: str,
+    participants: Iterable[str],
+    sender_copy: bool,
+    now: datetime | None = None,
+) -> ClaimResult | None:
+    """A copy that cannot be used (in the trash, in junk) still shows who the message went to.
+
+    Its participants join the claim's, if there is one; if it is the sender's copy, a wait
+    for it is over (wait_until moves to now) and the owner decides on everything known. A
+    partial skip it shows more people for goes back to its owner ("claimed").
+    """
+    existing = session.execute(
+        select(EmailClaim.id, EmailClaim.state, EmailClaim.reason, EmailClaim.participants).where(
+            EmailClaim.org_id == org_id, EmailClaim.message_key == key
+        )
+    ).first()
+    if existing is None:
+        return None
+    known, revealed = _reveal(
+        session, existing.id, frozenset(existing.participants or ()), frozenset(participants)
+    )
+    state = existing.state
+    if sender_copy and state == WAITING:
+        session.execute(
+            update(EmailClaim)
+            .where(EmailClaim.id == existing.id, EmailClaim.state == WAITING)
+            .values(wait_until=now or utcnow())
+        )
+    elif state != WAITING and takes_over(
+        state, existing.reason, revealed=bool(revealed), sender_copy=False
+    ):
+        # A partial skip reopens in place: its owner's copy, with what this one showed.
+        reopened = session.execute(
+            update(EmailClaim)
+            .where(EmailClaim.id == existing.id, EmailClaim.state == state)
+            .values(state="claimed", reason=None, decided_at=None, lease_until=None)
+        ).rowcount
+        state = "claimed" if reopened else state
+    return ClaimResult(
+        claim_id=existing.id,
+        owned=False,
+        state=state,
+        reason=existing.reason,
+        participants=known,
+        revealed=revealed,
+    )
+
+
+def take_over(
+    session: Session,
+    claim_id: int,
+    *,
+    user_id: int,
+    provider_message_id: str,
+    expected_state: str,
+    state: str,
+    reason: str | None,
+    now: datetime | None = None,
+) -> ClaimResult | None:
+    """This copy (which sees more) becomes the owner and its decision replaces the claim's.
+
+    Conditional on the claim still being in `expected_state`, so of two copies racing only
+    one takes over. None when the claim moved on meanwhile.
+    """
+    now = now or utcnow()
+    c = session.get(EmailClaim, claim_id, with_for_update=True, populate_existing=True)
+    if c is None or c.state != expected_state:
+        return None
+    # The old owner's copy is still a good copy (a possible heir): no note on its sighting.
+    _transfer(session, c, user_id, provider_message_id, None)
+    c.state, c.reason, c.wait_until = state, reason, None
+    c.decided_at = now if state not in OPEN_STATES else None
+    return ClaimResult(
+        claim_id=c.id,
+        owned=True,
+        state=state,
+        reason=reason,
+        participants=frozenset(c.participants or ()),
+    )
+
+
+def end_waits(session: Session, claim_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Claims whose wait for the sender's copy is over go to work on what is known."""
+    ids = list(claim_ids)
+    if not ids:
+        return 0
+    return session.execute(
+        update(EmailClaim)
+        .where(
+            EmailClaim.id.in_(ids),
+            EmailClaim.state == WAITING,
+            EmailClaim.wait_until <= (now or utcnow()),
+        )
+        .values(state="claimed", wait_until=None, lease_until=None)
+    ).rowcount
+
+
+def due_waits(session: Session, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Waiting claims whose grace period is over (for the sweeper)."""
+    return list(
+        session.scalars(
+            select(EmailClaim.id)
+            .where(EmailClaim.state == WAITING, EmailClaim.wait_until <= (now or utcnow()))
+            .limit(limit)
+        )
+    )
 
 
 def sight(
@@ -150,7 +345,7 @@ def hand_over(session: Session, claim_id: int, reason: str) -> bool:
 
 
 def _transfer(
-    session: Session, c: EmailClaim, user_id: int, provider_message_id: str, note: str
+    session: Session, c: EmailClaim, user_id: int, provider_message_id: str, note: str | None
 ) -> None:
     """Make `user_id` the owner; the previous owner stays on record as a sighting saying why."""
     old_owner, old_id = c.owner_user_id, c.provider_message_id
@@ -172,7 +367,7 @@ def _transfer(
             user_id=old_owner,
             key=c.message_key,
             provider_message_id=old_id,
-            note=note[:100],
+            note=note[:100] if note else None,
         )
 
 

@@ -69,6 +69,9 @@ def describe_message(session: Session, org_id: int, rfc822_msg_id: str) -> dict[
         + [s.user_id for s in sightings if s.user_id != claim.owner_user_id],
         "mailboxes": [{"userId": claim.owner_user_id, "note": "owner"}] + mailboxes,
         "attempts": claim.attempts,
+        "failures": claim.failures,
+        "participants": list(claim.participants or []),
+        "waitingUntil": claim.wait_until.isoformat() if claim.wait_until else None,
         "decidedAt": claim.decided_at.isoformat() if claim.decided_at else None,
     }
     out["rule"] = _rule(claim.state, claim.reason)

@@ -12,7 +12,7 @@ from brightsync.celery import app
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.coordination import singleton
 from brightsync.db import session_scope
-from brightsync.email.claims import OPEN_STATES
+from brightsync.email.claims import OPEN_STATES, due_waits, end_waits
 from brightsync.email.context import load_context
 from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim, utcnow
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 def finish_claims(claim_ids: list[int]) -> dict[str, int]:
     """Finish open claims, each in its current owner's context (owners change on hand-over)."""
     by_owner: dict[int, list[int]] = defaultdict(list)
+    with session_scope() as s:
+        end_waits(s, claim_ids)  # a wait for the sender's copy that is over: decide now
     with session_scope() as s:
         for c in s.scalars(select(EmailClaim).where(EmailClaim.id.in_(claim_ids))):
             if c.state in OPEN_STATES:
@@ -67,6 +69,7 @@ def sweep_claims() -> int:
                     .limit(500)
                 )
             )
+            ids += due_waits(s)
         if ids:
             process_claims.delay(ids)
         return len(ids)

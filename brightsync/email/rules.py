@@ -41,6 +41,14 @@ SKIP_REASONS = (
     "malformed",
 )
 
+# Reasons that belong to one copy of a message, not to the message: another mailbox's copy
+# of the same message may still be logged, so they never decide for the organisation.
+MAILBOX_LOCAL_REASONS = frozenset({"draft", "junk", "trash"})
+# Skips decided from the participants a copy shows: a copy that shows more (the sender's,
+# with its Bcc) can change them, so they are reopened when one does.
+PARTIAL_VIEW_REASONS = frozenset({"internal", "no_participants"})
+MAX_RECORDED_PARTICIPANTS = 1000  # kept on a claim to compare later copies against
+
 _MEETING_METHODS = frozenset({"request", "reply", "cancel", "counter"})
 _LABEL_REASONS = (
     ("draft", ("draft", "drafts")),
@@ -496,3 +504,58 @@ def creation_candidates(decision: Decision, policy: EmailPolicy) -> tuple[Partic
             continue
         out.append(p)
     return tuple(out)
+
+
+# --- copies: what one mailbox's copy shows of a message ------------------------------------
+
+
+def copy_participants(msg: object) -> frozenset[str]:
+    """Every address one copy shows (from, to, cc and, where visible, bcc), normalised.
+
+    From, To and Cc are the same in every copy; only the sender's copy shows Bcc. Bounded
+    to MAX_RECORDED_PARTICIPANTS (the first ones in sorted order) so comparing is cheap.
+    """
+    if not isinstance(msg, Mapping):
+        return frozenset()
+    from_value = msg.get("from") or header(msg, "From")
+    found = set(_entries_addresses(from_value, 1))
+    for role in ("to", "cc", "bcc"):
+        found.update(_entries_addresses(msg.get(role), MAX_SCANNED_ADDRESSES))
+    return frozenset(sorted(found)[:MAX_RECORDED_PARTICIPANTS])
+
+
+def with_hidden(msg: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """The copy plus the participants other copies showed and this one hides.
+
+    What a copy can hide is Bcc (everything else is in every copy), so the extra addresses
+    are added as Bcc: the decision then sees every copy's participants, not one copy's.
+    """
+    extra = sorted(set(known) - copy_participants(msg))
+    merged = dict(msg)
+    if extra:
+        visible, _, _ = parse_address_list(msg.get("bcc"), MAX_SCANNED_ADDRESSES)
+        merged["bcc"] = [{"address": a, "name": n} for a, n in visible] + [
+            {"address": a, "name": ""} for a in extra
+        ]
+    return merged
+
+
+def is_sender_copy(msg: object, decision: Decision, mailbox_address: str | None) -> bool:
+    """Is this the sender's own copy (the one that shows Bcc)?"""
+    if decision.sender is None:
+        return False
+    if mailbox_address and normalize_address(mailbox_address) == decision.sender.address:
+        return True
+    return isinstance(msg, Mapping) and "sent" in _labels(msg)
+
+
+def awaits_sender_copy(decision: Decision, *, sender_registered: bool, sender_copy: bool) -> bool:
+    """Should a colleague's copy wait for the sender's own before the organisation decides?
+
+    Only the sender's copy shows Bcc. Bcc can turn "internal" into "log" (a customer in Bcc)
+    and "log" into "excluded" (an excluded address in Bcc); the other skips (bulk, meeting,
+    excluded already, malformed) come from what every copy shows and stand as they are.
+    """
+    if sender_copy or not sender_registered:
+        return False
+    return decision.should_log or decision.reason in PARTIAL_VIEW_REASONS

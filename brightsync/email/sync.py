@@ -8,24 +8,35 @@ before the token is stored replays the page, and the claims make the replay harm
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import SyncTokenExpired
-from brightsync.db import session_scope
+from brightsync.db import after_commit, session_scope
 from brightsync.email import claims
 from brightsync.email.context import EmailContext, load_context
-from brightsync.email.rules import classify
-from brightsync.email.writer import Work, process
-from brightsync.models import SyncState
+from brightsync.email.rules import (
+    MAILBOX_LOCAL_REASONS,
+    Decision,
+    awaits_sender_copy,
+    classify,
+    copy_participants,
+    is_sender_copy,
+    with_hidden,
+)
+from brightsync.email.writer import Work, late_participants, process
+from brightsync.models import SyncState, User, utcnow
+from brightsync.people.addresses import normalize_address
 
 log = logging.getLogger(__name__)
 
-# Reasons that belong to one copy of a message, not to the message: another mailbox's copy
-# of the same message may still be logged.
-MAILBOX_LOCAL_REASONS = frozenset({"draft", "junk", "trash"})
 DEFAULT_INITIAL_DAYS = 14
+# How long a colleague's copy of mail sent by a registered user waits for the sender's own
+# copy (the only one that shows Bcc) before the organisation decides without it.
+DEFAULT_SENDER_COPY_WAIT_SECONDS = 180
 
 
 def sync_mailbox(user_id: int, run: Any) -> None:
@@ -73,10 +84,29 @@ def _store_token(state_id: int, token: str | None) -> None:
         s.get(SyncState, state_id).updated_token = token
 
 
+def sender_copy_wait(settings: dict[str, Any]) -> timedelta:
+    value = (settings.get("email") or {}).get(
+        "senderCopyWaitSeconds", DEFAULT_SENDER_COPY_WAIT_SECONDS
+    )
+    return timedelta(seconds=max(0, int(value)))
+
+
+def _mailboxes(s: Session, org_id: int) -> dict[int, str]:
+    """user id -> normalised address of every registered mailbox of the organisation."""
+    rows = s.execute(select(User.id, User.email).where(User.org_id == org_id)).all()
+    return {r.id: a for r in rows if (a := normalize_address(r.email))}
+
+
 def handle_page(ctx: EmailContext, records: list[Any]) -> None:
     """Decide and claim every message of a page; then finish the ones this mailbox owns."""
     owned: list[Work] = []
+    waiting: list[int] = []
+    ended: list[int] = []  # to decide now: a trashed (junked) copy showed more people
+    late: dict[int, frozenset[str]] = {}  # logged already, and this copy shows more people
+    wait = sender_copy_wait(ctx.settings)
     with session_scope() as s:
+        mailboxes = _mailboxes(s, ctx.org_id)
+        registered = set(mailboxes.values())
         for msg in records:
             ctx.count("messages")
             if not isinstance(msg, dict) or not msg.get("id"):
@@ -88,6 +118,8 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                 ctx.count("malformed")
                 continue
             provider_id = str(msg["id"])[:500]
+            view = copy_participants(msg)
+            sender_copy = is_sender_copy(msg, decision, mailboxes.get(ctx.user_id))
             if not decision.should_log and decision.reason in MAILBOX_LOCAL_REASONS:
                 claims.sight(
                     s,
@@ -98,7 +130,16 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                     note=decision.reason,
                 )
                 ctx.count(f"skipped_{decision.reason}")
+                if decision.reason != "draft":  # a draft's recipients are not final
+                    _unusable_copy(ctx, s, decision.key, view, sender_copy, ended, late)
                 continue
+            waits = bool(wait) and awaits_sender_copy(
+                decision,
+                sender_registered=decision.sender is not None
+                and decision.sender.address in registered,
+                sender_copy=sender_copy,
+            )
+            state = "waiting" if waits else ("claimed" if decision.should_log else "skipped")
             result = claims.claim(
                 s,
                 org_id=ctx.org_id,
@@ -108,14 +149,92 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                 internet_message_id=decision.message_id,
                 subject=msg.get("subject") if isinstance(msg.get("subject"), str) else None,
                 direction=decision.direction,
-                state="claimed" if decision.should_log else "skipped",
-                reason=None if decision.should_log else decision.reason,
+                state=state,
+                reason=(
+                    "waiting for the sender's copy"
+                    if waits
+                    else (None if decision.should_log else decision.reason)
+                ),
+                participants=view,
+                wait_until=utcnow() + wait if waits else None,
             )
-            if not decision.should_log:
-                ctx.count(f"skipped_{decision.reason}")
-            elif not result.owned:
-                ctx.count("deduplicated")
-            elif result.state in claims.OPEN_STATES:
+            if result.participants - view:
+                # Other copies showed more (the sender's Bcc): decide on everything known.
+                msg = with_hidden(msg, result.participants)
+                decision = classify(msg, ctx.policy)
+            changed = decision.should_log or decision.reason != result.reason
+            if (
+                not result.owned
+                and changed
+                and claims.takes_over(
+                    result.state,
+                    result.reason,
+                    revealed=bool(result.revealed),
+                    sender_copy=sender_copy,
+                )
+            ):
+                taken = claims.take_over(
+                    s,
+                    result.claim_id,
+                    user_id=ctx.user_id,
+                    provider_message_id=provider_id,
+                    expected_state=result.state,
+                    state="claimed" if decision.should_log else "skipped",
+                    reason=None if decision.should_log else decision.reason,
+                )
+                if taken is not None:
+                    ctx.count("reopened" if result.state != claims.WAITING else "waited")
+                    result = taken
+            _count(ctx, decision, result)
+            if result.state == "logged" and result.revealed:
+                late[result.claim_id] = result.revealed
+            if result.owned and result.state == claims.WAITING:
+                waiting.append(result.claim_id)
+            elif result.owned and result.state in claims.OPEN_STATES:
                 owned.append(Work(claim_id=result.claim_id, msg=msg, decision=decision))
+        if waiting:
+            _finish_waits_later(s, waiting, wait)
+        if ended:
+            _finish_waits_later(s, ended, timedelta(0))
+    if late:
+        late_participants(ctx, late)
     if owned:
         process(ctx, owned)
+
+
+def _unusable_copy(
+    ctx: EmailContext,
+    s: Session,
+    key: str,
+    view: frozenset[str],
+    sender_copy: bool,
+    ended: list[int],
+    late: dict[int, frozenset[str]],
+) -> None:
+    """A trashed or junked copy still shows who the message went to: tell the claim."""
+    seen = claims.reveal(s, org_id=ctx.org_id, key=key, participants=view, sender_copy=sender_copy)
+    if seen is None:
+        return
+    if (seen.state == claims.WAITING and sender_copy) or (
+        seen.state == "claimed" and seen.revealed
+    ):
+        ended.append(seen.claim_id)  # its owner decides now, on everything known
+    elif seen.state == "logged" and seen.revealed:
+        late[seen.claim_id] = seen.revealed
+
+
+def _count(ctx: EmailContext, decision: Decision, result: claims.ClaimResult) -> None:
+    if result.owned and result.state == claims.WAITING:
+        ctx.count("waiting_for_sender_copy")
+    elif not decision.should_log:
+        ctx.count(f"skipped_{decision.reason}")
+    elif not result.owned:
+        ctx.count("deduplicated")
+
+
+def _finish_waits_later(s: Session, claim_ids: list[int], wait: timedelta) -> None:
+    """Decide the waiting claims when their grace ends (the sweeper does it if this is lost)."""
+    from brightsync.email.jobs import process_claims
+
+    countdown = wait.total_seconds() + 1
+    after_commit(s, lambda: process_claims.apply_async(args=[claim_ids], countdown=countdown))

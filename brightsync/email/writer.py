@@ -9,6 +9,7 @@ a retry time and a queued task, never lost and never doubled.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -16,14 +17,22 @@ from typing import Any
 from sqlalchemy import select
 
 from brightsync.clients.aurinko import TokenDeadError
-from brightsync.clients.http import FinalError, NotFoundError, TransientError
+from brightsync.clients.http import AuthError, FinalError, NotFoundError, TransientError
 from brightsync.config import get_settings
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import after_commit, session_scope
 from brightsync.email import claims
 from brightsync.email.content import attachment_metadata, build_crm_email, text_and_html
 from brightsync.email.context import EmailContext
-from brightsync.email.rules import LOG_INTERNAL, Decision, classify, creation_candidates
+from brightsync.email.rules import (
+    LOG_INTERNAL,
+    MAILBOX_LOCAL_REASONS,
+    Decision,
+    classify,
+    copy_participants,
+    creation_candidates,
+    with_hidden,
+)
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, EmailParticipant, utcnow
 from brightsync.unmatched import cache
@@ -65,45 +74,72 @@ def process(ctx: EmailContext, items: list[Work]) -> None:
         return
     try:
         ready = _prepare(ctx, leased)
-        _match_batch(ctx, ready)
+        ready = _match_batch(ctx, ready)
         for index, item in enumerate(ready):
             try:
                 _finish(ctx, item)
-            except TransientError as exc:
+            except TokenDeadError:
+                raise
+            except (TransientError, AuthError) as exc:
                 # The CRM is struggling: defer this one and everything after it in one go.
                 _defer(ctx, [w.claim_id for w in ready[index:]], exc)
                 return
+            except FinalError as exc:
+                _fail(ctx, item.claim_id, exc)  # this record only: the batch goes on
         created = {a for c in ctx.matcher.created_contacts for a in contact_addresses(c)}
         if created:
-            relink(ctx, created)
-    except TransientError as exc:
-        _defer(ctx, [w.claim_id for w in leased], exc)
+            try:
+                relink(ctx, created)
+            except (TransientError, FinalError) as exc:
+                # Best effort: the contact watch re-links these later.
+                log.warning("re-linking mail to new contacts failed: %s", exc)
     except TokenDeadError:
         for w in leased:
             _hand_over(ctx, w.claim_id, "owner mailbox needs re-authorisation")
         raise
+    except (TransientError, AuthError) as exc:
+        # AuthError: the CRM refuses our credentials, which is no fault of one record; the
+        # items wait (with backoff) for the connection to be fixed.
+        _defer(ctx, [w.claim_id for w in leased], exc)
 
 
 def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
-    """Make sure each item has its message (headers at least) and decision."""
+    """Make sure each item has its message (headers at least) and a decision on every copy.
+
+    The decision sees the participants every copy showed (recorded on the claim), never just
+    this copy's; a copy-local fact (draft, junk, trash) of the copy at hand passes the claim
+    to another holder instead of deciding for the organisation.
+    """
     ready = []
     with session_scope() as s:
-        provider_ids = {
-            c.id: c.provider_message_id
+        rows = {
+            c.id: (c.provider_message_id, frozenset(c.participants or ()))
             for c in s.scalars(
                 select(EmailClaim).where(EmailClaim.id.in_([w.claim_id for w in leased]))
             )
         }
     for item in leased:
+        provider_id, known = rows[item.claim_id]
         if item.msg is None:
             try:
-                item.msg = ctx.aurinko.get_message(provider_ids[item.claim_id])
+                item.msg = ctx.aurinko.get_message(provider_id)
                 ctx.count("body_loads")
             except NotFoundError:
                 _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox")
                 continue
-        if item.decision is None:
+            except AuthError:
+                raise
+            except FinalError as exc:
+                _fail(ctx, item.claim_id, exc, who="the mailbox")
+                continue
+        if item.decision is None or not known <= copy_participants(item.msg):
+            item.msg = with_hidden(item.msg, known)
             item.decision = classify(item.msg, ctx.policy)
+        if not item.decision.should_log and item.decision.reason in MAILBOX_LOCAL_REASONS:
+            # This copy is in the owner's trash (junk, drafts): that says nothing about the
+            # message. A colleague's copy may still be logged.
+            _hand_over(ctx, item.claim_id, item.decision.reason)
+            continue
         if not item.decision.should_log:
             with session_scope() as s:
                 c = s.get(EmailClaim, item.claim_id)
@@ -118,23 +154,42 @@ def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
     return ready
 
 
-def _match_batch(ctx: EmailContext, ready: list[Work]) -> None:
-    """One batched lookup for the whole batch, then per message: match, else auto-create."""
+def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
+    """One batched lookup for the whole batch, then per message: match, else auto-create.
+
+    A lookup the CRM refuses for good fails only the message it was for: when the batched
+    lookup is refused, each message asks for its own addresses, so one poisoned address
+    cannot hold the rest of the batch. Returns the items still to be written.
+    """
     decisions = [w.decision for w in ready if w.decision is not None]
-    ctx.matcher.prefetch(p.address for d in decisions for p in d.external)
+    try:
+        ctx.matcher.prefetch(p.address for d in decisions for p in d.external)
+    except FinalError as exc:
+        if isinstance(exc, AuthError):
+            raise
+        log.warning("batched contact lookup refused (%s); asking message by message", exc)
     contacts: list[dict[str, Any]] = []
+    kept: list[Work] = []
     for w in ready:
         assert w.decision is not None
-        w.matched = ctx.matcher.match([p.address for p in w.decision.external])
-        missing = [
-            p for p in creation_candidates(w.decision, ctx.policy) if p.address not in w.matched
-        ]
-        if missing:
-            created = ctx.matcher.ensure_contacts(missing)
-            w.matched.update(created)
-            ctx.count("contacts_linked_or_created", len(created))
+        try:
+            w.matched = ctx.matcher.match([p.address for p in w.decision.external])
+            missing = [
+                p for p in creation_candidates(w.decision, ctx.policy) if p.address not in w.matched
+            ]
+            if missing:
+                created = ctx.matcher.ensure_contacts(missing)
+                w.matched.update(created)
+                ctx.count("contacts_linked_or_created", len(created))
+        except FinalError as exc:
+            if isinstance(exc, AuthError):
+                raise
+            _fail(ctx, w.claim_id, exc, what="contact lookup")
+            continue
+        kept.append(w)
         contacts.extend(w.matched.values())
     ctx.matcher.prefetch_opportunities(_unique_contacts(contacts))
+    return kept
 
 
 def _unique_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,6 +206,13 @@ def _finish(ctx: EmailContext, item: Work) -> None:
     external = [p.address for p in decision.external]
     with session_scope() as s:
         c = s.get(EmailClaim, item.claim_id)
+        if not decision.truncated and not set(c.participants or ()) <= copy_participants(msg):
+            # Another copy showed participants this decision did not see (the sender's Bcc)
+            # since it was made: decide again on everything known before writing anything.
+            c.lease_until = None
+            _requeue(s, [item.claim_id])
+            ctx.count("redecided")
+            return
         thread_id, moved = assign_thread(s, ctx.org_id, msg, ctx.account_id)
         c.thread_id = thread_id
         c.addresses = external[:200]
@@ -322,22 +384,72 @@ def relink(ctx: EmailContext, addresses: set[str]) -> int:
     return updated
 
 
-def _defer(ctx: EmailContext, claim_ids: list[int], exc: Exception) -> None:
-    from brightsync.email.jobs import process_claims
+def late_participants(ctx: EmailContext, revealed: dict[int, frozenset[str]]) -> int:
+    """Logged emails whose later copy showed more people (the sender's Bcc): link them too.
 
-    log.warning("deferring %d claim(s) after transient error: %s", len(claim_ids), exc)
+    An excluded address seen only now cannot be unlogged; the claim says so instead.
+    """
+    addresses: set[str] = set()
     with session_scope() as s:
-        attempts = 1
+        for claim_id, found in revealed.items():
+            c = s.get(EmailClaim, claim_id)
+            if c is None or c.state != "logged":
+                continue
+            external = sorted(a for a in found if not ctx.policy.is_internal(a))
+            if any(ctx.policy.is_excluded(a) for a in external):
+                c.reason = "logged before the sender's copy showed an excluded address"
+                log.warning("claim %s: an excluded address was revealed after logging", c.id)
+                continue
+            c.addresses = list(dict.fromkeys([*(c.addresses or []), *external]))[:200]
+            _participants(s, ctx.org_id, c.id, external, set())
+            addresses.update(external)
+    if not addresses:
+        return 0
+    try:
+        return relink(ctx, addresses)
+    except (TransientError, FinalError) as exc:
+        log.warning("linking late participants failed: %s", exc)
+        return 0
+
+
+def _defer(ctx: EmailContext, claim_ids: list[int], exc: Exception) -> None:
+    """Retry later, each item after its own backoff: it grows with that item's failures."""
+    log.warning("deferring %d claim(s) after transient error: %s", len(claim_ids), exc)
+    by_delay: dict[float, list[int]] = defaultdict(list)
+    with session_scope() as s:
         for claim_id in claim_ids:
             c = s.get(EmailClaim, claim_id)
             if c is None or c.state not in claims.OPEN_STATES:
                 continue
-            attempts = max(attempts, c.attempts or 1)
+            c.failures = (c.failures or 0) + 1
+            delay = retry_delay(c.failures)
             c.reason = f"will retry: {exc}"[:500]
-            c.lease_until = utcnow() + retry_delay(attempts)
-        delay = retry_delay(attempts).total_seconds()
-        after_commit(s, lambda: process_claims.apply_async(args=[claim_ids], countdown=delay))
+            c.lease_until = utcnow() + delay
+            by_delay[delay.total_seconds()].append(claim_id)
+        for delay, ids in by_delay.items():
+            _requeue(s, ids, countdown=delay)
     ctx.count("deferred", len(claim_ids))
+
+
+def _requeue(s: Any, claim_ids: list[int], countdown: float = 0) -> None:
+    from brightsync.email.jobs import process_claims
+
+    after_commit(s, lambda: process_claims.apply_async(args=[claim_ids], countdown=countdown))
+
+
+def _fail(
+    ctx: EmailContext, claim_id: int, exc: FinalError, what: str = "", who: str = "CRM"
+) -> None:
+    """A final refusal concerns this record only: record it with the reason, move on."""
+    where = f" ({what})" if what else ""
+    log.warning("claim %s failed for good%s: %s", claim_id, where, exc)
+    with session_scope() as s:
+        c = s.get(EmailClaim, claim_id)
+        if c is None or c.state not in claims.OPEN_STATES:
+            return
+        c.state, c.reason = "failed", f"{who} refused{where}: {exc.message}"[:500]
+        c.decided_at, c.lease_until = utcnow(), None
+    ctx.count("failed")
 
 
 def _hand_over(ctx: EmailContext, claim_id: int, reason: str) -> None:

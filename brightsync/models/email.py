@@ -16,7 +16,9 @@ class EmailClaim(Base):
 
     The unique key is the dedup: the first mailbox to insert it owns the message; every other
     mailbox only records an EmailSighting. state: claimed -> logged | skipped | unmatched |
-    failed; a claim whose owner cannot finish is handed to another holder.
+    failed; a claim whose owner cannot finish is handed to another holder. A colleague's copy
+    of mail sent by a registered user is "waiting" (until `wait_until`) for the sender's copy,
+    the only one that shows Bcc.
     """
 
     __tablename__ = "email_claim"
@@ -40,7 +42,12 @@ class EmailClaim(Base):
     crm_email_id: Mapped[str | None] = mapped_column(String(200))
     related_to: Mapped[dict[str, Any] | None] = mapped_column()
     addresses: Mapped[list[Any] | None] = mapped_column()  # external participants
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # create intents recorded
+    # Deferrals of this item, whatever step failed: its retry backoff grows with them.
+    failures: Mapped[int] = mapped_column(default=0)
+    # Every address the decision saw, across copies (a later copy that shows more reopens it).
+    participants: Mapped[list[Any] | None] = mapped_column()
+    wait_until: Mapped[datetime | None] = mapped_column()  # while "waiting"
     lease_until: Mapped[datetime | None] = mapped_column()
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()

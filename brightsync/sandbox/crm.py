@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 import click
 import requests
@@ -307,13 +308,21 @@ class Fault:
     retry_after: str | None
     delay: float
     message: str | None
+    match: str | None = None  # only requests whose query or body contains this text
 
     def matches(self) -> bool:
         return (
             (self.count is None or self.count > 0)
             and request.path.startswith(self.path)
             and self.method in (None, request.method)
+            and (self.match is None or self.match in _request_text())
         )
+
+
+def _request_text() -> str:
+    """The decoded query string and body of the current request (for `match` faults)."""
+    query = unquote_plus(request.query_string.decode("utf-8", "replace"))
+    return query + "\n" + request.get_data(as_text=True)
 
 
 class Control:
@@ -742,6 +751,7 @@ def create_crm_app(
                 retry_after=None if retry_after is None else str(retry_after),
                 delay=float(spec.get("delaySeconds") or 0),
                 message=spec.get("message"),
+                match=str(spec["match"]) if spec.get("match") else None,
             )
             with control.lock:
                 control.faults.append(fault)
@@ -846,6 +856,7 @@ class CrmSandbox:
         retry_after: float | str | None = None,
         delay: float = 0.0,
         message: str | None = None,
+        match: str | None = None,
     ) -> None:
         self._control(
             "POST",
@@ -858,6 +869,7 @@ class CrmSandbox:
                 "retryAfter": retry_after,
                 "delaySeconds": delay,
                 "message": message,
+                "match": match,
             },
         )
 

@@ -143,7 +143,17 @@ class EmailDecisionOut(Schema):
         fields.Dict(),
         metadata={"description": "each mailbox that held it, with why its copy was not used"},
     )
-    attempts = fields.Integer()
+    attempts = fields.Integer(metadata={"description": "create attempts recorded"})
+    failures = fields.Integer(
+        metadata={"description": "deferrals after a transient failure, whatever the step"}
+    )
+    participants = fields.List(
+        fields.String(), metadata={"description": "every address the copies seen so far showed"}
+    )
+    waitingUntil = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "while waiting for the sender's copy (it alone shows Bcc)"},
+    )
     syncCache = fields.Dict(metadata={"description": "present while waiting in the sync cache"})
     decidedAt = fields.DateTime(allow_none=True)
     rule = fields.String(metadata={"description": "the rule that decided, in words"})

@@ -419,6 +419,14 @@ def test_faults(api, crm):
     assert time.monotonic() - started >= 0.3
 
 
+def test_a_fault_can_match_one_address(api, crm):
+    crm.fault("/api/v1/contacts/lookup", 422, count=0, match="bad@x.com", message="no")
+    poisoned = api("GET", "/contacts/lookup", params={"emails": "ok@x.com,bad@x.com"})
+    assert poisoned.status_code == 422 and poisoned.json()["message"] == "no"
+    assert api("GET", "/contacts/lookup", params={"emails": "ok@x.com"}).status_code == 200
+    assert api("POST", "/contacts", json={"emailAddresses": ["bad@x.com"]}).status_code == 201
+
+
 def test_reset_clears_everything(api, crm):
     api.ok("POST", "/contacts", 201, json={"firstName": "A"})
     crm.fault("/api/", 500, count=5)
