@@ -33,7 +33,7 @@ import jellyfish
 from rapidfuzz import fuzz
 
 from brightsync.people.addresses import is_role_address, mailbox_key
-from brightsync.people.domains import company_domain
+from brightsync.people.domains import company_domain, registrable_label
 from brightsync.people.names import canonical_given_names, fold_name
 from brightsync.people.phones import DEFAULT_REGION, normalize_phone
 from brightsync.people.similarity import compare_names
@@ -43,11 +43,12 @@ POSSIBLE_THRESHOLD = 0.65
 # How much each shared fact vouches for a similar name (combined as independent evidence).
 _PHONE_WEIGHT = 1.0
 _DOMAIN_WEIGHT = 0.85
-_COMPANY_WEIGHT = 0.72
+_COMPANY_WEIGHT = 0.8
 _NAME_ONLY_FACTOR = 0.6  # a name with no other shared fact stays below POSSIBLE_THRESHOLD
 _SHARED_MAILBOX_CONFLICT_SCORE = 0.7  # same mailbox, different names: for review
 _PHONE_WITHOUT_NAME_SCORE = 0.7  # a nameless record on someone's number: for review
 _CONFLICTING_NAMES = 0.5
+_COLLEAGUES_CAP = 0.75
 # Blocks larger than this (a switchboard number, a common name) are compared as a sorted
 # neighbourhood instead of all pairs, so one block can never cost O(n^2).
 MAX_BLOCK = 300
@@ -83,6 +84,16 @@ _LEGAL_FORMS = frozenset(
         "pty",
         "kg",
         "the",
+        # Generic words that one record keeps and another drops ('Acme Labs' / 'Acme').
+        "group",
+        "holding",
+        "holdings",
+        "partners",
+        "labs",
+        "systems",
+        "solutions",
+        "technologies",
+        "international",
     }
 )
 
@@ -104,6 +115,7 @@ class Person:
     phones: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     company: str = ""
+    labels: tuple[str, ...] = ()  # company names its email domains spell ('acme' for acme.de)
 
     def to_row(self) -> list[Any]:
         return [
@@ -114,12 +126,22 @@ class Person:
             self.phones,
             self.domains,
             self.company,
+            self.labels,
         ]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> Person:
-        pid, first, last, mailboxes, phones, domains, company = row
-        return cls(pid, first, last, tuple(mailboxes), tuple(phones), tuple(domains), company)
+        pid, first, last, mailboxes, phones, domains, company, labels = row
+        return cls(
+            pid,
+            first,
+            last,
+            tuple(mailboxes),
+            tuple(phones),
+            tuple(domains),
+            company,
+            tuple(labels),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +220,7 @@ def prepare(record: Mapping[str, Any], region: str = DEFAULT_REGION) -> Person:
         phones=tuple(dict.fromkeys(p for p in (normalize_phone(x, region) for x in phones) if p)),
         domains=domains,
         company=normalize_company(_text(record, "company")),
+        labels=tuple(dict.fromkeys(x for x in map(registrable_label, domains) if x)),
     )
 
 
@@ -209,10 +232,17 @@ def decide(score: float) -> Decision | None:
     return None
 
 
-def _same_company(a: str, b: str) -> bool:
-    if not a or not b:
-        return False
-    return a == b or (min(len(a), len(b)) >= 4 and fuzz.ratio(a, b) >= 90)
+def _same_company(a: Person, b: Person) -> bool:
+    """Same company name (typos tolerated), or a name that one's email domain spells."""
+    if a.company and b.company:
+        if a.company == b.company:
+            return True
+        if min(len(a.company), len(b.company)) >= 4 and fuzz.ratio(a.company, b.company) >= 90:
+            return True
+    for company, labels in ((a.company, b.labels), (b.company, a.labels)):
+        if company and company.replace(" ", "") in labels:
+            return True
+    return False
 
 
 def score_pair(a: Person, b: Person) -> tuple[float, list[str]]:
@@ -237,13 +267,18 @@ def score_pair(a: Person, b: Person) -> tuple[float, list[str]]:
         # A shared role mailbox (sales@acme.com) says as much as the company domain.
         reasons.append(f"same company domain {(domains or [shared[0].split('@')[1]])[0]}")
         doubt *= 1 - _DOMAIN_WEIGHT
-    if _same_company(a.company, b.company):
+    if _same_company(a, b):
         reasons.append("same company")
         doubt *= 1 - _COMPANY_WEIGHT
     if not (has_a and has_b):
         return (_PHONE_WITHOUT_NAME_SCORE if phones else 0.0), [*reasons, name_reason]
     weight = _NAME_ONLY_FACTOR + (1 - _NAME_ONLY_FACTOR) * (1 - doubt)
     score = min(round(similarity * weight, 4), 0.99)  # 1.0 is kept for a shared mailbox
+    if domains and not phones and not shared:
+        # Two different mailboxes at one company are usually two colleagues (a second
+        # Robert Clark): never more than a possible duplicate without a shared phone.
+        reasons.append(f"different addresses at {domains[0]}")
+        score = min(score, _COLLEAGUES_CAP)
     return score, [*reasons, name_reason]
 
 

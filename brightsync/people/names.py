@@ -164,4 +164,8 @@ def nickname_related(a: str, b: str) -> bool:
         return True
     if b in _relatives(a):
         return True
-    return bool(canonical_given_names(a) & canonical_given_names(b))
+    # Both short for one longer formal name. The list also records odd links between
+    # formal names ('bill' noted as a nickname of 'robert'), so a shorter shared "canonical"
+    # would make 'william' and 'robert' one name.
+    shared = canonical_given_names(a) & canonical_given_names(b)
+    return any(len(c) > max(len(a), len(b)) for c in shared)

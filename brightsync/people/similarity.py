@@ -37,7 +37,7 @@ def _fold(text: object) -> str:
     return fold_name(text)
 
 
-_UNKNOWN = 0.6  # one side lacks this name part: neither agreement nor contradiction
+_UNKNOWN = 0.75  # one side lacks this name part: neither agreement nor contradiction
 
 
 def _edit_distance(a: str, b: str) -> int:
