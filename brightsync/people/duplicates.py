@@ -206,7 +206,7 @@ def prepare(record: Mapping[str, Any], region: str = DEFAULT_REGION) -> Person:
     if not isinstance(record, Mapping):
         raise InvalidContact("a contact must be a JSON object")
     pid = record.get("id")
-    if pid is not None and not isinstance(pid, str | int) or isinstance(pid, bool):
+    if isinstance(pid, bool) or (pid is not None and not isinstance(pid, str | int)):
         raise InvalidContact("id must be a string or an integer")
     emails = _strings(record, "emailAddresses", ("address", "email", "value"))
     phones = _strings(record, "phoneNumbers", ("number", "phone", "value"))
@@ -272,6 +272,9 @@ def score_pair(a: Person, b: Person) -> tuple[float, list[str]]:
         doubt *= 1 - _COMPANY_WEIGHT
     if not (has_a and has_b):
         return (_PHONE_WITHOUT_NAME_SCORE if phones else 0.0), [*reasons, name_reason]
+    if not (a.first and a.last and b.first and b.last) and not phones:
+        # 'Smith' at Acme fits every Smith at Acme: a half name needs a shared phone.
+        doubt = 1.0
     weight = _NAME_ONLY_FACTOR + (1 - _NAME_ONLY_FACTOR) * (1 - doubt)
     score = min(round(similarity * weight, 4), 0.99)  # 1.0 is kept for a shared mailbox
     if domains and not phones and not shared:
