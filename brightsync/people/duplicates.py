@@ -285,8 +285,19 @@ def score_pair(a: Person, b: Person) -> tuple[float, list[str]]:
     return score, [*reasons, name_reason]
 
 
+def _shares_a_fact(a: Person, b: Person) -> bool:
+    return bool(
+        set(a.mailboxes) & set(b.mailboxes)
+        or set(a.phones) & set(b.phones)
+        or set(a.domains) & set(b.domains)
+        or _same_company(a, b)
+    )
+
+
 def match(a: Person, b: Person, min_score: float = POSSIBLE_THRESHOLD) -> Match | None:
     """The Match of two prepared contacts when it reaches `min_score` (and the grey band)."""
+    if min_score > _NAME_ONLY_FACTOR and not _shares_a_fact(a, b):
+        return None  # a name alone scores at most _NAME_ONLY_FACTOR: skip the name work
     score, reasons = score_pair(a, b)
     decision = decide(score)
     if decision is None or score < min_score:

@@ -131,7 +131,12 @@ def fold_name(text: object) -> str:
     """
     if not isinstance(text, str):
         return ""
-    decomposed = unicodedata.normalize("NFKD", text[:200])
+    return _fold(text[:200])
+
+
+@functools.lru_cache(maxsize=65536)  # names repeat a lot across an address book
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return re.sub(r"[^\w]+", " ", stripped.lower()).replace("_", " ").strip()
 
@@ -142,11 +147,13 @@ def _nicknamer() -> NickNamer:
     return NickNamer()
 
 
+@functools.lru_cache(maxsize=65536)
 def _relatives(name: str) -> frozenset[str]:
     nn = _nicknamer()
     return frozenset(nn.canonicals_of(name) | nn.nicknames_of(name))
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical_given_names(name: str) -> frozenset[str]:
     """Formal names a given name may stand for: 'bob' -> {'robert', ...}; {} when none."""
     return frozenset(_nicknamer().canonicals_of(name)) if name else frozenset()

@@ -7,6 +7,7 @@ Two signals, both cheap and offline:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -103,7 +104,11 @@ def compare_names(
     Tolerates accents, case, typos, nicknames (curated list), initials and swapped
     first/last names; a part missing on one side counts as neither agreement nor conflict.
     """
-    fa, la, fb, lb = _fold(first_a), _fold(last_a), _fold(first_b), _fold(last_b)
+    return _compare_folded(_fold(first_a), _fold(last_a), _fold(first_b), _fold(last_b))
+
+
+@functools.lru_cache(maxsize=65536)  # the same name pairs meet again in other blocks
+def _compare_folded(fa: str, la: str, fb: str, lb: str) -> tuple[float, str]:
     if not (la or fa) or not (lb or fb):
         return 0.0, "no name"
     if sorted(f"{fa} {la}".split()) == sorted(f"{fb} {lb}".split()):

@@ -1,0 +1,148 @@
+"""Duplicate-contact matcher benchmark: precision, recall, time and peak memory.
+
+A seeded labelled address book (`brightsync.people.duplicate_samples`: typos, nicknames,
+swapped names, initials, accents, second emails, phone formats, missing fields; namesakes,
+colleagues and relatives as hard negatives) is written as JSON lines; then, each in its own
+process so the peak resident memory is that process's alone:
+- `brightsync contacts duplicates --json FILE` (the matcher, streaming in and out);
+- the baseline: exact email matching (case-folded addresses), the usual CRM dedupe rule;
+- naive all-pairs scoring with the same score function, on the smallest size only (its time
+  grows with n^2; the figure for the larger sizes is extrapolated and marked so).
+Targets: precision of "duplicate" >= 0.98, recall of "duplicate + possible" >= 0.9, and
+100,000 contacts in minutes with flat memory.
+
+    python bench/contact_duplicates.py [--sizes 10000,100000] [--naive 2000] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from brightsync.people.duplicate_samples import Sample, evaluate, generate  # noqa: E402
+
+
+class _Pair:
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.a, self.b, self.decision = obj["a"], obj["b"], obj["decision"]
+
+
+def run_child(args: list[str], stdout: Path) -> tuple[float, float]:
+    """Run a child process; (wall seconds, peak RSS in MiB) of that child alone."""
+    with stdout.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{args[:4]} failed with exit code {proc.returncode}")
+    return elapsed, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def read_pairs(path: Path) -> list[_Pair]:
+    with path.open(encoding="utf-8") as fh:
+        return [_Pair(json.loads(line)) for line in fh if line.strip()]
+
+
+def worker_exact_email(path: str) -> None:
+    """Baseline: two contacts sharing a case-folded address are duplicates; nothing else."""
+    first: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            for addr in {a.strip().lower() for a in rec.get("emailAddresses") or []}:
+                if addr in first:
+                    print(json.dumps({"a": first[addr], "b": rec["id"], "decision": "duplicate"}))
+                else:
+                    first[addr] = rec["id"]
+
+
+def worker_naive(path: str) -> None:
+    """All pairs through the same score function: the quadratic way."""
+    from brightsync.people.duplicates import match, prepare
+
+    with open(path, encoding="utf-8") as fh:
+        people = [prepare(json.loads(line)) for line in fh]
+    for i, a in enumerate(people):
+        for b in people[i + 1 :]:
+            m = match(a, b)
+            if m is not None:
+                print(json.dumps(m.to_dict()))
+
+
+def measure(label: str, args: list[str], sample: Sample, out: Path) -> dict[str, Any]:
+    elapsed, peak = run_child(args, out)
+    figures = evaluate(sample, iter(read_pairs(out)))
+    return {"method": label, "seconds": elapsed, "peak_mib": peak, **figures}
+
+
+def show(n: int, row: dict[str, Any]) -> None:
+    print(
+        f"{n:>7} {row['method']:<22} {row['seconds']:>8.1f}s {row['peak_mib']:>8.0f} MiB"
+        f"   dup P={row['duplicate_precision']:.3f} R={row['duplicate_recall']:.3f}"
+        f"   dup+possible P={row['any_precision']:.3f} R={row['any_recall']:.3f}"
+        f"   ({row['pairs']} true pairs)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] in ("--worker-exact", "--worker-naive"):
+        (worker_exact_email if sys.argv[1] == "--worker-exact" else worker_naive)(sys.argv[2])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--naive", type=int, default=2000, help="size for all-pairs scoring")
+    parser.add_argument("--seed", type=int, default=7)
+    opts = parser.parse_args()
+    sizes = [int(s) for s in opts.sizes.split(",") if s]
+    py = sys.executable
+    print(f"{'n':>7} {'method':<22} {'time':>9} {'peak RSS':>12}")
+    with tempfile.TemporaryDirectory(prefix="bench-dupes-") as tmp:
+        work = Path(tmp)
+        naive_rate = None
+        for n in sorted({opts.naive, *sizes}):
+            sample = generate(n, seed=opts.seed)
+            data = work / f"contacts-{n}.jsonl"
+            with data.open("w", encoding="utf-8") as fh:
+                for record in sample.records:
+                    fh.write(json.dumps(record) + "\n")
+            del sample.records[:]  # the children read the file; keep only the labels here
+            out = work / "pairs.jsonl"
+            cli = [py, "-m", "brightsync", "contacts", "duplicates", "--json", str(data)]
+            if n in sizes:
+                show(n, measure("matcher (blocking)", cli, sample, out))
+                show(
+                    n,
+                    measure(
+                        "exact email (baseline)",
+                        [py, __file__, "--worker-exact", str(data)],
+                        sample,
+                        out,
+                    ),
+                )
+            if n == opts.naive:
+                row = measure(
+                    "all pairs (naive)", [py, __file__, "--worker-naive", str(data)], sample, out
+                )
+                show(n, row)
+                naive_rate = row["seconds"] / (n * (n - 1) / 2)
+        if naive_rate:
+            for n in sizes:
+                if n > opts.naive:
+                    est = naive_rate * n * (n - 1) / 2
+                    print(f"{n:>7} all pairs (naive)      ~{est:>8.0f}s  (extrapolated, n^2)")
+
+
+if __name__ == "__main__":
+    main()
