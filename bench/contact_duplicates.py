@@ -34,19 +34,52 @@ from brightsync.people.duplicate_samples import Sample, evaluate, generate  # no
 class _Pair:
     def __init__(self, obj: dict[str, Any]) -> None:
         self.a, self.b, self.decision = obj["a"], obj["b"], obj["decision"]
+        self.score = obj.get("score", 1.0)
 
 
-def run_child(args: list[str], stdout: Path) -> tuple[float, float]:
-    """Run a child process; (wall seconds, peak RSS in MiB) of that child alone."""
+def sweep(n: int, sample: Sample, pairs: list[_Pair]) -> None:
+    """Precision/recall of 'score >= t' for candidate thresholds: how the cut was chosen."""
+    print(f"{n:>7} threshold sweep (pairs scoring at least t):")
+    for t in (0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0):
+        kept = [p for p in pairs if p.score >= t]
+        for p in kept:
+            p.decision = "duplicate"
+        f = evaluate(sample, iter(kept))
+        print(f"{'':>9} t={t:.2f}  P={f['duplicate_precision']:.3f} R={f['duplicate_recall']:.3f}")
+
+
+# Children report their own peak (VmHWM of their address space) when they exit: the rusage
+# maximum of a forked child also counts the parent's pages at fork time.
+_PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+def _peak():
+    with open('/proc/self/status') as fh:
+        kib = next(int(l.split()[1]) for l in fh if l.startswith('VmHWM:'))
+    with open(os.environ['BENCH_PEAK_FILE'], 'w') as out:
+        out.write(str(kib))
+atexit.register(_peak)
+target, sys.argv = sys.argv[1], sys.argv[1:]
+if target.endswith('.py'):
+    runpy.run_path(target, run_name='__main__')
+else:
+    runpy.run_module(target, run_name='__main__', alter_sys=True)
+"""
+
+
+def run_child(args: list[str], stdout: Path) -> tuple[float, float, float]:
+    """Run `python -m module ...` or `python script.py ...` in a child process; wall seconds,
+    CPU seconds and peak resident memory (MiB) of that child alone."""
+    peak_file = stdout.with_suffix(".peak")
+    env = {**os.environ, "BENCH_PEAK_FILE": str(peak_file)}
     with stdout.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out)
+        proc = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, *args], stdout=out, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{args[:4]} failed with exit code {proc.returncode}")
-    return elapsed, usage.ru_maxrss / 1024  # Linux reports KiB
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{args[:4]} failed with exit code {code}")
+    return elapsed, usage.ru_utime + usage.ru_stime, int(peak_file.read_text()) / 1024
 
 
 def read_pairs(path: Path) -> list[_Pair]:
@@ -81,14 +114,15 @@ def worker_naive(path: str) -> None:
 
 
 def measure(label: str, args: list[str], sample: Sample, out: Path) -> dict[str, Any]:
-    elapsed, peak = run_child(args, out)
+    elapsed, cpu, peak = run_child(args, out)
     figures = evaluate(sample, iter(read_pairs(out)))
-    return {"method": label, "seconds": elapsed, "peak_mib": peak, **figures}
+    return {"method": label, "seconds": elapsed, "cpu": cpu, "peak_mib": peak, **figures}
 
 
 def show(n: int, row: dict[str, Any]) -> None:
     print(
-        f"{n:>7} {row['method']:<22} {row['seconds']:>8.1f}s {row['peak_mib']:>8.0f} MiB"
+        f"{n:>7} {row['method']:<22} {row['seconds']:>7.1f}s {row['cpu']:>7.1f}s"
+        f" {row['peak_mib']:>6.0f} MiB"
         f"   dup P={row['duplicate_precision']:.3f} R={row['duplicate_recall']:.3f}"
         f"   dup+possible P={row['any_precision']:.3f} R={row['any_recall']:.3f}"
         f"   ({row['pairs']} true pairs)",
@@ -106,8 +140,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     opts = parser.parse_args()
     sizes = [int(s) for s in opts.sizes.split(",") if s]
-    py = sys.executable
-    print(f"{'n':>7} {'method':<22} {'time':>9} {'peak RSS':>12}")
+    print(f"{'n':>7} {'method':<22} {'wall':>8} {'cpu':>8} {'peak RSS':>10}")
     with tempfile.TemporaryDirectory(prefix="bench-dupes-") as tmp:
         work = Path(tmp)
         naive_rate = None
@@ -119,21 +152,23 @@ def main() -> None:
                     fh.write(json.dumps(record) + "\n")
             del sample.records[:]  # the children read the file; keep only the labels here
             out = work / "pairs.jsonl"
-            cli = [py, "-m", "brightsync", "contacts", "duplicates", "--json", str(data)]
+            cli = ["brightsync", "contacts", "duplicates", "--json", str(data)]
             if n in sizes:
                 show(n, measure("matcher (blocking)", cli, sample, out))
+                if n == min(sizes):
+                    sweep(n, sample, read_pairs(out))
                 show(
                     n,
                     measure(
                         "exact email (baseline)",
-                        [py, __file__, "--worker-exact", str(data)],
+                        [__file__, "--worker-exact", str(data)],
                         sample,
                         out,
                     ),
                 )
             if n == opts.naive:
                 row = measure(
-                    "all pairs (naive)", [py, __file__, "--worker-naive", str(data)], sample, out
+                    "all pairs (naive)", [__file__, "--worker-naive", str(data)], sample, out
                 )
                 show(n, row)
                 naive_rate = row["seconds"] / (n * (n - 1) / 2)
@@ -141,7 +176,9 @@ def main() -> None:
             for n in sizes:
                 if n > opts.naive:
                     est = naive_rate * n * (n - 1) / 2
-                    print(f"{n:>7} all pairs (naive)      ~{est:>8.0f}s  (extrapolated, n^2)")
+                    print(
+                        f"{n:>7} all pairs (naive)      ~{est:>6.0f}s (extrapolated from wall, n^2)"
+                    )
 
 
 if __name__ == "__main__":

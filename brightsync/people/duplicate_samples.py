@@ -297,18 +297,20 @@ def generate(n: int, seed: int = 7, duplicate_rate: float = 0.2) -> Sample:
     book = _Book(seed, n)
     rng = book.rng
     people: list[tuple[int, dict[str, Any], bool]] = []  # (entity, person, has copies)
-    entity = 0
-    while sum(2 if copies else 1 for _, _, copies in people) < n:
+    entity = planned = 0
+    while planned < n:
         p = book.person()
-        people.append((entity, p, rng.random() < duplicate_rate))
+        copies = rng.random() < duplicate_rate
+        people.append((entity, p, copies))
         entity += 1
+        planned += 2 if copies else 1
         roll = rng.random()
         if roll < 0.05:
             people.append((entity, book.relative(p), False))
-            entity += 1
+            entity, planned = entity + 1, planned + 1
         elif roll < 0.1 and p["company"]:
             people.append((entity, book.colleague(p), False))
-            entity += 1
+            entity, planned = entity + 1, planned + 1
     records: list[tuple[int, dict[str, Any]]] = []
     for ent, p, copies in people:
         base = book.record(p, noisy=False)

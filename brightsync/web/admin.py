@@ -250,6 +250,21 @@ def get_unmatched(org_id: int) -> Any:
     return jsonify(items=items, limit=limit, offset=offset)
 
 
+@bp.get("/orgs/<int:org_id>/duplicates")
+@require_admin
+def get_duplicates(org_id: int) -> Any:
+    from brightsync.review.duplicates import list_possible_duplicates
+
+    query = schemas.DuplicatesQuery().load(request.args.to_dict())
+    state = None if query["state"] == "all" else query["state"]
+    with session_scope() as s:
+        if s.get(Organisation, org_id) is None:
+            return jsonify(error="organisation not found"), 404
+        items, total = list_possible_duplicates(s, org_id, state, query["limit"], query["offset"])
+    out = schemas.PossibleDuplicateOut(many=True).dump(items)
+    return jsonify(items=out, total=total, limit=query["limit"], offset=query["offset"])
+
+
 @bp.get("/orgs/<int:org_id>/emails")
 @require_admin
 def get_email_decision(org_id: int) -> Any:

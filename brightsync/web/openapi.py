@@ -48,6 +48,7 @@ def admin_openapi() -> dict[str, Any]:
         ("SyncRequest", schemas.SyncRequest),
         ("UnmatchedOut", schemas.UnmatchedOut),
         ("EmailDecisionOut", schemas.EmailDecisionOut),
+        ("PossibleDuplicatePage", schemas.PossibleDuplicatePage),
     ]:
         spec.components.schema(name, schema=schema)
     secured = {"security": [{"bearer": []}]}
@@ -181,6 +182,37 @@ def admin_openapi() -> dict[str, Any]:
         },
     )
     add_operations(spec, _ERR)
+    spec.path(
+        "/api/v1/orgs/{orgId}/duplicates",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "Possible duplicate contacts waiting for review (both records, reasons)",
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["open", "approved", "rejected", "all"],
+                            "default": "open",
+                        },
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "one page of pairs, oldest first",
+                        **_json("PossibleDuplicatePage"),
+                    },
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
     spec.path(
         "/webhooks/aurinko",
         operations={
