@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brightsync.models.base import Base, utcnow
@@ -33,7 +33,7 @@ class PossibleDuplicate(Base):
     key_b: Mapped[str] = mapped_column(String(255))
     record_a: Mapped[dict[str, Any]] = mapped_column()
     record_b: Mapped[dict[str, Any]] = mapped_column()
-    score: Mapped[float] = mapped_column()
+    score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[list[Any]] = mapped_column()
     state: Mapped[str] = mapped_column(String(20), default="open")  # open|approved|rejected
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
