@@ -171,13 +171,15 @@ def main() -> None:
                     "all pairs (naive)", [__file__, "--worker-naive", str(data)], sample, out
                 )
                 show(n, row)
-                naive_rate = row["seconds"] / (n * (n - 1) / 2)
+                pairs_scored = n * (n - 1) / 2
+                naive_rate = (row["seconds"] / pairs_scored, row["cpu"] / pairs_scored)
         if naive_rate:
             for n in sizes:
                 if n > opts.naive:
-                    est = naive_rate * n * (n - 1) / 2
+                    wall, cpu = (rate * n * (n - 1) / 2 for rate in naive_rate)
                     print(
-                        f"{n:>7} all pairs (naive)      ~{est:>6.0f}s (extrapolated from wall, n^2)"
+                        f"{n:>7} all pairs (naive)    ~{wall:>6.0f}s ~{cpu:>6.0f}s"
+                        "  (extrapolated from the measured size: n^2)"
                     )
 
 
