@@ -43,7 +43,7 @@ POSSIBLE_THRESHOLD = 0.65
 # How much each shared fact vouches for a similar name (combined as independent evidence).
 _PHONE_WEIGHT = 1.0
 _DOMAIN_WEIGHT = 0.85
-_COMPANY_WEIGHT = 0.8
+_COMPANY_WEIGHT = 0.9
 _NAME_ONLY_FACTOR = 0.6  # a name with no other shared fact stays below POSSIBLE_THRESHOLD
 _SHARED_MAILBOX_CONFLICT_SCORE = 0.7  # same mailbox, different names: for review
 _PHONE_WITHOUT_NAME_SCORE = 0.7  # a nameless record on someone's number: for review
