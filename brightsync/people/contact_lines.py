@@ -45,6 +45,8 @@ def duplicates_in_lines(
                 if not text.strip():
                     continue
                 record = json.loads(text)
+                if isinstance(record, dict) and record.get("id") in (None, ""):
+                    record["id"] = number  # no id: the line number names the contact
                 index.add(record)
             except UnicodeDecodeError:
                 problem = "not UTF-8 text"

@@ -28,6 +28,7 @@ CONTACTS = [
     {"id": 3, "firstName": "", "lastName": "", "emailAddresses": ["RSmith@ACME.com"]},
     {"id": "c9", "firstName": "Jane", "lastName": "Smith", "emailAddresses": ["jane@acme.com"]},
     {"id": "d2"},
+    {"firstName": "Rob", "lastName": "Smith", "phoneNumbers": ["415-555-0100"]},
 ]
 
 
@@ -49,7 +50,13 @@ def test_pairs_from_a_file_and_from_stdin(tmp_path):
     assert out.returncode == 0, out.stderr
     pairs = [json.loads(line) for line in out.stdout.decode().splitlines()]
     by_ids = {frozenset((p["a"], p["b"])): p for p in pairs}
-    assert set(by_ids) == {frozenset(("a1", "b7")), frozenset(("a1", 3))}
+    # The contact without an id is named by its line number (6).
+    assert set(by_ids) == {
+        frozenset(("a1", "b7")),
+        frozenset(("a1", 3)),
+        frozenset(("a1", 6)),
+        frozenset(("b7", 6)),
+    }
     nickname = by_ids[frozenset(("a1", "b7"))]
     assert nickname["decision"] == "duplicate" and 0.8 <= nickname["score"] <= 1
     assert "same phone +14155550100" in nickname["reasons"]
@@ -59,7 +66,7 @@ def test_pairs_from_a_file_and_from_stdin(tmp_path):
     text = run(tmp_path, "-", stdin=path.read_bytes())
     assert text.returncode == 0, text.stderr
     lines = text.stdout.decode().splitlines()
-    assert len(lines) == 2 and all(len(line.split("\t")) == 5 for line in lines)
+    assert len(lines) == 4 and all(len(line.split("\t")) == 5 for line in lines)
 
 
 def test_bad_lines_are_named_and_nothing_is_printed(tmp_path):
