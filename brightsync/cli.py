@@ -352,6 +352,10 @@ def contacts_duplicates(file: Any, as_json: bool, region: str, min_score: float 
             click.echo(json.dumps(m.to_dict()) if as_json else format_match(m))
     except BadInput as exc:
         raise click.ClickException(f"bad input\n{exc}") from None
+    except BrokenPipeError:
+        raise  # click ends quietly when the reader (head, less) has gone
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the pairs: {exc.strerror or exc}") from None
 
 
 @cli.group()
