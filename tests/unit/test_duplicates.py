@@ -169,3 +169,32 @@ def test_identical_records_with_a_contact_detail_are_duplicates(record):
     else:
         assert score_pair(p, p)[0] < DUPLICATE_THRESHOLD
     assert POSSIBLE_THRESHOLD < DUPLICATE_THRESHOLD
+
+
+small_books = st.lists(
+    st.builds(
+        person,
+        st.just(""),
+        st.sampled_from(["", "Bob", "Robert", "Rob", "Jane"]),
+        st.sampled_from(["", "Smith", "Smyth", "Doe"]),
+        st.lists(st.sampled_from(["bob@acme.com", "BOB@acme.com", "jd@gmail.com"]), max_size=2),
+        st.lists(st.sampled_from(["415 555 0100", "+1 415 555 0100", "212 555 0199"]), max_size=1),
+        st.sampled_from(["", "Acme"]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_books)
+def test_index_reports_every_pair_sharing_a_mailbox_or_phone_once(book):
+    people = [prepare({**r, "id": i}) for i, r in enumerate(book)]
+    found = [(m.a, m.b) for m in find_duplicates(people)]
+    assert len(found) == len(set(found))
+    for i, a in enumerate(people):
+        for b in people[i + 1 :]:
+            expected = match(a, b)
+            if expected is not None and (
+                set(a.mailboxes) & set(b.mailboxes) or set(a.phones) & set(b.phones)
+            ):
+                assert (a.id, b.id) in found, (a, b)
