@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from brightsync.models import PossibleDuplicate
+from brightsync.models import PossibleDuplicate, utcnow
 
 _MAX_REASONS = 20
 
@@ -87,6 +87,22 @@ def list_possible_duplicates(
         .offset(offset)
     ).all()
     return [duplicate_out(r) for r in rows], int(total or 0)
+
+
+def decide_possible_duplicate(
+    session: Session, org_id: int, pair_id: int, state: str
+) -> PossibleDuplicate | None:
+    """Record a person's decision (approved: same person; rejected: two people; open again).
+
+    None when the pair does not belong to the organisation.
+    """
+    row = session.get(PossibleDuplicate, pair_id)
+    if row is None or row.org_id != org_id:
+        return None
+    if row.state != state:
+        row.state = state
+        row.decided_at = None if state == "open" else utcnow()
+    return row
 
 
 def duplicate_out(row: PossibleDuplicate) -> dict[str, Any]:

@@ -265,6 +265,21 @@ def get_duplicates(org_id: int) -> Any:
     return jsonify(items=out, total=total, limit=query["limit"], offset=query["offset"])
 
 
+@bp.patch("/orgs/<int:org_id>/duplicates/<int:pair_id>")
+@require_admin
+def patch_duplicate(org_id: int, pair_id: int) -> Any:
+    from brightsync.review.duplicates import decide_possible_duplicate, duplicate_out
+
+    data = _load(schemas.DuplicateDecision())
+    with session_scope() as s:
+        row = decide_possible_duplicate(s, org_id, pair_id, data["state"])
+        if row is None:
+            return jsonify(error="no such possible duplicate in this organisation"), 404
+        s.flush()
+        out = schemas.PossibleDuplicateOut().dump(duplicate_out(row))
+    return jsonify(out)
+
+
 @bp.get("/orgs/<int:org_id>/emails")
 @require_admin
 def get_email_decision(org_id: int) -> Any:

@@ -49,6 +49,7 @@ def admin_openapi() -> dict[str, Any]:
         ("UnmatchedOut", schemas.UnmatchedOut),
         ("EmailDecisionOut", schemas.EmailDecisionOut),
         ("PossibleDuplicatePage", schemas.PossibleDuplicatePage),
+        ("DuplicateDecision", schemas.DuplicateDecision),
     ]:
         spec.components.schema(name, schema=schema)
     secured = {"security": [{"bearer": []}]}
@@ -207,6 +208,25 @@ def admin_openapi() -> dict[str, Any]:
                         "description": "one page of pairs, oldest first",
                         **_json("PossibleDuplicatePage"),
                     },
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/duplicates/{pairId}",
+        parameters=[
+            org_id,
+            {"name": "pairId", "in": "path", "required": True, "schema": {"type": "integer"}},
+        ],
+        operations={
+            "patch": {
+                **secured,
+                "summary": "Decide a possible duplicate: approved (same person) or rejected",
+                "requestBody": {"required": True, **_json("DuplicateDecision")},
+                "responses": {
+                    "200": {"description": "the pair", **_json("PossibleDuplicateOut")},
                     "404": _ERR,
                     **common,
                 },

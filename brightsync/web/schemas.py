@@ -172,6 +172,10 @@ class DuplicatesQuery(_Strict):
     offset = fields.Integer(load_default=0, validate=validate.Range(0))
 
 
+class DuplicateDecision(_Strict):
+    state = fields.String(required=True, validate=validate.OneOf(["open", "approved", "rejected"]))
+
+
 class DuplicateSide(Schema):
     key = fields.String(metadata={"description": "crm:<id> or mailbox:<userId>:<id>"})
     record = fields.Dict(metadata={"description": "the contact as compared"})

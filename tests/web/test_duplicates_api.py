@@ -70,6 +70,20 @@ def test_grey_pairs_are_recorded_once_and_listed_with_both_records(client):
         == 1
     )
 
+    # A person decides; the decision survives the pair being seen again.
+    pair, url = item["id"], f"/api/v1/orgs/{acme}/duplicates/{item['id']}"
+    other_url = f"/api/v1/orgs/{other}/duplicates/{pair}"
+    assert client.patch(other_url, headers=AUTH, json={"state": "rejected"}).status_code == 404
+    assert client.patch(url, headers=AUTH, json={"state": "merged"}).status_code == 400
+    r = client.patch(url, headers=AUTH, json={"state": "rejected"})
+    assert r.status_code == 200 and r.get_json()["state"] == "rejected"
+    assert r.get_json()["decidedAt"] is not None
+    with session_scope() as s:
+        record_possible_duplicate(s, acme, crm_key, crm, mailbox_key, mailbox, 0.7, ["seen again"])
+    assert client.get(f"/api/v1/orgs/{acme}/duplicates", headers=AUTH).get_json()["total"] == 0
+    decided = client.get(f"/api/v1/orgs/{acme}/duplicates?state=rejected", headers=AUTH)
+    assert decided.get_json()["items"][0]["reasons"] == ["seen again"]
+
 
 def test_unknown_org_bad_query_and_missing_token(client):
     assert client.get("/api/v1/orgs/999/duplicates", headers=AUTH).status_code == 404
@@ -86,4 +100,5 @@ def test_openapi_documents_the_duplicates_endpoint(client):
     validate(doc)
     op = doc["paths"]["/api/v1/orgs/{orgId}/duplicates"]["get"]
     assert {"200", "404", "400", "401"} <= set(op["responses"])
+    assert "patch" in doc["paths"]["/api/v1/orgs/{orgId}/duplicates/{pairId}"]
     assert "PossibleDuplicateOut" in doc["components"]["schemas"]
