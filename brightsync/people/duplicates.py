@@ -20,12 +20,14 @@ so memory stays flat whatever the number of contacts.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +55,8 @@ _COLLEAGUES_CAP = 0.75
 # neighbourhood instead of all pairs, so one block can never cost O(n^2).
 MAX_BLOCK = 300
 WINDOW = 30
+# A number on more records than this is a switchboard or a shared line, not a person's.
+COMMON_PHONE = 20
 _MAX_VALUES = 20  # emails / phones per record considered
 _MAX_CANONICALS = 6
 
@@ -245,8 +249,14 @@ def _same_company(a: Person, b: Person) -> bool:
     return False
 
 
-def score_pair(a: Person, b: Person) -> tuple[float, list[str]]:
-    """0..1 likelihood that two prepared contacts are the same person, with the reasons."""
+def score_pair(
+    a: Person, b: Person, common_phones: AbstractSet[str] = frozenset()
+) -> tuple[float, list[str]]:
+    """0..1 likelihood that two prepared contacts are the same person, with the reasons.
+
+    `common_phones` are numbers many records share (a switchboard): they vouch like a
+    company domain, not like a personal number.
+    """
     has_a, has_b = bool(a.first or a.last), bool(b.first or b.last)
     similarity, how = compare_names(a.first, a.last, b.first, b.last)
     name_reason = f"name {how} ({similarity:.2f})" if has_a and has_b else "name missing"
@@ -258,10 +268,14 @@ def score_pair(a: Person, b: Person) -> tuple[float, list[str]]:
         return 1.0, [f"same email {personal[0]}", name_reason]
     reasons: list[str] = []
     doubt = 1.0  # probability that every shared fact is a coincidence
-    phones = sorted(set(a.phones) & set(b.phones))
+    shared_phones = sorted(set(a.phones) & set(b.phones))
+    phones = [p for p in shared_phones if p not in common_phones]
     if phones:
         reasons.append(f"same phone {phones[0]}")
         doubt *= 1 - _PHONE_WEIGHT
+    elif shared_phones:
+        reasons.append(f"same shared phone {shared_phones[0]}")
+        doubt *= 1 - _DOMAIN_WEIGHT
     domains = sorted(set(a.domains) & set(b.domains))
     if domains or shared:
         # A shared role mailbox (sales@acme.com) says as much as the company domain.
@@ -294,11 +308,16 @@ def _shares_a_fact(a: Person, b: Person) -> bool:
     )
 
 
-def match(a: Person, b: Person, min_score: float = POSSIBLE_THRESHOLD) -> Match | None:
+def match(
+    a: Person,
+    b: Person,
+    min_score: float = POSSIBLE_THRESHOLD,
+    common_phones: AbstractSet[str] = frozenset(),
+) -> Match | None:
     """The Match of two prepared contacts when it reaches `min_score` (and the grey band)."""
     if min_score > _NAME_ONLY_FACTOR and not _shares_a_fact(a, b):
         return None  # a name alone scores at most _NAME_ONLY_FACTOR: skip the name work
-    score, reasons = score_pair(a, b)
+    score, reasons = score_pair(a, b, common_phones)
     decision = decide(score)
     if decision is None or score < min_score:
         return None
@@ -363,7 +382,9 @@ class DuplicateIndex:
             """
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
-            CREATE TABLE person (n INTEGER PRIMARY KEY, pid TEXT UNIQUE, data TEXT NOT NULL);
+            CREATE TABLE person (
+                n INTEGER PRIMARY KEY, pid TEXT UNIQUE, sortkey TEXT NOT NULL, data TEXT NOT NULL
+            );
             CREATE TABLE block (key TEXT NOT NULL, n INTEGER NOT NULL);
             """
         )
@@ -391,8 +412,12 @@ class DuplicateIndex:
         row = person.to_row()
         try:
             cur = self._db.execute(
-                "INSERT INTO person (pid, data) VALUES (?, ?)",
-                (json.dumps(person.id), json.dumps([row, sorted(keys)])),
+                "INSERT INTO person (pid, sortkey, data) VALUES (?, ?, ?)",
+                (
+                    json.dumps(person.id),
+                    f"{person.last}\x00{person.first}",
+                    json.dumps([row, sorted(keys)]),
+                ),
             )
         except sqlite3.IntegrityError:
             raise InvalidContact(f"id {person.id!r} appears twice") from None
@@ -410,46 +435,83 @@ class DuplicateIndex:
                 "SELECT key FROM block GROUP BY key HAVING count(*) > ?", (MAX_BLOCK,)
             )
         }
+        common_phones = {
+            k[2:]
+            for (k,) in db.execute(
+                "SELECT key FROM block WHERE key LIKE 'p:%' GROUP BY key HAVING count(*) > ?",
+                (COMMON_PHONE,),
+            )
+        }
+        scope = _Scope(oversized, common_phones, min_score)
         rows = db.execute(
             "SELECT key, n FROM block WHERE key IN "
             "(SELECT key FROM block GROUP BY key HAVING count(*) > 1) ORDER BY key, n"
         )
         for key, group in itertools.groupby(rows, key=lambda row: row[0]):
-            members = self._load([n for _key, n in group])
-            yield from self._block_pairs(key, members, key in oversized, oversized, min_score)
+            if key in oversized:
+                for _ in group:  # skip its rows here; the window streams them in name order
+                    pass
+                yield from self._window_pairs(key, scope)
+            else:
+                members = self._load([n for _key, n in group])
+                for i, a in enumerate(members):
+                    for b in members[i + 1 :]:
+                        found = scope.owned_match(key, a, b)
+                        if found is not None:
+                            yield found
 
     def _load(self, ns: list[int]) -> list[tuple[Person, set[str]]]:
         out: list[tuple[Person, set[str]]] = []
         for start in range(0, len(ns), 500):
             chunk = ns[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for _n, data in self._db.execute(
-                f"SELECT n, data FROM person WHERE n IN ({marks}) ORDER BY n", chunk
+            for (data,) in self._db.execute(
+                f"SELECT data FROM person WHERE n IN ({marks}) ORDER BY n", chunk
             ):
-                row, keys = json.loads(data)
-                out.append((Person.from_row(row), set(keys)))
+                out.append(_decode(data))
         return out
 
-    @staticmethod
-    def _block_pairs(
-        key: str,
-        members: list[tuple[Person, set[str]]],
-        oversized: bool,
-        oversized_keys: set[str],
-        min_score: float,
-    ) -> Iterator[Match]:
-        if oversized:
-            members = sorted(members, key=lambda m: (m[0].last, m[0].first))
-        for i, (a, keys_a) in enumerate(members):
-            stop = min(len(members), i + 1 + WINDOW) if oversized else len(members)
-            for b, keys_b in members[i + 1 : stop]:
-                shared = keys_a & keys_b
-                owner = min(shared - oversized_keys, default=None) or min(shared)
-                if owner != key:
-                    continue  # scored in another block they share
-                found = match(a, b, min_score)
+    def _window_pairs(self, key: str, scope: _Scope) -> Iterator[Match]:
+        """A huge block (a switchboard number): each record against its WINDOW name neighbours,
+        streamed in name order so memory holds one window, not the block."""
+        window: collections.deque[tuple[Person, set[str]]] = collections.deque(maxlen=WINDOW)
+        cursor = self._db.execute(
+            "SELECT p.data FROM block b JOIN person p ON p.n = b.n WHERE b.key = ?"
+            " ORDER BY p.sortkey, p.n",
+            (key,),
+        )
+        for (data,) in cursor:
+            b = _decode(data)
+            for a in window:
+                found = scope.owned_match(key, a, b)
                 if found is not None:
                     yield found
+            window.append(b)
+
+
+def _decode(data: str) -> tuple[Person, set[str]]:
+    row, keys = json.loads(data)
+    return Person.from_row(row), set(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What the whole index knows when scoring one pair."""
+
+    oversized: set[str]  # block keys compared as a window
+    common_phones: set[str]  # numbers on more than COMMON_PHONE records
+    min_score: float
+
+    def owned_match(
+        self, key: str, a: tuple[Person, set[str]], b: tuple[Person, set[str]]
+    ) -> Match | None:
+        """The pair's Match, if this block owns it: its smallest shared key (not oversized
+        when another is shared), so a pair sharing several keys is scored once."""
+        shared = a[1] & b[1]
+        owner = min(shared - self.oversized, default=None) or min(shared)
+        if owner != key:
+            return None
+        return match(a[0], b[0], self.min_score, self.common_phones)
 
 
 def find_duplicates(

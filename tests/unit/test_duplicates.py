@@ -198,3 +198,27 @@ def test_index_reports_every_pair_sharing_a_mailbox_or_phone_once(book):
                 set(a.mailboxes) & set(b.mailboxes) or set(a.phones) & set(b.phones)
             ):
                 assert (a.id, b.id) in found, (a, b)
+
+
+def test_a_number_on_many_records_is_a_switchboard_not_a_person():
+    office = "+1 212 555 0199"
+    given = "Alice Boris Carla Derek Elena Felix Greta Hugo Irene Jonas Karin Lars Mona".split()
+    family = "Baker Cruz Dunn Eaton".split()
+    staff = [
+        person(f"s{i}{j}", g, f, phones=[office])
+        for i, g in enumerate(given)
+        for j, f in enumerate(family[:2])
+    ]
+    book = [
+        *staff,
+        person("a", "John", "Smith", phones=[office]),
+        person("b", "", "Smith", phones=[office]),
+        person("c", "Mary", "Jones", phones=["+1 415 555 0100"]),
+        person("d", "", "Jones", phones=["(415) 555-0100"]),
+    ]
+    found = {(m.a, m.b): m for m in find_duplicates(book)}
+    # A half name on someone's own number is worth a look; on the switchboard it is not.
+    assert found[("c", "d")].decision == "possible"
+    assert ("a", "b") not in found and ("b", "a") not in found
+    # Colleagues with only the number in common are not a pair either.
+    assert not any(m.a.startswith("s") and m.b.startswith("s") for m in found.values())
