@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic's env reads Base.metadata here)."""
 
 from brightsync.models.base import Base, utcnow
+from brightsync.models.duplicates import DUPLICATE_STATES, PossibleDuplicate
 from brightsync.models.email import (
     EmailClaim,
     EmailParticipant,
@@ -14,6 +15,7 @@ from brightsync.models.org import SERVICES, Organisation, Subscription, User
 from brightsync.models.sync import Lock, Notification, ObjectLink, RateWindow, SyncState
 
 __all__ = [
+    "DUPLICATE_STATES",
     "SERVICES",
     "Base",
     "EmailClaim",
@@ -24,6 +26,7 @@ __all__ = [
     "Notification",
     "ObjectLink",
     "Organisation",
+    "PossibleDuplicate",
     "RateWindow",
     "RunStat",
     "Subscription",

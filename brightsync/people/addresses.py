@@ -270,3 +270,47 @@ def is_group_list(addr: object, headers: Any = None) -> bool:
         if name == "list-id" and f"{local}.{domain}" in low:
             return True  # List-Id: <dev.x.org> is the RFC 2919 spelling of dev@x.org
     return False
+
+
+# Providers that deliver 'user+tag@' to 'user@' (sub-addressing), and those that also ignore
+# dots in the local part. Only these are folded: elsewhere 'j.smith' and 'jsmith' may be two
+# people, and '+' may be a real character of the mailbox name.
+_PLUS_PROVIDERS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "fastmail.com",
+        "fastmail.fm",
+        "protonmail.com",
+        "proton.me",
+        "pm.me",
+        "yandex.com",
+        "yandex.ru",
+    }
+)
+_DOTLESS_PROVIDERS = frozenset({"gmail.com", "googlemail.com"})
+_PROVIDER_ALIASES = {"googlemail.com": "gmail.com"}
+
+
+def mailbox_key(addr: object) -> str | None:
+    """The mailbox an address delivers to: 'J.Smith+news@googlemail.com' -> 'jsmith@gmail.com'.
+
+    Plus-tags and dots are dropped only for providers known to ignore them; every other
+    address is just normalised. None when the address is not plausible.
+    """
+    norm = normalize_address(addr)
+    if norm is None:
+        return None
+    local, domain = norm.split("@", 1)
+    if domain in _PLUS_PROVIDERS:
+        local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_PROVIDERS:
+        local = local.replace(".", "") or local
+    return f"{local}@{_PROVIDER_ALIASES.get(domain, domain)}"

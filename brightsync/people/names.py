@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from email.header import decode_header, make_header
 
 from nameparser import HumanName
+from nicknames import NickNamer
 
 from brightsync.people.addresses import local_part, normalize_address
 
@@ -119,3 +122,57 @@ def split_name(display_name: object, address: object = None) -> tuple[str, str]:
     if last and not first:
         return "", last
     return first, last
+
+
+def fold_name(text: object) -> str:
+    """Lowercase ASCII-ish form for comparing: accents stripped, punctuation gone, spaces collapsed.
+
+    'José  García-López' -> 'jose garcia lopez'.
+    """
+    if not isinstance(text, str):
+        return ""
+    return _fold(text[:200])
+
+
+@functools.lru_cache(maxsize=65536)  # names repeat a lot across an address book
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[^\w]+", " ", stripped.lower()).replace("_", " ").strip()
+
+
+@functools.cache
+def _nicknamer() -> NickNamer:
+    # The curated English names/nicknames list shipped with `nicknames`; parsed once.
+    return NickNamer()
+
+
+@functools.lru_cache(maxsize=65536)
+def _relatives(name: str) -> frozenset[str]:
+    nn = _nicknamer()
+    return frozenset(nn.canonicals_of(name) | nn.nicknames_of(name))
+
+
+@functools.lru_cache(maxsize=65536)
+def canonical_given_names(name: str) -> frozenset[str]:
+    """Formal names a given name may stand for: 'bob' -> {'robert', ...}; {} when none."""
+    return frozenset(_nicknamer().canonicals_of(name)) if name else frozenset()
+
+
+def nickname_related(a: str, b: str) -> bool:
+    """True when two (folded) given names are the same name through the nickname list.
+
+    'bob'~'robert' (nickname of), 'bob'~'rob' (both short for 'robert'); two formal names
+    that merely share a nickname ('aaron' and 'ronald' via 'ron') are not related.
+    """
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if b in _relatives(a):
+        return True
+    # Both short for one longer formal name. The list also records odd links between
+    # formal names ('bill' noted as a nickname of 'robert'), so a shorter shared "canonical"
+    # would make 'william' and 'robert' one name.
+    shared = canonical_given_names(a) & canonical_given_names(b)
+    return any(len(c) > max(len(a), len(b)) for c in shared)

@@ -7,11 +7,11 @@ Two signals, both cheap and offline:
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import jellyfish
 from rapidfuzz import fuzz
 
 from brightsync.people.addresses import is_role_address, normalize_address
@@ -21,6 +21,7 @@ from brightsync.people.domains import (
     registrable_domain,
     registrable_label,
 )
+from brightsync.people.names import canonical_given_names, fold_name, nickname_related
 
 # Scores are 0..100. 88 accepts typos/nicknames/initials ('Jon Smith', 'Bob Smith' vs
 # 'Robert Smith', 'J. Smith') and rejects different first names ('Jane' vs 'John' = 80).
@@ -32,140 +33,120 @@ _SAME_LOCAL_SAME_COMPANY_SCORE = 95.0
 _SIBLING_DOMAIN_SCORE = 90.0
 _MAX_CANDIDATES = 1000  # a lookup returning more is not a similarity question any more
 
-# Light nickname table: canonical given name for common short forms (English mostly).
-_NICKNAMES: dict[str, str] = {
-    "bob": "robert",
-    "rob": "robert",
-    "robbie": "robert",
-    "bobby": "robert",
-    "bert": "robert",
-    "bill": "william",
-    "will": "william",
-    "billy": "william",
-    "liam": "william",
-    "jim": "james",
-    "jimmy": "james",
-    "jamie": "james",
-    "mike": "michael",
-    "mick": "michael",
-    "mikey": "michael",
-    "dave": "david",
-    "davy": "david",
-    "dan": "daniel",
-    "danny": "daniel",
-    "tom": "thomas",
-    "tommy": "thomas",
-    "chris": "christopher",
-    "kit": "christopher",
-    "matt": "matthew",
-    "matty": "matthew",
-    "nick": "nicholas",
-    "nicky": "nicholas",
-    "tony": "anthony",
-    "ant": "anthony",
-    "joe": "joseph",
-    "joey": "joseph",
-    "steve": "steven",
-    "stephen": "steven",
-    "andy": "andrew",
-    "drew": "andrew",
-    "alex": "alexander",
-    "sandy": "alexander",
-    "ben": "benjamin",
-    "benny": "benjamin",
-    "sam": "samuel",
-    "sammy": "samuel",
-    "ed": "edward",
-    "eddie": "edward",
-    "ted": "edward",
-    "ned": "edward",
-    "rick": "richard",
-    "rich": "richard",
-    "dick": "richard",
-    "richie": "richard",
-    "greg": "gregory",
-    "pat": "patrick",
-    "pete": "peter",
-    "fred": "frederick",
-    "charlie": "charles",
-    "chuck": "charles",
-    "jon": "jonathan",
-    "johnny": "john",
-    "jack": "john",
-    "hank": "henry",
-    "harry": "henry",
-    "larry": "lawrence",
-    "jen": "jennifer",
-    "jenny": "jennifer",
-    "jenn": "jennifer",
-    "liz": "elizabeth",
-    "beth": "elizabeth",
-    "betty": "elizabeth",
-    "lisa": "elizabeth",
-    "eliza": "elizabeth",
-    "kate": "katherine",
-    "katie": "katherine",
-    "kathy": "katherine",
-    "cathy": "katherine",
-    "catherine": "katherine",
-    "kathryn": "katherine",
-    "sue": "susan",
-    "susie": "susan",
-    "maggie": "margaret",
-    "meg": "margaret",
-    "peggy": "margaret",
-    "becky": "rebecca",
-    "vicky": "victoria",
-    "jess": "jessica",
-    "jessie": "jessica",
-    "mandy": "amanda",
-    "pam": "pamela",
-    "debbie": "deborah",
-    "deb": "deborah",
-    "abby": "abigail",
-    "ally": "allison",
-    "alli": "allison",
-}
-
 
 def _fold(text: object) -> str:
-    """Lowercase ASCII-ish form: accents stripped, punctuation removed, spaces collapsed."""
-    if not isinstance(text, str):
-        return ""
-    decomposed = unicodedata.normalize("NFKD", text[:200])
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"[^\w]+", " ", stripped.lower()).replace("_", " ").strip()
+    return fold_name(text)
 
 
-def _canonical_first(first: str) -> str:
-    return _NICKNAMES.get(first, first)
+_UNKNOWN = 0.75  # one side lacks this name part: neither agreement nor contradiction
 
 
-def _first_score(a: str, b: str) -> float:
+def _edit_distance(a: str, b: str) -> int:
+    return int(jellyfish.damerau_levenshtein_distance(a, b))
+
+
+def _given_score(a: str, b: str) -> tuple[float, str]:
+    """0..1 agreement of two folded given names, with what made them agree."""
     if not a or not b:
-        # One side lacks a first name: a shared last name alone must stay below the threshold.
-        return 60.0
-    ca, cb = _canonical_first(a.split(" ")[0]), _canonical_first(b.split(" ")[0])
-    if ca == cb:
-        return 100.0
-    if len(a) == 1 or len(b) == 1:
-        # Initial against a full name: 'J' ~ 'John'.
-        return 95.0 if a[0] == b[0] else 0.0
-    return float(fuzz.ratio(ca, cb))
+        return _UNKNOWN, "missing"
+    a1, b1 = a.split(" ")[0], b.split(" ")[0]
+    if a == b or a1 == b1:
+        return 1.0, "exact"
+    if len(a1) == 1 or len(b1) == 1:
+        # An initial against a name: 'J' ~ 'John', and 'R' ~ 'Bob' through 'Robert'.
+        initial, full = (a1, b1) if len(a1) == 1 else (b1, a1)
+        starts = {full[0]} | {c[0] for c in canonical_given_names(full)}
+        return (0.9, "initial") if initial in starts else (0.0, "different")
+    if nickname_related(a1, b1):
+        return 0.95, "nickname"
+    short, long_ = sorted((a1, b1), key=len)
+    if len(short) >= 3 and len(long_) - len(short) >= 3 and long_.startswith(short):
+        return 0.85, "short form"  # 'Dan' / 'Daniel', when the list does not know it
+    return _spelling_score(a1, b1, strict=True)
+
+
+def _spelling_score(a: str, b: str, strict: bool) -> tuple[float, str]:
+    """Typo tolerance: one edit on names of 5+ letters (4+ for family names), sound-alikes.
+
+    Given names are stricter: 'Mark'/'Mary' and 'Jane'/'Jana' are different people more
+    often than typos.
+    """
+    distance = _edit_distance(a, b)
+    shortest = min(len(a), len(b))
+    if distance == 1 and shortest >= (5 if strict else 4):
+        return (0.85 if strict else 0.9), "typo"
+    if distance <= 2 and shortest >= 5 and jellyfish.metaphone(a) == jellyfish.metaphone(b):
+        return 0.8, "sounds alike"
+    if distance == 1:
+        return (0.7 if strict else 0.75), "typo"
+    if distance == 2 and shortest >= 7:
+        return 0.7, "typo"
+    return round(fuzz.ratio(a, b) / 200, 4), "different"
+
+
+def _family_score(a: str, b: str) -> tuple[float, str]:
+    """0..1 agreement of two folded family names (multi-part names tolerated)."""
+    if not a or not b:
+        return _UNKNOWN, "missing"
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
+        return 1.0, "exact"
+    ta, tb = set(a.split(" ")), set(b.split(" "))
+    if ta <= tb or tb <= ta:
+        return 0.85, "part"  # 'Garcia' / 'Garcia Lopez'
+    return _spelling_score(a, b, strict=False)
+
+
+def compare_names(
+    first_a: object, last_a: object, first_b: object, last_b: object
+) -> tuple[float, str]:
+    """0..1 similarity of two person names and how they agree ('exact', 'nickname', ...).
+
+    Tolerates accents, case, typos, nicknames (curated list), initials and swapped
+    first/last names; a part missing on one side counts as neither agreement nor conflict.
+    """
+    return _compare_folded(_fold(first_a), _fold(last_a), _fold(first_b), _fold(last_b))
+
+
+@functools.lru_cache(maxsize=65536)  # the same name pairs meet again in other blocks
+def _compare_folded(fa: str, la: str, fb: str, lb: str) -> tuple[float, str]:
+    if not (la or fa) or not (lb or fb):
+        return 0.0, "no name"
+    if sorted(f"{fa} {la}".split()) == sorted(f"{fb} {lb}".split()):
+        # Same words, whatever the fields: 'Smith John', or the whole name in one field.
+        return 1.0, "exact" if (fa, la) == (fb, lb) else "swapped"
+    if _joined_form(fa, la, fb, lb) or _joined_form(fb, lb, fa, la):
+        return 0.8, "initial joined to last name"
+    g, g_how = _given_score(fa, fb)
+    f, f_how = _family_score(la, lb)
+    best, how = g * f, _describe(g_how, f_how)
+    if fa and la and fb and lb:
+        # Swapped fields on either side; both orientations keep the score symmetric.
+        for (g1, f1), (g2, f2) in (((la, fa), (fb, lb)), ((fa, la), (lb, fb))):
+            sg, sg_how = _given_score(g1, g2)
+            sf, sf_how = _family_score(f1, f2)
+            if sg * sf > best:
+                best, how = sg * sf, "swapped, " + _describe(sg_how, sf_how)
+    return round(best, 4), how
+
+
+def _joined_form(first: str, last: str, other_first: str, other_last: str) -> bool:
+    """'Jdoe' or 'Janedoe' (a name made from an address local part) against 'Jane Doe'."""
+    words = f"{first} {last}".split()
+    if len(words) != 1 or not other_first or not other_last:
+        return False
+    word, f, lst = words[0], other_first.replace(" ", ""), other_last.replace(" ", "")
+    return len(word) >= 4 and word in {f[0] + lst, f + lst, lst + f[0], lst + f}
+
+
+def _describe(given: str, family: str) -> str:
+    notes = [f"first name {given}" if given != "exact" else ""]
+    notes.append(f"last name {family}" if family != "exact" else "")
+    return ", ".join(n for n in notes if n) or "exact"
 
 
 def name_similarity(first_a: object, last_a: object, first_b: object, last_b: object) -> float:
-    """0..100 similarity of two person names, tolerant to order, accents, nicknames, initials."""
-    fa, la, fb, lb = _fold(first_a), _fold(last_a), _fold(first_b), _fold(last_b)
-    if not (la or fa) or not (lb or fb):
-        return 0.0
-    full_a, full_b = f"{fa} {la}".strip(), f"{fb} {lb}".strip()
-    # Swapped first/last ('Smith John') and extra middle names.
-    best = float(fuzz.token_sort_ratio(full_a, full_b))
-    if la and lb:
-        structured = 0.6 * fuzz.ratio(la, lb) + 0.4 * _first_score(fa, fb)
-        best = max(best, structured)
-    return round(best, 2)
+    """0..100 similarity of two person names (see `compare_names`)."""
+    return round(compare_names(first_a, last_a, first_b, last_b)[0] * 100, 2)
 
 
 def _emails(candidate: Mapping[str, Any]) -> list[str]:

@@ -250,6 +250,36 @@ def get_unmatched(org_id: int) -> Any:
     return jsonify(items=items, limit=limit, offset=offset)
 
 
+@bp.get("/orgs/<int:org_id>/duplicates")
+@require_admin
+def get_duplicates(org_id: int) -> Any:
+    from brightsync.review.duplicates import list_possible_duplicates
+
+    query = schemas.DuplicatesQuery().load(request.args.to_dict())
+    state = None if query["state"] == "all" else query["state"]
+    with session_scope() as s:
+        if s.get(Organisation, org_id) is None:
+            return jsonify(error="organisation not found"), 404
+        items, total = list_possible_duplicates(s, org_id, state, query["limit"], query["offset"])
+    out = schemas.PossibleDuplicateOut(many=True).dump(items)
+    return jsonify(items=out, total=total, limit=query["limit"], offset=query["offset"])
+
+
+@bp.patch("/orgs/<int:org_id>/duplicates/<int:pair_id>")
+@require_admin
+def patch_duplicate(org_id: int, pair_id: int) -> Any:
+    from brightsync.review.duplicates import decide_possible_duplicate, duplicate_out
+
+    data = _load(schemas.DuplicateDecision())
+    with session_scope() as s:
+        row = decide_possible_duplicate(s, org_id, pair_id, data["state"])
+        if row is None:
+            return jsonify(error="no such possible duplicate in this organisation"), 404
+        s.flush()
+        out = schemas.PossibleDuplicateOut().dump(duplicate_out(row))
+    return jsonify(out)
+
+
 @bp.get("/orgs/<int:org_id>/emails")
 @require_admin
 def get_email_decision(org_id: int) -> Any:

@@ -48,6 +48,8 @@ def admin_openapi() -> dict[str, Any]:
         ("SyncRequest", schemas.SyncRequest),
         ("UnmatchedOut", schemas.UnmatchedOut),
         ("EmailDecisionOut", schemas.EmailDecisionOut),
+        ("PossibleDuplicatePage", schemas.PossibleDuplicatePage),
+        ("DuplicateDecision", schemas.DuplicateDecision),
     ]:
         spec.components.schema(name, schema=schema)
     secured = {"security": [{"bearer": []}]}
@@ -181,6 +183,56 @@ def admin_openapi() -> dict[str, Any]:
         },
     )
     add_operations(spec, _ERR)
+    spec.path(
+        "/api/v1/orgs/{orgId}/duplicates",
+        parameters=[org_id],
+        operations={
+            "get": {
+                **secured,
+                "summary": "Possible duplicate contacts waiting for review (both records, reasons)",
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["open", "approved", "rejected", "all"],
+                            "default": "open",
+                        },
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "one page of pairs, oldest first",
+                        **_json("PossibleDuplicatePage"),
+                    },
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/duplicates/{pairId}",
+        parameters=[
+            org_id,
+            {"name": "pairId", "in": "path", "required": True, "schema": {"type": "integer"}},
+        ],
+        operations={
+            "patch": {
+                **secured,
+                "summary": "Decide a possible duplicate: approved (same person) or rejected",
+                "requestBody": {"required": True, **_json("DuplicateDecision")},
+                "responses": {
+                    "200": {"description": "the pair", **_json("PossibleDuplicateOut")},
+                    "404": _ERR,
+                    **common,
+                },
+            },
+        },
+    )
     spec.path(
         "/webhooks/aurinko",
         operations={

@@ -162,3 +162,39 @@ class EmailDecisionOut(Schema):
         fields.Dict(), metadata={"description": "external participants and whether each matched"}
     )
     addressesMatchedNobody = fields.List(fields.String())
+
+
+class DuplicatesQuery(_Strict):
+    state = fields.String(
+        load_default="open", validate=validate.OneOf(["open", "approved", "rejected", "all"])
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+
+
+class DuplicateDecision(_Strict):
+    state = fields.String(required=True, validate=validate.OneOf(["open", "approved", "rejected"]))
+
+
+class DuplicateSide(Schema):
+    key = fields.String(metadata={"description": "crm:<id> or mailbox:<userId>:<id>"})
+    record = fields.Dict(metadata={"description": "the contact as compared"})
+
+
+class PossibleDuplicateOut(Schema):
+    id = fields.Integer()
+    a = fields.Nested(DuplicateSide)
+    b = fields.Nested(DuplicateSide)
+    score = fields.Float(metadata={"description": "0..1, in the grey band of the matcher"})
+    reasons = fields.List(fields.String())
+    state = fields.String(metadata={"description": "open | approved | rejected"})
+    createdAt = fields.DateTime()
+    updatedAt = fields.DateTime()
+    decidedAt = fields.DateTime(allow_none=True)
+
+
+class PossibleDuplicatePage(Schema):
+    items = fields.List(fields.Nested(PossibleDuplicateOut))
+    total = fields.Integer(metadata={"description": "pairs in this state"})
+    limit = fields.Integer()
+    offset = fields.Integer()
