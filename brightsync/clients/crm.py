@@ -46,6 +46,13 @@ API = "/api/v1"
 _LIST_KEYS = ("records", "items", "data", "results", "value")
 _MAX_PAGES = 100_000
 _UNKNOWN: Any = object()
+_NOUN = {
+    "contacts": "contact",
+    "companies": "company",
+    "emails": "email",
+    "events": "event",
+    "tasks": "task",
+}
 
 
 class ContractError(FinalError):
@@ -323,8 +330,18 @@ class CrmClient(HttpClient):
         for item in items:
             yield item if isinstance(item, dict) else {"id": item}
 
-    def _created(self, collection: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = self.request("POST", f"{API}/{collection}", json=payload)
+    def _created(
+        self, collection: str, payload: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """POST a new record. A lost answer raises MaybeCreated (see sync/creates.py)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        try:
+            response = self.request("POST", f"{API}/{collection}", json=payload, headers=headers)
+        except FinalError as exc:
+            # No create here: learned from the write itself, never probed with one.
+            if exc.status in (404, 405, 501):
+                self._caps[f"{_NOUN[collection]}_create"] = False
+            raise
         body = self._body(response)
         if isinstance(body, dict) and body.get("id") not in (None, ""):
             return body
@@ -581,8 +598,10 @@ class CrmClient(HttpClient):
     def get_contact(self, contact_id: str) -> dict[str, Any]:
         return self._get("contacts", contact_id)
 
-    def create_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
-        created = self._created("contacts", payload)
+    def create_contact(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        created = self._created("contacts", payload, idempotency_key)
         # Known addresses now have this contact too; unknown ones stay unknown.
         for address in _addresses({**payload, **created}):
             if address in self._contacts_by_email:
@@ -610,21 +629,23 @@ class CrmClient(HttpClient):
     # ------------------------------------------------------------------ companies
 
     def lookup_companies(
-        self, domain: str | None = None, name: str | None = None
+        self, domain: str | None = None, name: str | None = None, *, refresh: bool = False
     ) -> list[dict[str, Any]]:
-        """Companies by domain or by name (cached per client)."""
+        """Companies by domain or by name (cached per client; `refresh` asks again)."""
         if bool(domain) == bool(name):
             raise ValueError("pass exactly one of domain or name")
         key = ("domain", domain.strip().lower()) if domain else ("name", str(name).strip())
-        if key not in self._companies:
+        if refresh or key not in self._companies:
             self._companies[key] = self._list(f"{API}/companies/lookup", {key[0]: key[1]})
         return list(self._companies[key])
 
     def get_company(self, company_id: str) -> dict[str, Any]:
         return self._get("companies", company_id)
 
-    def create_company(self, payload: dict[str, Any]) -> dict[str, Any]:
-        created = self._created("companies", payload)
+    def create_company(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        created = self._created("companies", payload, idempotency_key)
         for domain in payload.get("domains") or []:
             self._companies.pop(("domain", str(domain).lower()), None)
         self._companies.pop(("name", str(payload.get("name", "")).strip()), None)
@@ -673,8 +694,10 @@ class CrmClient(HttpClient):
             )
         return kept
 
-    def create_email(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._created("emails", payload)
+    def create_email(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._created("emails", payload, idempotency_key)
 
     def get_email(self, email_id: str) -> dict[str, Any]:
         return self._get("emails", email_id)
@@ -699,8 +722,10 @@ class CrmClient(HttpClient):
     def get_event(self, event_id: str) -> dict[str, Any]:
         return self._get("events", event_id)
 
-    def create_event(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._created("events", payload)
+    def create_event(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._created("events", payload, idempotency_key)
 
     def update_event(self, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self._update("events", event_id, patch)
@@ -719,8 +744,10 @@ class CrmClient(HttpClient):
     def get_task(self, task_id: str) -> dict[str, Any]:
         return self._get("tasks", task_id)
 
-    def create_task(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._created("tasks", payload)
+    def create_task(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._created("tasks", payload, idempotency_key)
 
     def update_task(self, task_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self._update("tasks", task_id, patch)

@@ -391,9 +391,10 @@ def test_stats_count_per_operation(api, crm):
         "total": 5,
         "byOperation": {"contacts.lookup": 2, "emails.create": 1, "emails.get": 1, "unrouted": 1},
         "byStatus": {"200": 3, "201": 1, "404": 1},
+        "byMethod": {"GET": 4, "POST": 1},
     }
     crm.reset_stats()
-    assert crm.stats() == {"total": 0, "byOperation": {}, "byStatus": {}}
+    assert crm.stats() == {"total": 0, "byOperation": {}, "byStatus": {}, "byMethod": {}}
 
 
 def test_faults(api, crm):
