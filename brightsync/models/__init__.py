@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic's env reads Base.metadata here)."""
 
 from brightsync.models.base import Base, utcnow
+from brightsync.models.creates import CreateIntent
 from brightsync.models.email import (
     EmailClaim,
     EmailParticipant,
@@ -16,6 +17,7 @@ from brightsync.models.sync import Lock, Notification, ObjectLink, RateWindow, S
 __all__ = [
     "SERVICES",
     "Base",
+    "CreateIntent",
     "EmailClaim",
     "EmailParticipant",
     "EmailSighting",
