@@ -6,8 +6,11 @@ One `CrmClient` serves one sync run of one organisation:
   goes through the shared retry policy (408/429/5xx retried with backoff and Retry-After;
   any other 4xx raises `FinalError` with the connector's message, for the caller to record);
 * `capabilities()` discovers what the connector offers with harmless requests (lookups of
-  values that match nothing, OPTIONS/Allow), cached on the client and overridable per org in
-  `org.settings["crm"]["capabilities"]`; `supports(name)` probes a single capability lazily;
+  values that match nothing, GETs of made-up ids, OPTIONS/Allow), cached on the client and
+  overridable per org in `org.settings["crm"]["capabilities"]`; `supports(name)` probes a
+  single capability lazily. Discovery never sends a write (POST, PATCH, PUT, DELETE) to a
+  customer's CRM: without OPTIONS/Allow a write is presumed offered where its resource can
+  be read, and the first real write answered 404/405/501 marks it unsupported for good;
 * contact and company lookups are cached for the life of the client (= the run): an address
   asked once, hit or miss, is not asked again; `forget()` drops entries;
 * list endpoints are followed to the end whichever paging style the connector uses
@@ -338,9 +341,9 @@ class CrmClient(HttpClient):
         try:
             response = self.request("POST", f"{API}/{collection}", json=payload, headers=headers)
         except FinalError as exc:
-            # No create here: learned from the write itself, never probed with one.
-            if exc.status in (404, 405, 501):
-                self._caps[f"{_NOUN[collection]}_create"] = False
+            # No create here: learned from the write itself, never probed with one (a POST
+            # to a collection has no record to be missing, so 404 means no route too).
+            self._learned_unsupported(f"{_NOUN[collection]}_create", exc.status, (404, 405, 501))
             raise
         body = self._body(response)
         if isinstance(body, dict) and body.get("id") not in (None, ""):
@@ -374,7 +377,11 @@ class CrmClient(HttpClient):
                 raise
             current = {}
         full = {k: v for k, v in {**current, **patch}.items() if k not in ("id", "lastModifiedAt")}
-        body = self._call("PUT", path, json=full)
+        try:
+            body = self._call("PUT", path, json=full)
+        except FinalError as exc:
+            self._learned_unsupported(f"{_NOUN[collection]}_update", exc.status)
+            raise
         return body if isinstance(body, dict) else {"id": record_id, **full}
 
     def _delete(self, collection: str, record_id: str) -> bool:
@@ -383,6 +390,9 @@ class CrmClient(HttpClient):
             self.request("DELETE", f"{API}/{collection}/{quote(str(record_id), safe='')}")
         except NotFoundError:
             return False
+        except FinalError as exc:
+            self._learned_unsupported(f"{_NOUN[collection]}_delete", exc.status)
+            raise
         return True
 
     def _get(self, collection: str, record_id: str) -> dict[str, Any]:
@@ -429,21 +439,24 @@ class CrmClient(HttpClient):
         def route(path: str, *methods: str) -> Callable[[], bool]:
             return lambda: any(self._route_allows(f"{API}/{path}", m) for m in methods)
 
-        def create(path: str) -> Callable[[], bool]:
-            return lambda: self._collection_allows_post(f"{API}/{path}")
+        def create(path: str, *readable: str) -> Callable[[], bool]:
+            return lambda: self._collection_allows_post(f"{API}/{path}", readable)
+
+        def write(path: str, methods: tuple[str, ...], *readable: str) -> Callable[[], bool]:
+            return lambda: self._write_allowed(f"{API}/{path}", methods, readable)
 
         probes: dict[str, Callable[[], bool]] = {
             "email_create": lambda: True,
             "contact_lookup": lambda: True,
             "email_lookup": get_ok("emails", rfc822MsgId=f"<{nonce}@probe.invalid>"),
             "email_get": route(f"emails/{probe_id}", "GET"),
-            "email_update": route(f"emails/{probe_id}", "PATCH", "PUT"),
+            "email_update": write(f"emails/{probe_id}", ("PATCH", "PUT"), "email_get"),
             "contacts_since": get_ok("contacts", since=instant(future), limit=1),
             "deleted_contacts": get_ok("deletedContacts", since=instant(future), limit=1),
             "company_lookup_domain": get_ok("companies/lookup", domain=f"{nonce}.probe.invalid"),
             "company_lookup_name": get_ok("companies/lookup", name=f"BrightSync probe {nonce}"),
             "company_get": route(f"companies/{probe_id}", "GET"),
-            "company_create": create("companies"),
+            "company_create": create("companies", "company_lookup_domain", "company_get"),
             "opportunities": get_ok("opportunities/lookup", contactIds=probe_id),
             "users": get_ok("users/lookup", emails=nobody),
             "users_me": get_ok("users/me"),
@@ -455,11 +468,17 @@ class CrmClient(HttpClient):
             "tasks_since": get_ok("tasks", since=instant(future), limit=1),
             "deleted_tasks": get_ok("deletedTasks", since=instant(future), limit=1),
         }
+        readable = {
+            "contact": ("contact_get", "contacts_since"),
+            "event": ("event_get", "events_since", "events_window"),
+            "task": ("task_get", "tasks_since"),
+        }
         for noun, collection in (("contact", "contacts"), ("event", "events"), ("task", "tasks")):
-            probes[f"{noun}_get"] = route(f"{collection}/{probe_id}", "GET")
-            probes[f"{noun}_create"] = create(collection)
-            probes[f"{noun}_update"] = route(f"{collection}/{probe_id}", "PATCH", "PUT")
-            probes[f"{noun}_delete"] = route(f"{collection}/{probe_id}", "DELETE")
+            item = f"{collection}/{probe_id}"
+            probes[f"{noun}_get"] = route(item, "GET")
+            probes[f"{noun}_create"] = create(collection, *readable[noun])
+            probes[f"{noun}_update"] = write(item, ("PATCH", "PUT"), *readable[noun])
+            probes[f"{noun}_delete"] = write(item, ("DELETE",), *readable[noun])
         return probes
 
     @staticmethod
@@ -517,14 +536,15 @@ class CrmClient(HttpClient):
         return self._no_route
 
     def _route_allows(self, path: str, method: str) -> bool:
+        """GET only (probes never write): does this route answer reads?"""
         allowed = self._allowed(path)
         if allowed is not None:
             return method in allowed
-        # No OPTIONS: try the method on a made-up id. 405/501 (or 403) mean not offered; 404
-        # is what a working route says about an unknown record, unless it is the very answer
-        # the connector gives for a path that does not exist.
+        # No OPTIONS: GET a made-up id. 405/501 (or 403) mean not offered; 404 is what a
+        # working route says about an unknown record, unless it is the very answer the
+        # connector gives for a path that does not exist.
         try:
-            self.request(method, path, json={} if method in ("PATCH", "PUT") else None)
+            self.request("GET", path)
         except FinalError as exc:
             self._unless_dead(exc)
             if exc.status == 404:
@@ -532,19 +552,26 @@ class CrmClient(HttpClient):
             return exc.status not in (403, 405, 501)
         return True
 
-    def _collection_allows_post(self, path: str) -> bool:
+    def _write_allowed(
+        self, path: str, methods: tuple[str, ...], readable: tuple[str, ...]
+    ) -> bool:
+        """OPTIONS/Allow says; else presumed where the resource can be read (no write is
+        ever sent to find out: the first real write's 404/405/501 corrects it)."""
         allowed = self._allowed(path)
         if allowed is not None:
-            return "POST" in allowed
-        # No OPTIONS: POST a JSON array, which no connector can create a record from; a
-        # validation error (400/422) shows the route exists.
-        try:
-            self.request("POST", path, json=[])
-        except FinalError as exc:
-            self._unless_dead(exc)
-            return exc.status in (400, 409, 422)
-        log.warning("%s accepted a JSON array as a new record", path)
-        return True
+            return any(m in allowed for m in methods)
+        return any(self.supports(name) for name in readable)
+
+    def _collection_allows_post(self, path: str, readable: tuple[str, ...]) -> bool:
+        return self._write_allowed(path, ("POST",), readable)
+
+    def _learned_unsupported(
+        self, name: str, status: int | None, absent: tuple[int, ...] = (405, 501)
+    ) -> None:
+        """A real write answered "no such operation": remember it (for the next hour too)."""
+        if status in absent and name not in self._overrides:
+            log.info("CRM %s: %s is not offered (%s)", self.base_url, name, status)
+            self._caps[name] = False
 
     # ------------------------------------------------------------------ users
 

@@ -536,15 +536,36 @@ def test_capabilities_with_some_endpoints_missing():
 
 
 @pytest.mark.parametrize("breakages", [frozenset(), MINIMAL])
+@pytest.mark.parametrize("options", [True, False])
+def test_capability_discovery_never_writes(breakages, options):
+    with CrmSandbox(breakages=breakages | ({"no_options"} if not options else set())) as crm:
+        make_client(crm)[0].capabilities()
+        methods = crm.stats()["byMethod"]
+        assert set(methods) <= {"GET", "OPTIONS"}, methods
+        assert crm.records("contacts") == []
+
+
+@pytest.mark.parametrize("breakages", [frozenset(), MINIMAL])
 def test_capabilities_without_options_support(breakages):
     with CrmSandbox(breakages=breakages | {"no_options"}) as crm:
-        caps = make_client(crm)[0].capabilities()
-        expected = Capabilities.everything() if not breakages else None
-        if expected is not None:
-            assert caps == expected
-        else:
-            assert enabled(caps) == MINIMAL_CAPS
-        assert crm.records("contacts") == []  # probing created nothing
+        client = make_client(crm)[0]
+        caps = client.capabilities()
+        if not breakages:
+            assert caps == Capabilities.everything()
+            return
+        # Writes cannot be seen without writing: presumed where the record can be read...
+        presumed = {"email_update", "contact_create", "contact_update", "contact_delete"}
+        assert enabled(caps) == MINIMAL_CAPS | presumed
+        # ...and the first real write that says "no such operation" settles it.
+        with pytest.raises(FinalError) as refused:
+            client.create_contact({"firstName": "A", "emailAddresses": ["a@x.example"]})
+        assert refused.value.status in (404, 405)  # no route, or no such method on it
+        assert client.supports("contact_create") is False
+        assert client.probed()["contact_create"] is False  # remembered with the org
+        email = client.create_email({"subject": "x"})
+        with pytest.raises(FinalError):
+            client.update_email(email["id"], {"subject": "y"})
+        assert client.supports("email_update") is False
 
 
 def test_supports_probes_one_capability(crm):
