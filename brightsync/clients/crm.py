@@ -232,14 +232,16 @@ class CrmClient(HttpClient):
         from brightsync.config import get_settings
         from brightsync.crypto import decrypt_json
 
+        settings = get_settings()
         crm_settings = (org.settings or {}).get("crm") or {}
         kwargs.setdefault("capabilities", crm_settings.get("capabilities"))
+        kwargs.setdefault("timeout", (5.0, float(settings.crm_timeout_seconds)))
         return cls(
             org.crm_base_url,
             org.crm_auth_type,
             decrypt_json(org.crm_secret_enc),
             rate_key=f"crm:{org.id}",
-            rate_limit=rate_limit or get_settings().crm_rate_per_second,
+            rate_limit=rate_limit or settings.crm_rate_per_second,
             **kwargs,
         )
 

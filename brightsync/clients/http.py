@@ -36,6 +36,7 @@ NOT_PROCESSED_STATUSES = frozenset({408, 429})
 # Methods whose repetition may do the work twice. PATCH is left out on purpose: BrightSync's
 # PATCHes set fields to absolute values, so repeating one changes nothing more.
 NON_IDEMPOTENT_METHODS = frozenset({"POST"})
+_UNKNOWN = "outcome unknown (the record may have been created):"
 
 # Told about every attempt: (client, method, HTTP status or None when no answer came). The
 # metrics register here; an observer that fails is ignored so it never fails the request.
@@ -277,7 +278,7 @@ class HttpClient:
                 _observe(self, method, None)
                 message = f"{type(exc).__name__}: {exc}"
                 if once and not never_sent(exc):
-                    raise MaybeCreated(message, method=method, url=url) from exc
+                    raise MaybeCreated(f"{_UNKNOWN} {message}", method=method, url=url) from exc
                 last = TransientError(message, method=method, url=url)
                 delay = self.policy.backoff(attempt)
             else:
@@ -289,7 +290,7 @@ class HttpClient:
                     raise error
                 if once and error.status not in NOT_PROCESSED_STATUSES:
                     raise MaybeCreated(
-                        error.message,
+                        f"{_UNKNOWN} {error.message}",
                         status=error.status,
                         code=error.code,
                         retry_after=error.retry_after,

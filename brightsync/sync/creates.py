@@ -10,16 +10,17 @@ record":
 2. **Send a stable `Idempotency-Key`** with the create: the same key on every attempt of the
    same intent, so a connector that honours the header answers a repeat with the original
    record (the contract recommends it; the reference CRM does).
-3. **On a maybe-created outcome**, mark the intent and look at once for what the request may
-   have made, through the caller's lookup; found -> adopt it. Not found -> raise
-   `MaybeCreated` (the caller defers and retries later, with backoff).
+3. **On a maybe-created outcome**, look for what the request may have made through the
+   caller's lookup (after a short pause); found -> adopt it. Not found -> the create was
+   not made, so it is sent again (same key), a few times in all; then the intent is marked
+   "maybe" and `MaybeCreated` goes up (the caller defers and retries later, with backoff).
 4. **Before any further attempt** of an intent that may have been sent, look first; found ->
    adopt it, never create it again. Without a lookup, the repeat relies on the
    Idempotency-Key (and on the caller's reconciliation, e.g. a two-way `since` feed).
 
 The API (stable; other domains build on it):
 
-``attempt_create(create, lookup, *, key, look_first) -> Created``
+``attempt_create(create, lookup, *, key, look_first, tries=3) -> Created``
     One attempt, with no storage: the caller keeps the intent itself. Email does this: the
     org-wide claim is the intent (its `attempts` counter, raised before the request, says
     whether an earlier attempt may have been sent), and the key is
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +71,11 @@ log = logging.getLogger(__name__)
 
 Create = Callable[[str], dict[str, Any]]
 Lookup = Callable[[], dict[str, Any] | None]
+
+#: Pause before looking for what a lost create made (doubling per send), unless the server
+#: said Retry-After; longer pauses are left to the caller's deferral.
+AGAIN_AFTER = 0.5
+MAX_PAUSE = 10.0
 
 #: How long a worker holds an intent while its create is in flight. Longer than one
 #: request with its retries of 429s; a worker that dies leaves it to lapse.
@@ -103,34 +110,56 @@ def _has_id(record: Any) -> bool:
     return isinstance(record, dict) and record.get("id") not in (None, "")
 
 
-def attempt_create(create: Create, lookup: Lookup | None, *, key: str, look_first: bool) -> Created:
+def attempt_create(
+    create: Create,
+    lookup: Lookup | None,
+    *,
+    key: str,
+    look_first: bool,
+    tries: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Created:
     """One attempt of a create whose intent the caller keeps (see the module doc).
 
     `look_first`: an earlier attempt may have been sent (its answer was lost, or its worker
     died): the lookup runs before anything is sent, and what it finds is adopted.
+    After a lost answer the lookup runs (after a short pause, or the server's Retry-After);
+    only when it finds nothing is the create sent again, up to `tries` sends in all.
+    Without a lookup nothing is sent twice here: `MaybeCreated` goes up.
     """
     if look_first and lookup is not None:
         found = lookup()
         if _has_id(found):
             assert found is not None
             return Created(found, adopted=True)
-    try:
-        record = create(key)
-    except TransientError as exc:
-        if not exc.ambiguous or lookup is None:
-            raise
-        # The record may exist: an immediate look settles most lost answers in this run.
+    for sent in range(1, tries + 1):
         try:
-            found = lookup()
-        except ApiError as lookup_error:
-            log.warning("lookup after a lost create answer failed: %s", lookup_error)
-            raise exc from None
-        if _has_id(found):
-            assert found is not None
-            log.info("a create's answer was lost; found its record %s", found["id"])
-            return Created(found, adopted=True)
-        raise
-    return Created(record)
+            return Created(create(key))
+        except TransientError as exc:
+            if not exc.ambiguous or lookup is None:
+                raise
+            pause = AGAIN_AFTER * 2 ** (sent - 1) if exc.retry_after is None else exc.retry_after
+            again = sent < tries and pause <= MAX_PAUSE
+            if again:
+                sleep(pause)
+            found = _look_after_loss(lookup, exc)
+            if _has_id(found):
+                assert found is not None
+                log.info("a create's answer was lost; found its record %s", found["id"])
+                return Created(found, adopted=True)
+            if not again:
+                raise
+            log.info("a create's answer was lost and nothing was made: sending it again")
+    raise AssertionError("unreachable")
+
+
+def _look_after_loss(lookup: Lookup, lost: TransientError) -> dict[str, Any] | None:
+    """The lookup after a lost answer; if it fails too, the outcome stays unknown."""
+    try:
+        return lookup()
+    except ApiError as exc:
+        log.warning("lookup after a lost create answer failed: %s", exc)
+        raise lost from None
 
 
 # --------------------------------------------------------------------------- with the table

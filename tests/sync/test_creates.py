@@ -240,3 +240,21 @@ def test_without_a_lookup_a_created_intent_answers_with_its_record_id(crm):
     assert posts(crm) == 1
     creates.forget(org, "event", "uid-1")
     assert creates.create_once(org, "event", "uid-1", create).remote_id != made.remote_id
+
+
+def test_a_5xx_that_made_nothing_is_looked_for_then_sent_again(crm):
+    c = client(crm)
+    crm.fault("/api/v1/emails", 503, method="POST", count=2)  # refused before storing
+    pauses: list[float] = []
+    msg = "<again@x.example>"
+    made = creates.attempt_create(
+        lambda key: c.create_email({"subject": "x", "rfc822MsgId": msg}, idempotency_key=key),
+        lambda: next(iter(c.find_emails(msg)), None),
+        key="k-again",
+        look_first=False,
+        sleep=pauses.append,
+    )
+    assert not made.adopted and pauses == [0.5, 1.0]
+    assert posts(crm) == 3 and len(crm.records("emails")) == 1
+    ops = crm.ops()
+    assert ops["emails.lookup"] == 2  # looked before each repeat
