@@ -515,7 +515,7 @@ def create_crm_app(
         return stamp(parse_instant(raw, "since"))
 
     def out(kind: str, record: dict[str, Any]) -> dict[str, Any]:
-        if omit_nulls:
+        if omit_nulls and kind in SCHEMAS:
             keep = set(must_carry(SCHEMAS[kind]))
             record = {k: v for k, v in record.items() if v is not None or k in keep}
         if "wrong_field_types" in broken and kind == "contacts":
