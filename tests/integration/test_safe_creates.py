@@ -70,9 +70,14 @@ def test_creates_whose_answers_are_lost_are_found_not_made_twice(clean_stack):
         second = send(stack, "alice@acme.com", [person("gina@oldco.co.uk", "Gina Old")], "Yo")
         logged_too = wait_decided(stack, org_id, second["internetMessageId"], timeout=90)
 
-    ops = crm_stats(stack)["byOperation"]
+    stats = crm_stats(stack)
+    ops = stats["byOperation"]
     # Each create was sent once and never repeated...
     assert (ops["companies.create"], ops["contacts.create"], ops["emails.create"]) == (2, 2, 2)
+    # ...and those six creates were the only writes: discovering what the CRM offers wrote
+    # nothing (GET and OPTIONS only).
+    assert stats["byMethod"]["POST"] == 6
+    assert set(stats["byMethod"]) <= {"GET", "OPTIONS", "POST"}, stats["byMethod"]
     # ...and each made exactly one record, the one BrightSync then used.
     companies = {c["domains"][0]: c for c in records(stack, "companies")}
     contacts = {c["emailAddresses"][0]: c for c in records(stack, "contacts")}
