@@ -136,6 +136,11 @@ def attempt_create(
         try:
             return Created(create(key))
         except TransientError as exc:
+            if not exc.ambiguous and sent > 1:
+                # An earlier send of this attempt was lost: its outcome is still unknown.
+                raise MaybeCreated(
+                    str(exc), status=exc.status, retry_after=exc.retry_after
+                ) from exc
             if not exc.ambiguous or lookup is None:
                 raise
             pause = AGAIN_AFTER * 2 ** (sent - 1) if exc.retry_after is None else exc.retry_after

@@ -258,3 +258,21 @@ def test_a_5xx_that_made_nothing_is_looked_for_then_sent_again(crm):
     assert posts(crm) == 3 and len(crm.records("emails")) == 1
     ops = crm.ops()
     assert ops["emails.lookup"] == 2  # looked before each repeat
+
+
+def test_an_attempt_that_lost_one_answer_stays_maybe_whatever_comes_next(crm):
+    org = make_org(crm_url=crm.url)
+    c = client(crm)
+    address = "hal@lost.example"
+    crm.fault("/api/v1/contacts", 502, method="POST")  # lost (nothing stored, as it happens)
+    crm.fault("/api/v1/contacts", 429, method="POST", count=FAST.attempts, retry_after=0)
+    with pytest.raises(MaybeCreated):
+        creates.create_once(
+            org,
+            "contact",
+            address,
+            lambda key: c.create_contact(person(address), idempotency_key=key),
+            contact_by(c, address),
+        )
+    assert creates.intent_state(org, "contact", address)["state"] == "maybe"
+    assert crm.records("contacts") == []
