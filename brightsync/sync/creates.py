@@ -12,8 +12,9 @@ record":
    record (the contract recommends it; the reference CRM does).
 3. **On a maybe-created outcome**, look for what the request may have made through the
    caller's lookup (after a short pause); found -> adopt it. Not found -> the create was
-   not made, so it is sent again (same key), a few times in all; then the intent is marked
-   "maybe" and `MaybeCreated` goes up (the caller defers and retries later, with backoff).
+   not made, so it is sent again (same key), up to `tries` sends; still unknown -> the
+   intent is marked "maybe" and `MaybeCreated` goes up (the caller defers and retries
+   later, with backoff). Without a lookup, `MaybeCreated` goes up at once.
 4. **Before any further attempt** of an intent that may have been sent, look first; found ->
    adopt it, never create it again. Without a lookup, the repeat relies on the
    Idempotency-Key (and on the caller's reconciliation, e.g. a two-way `since` feed).
@@ -44,9 +45,18 @@ Callables (I/O at the edge, supplied by the caller):
   cache (email by rfc822MsgId, contact by address — the required lookup —, company by
   domain); None when absent. Pass None when the CRM offers no such lookup.
 
-Errors: `MaybeCreated` (not found after an ambiguous outcome; retry later), other
-`TransientError`s (nothing was processed; retry later), `FinalError` (refused for good; the
-intent is marked failed and the next call starts a new one).
+Errors: `MaybeCreated` (not found after an ambiguous outcome; retry later), `CreateBusy`
+and other `TransientError`s (retry later), `FinalError` (refused for good; the intent is
+marked failed and the next call starts a new one). All are subclasses of the HTTP layer's
+errors, so a caller's existing "defer on TransientError, record on FinalError" handling
+needs nothing more.
+
+Rules for callers: call `create_once` outside any open database transaction of your own
+(it commits the intent before the request, in its own sessions); pass the same payload for
+the same key; a two-way engine records the returned `remote_id` in its status table and, if
+it crashes before doing so, simply calls `create_once` again (it answers the recorded id,
+sending nothing). `intent_state(org_id, kind, key)` shows an intent (state, remoteId,
+attempts, idempotencyKey, lastError).
 """
 
 from __future__ import annotations
