@@ -87,9 +87,10 @@ Lookup = Callable[[], dict[str, Any] | None]
 AGAIN_AFTER = 0.5
 MAX_PAUSE = 10.0
 
-#: How long a worker holds an intent while its create is in flight. Longer than one
-#: request with its retries of 429s; a worker that dies leaves it to lapse.
-SEND_LEASE = timedelta(seconds=90)
+#: How long a worker holds an intent while one send is in flight (renewed before each
+#: further send). Longer than one request with its retries of 429s; a worker that dies
+#: leaves it to lapse, and the next attempt looks before it sends.
+SEND_LEASE = timedelta(seconds=60)
 
 PENDING, SENDING, MAYBE, CREATED, FAILED = "pending", "sending", "maybe", "created", "failed"
 
@@ -128,6 +129,7 @@ def attempt_create(
     look_first: bool,
     tries: int = 3,
     sleep: Callable[[float], None] = time.sleep,
+    before_resend: Callable[[], None] | None = None,
 ) -> Created:
     """One attempt of a create whose intent the caller keeps (see the module doc).
 
@@ -135,7 +137,8 @@ def attempt_create(
     died): the lookup runs before anything is sent, and what it finds is adopted.
     After a lost answer the lookup runs (after a short pause, or the server's Retry-After);
     only when it finds nothing is the create sent again, up to `tries` sends in all.
-    Without a lookup nothing is sent twice here: `MaybeCreated` goes up.
+    Without a lookup nothing is sent twice here: `MaybeCreated` goes up. `before_resend`
+    runs before each further send (create_once renews its hold on the intent there).
     """
     if look_first and lookup is not None:
         found = lookup()
@@ -165,6 +168,8 @@ def attempt_create(
             if not again:
                 raise
             log.info("a create's answer was lost and nothing was made: sending it again")
+            if before_resend is not None:
+                before_resend()
     raise AssertionError("unreachable")
 
 
@@ -203,7 +208,11 @@ def create_once(
         return taken
     try:
         result = attempt_create(
-            create, lookup, key=taken.idempotency_key, look_first=taken.look_first
+            create,
+            lookup,
+            key=taken.idempotency_key,
+            look_first=taken.look_first,
+            before_resend=lambda: _renew(taken, lease),
         )
     except TransientError as exc:
         # Nothing processed (e.g. 429s to the end) leaves the intent as it was before.
@@ -311,6 +320,18 @@ def _locked_row(s: Any, org_id: int, kind: str, key: str) -> CreateIntent:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+
+
+def _renew(taken: _Taken, lease: timedelta) -> None:
+    """Hold the intent for one more send; if another worker has taken it over, send no more."""
+    with session_scope() as s:
+        held = s.execute(
+            update(CreateIntent)
+            .where(CreateIntent.id == taken.intent_id, CreateIntent.attempts == taken.attempt)
+            .values(busy_until=utcnow() + lease, updated_at=utcnow())
+        ).rowcount
+    if not held:
+        raise CreateBusy(f"create intent {taken.intent_id} was taken over", retry_after=5.0)
 
 
 def _settle(
