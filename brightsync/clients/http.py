@@ -249,14 +249,18 @@ class HttpClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         data: bytes | str | None = None,
+        idempotent: bool | None = None,
     ) -> requests.Response:
         """Send with retries; return the 2xx response or raise an ApiError subclass.
 
         A POST is repeated only when the server surely did not act on it; otherwise its
-        unknown outcome is raised as `MaybeCreated` (see the module doc).
+        unknown outcome is raised as `MaybeCreated` (see the module doc). `idempotent=True`
+        marks a POST that is safe to repeat (e.g. "start a sync"): it is retried like a GET.
         """
         url = self.url(path)
-        once = method.upper() in NON_IDEMPOTENT_METHODS
+        if idempotent is None:
+            idempotent = method.upper() not in NON_IDEMPOTENT_METHODS
+        once = not idempotent
         session = self.session or shared_session()
         merged = {**self.headers, **(headers or {})}
         last: ApiError | None = None
