@@ -276,3 +276,37 @@ def test_an_attempt_that_lost_one_answer_stays_maybe_whatever_comes_next(crm):
         )
     assert creates.intent_state(org, "contact", address)["state"] == "maybe"
     assert crm.records("contacts") == []
+
+
+def test_two_workers_creating_the_same_record_at_once_make_one(crm):
+    import threading
+
+    org = make_org(crm_url=crm.url)
+    address = "ivy@race.example"
+    # The first create is slow to answer, so the second caller arrives while it is in flight.
+    crm.fault("/api/v1/contacts", None, method="POST", after_write=True, delay=1)
+    outcomes: list[object] = []
+
+    def worker() -> None:
+        c = client(crm)
+        try:
+            made = creates.create_once(
+                org,
+                "contact",
+                address,
+                lambda key: c.create_contact(person(address), idempotency_key=key),
+                contact_by(c, address),
+            )
+            outcomes.append(made.remote_id)
+        except creates.CreateBusy as busy:
+            outcomes.append(busy)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    made = [o for o in outcomes if isinstance(o, str)]
+    busy = [o for o in outcomes if isinstance(o, creates.CreateBusy)]
+    assert len(made) == 1 and len(busy) == 1, outcomes
+    assert [r["id"] for r in crm.records("contacts")] == made and posts(crm) == 1
