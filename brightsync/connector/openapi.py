@@ -286,8 +286,10 @@ mailboxes with it. Paths are relative to the tenant's base URL.
 * Lists page either with `limit` + `pageToken` (the response is `{records, nextPageToken}`)
   or with `limit` + `offset` (the response is a plain array; a short page is the last).
   Lookups return plain arrays.
-* 429 and 503 may carry `Retry-After`; 5xx are retried with backoff. Any other 4xx is final
-  for that record: send `{"error", "message"}` and BrightSync records the message.
+* 429 and 503 may carry `Retry-After`; 5xx are retried with backoff (a create answered 5xx
+  is first looked for, as it may have been stored: refuse an unprocessed create with 429).
+  Any other 4xx is final for that record: send `{"error", "message"}` and BrightSync
+  records the message.
 * Creates (POST) carry an `Idempotency-Key` header (`x-brightsync-recommended`): the same
   key again, within 24 hours, should answer the record the first request created instead
   of creating another. BrightSync never repeats a create whose answer was lost without
