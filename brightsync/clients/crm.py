@@ -441,9 +441,6 @@ class CrmClient(HttpClient):
         def route(path: str, *methods: str) -> Callable[[], bool]:
             return lambda: any(self._route_allows(f"{API}/{path}", m) for m in methods)
 
-        def create(path: str, *readable: str) -> Callable[[], bool]:
-            return lambda: self._collection_allows_post(f"{API}/{path}", readable)
-
         def write(path: str, methods: tuple[str, ...], *readable: str) -> Callable[[], bool]:
             return lambda: self._write_allowed(f"{API}/{path}", methods, readable)
 
@@ -458,7 +455,7 @@ class CrmClient(HttpClient):
             "company_lookup_domain": get_ok("companies/lookup", domain=f"{nonce}.probe.invalid"),
             "company_lookup_name": get_ok("companies/lookup", name=f"BrightSync probe {nonce}"),
             "company_get": route(f"companies/{probe_id}", "GET"),
-            "company_create": create("companies", "company_lookup_domain", "company_get"),
+            "company_create": write("companies", ("POST",), "company_lookup_domain", "company_get"),
             "opportunities": get_ok("opportunities/lookup", contactIds=probe_id),
             "users": get_ok("users/lookup", emails=nobody),
             "users_me": get_ok("users/me"),
@@ -478,7 +475,7 @@ class CrmClient(HttpClient):
         for noun, collection in (("contact", "contacts"), ("event", "events"), ("task", "tasks")):
             item = f"{collection}/{probe_id}"
             probes[f"{noun}_get"] = route(item, "GET")
-            probes[f"{noun}_create"] = create(collection, *readable[noun])
+            probes[f"{noun}_create"] = write(collection, ("POST",), *readable[noun])
             probes[f"{noun}_update"] = write(item, ("PATCH", "PUT"), *readable[noun])
             probes[f"{noun}_delete"] = write(item, ("DELETE",), *readable[noun])
         return probes
@@ -563,9 +560,6 @@ class CrmClient(HttpClient):
         if allowed is not None:
             return any(m in allowed for m in methods)
         return any(self.supports(name) for name in readable)
-
-    def _collection_allows_post(self, path: str, readable: tuple[str, ...]) -> bool:
-        return self._write_allowed(path, ("POST",), readable)
 
     def _learned_unsupported(
         self, name: str, status: int | None, absent: tuple[int, ...] = (405, 501)
