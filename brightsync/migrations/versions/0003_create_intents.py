@@ -1,7 +1,7 @@
 """create intents: a CRM create is recorded before it is sent
 
 Revision ID: 0003
-Revises: 0009
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import brightsync.models.base
 
 revision = "0003"
-down_revision = "0009"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
