@@ -41,6 +41,7 @@ class Settings:
     webhook_max_bytes: int = 1_000_000
     aurinko_rate_per_second: int = 250
     crm_rate_per_second: int = 20
+    crm_timeout_seconds: int = 30  # read timeout of one CRM request (a lost answer after it)
     flower_basic_auth: str | None = None
     retry_base_seconds: int = 60
     extra: dict[str, str] = field(default_factory=dict)
@@ -145,6 +146,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         webhook_max_bytes=_int(env, "BRIGHTSYNC_WEBHOOK_MAX_BYTES", 1_000_000, minimum=1024),
         aurinko_rate_per_second=_int(env, "AURINKO_RATE_PER_SECOND", 250, minimum=1),
         crm_rate_per_second=_int(env, "BRIGHTSYNC_CRM_RATE_PER_SECOND", 20, minimum=1),
+        crm_timeout_seconds=_int(env, "BRIGHTSYNC_CRM_TIMEOUT", 30, minimum=1),
         flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
         retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
     )

@@ -294,7 +294,8 @@ class AurinkoClient(HttpClient):
             params["skipCompletedBeforeDate"] = _rfc3339(skip_completed_before)
         polls = max(1, max_polls)
         for poll in range(1, polls + 1):
-            status = self._json("POST", path, params=params) or {}
+            # Starting a sync again is harmless: retried like a read.
+            status = self._json("POST", path, params=params, idempotent=True) or {}
             updated, deleted = status.get("syncUpdatedToken"), status.get("syncDeletedToken")
             if status.get("ready") and updated and deleted:
                 return SyncTokens(updated_token=updated, deleted_token=deleted)

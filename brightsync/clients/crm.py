@@ -6,8 +6,11 @@ One `CrmClient` serves one sync run of one organisation:
   goes through the shared retry policy (408/429/5xx retried with backoff and Retry-After;
   any other 4xx raises `FinalError` with the connector's message, for the caller to record);
 * `capabilities()` discovers what the connector offers with harmless requests (lookups of
-  values that match nothing, OPTIONS/Allow), cached on the client and overridable per org in
-  `org.settings["crm"]["capabilities"]`; `supports(name)` probes a single capability lazily;
+  values that match nothing, GETs of made-up ids, OPTIONS/Allow), cached on the client and
+  overridable per org in `org.settings["crm"]["capabilities"]`; `supports(name)` probes a
+  single capability lazily. Discovery never sends a write (POST, PATCH, PUT, DELETE) to a
+  customer's CRM: without OPTIONS/Allow a write is presumed offered where its resource can
+  be read, and the first real write answered 404/405/501 marks it unsupported for good;
 * contact and company lookups are cached for the life of the client (= the run): an address
   asked once, hit or miss, is not asked again; `forget()` drops entries;
 * list endpoints are followed to the end whichever paging style the connector uses
@@ -46,6 +49,13 @@ API = "/api/v1"
 _LIST_KEYS = ("records", "items", "data", "results", "value")
 _MAX_PAGES = 100_000
 _UNKNOWN: Any = object()
+_NOUN = {
+    "contacts": "contact",
+    "companies": "company",
+    "emails": "email",
+    "events": "event",
+    "tasks": "task",
+}
 
 
 class ContractError(FinalError):
@@ -222,14 +232,16 @@ class CrmClient(HttpClient):
         from brightsync.config import get_settings
         from brightsync.crypto import decrypt_json
 
+        settings = get_settings()
         crm_settings = (org.settings or {}).get("crm") or {}
         kwargs.setdefault("capabilities", crm_settings.get("capabilities"))
+        kwargs.setdefault("timeout", (5.0, float(settings.crm_timeout_seconds)))
         return cls(
             org.crm_base_url,
             org.crm_auth_type,
             decrypt_json(org.crm_secret_enc),
             rate_key=f"crm:{org.id}",
-            rate_limit=rate_limit or get_settings().crm_rate_per_second,
+            rate_limit=rate_limit or settings.crm_rate_per_second,
             **kwargs,
         )
 
@@ -323,8 +335,18 @@ class CrmClient(HttpClient):
         for item in items:
             yield item if isinstance(item, dict) else {"id": item}
 
-    def _created(self, collection: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = self.request("POST", f"{API}/{collection}", json=payload)
+    def _created(
+        self, collection: str, payload: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """POST a new record. A lost answer raises MaybeCreated (see sync/creates.py)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        try:
+            response = self.request("POST", f"{API}/{collection}", json=payload, headers=headers)
+        except FinalError as exc:
+            # No create here: learned from the write itself, never probed with one (a POST
+            # to a collection has no record to be missing, so 404 means no route too).
+            self._learned_unsupported(f"{_NOUN[collection]}_create", exc.status, (404, 405, 501))
+            raise
         body = self._body(response)
         if isinstance(body, dict) and body.get("id") not in (None, ""):
             return body
@@ -357,7 +379,11 @@ class CrmClient(HttpClient):
                 raise
             current = {}
         full = {k: v for k, v in {**current, **patch}.items() if k not in ("id", "lastModifiedAt")}
-        body = self._call("PUT", path, json=full)
+        try:
+            body = self._call("PUT", path, json=full)
+        except FinalError as exc:
+            self._learned_unsupported(f"{_NOUN[collection]}_update", exc.status)
+            raise
         return body if isinstance(body, dict) else {"id": record_id, **full}
 
     def _delete(self, collection: str, record_id: str) -> bool:
@@ -366,6 +392,9 @@ class CrmClient(HttpClient):
             self.request("DELETE", f"{API}/{collection}/{quote(str(record_id), safe='')}")
         except NotFoundError:
             return False
+        except FinalError as exc:
+            self._learned_unsupported(f"{_NOUN[collection]}_delete", exc.status)
+            raise
         return True
 
     def _get(self, collection: str, record_id: str) -> dict[str, Any]:
@@ -412,21 +441,21 @@ class CrmClient(HttpClient):
         def route(path: str, *methods: str) -> Callable[[], bool]:
             return lambda: any(self._route_allows(f"{API}/{path}", m) for m in methods)
 
-        def create(path: str) -> Callable[[], bool]:
-            return lambda: self._collection_allows_post(f"{API}/{path}")
+        def write(path: str, methods: tuple[str, ...], *readable: str) -> Callable[[], bool]:
+            return lambda: self._write_allowed(f"{API}/{path}", methods, readable)
 
         probes: dict[str, Callable[[], bool]] = {
             "email_create": lambda: True,
             "contact_lookup": lambda: True,
             "email_lookup": get_ok("emails", rfc822MsgId=f"<{nonce}@probe.invalid>"),
             "email_get": route(f"emails/{probe_id}", "GET"),
-            "email_update": route(f"emails/{probe_id}", "PATCH", "PUT"),
+            "email_update": write(f"emails/{probe_id}", ("PATCH", "PUT"), "email_get"),
             "contacts_since": get_ok("contacts", since=instant(future), limit=1),
             "deleted_contacts": get_ok("deletedContacts", since=instant(future), limit=1),
             "company_lookup_domain": get_ok("companies/lookup", domain=f"{nonce}.probe.invalid"),
             "company_lookup_name": get_ok("companies/lookup", name=f"BrightSync probe {nonce}"),
             "company_get": route(f"companies/{probe_id}", "GET"),
-            "company_create": create("companies"),
+            "company_create": write("companies", ("POST",), "company_lookup_domain", "company_get"),
             "opportunities": get_ok("opportunities/lookup", contactIds=probe_id),
             "users": get_ok("users/lookup", emails=nobody),
             "users_me": get_ok("users/me"),
@@ -438,11 +467,17 @@ class CrmClient(HttpClient):
             "tasks_since": get_ok("tasks", since=instant(future), limit=1),
             "deleted_tasks": get_ok("deletedTasks", since=instant(future), limit=1),
         }
+        readable = {
+            "contact": ("contact_get", "contacts_since"),
+            "event": ("event_get", "events_since", "events_window"),
+            "task": ("task_get", "tasks_since"),
+        }
         for noun, collection in (("contact", "contacts"), ("event", "events"), ("task", "tasks")):
-            probes[f"{noun}_get"] = route(f"{collection}/{probe_id}", "GET")
-            probes[f"{noun}_create"] = create(collection)
-            probes[f"{noun}_update"] = route(f"{collection}/{probe_id}", "PATCH", "PUT")
-            probes[f"{noun}_delete"] = route(f"{collection}/{probe_id}", "DELETE")
+            item = f"{collection}/{probe_id}"
+            probes[f"{noun}_get"] = route(item, "GET")
+            probes[f"{noun}_create"] = write(collection, ("POST",), *readable[noun])
+            probes[f"{noun}_update"] = write(item, ("PATCH", "PUT"), *readable[noun])
+            probes[f"{noun}_delete"] = write(item, ("DELETE",), *readable[noun])
         return probes
 
     @staticmethod
@@ -500,14 +535,15 @@ class CrmClient(HttpClient):
         return self._no_route
 
     def _route_allows(self, path: str, method: str) -> bool:
+        """GET only (probes never write): does this route answer reads?"""
         allowed = self._allowed(path)
         if allowed is not None:
             return method in allowed
-        # No OPTIONS: try the method on a made-up id. 405/501 (or 403) mean not offered; 404
-        # is what a working route says about an unknown record, unless it is the very answer
-        # the connector gives for a path that does not exist.
+        # No OPTIONS: GET a made-up id. 405/501 (or 403) mean not offered; 404 is what a
+        # working route says about an unknown record, unless it is the very answer the
+        # connector gives for a path that does not exist.
         try:
-            self.request(method, path, json={} if method in ("PATCH", "PUT") else None)
+            self.request("GET", path)
         except FinalError as exc:
             self._unless_dead(exc)
             if exc.status == 404:
@@ -515,19 +551,23 @@ class CrmClient(HttpClient):
             return exc.status not in (403, 405, 501)
         return True
 
-    def _collection_allows_post(self, path: str) -> bool:
+    def _write_allowed(
+        self, path: str, methods: tuple[str, ...], readable: tuple[str, ...]
+    ) -> bool:
+        """OPTIONS/Allow says; else presumed where the resource can be read (no write is
+        ever sent to find out: the first real write's 404/405/501 corrects it)."""
         allowed = self._allowed(path)
         if allowed is not None:
-            return "POST" in allowed
-        # No OPTIONS: POST a JSON array, which no connector can create a record from; a
-        # validation error (400/422) shows the route exists.
-        try:
-            self.request("POST", path, json=[])
-        except FinalError as exc:
-            self._unless_dead(exc)
-            return exc.status in (400, 409, 422)
-        log.warning("%s accepted a JSON array as a new record", path)
-        return True
+            return any(m in allowed for m in methods)
+        return any(self.supports(name) for name in readable)
+
+    def _learned_unsupported(
+        self, name: str, status: int | None, absent: tuple[int, ...] = (405, 501)
+    ) -> None:
+        """A real write answered "no such operation": remember it (for the next hour too)."""
+        if status in absent and name not in self._overrides:
+            log.info("CRM %s: %s is not offered (%s)", self.base_url, name, status)
+            self._caps[name] = False
 
     # ------------------------------------------------------------------ users
 
@@ -581,8 +621,10 @@ class CrmClient(HttpClient):
     def get_contact(self, contact_id: str) -> dict[str, Any]:
         return self._get("contacts", contact_id)
 
-    def create_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
-        created = self._created("contacts", payload)
+    def create_contact(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        created = self._created("contacts", payload, idempotency_key)
         # Known addresses now have this contact too; unknown ones stay unknown.
         for address in _addresses({**payload, **created}):
             if address in self._contacts_by_email:
@@ -610,21 +652,23 @@ class CrmClient(HttpClient):
     # ------------------------------------------------------------------ companies
 
     def lookup_companies(
-        self, domain: str | None = None, name: str | None = None
+        self, domain: str | None = None, name: str | None = None, *, refresh: bool = False
     ) -> list[dict[str, Any]]:
-        """Companies by domain or by name (cached per client)."""
+        """Companies by domain or by name (cached per client; `refresh` asks again)."""
         if bool(domain) == bool(name):
             raise ValueError("pass exactly one of domain or name")
         key = ("domain", domain.strip().lower()) if domain else ("name", str(name).strip())
-        if key not in self._companies:
+        if refresh or key not in self._companies:
             self._companies[key] = self._list(f"{API}/companies/lookup", {key[0]: key[1]})
         return list(self._companies[key])
 
     def get_company(self, company_id: str) -> dict[str, Any]:
         return self._get("companies", company_id)
 
-    def create_company(self, payload: dict[str, Any]) -> dict[str, Any]:
-        created = self._created("companies", payload)
+    def create_company(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        created = self._created("companies", payload, idempotency_key)
         for domain in payload.get("domains") or []:
             self._companies.pop(("domain", str(domain).lower()), None)
         self._companies.pop(("name", str(payload.get("name", "")).strip()), None)
@@ -673,8 +717,10 @@ class CrmClient(HttpClient):
             )
         return kept
 
-    def create_email(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._created("emails", payload)
+    def create_email(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._created("emails", payload, idempotency_key)
 
     def get_email(self, email_id: str) -> dict[str, Any]:
         return self._get("emails", email_id)
@@ -699,8 +745,10 @@ class CrmClient(HttpClient):
     def get_event(self, event_id: str) -> dict[str, Any]:
         return self._get("events", event_id)
 
-    def create_event(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._created("events", payload)
+    def create_event(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._created("events", payload, idempotency_key)
 
     def update_event(self, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self._update("events", event_id, patch)
@@ -719,8 +767,10 @@ class CrmClient(HttpClient):
     def get_task(self, task_id: str) -> dict[str, Any]:
         return self._get("tasks", task_id)
 
-    def create_task(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._created("tasks", payload)
+    def create_task(
+        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._created("tasks", payload, idempotency_key)
 
     def update_task(self, task_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self._update("tasks", task_id, patch)

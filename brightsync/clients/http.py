@@ -3,6 +3,14 @@
 Retry policy (both APIs document the same): 408, 429 and 5xx are transient and retried with
 jittered exponential backoff, honouring `Retry-After`; connection errors and timeouts too.
 Every other 4xx is final for that request and raised with the server's message.
+
+Except for a request that is not safe to repeat (POST: a create). Once it may have reached
+the server, a timeout, a dropped connection or a 5xx does not say whether the record was
+made: retrying blindly could make it twice. Such an outcome is raised at once as
+`MaybeCreated` (a TransientError), and the caller looks before creating again
+(`brightsync.sync.creates`). A POST is still retried when the server certainly did not act
+on it: connection refused or a connect timeout (nothing was sent), 408 and 429 (refused
+before processing).
 """
 
 from __future__ import annotations
@@ -18,10 +26,17 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Answers that say the request was not processed: even a create may be repeated after them.
+NOT_PROCESSED_STATUSES = frozenset({408, 429})
+# Methods whose repetition may do the work twice. PATCH is left out on purpose: BrightSync's
+# PATCHes set fields to absolute values, so repeating one changes nothing more.
+NON_IDEMPOTENT_METHODS = frozenset({"POST"})
+_UNKNOWN = "outcome unknown (the record may have been created):"
 
 # Told about every attempt: (client, method, HTTP status or None when no answer came). The
 # metrics register here; an observer that fails is ignored so it never fails the request.
@@ -68,6 +83,19 @@ class ApiError(Exception):
 
 class TransientError(ApiError):
     """Still failing after the retries: the caller may try again later (`retry_after`)."""
+
+    #: True when the request may have taken effect although no success was seen.
+    ambiguous: bool = False
+
+
+class MaybeCreated(TransientError):
+    """A POST whose outcome is unknown (timeout or dropped connection after sending, a 5xx).
+
+    The server may have stored the record. Never repeat the request blindly: look for what
+    it may have made first (`brightsync.sync.creates` does).
+    """
+
+    ambiguous = True
 
 
 class FinalError(ApiError):
@@ -118,6 +146,30 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when a connection-level failure happened before the request left this process.
+
+    A connect timeout or a refused/unresolvable connection: the server cannot have acted on
+    the request. A read timeout, a reset or a dropped connection after sending can hide a
+    success.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.Timeout):
+        return False
+    reason: BaseException | None = exc
+    seen = 0
+    while reason is not None and seen < 10:
+        if isinstance(reason, NewConnectionError | NameResolutionError):
+            return True
+        nested = reason.args[0] if reason.args else None
+        reason = getattr(reason, "reason", None) or (
+            nested if isinstance(nested, BaseException) else None
+        )
+        seen += 1
+    return False
 
 
 _local = threading.local()
@@ -197,9 +249,18 @@ class HttpClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         data: bytes | str | None = None,
+        idempotent: bool | None = None,
     ) -> requests.Response:
-        """Send with retries; return the 2xx response or raise an ApiError subclass."""
+        """Send with retries; return the 2xx response or raise an ApiError subclass.
+
+        A POST is repeated only when the server surely did not act on it; otherwise its
+        unknown outcome is raised as `MaybeCreated` (see the module doc). `idempotent=True`
+        marks a POST that is safe to repeat (e.g. "start a sync"): it is retried like a GET.
+        """
         url = self.url(path)
+        if idempotent is None:
+            idempotent = method.upper() not in NON_IDEMPOTENT_METHODS
+        once = not idempotent
         session = self.session or shared_session()
         merged = {**self.headers, **(headers or {})}
         last: ApiError | None = None
@@ -219,7 +280,10 @@ class HttpClient:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 _observe(self, method, None)
-                last = TransientError(f"{type(exc).__name__}: {exc}", method=method, url=url)
+                message = f"{type(exc).__name__}: {exc}"
+                if once and not never_sent(exc):
+                    raise MaybeCreated(f"{_UNKNOWN} {message}", method=method, url=url) from exc
+                last = TransientError(message, method=method, url=url)
                 delay = self.policy.backoff(attempt)
             else:
                 _observe(self, method, response.status_code)
@@ -228,6 +292,16 @@ class HttpClient:
                 error = self.error_for(response, method, url)
                 if not isinstance(error, TransientError):
                     raise error
+                if once and error.status not in NOT_PROCESSED_STATUSES:
+                    raise MaybeCreated(
+                        f"{_UNKNOWN} {error.message}",
+                        status=error.status,
+                        code=error.code,
+                        retry_after=error.retry_after,
+                        body=error.body,
+                        method=method,
+                        url=url,
+                    )
                 last = error
                 if error.retry_after is not None:
                     if error.retry_after > self.policy.max_retry_after:

@@ -7,6 +7,9 @@ Per capability it reports PASS, FAIL (with the reason) or SKIP (not offered, or 
 tried); only the required capabilities (POST /emails, contacts lookup) decide the exit code.
 
 Records without a delete operation (emails, companies) stay behind; the report lists them.
+
+It also reports whether creates honour the recommended `Idempotency-Key` header (a repeated
+create with the same key answers the original record): a recommendation, never a failure.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ _CREATOR = {
     "event": "events.create",
     "task": "tasks.create",
 }
+IDEMPOTENCY = "creates.idempotency-key"
 
 
 @dataclass
@@ -119,6 +123,12 @@ def format_report(report: CheckReport) -> str:
     else:
         names = ", ".join(r.name for r in report.failed_required)
         lines.append(f"Result: FAIL: required capabilities fail: {names}")
+    idempotency = next((r for r in report.results if r.name == IDEMPOTENCY), None)
+    if idempotency is not None and idempotency.status != PASS:
+        lines.append(
+            "Recommended: honour the Idempotency-Key header on creates (the same key again "
+            "answers the original record), so a create whose answer was lost is never doubled."
+        )
     if report.leftovers:
         lines.append(
             "Test records left in the CRM (no delete operation): " + ", ".join(report.leftovers)
@@ -251,7 +261,9 @@ class _Checker:
             except requests.RequestException as exc:
                 return Reply(method, path, None, error=f"{type(exc).__name__}: {exc}"[:300])
             retry_after = response.headers.get("Retry-After", "")
-            if response.status_code in (429, 503) and attempt < 2:
+            # A create answered 503 may have been made: only a 429 is surely not processed.
+            again = (429,) if method == "POST" else (429, 503)
+            if response.status_code in again and attempt < 2:
                 time.sleep(min(5.0, float(retry_after)) if retry_after.isdigit() else 1.0)
                 continue
             break
@@ -314,9 +326,14 @@ class _Checker:
             query = {**params, "pageToken": token}
         raise Failed(f"{what}: more than 50 pages")
 
-    def created(self, resource: str, payload: dict[str, Any], role: str) -> dict[str, Any]:
+    def created(
+        self, resource: str, payload: dict[str, Any], role: str, key: str | None = None
+    ) -> dict[str, Any]:
         path = f"{API}/{resource}"
-        reply = self.expect(self.call("POST", path, json_body=payload), what="create")
+        headers = {"Idempotency-Key": key} if key else None
+        reply = self.expect(
+            self.call("POST", path, json_body=payload, headers=headers), what="create"
+        )
         body = reply.body
         if body is None and reply.headers.get("Location"):
             body = {**payload, "id": reply.headers["Location"].rstrip("/").rsplit("/", 1)[-1]}
@@ -381,6 +398,7 @@ class _Checker:
         self.record("opportunities.lookup", self.check_opportunities)
         self.record("users.me", self.check_users_me)
         self.record("users.lookup", lambda: self.check_users_lookup(nobody))
+        self.record(IDEMPOTENCY, self.check_idempotency_key)
         self.two_way("events", "event", self.event_payload(), {"location": "Room 2"})
         self.two_way("tasks", "task", self.task_payload(), {"priority": "high"})
         self.cleanup()
@@ -393,10 +411,35 @@ class _Checker:
 
     def cleanup(self) -> None:
         """Delete what the contract can delete (the contacts and events/tasks checks did)."""
-        contact = self.records.get("contact")
-        if contact and self.report.result("contacts.delete").status == PASS:
-            if self.call("DELETE", self.path_of("contacts", contact)).ok:
-                self.records.pop("contact")
+        if self.report.result("contacts.delete").status != PASS:
+            return
+        for role in ("contact", "contact3", "contact4"):
+            contact = self.records.get(role)
+            if contact and self.call("DELETE", self.path_of("contacts", contact)).ok:
+                self.records.pop(role)
+
+    def check_idempotency_key(self) -> str:
+        """Recommended: the same Idempotency-Key on a second create answers the first record."""
+        passed = {r.name for r in self.report.results if r.status == PASS}
+        if "contacts.create" in passed:
+            resource, payload = "contacts", self.contact_payload("idem")
+            first_role, second_role = "contact3", "contact4"
+        elif "emails.create" in passed:
+            resource, payload = "emails", {**self.email_payload(), "msgId": f"idem-{self.run}"}
+            first_role, second_role = "email2", "email3"
+        else:
+            raise Skipped("not tried: needs contacts.create or emails.create to pass")
+        key = f"brightsync-check-{self.run}"
+        first = self.created(resource, payload, first_role, key)
+        second = self.created(resource, payload, second_role, key)
+        if str(second["id"]) != str(first["id"]):
+            raise NotOffered(
+                f"a second POST {API}/{resource} with the same Idempotency-Key made another "
+                f"record ({second['id']} after {first['id']}); recommended: answer it with "
+                "the original"
+            )
+        self.records.pop(second_role)
+        return f"a repeated POST {API}/{resource} with the same key answers the original record"
 
     def check_auth(self, nobody: str) -> str:
         path = f"{API}/contacts/lookup"

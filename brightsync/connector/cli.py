@@ -37,7 +37,9 @@ def check(
     """Check the connector at BASE_URL against the contract; exit 1 if a required part fails.
 
     It creates clearly labelled test records (a contact, a company, an email, an event, a
-    task), looks them up, changes them and deletes what the contract can delete.
+    task), looks them up, changes them and deletes what the contract can delete. One test
+    contact is sent twice with the same Idempotency-Key, to report whether the connector
+    honours it (recommended, never required).
     """
     if token and username:
         raise click.UsageError("pass either --token or --username/--password")

@@ -286,9 +286,27 @@ mailboxes with it. Paths are relative to the tenant's base URL.
 * Lists page either with `limit` + `pageToken` (the response is `{records, nextPageToken}`)
   or with `limit` + `offset` (the response is a plain array; a short page is the last).
   Lookups return plain arrays.
-* 429 and 503 may carry `Retry-After`; 5xx are retried with backoff. Any other 4xx is final
-  for that record: send `{"error", "message"}` and BrightSync records the message.
+* 429 and 503 may carry `Retry-After`; 5xx are retried with backoff (a create answered 5xx
+  is first looked for, as it may have been stored: refuse an unprocessed create with 429).
+  Any other 4xx is final for that record: send `{"error", "message"}` and BrightSync
+  records the message.
+* Creates (POST) carry an `Idempotency-Key` header (`x-brightsync-recommended`): the same
+  key again, within 24 hours, should answer the record the first request created instead
+  of creating another. BrightSync never repeats a create whose answer was lost without
+  first looking for its record; honouring the key makes that safe where no lookup exists.
 """
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "x-brightsync-recommended": True,
+    "description": "Recommended. The same value on every attempt of one create. A connector "
+    "that honours it answers a repeat (within 24 hours) with the record the first request "
+    "created, not a new one, so a create whose answer was lost (a timeout, a 502) is never "
+    "doubled. `brightsync connector check` reports whether it is honoured.",
+    "schema": {"type": "string", "maxLength": 255},
+}
 
 
 def _id_type(self: Any, field: Any, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -333,7 +351,7 @@ def _response(op: Operation, item: str) -> dict[str, Any]:
 
 def _operation(op: Operation) -> dict[str, Any]:
     item = SCHEMAS[op.resource].__name__.removesuffix("Schema")
-    params = [_parameter(p) for p in op.params]
+    params: list[dict[str, Any] | str] = [_parameter(p) for p in op.params]
     if "{id}" in op.path:
         params.insert(
             0, {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -353,6 +371,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
     if "{id}" in op.path:
         out["responses"]["404"] = {"$ref": "#/components/responses/NotFound"}
+    if op.method == "post":
+        params.append("IdempotencyKey")  # apispec resolves a component by its name
     if op.body:
         body_ref = {"$ref": f"#/components/schemas/{item}"}
         out["requestBody"] = {
@@ -392,6 +412,7 @@ def _document() -> str:
         paged = page_schema(SCHEMAS[resource])
         spec.components.schema(paged.__name__.removesuffix("Schema"), schema=paged)
     spec.components.schema("DeletedRecordPage", schema=page_schema(DeletedRecordSchema))
+    spec.components.parameter("IdempotencyKey", "header", IDEMPOTENCY_KEY)
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for name, description in (
         ("BadRequest", "Invalid request; final for that record (`message` is recorded)."),

@@ -139,7 +139,7 @@ class EmailSchema(ContractSchema):
 
 
 class ContactSchema(ContractSchema):
-    """A contact (person outside the organisation). The first five fields are the minimum."""
+    """A contact (person outside the organisation). The first four fields are the minimum."""
 
     id = _id()
     firstName = _str("First name.", must=True)
@@ -148,7 +148,8 @@ class ContactSchema(ContractSchema):
         "Every known address (primary first); lookups match any of them, case-insensitively.",
         must=True,
     )
-    companyId = Id(allow_none=True, metadata=_meta("The contact's company, if any.", must=True))
+    # "If applicable": a contact without a company may send null or leave the field out.
+    companyId = Id(allow_none=True, metadata=_meta("The contact's company, if any (optional)."))
     phoneNumbers = _strings("Phone numbers.")
     title = _str("Job title.")
     lastModifiedAt = _modified()

@@ -1,5 +1,8 @@
 """Match participants to CRM contacts; auto-create contacts and companies when allowed.
 
+Creates go through brightsync.sync.creates: contacts keyed by address, companies by domain,
+so a create whose answer was lost is found by the lookup instead of being made twice.
+
 One Matcher per sync run: lookups are batched across the run's messages and cached by the
 CRM client, so N messages (or meetings) with the same people cost one lookup, not N.
 """
@@ -17,6 +20,7 @@ from brightsync.crm.relations import related_to
 from brightsync.people.domains import company_domain, company_name_from_domain
 from brightsync.people.names import split_name
 from brightsync.people.similarity import find_similar_contact
+from brightsync.sync.creates import create_once
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +175,24 @@ class Matcher:
             if company is not None:
                 body["companyId"] = str(company["id"])
             try:
-                created = self.crm.create_contact(body)
+                made = create_once(
+                    self.org_id,
+                    "contact",
+                    addr,
+                    lambda key: self.crm.create_contact(body, idempotency_key=key),
+                    lambda: self._contact_of(addr),
+                )
             except FinalError as exc:
                 log.warning("contact creation for a participant refused: %s", exc.message)
                 return None
             self.crm.forget([addr])
-            self.created_contacts.append(created)
-            return created
+            self.created_contacts.append(made.record)
+            return made.record
+
+    def _contact_of(self, addr: str) -> dict[str, Any] | None:
+        """The contact of an address as the CRM has it now (past the run's cache)."""
+        self.crm.forget([addr])
+        return self.match([addr]).get(addr)
 
     def _company_for(self, addr: str) -> dict[str, Any] | None:
         domain = company_domain(addr)
@@ -194,12 +209,22 @@ class Matcher:
             found = self.crm.lookup_companies(domain=domain)
             if found:
                 return found[0]
+            payload = {"name": company_name_from_domain(domain) or domain, "domains": [domain]}
+
+            def lookup() -> dict[str, Any] | None:
+                found = self.crm.lookup_companies(domain=domain, refresh=True)
+                return found[0] if found else None
+
             try:
-                company = self.crm.create_company(
-                    {"name": company_name_from_domain(domain) or domain, "domains": [domain]}
+                made = create_once(
+                    self.org_id,
+                    "company",
+                    domain,
+                    lambda key: self.crm.create_company(payload, idempotency_key=key),
+                    lookup,
                 )
             except FinalError as exc:
                 log.warning("company creation refused: %s", exc.message)
                 return None
-            self.created_companies.append(company)
-            return company
+            self.created_companies.append(made.record)
+            return made.record

@@ -2,8 +2,10 @@
 
 The write protocol: lease the claim -> record the intent (state "logging", attempts + 1) ->
 if an earlier attempt may have created the email, look it up by rfc822MsgId first -> create
--> store the CRM id. A crash anywhere repeats safely; a CRM outage leaves the claim open with
-a retry time and a queued task, never lost and never doubled.
+with the claim's Idempotency-Key -> store the CRM id (brightsync.sync.creates; a create whose
+answer was lost is looked up at once, else deferred as MaybeCreated). A crash anywhere
+repeats safely; a CRM outage leaves the claim open with a retry time and a queued task,
+never lost and never doubled.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from brightsync.email.rules import (
 )
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, EmailParticipant, utcnow
+from brightsync.sync import creates
 from brightsync.unmatched import cache
 
 log = logging.getLogger(__name__)
@@ -264,16 +267,16 @@ def _finish(ctx: EmailContext, item: Work) -> None:
     if not payload.get("rfc822MsgId"):
         # No Message-ID: a stable synthetic one keeps look-before-create possible.
         payload["rfc822MsgId"] = f"<{rfc_key.removeprefix('digest:')}@brightsync.invalid>"
-    crm_id = None
-    if attempts > 1 and ctx.matcher.caps.email_lookup:
-        found = ctx.crm.find_emails(payload["rfc822MsgId"])
-        if found:
-            crm_id = str(found[0]["id"])
-            ctx.count("found_existing")
     try:
-        if crm_id is None:
-            crm_id = str(ctx.crm.create_email(payload)["id"])
-            ctx.count("logged")
+        # The claim is the intent: attempts > 1 means an earlier attempt may have been sent.
+        made = creates.attempt_create(
+            lambda key: ctx.crm.create_email(payload, idempotency_key=key),
+            lambda: _logged_email(ctx, payload["rfc822MsgId"]),
+            key=creates.idempotency_key("email", ctx.org_id, rfc_key),
+            look_first=attempts > 1,
+        )
+        crm_id = made.remote_id
+        ctx.count("found_existing" if made.adopted else "logged")
     except FinalError as exc:
         with session_scope() as s:
             c = s.get(EmailClaim, item.claim_id)
@@ -288,6 +291,14 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         _participants(s, ctx.org_id, c.id, external, set(matched))
     if moved:
         _update_threads(ctx, moved, thread_id)
+
+
+def _logged_email(ctx: EmailContext, rfc822_msg_id: str) -> dict[str, Any] | None:
+    """The email an earlier attempt may have logged (None when the CRM cannot be asked)."""
+    if not ctx.matcher.caps.email_lookup:
+        return None
+    found = ctx.crm.find_emails(rfc822_msg_id)
+    return found[0] if found else None
 
 
 def _provider_id(claim_id: int) -> str:

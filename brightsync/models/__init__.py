@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic's env reads Base.metadata here)."""
 
 from brightsync.models.base import Base, utcnow
+from brightsync.models.creates import CreateIntent
 from brightsync.models.duplicates import DUPLICATE_STATES, PossibleDuplicate
 from brightsync.models.email import (
     EmailClaim,
@@ -18,6 +19,7 @@ __all__ = [
     "DUPLICATE_STATES",
     "SERVICES",
     "Base",
+    "CreateIntent",
     "EmailClaim",
     "EmailParticipant",
     "EmailSighting",

@@ -12,9 +12,14 @@ the example a platform provider reads before building its own connector, so it s
   `limit` + `offset` and plain arrays instead; BrightSync's client handles both);
 * `since` is inclusive; `lastModifiedAt` is set here on every write, strictly increasing.
 
-Test hooks live under `/_control` (no auth): reset, stats per operation, injected faults, bulk
-seeding. `breakages` switches on deliberate contract violations, so `brightsync connector
-check` can be shown to catch each one (see BREAKAGES).
+* a create carrying an `Idempotency-Key` header is remembered for IDEMPOTENCY_WINDOW: the same
+  key again (same collection) answers the original record instead of making another one.
+
+Test hooks live under `/_control` (no auth): reset, stats per operation and method, injected
+faults (before the request is handled, or after it: a write that stores the record and then
+answers 502, or never answers in time), bulk seeding. `breakages` switches on deliberate
+contract violations, so `brightsync connector check` can be shown to catch each one (see
+BREAKAGES).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from urllib.parse import unquote_plus
 
 import click
 import requests
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
@@ -43,6 +48,7 @@ from brightsync.connector.schemas import (
     MODIFIED_TRACKED,
     SCHEMAS,
     error_messages,
+    must_carry,
     strict_schema,
 )
 
@@ -71,7 +77,14 @@ BREAKAGES: dict[str, str] = {
     "no_events": "no calendar endpoints",
     "no_tasks": "no task endpoints",
     "no_options": "OPTIONS answers 405 without Allow (clients must probe otherwise)",
+    "ignores_idempotency_key": "the Idempotency-Key header is ignored: a repeated create makes "
+    "another record",
 }
+
+#: How long a create's Idempotency-Key is remembered.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+#: The longest an injected fault may hold a request (a "never answers" fault ends by then).
+MAX_FAULT_DELAY = 120.0
 
 # A connector offering little more than the two required operations (it can also load
 # emails and contacts by id).
@@ -186,6 +199,13 @@ class Store:
     );
     CREATE INDEX IF NOT EXISTS records_modified ON records (kind, modified_at);
     CREATE INDEX IF NOT EXISTS records_deleted ON records (kind, deleted_at);
+    CREATE TABLE IF NOT EXISTS idempotency (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        id TEXT NOT NULL,            -- the record the first request with this key created
+        used_at TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
     """
 
     def __init__(self, path: str | None = None) -> None:
@@ -289,9 +309,24 @@ class Store:
             return self.live(kind)
         return self._rows("SELECT data FROM records WHERE kind=? ORDER BY seq", kind)
 
+    def remembered(self, kind: str, key: str, window: timedelta) -> str | None:
+        """The id created under this Idempotency-Key within the window, if any."""
+        row = self.db.execute(
+            "SELECT id FROM idempotency WHERE kind=? AND key=? AND used_at>=?",
+            (kind, key, stamp(datetime.now(UTC) - window)),
+        ).fetchone()
+        return row[0] if row else None
+
+    def remember(self, kind: str, key: str, record_id: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO idempotency (kind, key, id, used_at) VALUES (?, ?, ?, ?)",
+            (kind, key, str(record_id), stamp(datetime.now(UTC))),
+        )
+
     def clear(self) -> None:
         with self.lock:
             self.db.execute("DELETE FROM records")
+            self.db.execute("DELETE FROM idempotency")
 
 
 # --------------------------------------------------------------------------- test hooks
@@ -299,7 +334,12 @@ class Store:
 
 @dataclass
 class Fault:
-    """An injected failure: the next `count` matching requests get `status` (None: all)."""
+    """An injected failure: the next `count` matching requests get `status` (None: all).
+
+    With `after_write` the request is handled first (a create stores its record) and only
+    then is its answer replaced by `status`, or held for `delay` seconds — past the client's
+    read timeout, a lost answer — before it is sent.
+    """
 
     path: str
     method: str | None
@@ -309,6 +349,7 @@ class Fault:
     delay: float
     message: str | None
     match: str | None = None  # only requests whose query or body contains this text
+    after_write: bool = False
 
     def matches(self) -> bool:
         return (
@@ -333,12 +374,14 @@ class Control:
         self.total = 0
         self.by_operation: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
+        self.by_method: Counter[str] = Counter()
         self.faults: list[Fault] = []
 
-    def count(self, operation: str) -> None:
+    def count(self, operation: str, method: str = "GET") -> None:
         with self.lock:
             self.total += 1
             self.by_operation[operation] += 1
+            self.by_method[method] += 1
 
     def count_status(self, status: int) -> None:
         with self.lock:
@@ -349,14 +392,17 @@ class Control:
             self.total = 0
             self.by_operation.clear()
             self.by_status.clear()
+            self.by_method.clear()
 
     def stats(self) -> dict[str, Any]:
-        """`{total, byOperation: {"contacts.lookup": 2, ...}, byStatus: {"200": 3, ...}}`."""
+        """`{total, byOperation: {"contacts.lookup": 2, ...}, byStatus: {"200": 3, ...},
+        byMethod: {"GET": 4, "POST": 1}}`."""
         with self.lock:
             return {
                 "total": self.total,
                 "byOperation": dict(sorted(self.by_operation.items())),
                 "byStatus": dict(sorted(self.by_status.items())),
+                "byMethod": dict(sorted(self.by_method.items())),
             }
 
     def take_fault(self) -> Fault | None:
@@ -381,11 +427,14 @@ def create_crm_app(
     basic: tuple[str, str] | None = None,
     breakages: frozenset[str] = frozenset(),
     paging: str = "token",
+    omit_nulls: bool = False,
 ) -> Flask:
     """The reference connector as a Flask app.
 
     Credentials: `Authorization: Bearer <token>`, or HTTP Basic `basic=(user, password)`; with
-    both None the API is open. `paging` is "token" (default) or "offset".
+    both None the API is open. `paging` is "token" (default) or "offset". `omit_nulls`
+    leaves empty optional fields out of answers (e.g. a contact without a company carries
+    no `companyId`), which the contract allows.
     """
     unknown = set(breakages) - set(BREAKAGES)
     if unknown:
@@ -466,6 +515,9 @@ def create_crm_app(
         return stamp(parse_instant(raw, "since"))
 
     def out(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        if omit_nulls and kind in SCHEMAS:
+            keep = set(must_carry(SCHEMAS[kind]))
+            record = {k: v for k, v in record.items() if v is not None or k in keep}
         if "wrong_field_types" in broken and kind == "contacts":
             record = {**record, "emailAddresses": ", ".join(record.get("emailAddresses") or [])}
         return record
@@ -507,10 +559,26 @@ def create_crm_app(
             record = {**blank(kind), **validate(kind, body())}
             if kind == "emails" and "create_not_idempotent_lookup" in broken:
                 record["rfc822MsgId"] = None
-            saved = dict(out(kind, store.insert(kind, record)))
+            key = (request.headers.get("Idempotency-Key") or "").strip()[:255]
+            honour = bool(key) and "ignores_idempotency_key" not in broken
+            replayed = False
+            with store.lock:  # the same key twice at once still makes one record
+                known = store.remembered(kind, key, IDEMPOTENCY_WINDOW) if honour else None
+                existing = store.get(kind, known) if known is not None else None
+                if existing is not None:
+                    stored, replayed = existing, True
+                else:
+                    stored = store.insert(kind, record)
+                    if honour:
+                        store.remember(kind, key, stored["id"])
+            saved = dict(out(kind, stored))
             if "missing_id_on_create" in broken:
                 saved.pop("id")
-            return saved, 201
+            response = jsonify(saved)
+            response.status_code = 201
+            if replayed:
+                response.headers["Idempotent-Replayed"] = "true"
+            return response
 
         return view
 
@@ -666,15 +734,17 @@ def create_crm_app(
         if not request.path.startswith("/api/"):
             return None
         if request.method == "OPTIONS":
-            control.count("options")
+            control.count("options", "OPTIONS")
         else:
-            control.count(request.endpoint or "unrouted")
+            control.count(request.endpoint or "unrouted", request.method)
         if request.method == "OPTIONS" and "no_options" in broken:
             return {"error": "method_not_allowed", "message": "no OPTIONS here"}, 405
         fault = control.take_fault()
-        if fault is not None:
+        if fault is not None and fault.after_write:
+            g.after_write_fault = fault  # handled first; its answer is spoilt afterwards
+        elif fault is not None:
             if fault.delay:
-                time.sleep(fault.delay)
+                time.sleep(min(fault.delay, MAX_FAULT_DELAY))
             if fault.status:
                 message = fault.message or f"injected fault: {fault.status}"
                 response = jsonify({"error": "injected", "message": message})
@@ -691,6 +761,15 @@ def create_crm_app(
 
     @app.after_request
     def count_status(response: Response) -> Response:
+        fault: Fault | None = g.pop("after_write_fault", None)
+        if fault is not None:
+            # The work is done (a create is stored): now the answer is lost on the way.
+            if fault.delay:
+                time.sleep(min(fault.delay, MAX_FAULT_DELAY))
+            if fault.status:
+                message = fault.message or f"injected fault after the write: {fault.status}"
+                response = jsonify({"error": "injected", "message": message})
+                response.status_code = fault.status
         if request.path.startswith("/api/"):
             control.count_status(response.status_code)
         return response
@@ -749,9 +828,10 @@ def create_crm_app(
                 status=int(spec["status"]) if spec.get("status") else None,
                 count=count if count > 0 else None,  # 0 or less: until DELETE
                 retry_after=None if retry_after is None else str(retry_after),
-                delay=float(spec.get("delaySeconds") or 0),
+                delay=min(float(spec.get("delaySeconds") or 0), MAX_FAULT_DELAY),
                 message=spec.get("message"),
                 match=str(spec["match"]) if spec.get("match") else None,
+                after_write=bool(spec.get("afterWrite")),
             )
             with control.lock:
                 control.faults.append(fault)
@@ -857,7 +937,14 @@ class CrmSandbox:
         delay: float = 0.0,
         message: str | None = None,
         match: str | None = None,
+        after_write: bool = False,
     ) -> None:
+        """Fail the next `count` matching requests (0: until cleared).
+
+        `after_write=True`: handle the request first (a create stores its record), then
+        answer `status` instead (a lost 502), or, with `status=None` and `delay`, answer
+        only after `delay` seconds (past the client's read timeout: no answer at all).
+        """
         self._control(
             "POST",
             "faults",
@@ -870,6 +957,7 @@ class CrmSandbox:
                 "delaySeconds": delay,
                 "message": message,
                 "match": match,
+                "afterWrite": after_write,
             },
         )
 
@@ -893,6 +981,7 @@ class CrmSandbox:
 @click.option("--token", default=DEFAULT_TOKEN, show_default=True, help="bearer token")
 @click.option("--basic", default=None, metavar="USER:PASSWORD", help="also accept Basic auth")
 @click.option("--paging", type=click.Choice(["token", "offset"]), default="token")
+@click.option("--omit-nulls", is_flag=True, help="leave empty optional fields out of answers")
 @click.option(
     "--break",
     "breakages",
@@ -907,6 +996,7 @@ def crm_command(
     token: str,
     basic: str | None,
     paging: str,
+    omit_nulls: bool,
     breakages: tuple[str, ...],
 ) -> None:
     """Run the reference CRM connector (mount on `brightsync sandbox`)."""
@@ -921,6 +1011,7 @@ def crm_command(
         basic=user_pass,  # type: ignore[arg-type]
         breakages=frozenset(breakages),
         paging=paging,
+        omit_nulls=omit_nulls,
     )
     click.echo(f"reference CRM on http://{host}:{port}  (token {token!r}; contract /openapi.json)")
     run_simple(host, port, app, threaded=True)

@@ -14,6 +14,7 @@ from brightsync.clients.crm import Capabilities, ContractError, CrmClient
 from brightsync.clients.http import (
     AuthError,
     FinalError,
+    MaybeCreated,
     NotFoundError,
     RetryPolicy,
     TransientError,
@@ -156,11 +157,57 @@ def test_503_then_success(crm):
 
 def test_500_then_success(crm):
     client, _ = make_client(crm)
-    crm.fault("/api/v1/emails", 500, method="POST")
-    created = client.create_email({"subject": "hi", "textBody": "there"})
-    assert created["id"]
+    crm.fault("/api/v1/emails", 500, method="GET")
+    assert client.find_emails("<a@b>") == []
+    assert ops(crm)["emails.lookup"] == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_create_answered_5xx_is_never_repeated_blindly(crm, status):
+    client, sleeps = make_client(crm)
+    crm.fault("/api/v1/emails", status, method="POST", after_write=True)
+    with pytest.raises(MaybeCreated) as lost:
+        client.create_email({"subject": "hi", "textBody": "there"})
+    assert lost.value.ambiguous and lost.value.status == status
+    assert isinstance(lost.value, TransientError)  # callers defer it like any outage
+    assert ops(crm)["emails.create"] == 1 and sleeps == []
+    assert len(crm.records("emails")) == 1
+
+
+def test_a_create_whose_answer_never_comes_is_maybe_created(crm):
+    client, _ = make_client(crm, timeout=(2.0, 0.3))
+    crm.fault("/api/v1/contacts", None, method="POST", after_write=True, delay=2)
+    with pytest.raises(MaybeCreated):
+        client.create_contact({"firstName": "A", "emailAddresses": ["a@x.example"]})
+    assert ops(crm)["contacts.create"] == 1
+
+
+@pytest.mark.parametrize("status", [408, 429])
+def test_a_create_refused_before_processing_is_retried(crm, status):
+    client, _ = make_client(crm)
+    crm.fault("/api/v1/emails", status, method="POST", retry_after=0)
+    assert client.create_email({"subject": "hi"})["id"]
     assert ops(crm)["emails.create"] == 2
     assert len(crm.records("emails")) == 1
+
+
+def test_updates_and_deletes_are_still_retried(crm):
+    client, _ = make_client(crm)
+    contact = client.create_contact({"firstName": "A", "emailAddresses": ["u@x.example"]})
+    crm.fault("/api/v1/contacts/", 502, method="PATCH")
+    crm.fault("/api/v1/contacts/", 504, method="DELETE")
+    assert client.update_contact(contact["id"], {"title": "CEO"})["title"] == "CEO"
+    assert client.delete_contact(contact["id"])
+    assert ops(crm)["contacts.update"] == 2 and ops(crm)["contacts.delete"] == 2
+
+
+def test_the_idempotency_key_is_sent_and_honoured(crm):
+    client, _ = make_client(crm)
+    first = client.create_email({"subject": "once"}, idempotency_key="key-1")
+    again = client.create_email({"subject": "once"}, idempotency_key="key-1")
+    other = client.create_email({"subject": "once"}, idempotency_key="key-2")
+    assert again["id"] == first["id"] != other["id"]
+    assert len(crm.records("emails")) == 2
 
 
 def test_exhausted_retries_raise_transient(crm):
@@ -489,15 +536,36 @@ def test_capabilities_with_some_endpoints_missing():
 
 
 @pytest.mark.parametrize("breakages", [frozenset(), MINIMAL])
+@pytest.mark.parametrize("options", [True, False])
+def test_capability_discovery_never_writes(breakages, options):
+    with CrmSandbox(breakages=breakages | ({"no_options"} if not options else set())) as crm:
+        make_client(crm)[0].capabilities()
+        methods = crm.stats()["byMethod"]
+        assert set(methods) <= {"GET", "OPTIONS"}, methods
+        assert crm.records("contacts") == []
+
+
+@pytest.mark.parametrize("breakages", [frozenset(), MINIMAL])
 def test_capabilities_without_options_support(breakages):
     with CrmSandbox(breakages=breakages | {"no_options"}) as crm:
-        caps = make_client(crm)[0].capabilities()
-        expected = Capabilities.everything() if not breakages else None
-        if expected is not None:
-            assert caps == expected
-        else:
-            assert enabled(caps) == MINIMAL_CAPS
-        assert crm.records("contacts") == []  # probing created nothing
+        client = make_client(crm)[0]
+        caps = client.capabilities()
+        if not breakages:
+            assert caps == Capabilities.everything()
+            return
+        # Writes cannot be seen without writing: presumed where the record can be read...
+        presumed = {"email_update", "contact_create", "contact_update", "contact_delete"}
+        assert enabled(caps) == MINIMAL_CAPS | presumed
+        # ...and the first real write that says "no such operation" settles it.
+        with pytest.raises(FinalError) as refused:
+            client.create_contact({"firstName": "A", "emailAddresses": ["a@x.example"]})
+        assert refused.value.status in (404, 405)  # no route, or no such method on it
+        assert client.supports("contact_create") is False
+        assert client.probed()["contact_create"] is False  # remembered with the org
+        email = client.create_email({"subject": "x"})
+        with pytest.raises(FinalError):
+            client.update_email(email["id"], {"subject": "y"})
+        assert client.supports("email_update") is False
 
 
 def test_supports_probes_one_capability(crm):

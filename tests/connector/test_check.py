@@ -65,6 +65,7 @@ def test_reference_crm_passes_every_check(full_crm):
         "tasks.since",
         "tasks.delete",
         "tasks.deleted",
+        "creates.idempotency-key",
     } == names
     # Only what the contract cannot delete stays behind.
     assert sorted(x.split()[0] for x in report.leftovers) == ["company", "email"]
@@ -76,7 +77,8 @@ def test_cli_check_passes_with_exit_zero(full_crm):
     assert result.exit_code == 0, result.output
     assert "PASS  emails.create (required)" in result.output
     assert "Result: PASS" in result.output
-    assert "Summary: 34 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
+    assert "Summary: 35 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
+    assert "Recommended:" not in result.output
 
 
 def test_cli_json_report(full_crm):
@@ -148,6 +150,8 @@ CASES = {
     "no_events": ({"events.create": SKIP}, 0),
     "no_tasks": ({"tasks.create": SKIP}, 0),
     "no_options": ({}, 0),  # OPTIONS is not part of the contract
+    # A recommendation, never a failure.
+    "ignores_idempotency_key": ({"creates.idempotency-key": SKIP}, 0),
 }
 
 
@@ -244,3 +248,35 @@ def test_cli_openapi_prints_the_contract():
     result = CliRunner().invoke(connector, ["openapi"])
     assert result.exit_code == 0
     assert json.loads(result.output) == connector_openapi()
+
+
+def test_contacts_without_a_company_may_omit_company_id_or_send_null(reference_crm):
+    # The reference CRM sends `companyId: null`; this one leaves every empty optional field
+    # out. Both are within the contract ("if applicable") and pass every check.
+    for crm in (reference_crm(), reference_crm(omit_nulls=True)):
+        crm.seed(
+            contacts=[{"firstName": "No", "lastName": "Company", "emailAddresses": ["n@x.io"]}]
+        )
+        report = run_check(crm.url, token=TOKEN)
+        assert not_passed(report) == {}, format_report(report)
+    listed = crm.records("contacts")
+    answered = crm.http.get(
+        f"{crm.url}/api/v1/contacts/lookup",
+        params={"emails": "n@x.io"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    ).json()
+    assert listed[0]["companyId"] is None and "companyId" not in answered[0]
+
+
+def test_idempotency_key_is_reported_as_a_recommendation(reference_crm):
+    honours = run_check(reference_crm().url, token=TOKEN)
+    assert "same key answers the original" in honours.result("creates.idempotency-key").detail
+    crm = reference_crm({"ignores_idempotency_key"})
+    report = run_check(crm.url, token=TOKEN)
+    text = format_report(report)
+    result = report.result("creates.idempotency-key")
+    assert (result.status, result.offered, report.exit_code) == (SKIP, False, 0), text
+    assert "made another record" in result.detail
+    assert "Recommended: honour the Idempotency-Key header" in text
+    assert crm.records("contacts") == []  # both test contacts were deleted again

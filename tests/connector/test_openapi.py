@@ -106,14 +106,9 @@ def test_objects_and_required_fields(doc):
         assert name in schemas
     contact = schemas["Contact"]["properties"]
     flagged = {k for k, v in contact.items() if v.get("x-brightsync-required")}
-    assert flagged == {"id", "firstName", "lastName", "emailAddresses", "companyId"}
-    assert must_carry(ContactSchema) == [
-        "id",
-        "firstName",
-        "lastName",
-        "emailAddresses",
-        "companyId",
-    ]
+    # companyId is "if applicable": null or left out when the contact has no company.
+    assert flagged == {"id", "firstName", "lastName", "emailAddresses"}
+    assert must_carry(ContactSchema) == ["id", "firstName", "lastName", "emailAddresses"]
     assert contact["id"]["type"] == ["string", "integer"]
     assert contact["lastModifiedAt"]["format"] == "date-time"
     assert contact["lastModifiedAt"]["readOnly"] is True

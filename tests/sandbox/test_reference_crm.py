@@ -391,9 +391,10 @@ def test_stats_count_per_operation(api, crm):
         "total": 5,
         "byOperation": {"contacts.lookup": 2, "emails.create": 1, "emails.get": 1, "unrouted": 1},
         "byStatus": {"200": 3, "201": 1, "404": 1},
+        "byMethod": {"GET": 4, "POST": 1},
     }
     crm.reset_stats()
-    assert crm.stats() == {"total": 0, "byOperation": {}, "byStatus": {}}
+    assert crm.stats() == {"total": 0, "byOperation": {}, "byStatus": {}, "byMethod": {}}
 
 
 def test_faults(api, crm):
@@ -493,3 +494,42 @@ def test_concurrent_writes_get_distinct_ids(api):
     for t in threads:
         t.join()
     assert len(ids) == 40 == len(set(ids))
+
+
+# ------------------------------------------------------------------ Idempotency-Key, lost answers
+
+
+def test_a_repeated_create_with_the_same_idempotency_key_answers_the_original(api, crm):
+    key = {"Idempotency-Key": "k-1"}
+    first = api("POST", "/contacts", json={"firstName": "A"}, headers=key)
+    again = api("POST", "/contacts", json={"firstName": "A"}, headers=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # The key is per collection; no key, or a refused body, makes or consumes nothing.
+    company = api.ok("POST", "/companies", 201, json={"name": "Co"}, headers=key)
+    assert company["id"].startswith("co_")
+    assert (
+        api(
+            "POST", "/contacts", json={"firstName": 3}, headers={"Idempotency-Key": "k-2"}
+        ).status_code
+        == 400
+    )
+    fresh = api.ok(
+        "POST", "/contacts", 201, json={"firstName": "B"}, headers={"Idempotency-Key": "k-2"}
+    )
+    assert fresh["firstName"] == "B"
+    api.ok("POST", "/contacts", 201, json={"firstName": "A"})
+    assert len(crm.records("contacts")) == 3
+
+
+def test_faults_after_the_write_store_the_record_and_lose_the_answer(api, crm):
+    crm.fault("/api/v1/emails", 502, method="POST", after_write=True)
+    lost = api("POST", "/emails", json={"subject": "stored"})
+    assert lost.status_code == 502 and "after the write" in lost.json()["message"]
+    assert [e["subject"] for e in crm.records("emails")] == ["stored"]
+    crm.fault("/api/v1/emails", None, method="POST", after_write=True, delay=2)
+    with pytest.raises(requests.ReadTimeout):
+        api.http.post(f"{crm.url}{API}/emails", json={"subject": "hung"}, timeout=0.5)
+    assert [e["subject"] for e in crm.records("emails")] == ["stored", "hung"]
+    assert crm.stats()["byStatus"]["502"] == 1
