@@ -154,10 +154,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 
 def broker_settings(settings: Settings) -> dict[str, object]:
     """Celery broker options for the configured broker."""
+    # Redis redelivers a task nobody acknowledged within the visibility timeout. A worker
+    # holds a task with a countdown unacknowledged until it runs, so the timeout must exceed
+    # the longest countdown (claim retries cap at 30 min, run retries at 15) and the task
+    # time limit (30 min), or Redis would hand out a second copy of a task still in hand.
+    # Recovery from a killed worker does not wait for it: the sweepers republish lost work
+    # from the database within a minute, and the late redelivery then finds nothing to do.
     options: dict[str, object] = {"visibility_timeout": 3600}
     if settings.broker_url.startswith("sqla+"):
-        # kombu hands these to create_engine; the SQL transport takes no tuning here.
-        options = {}
+        # brightsync.broker strips this before kombu's create_engine() sees it.
+        options = {"polling_interval": 0.1}
     return {"broker_url": settings.broker_url, "broker_transport_options": options}
 
 
