@@ -68,14 +68,14 @@ beat_schedule = {
         "task": "brightsync.maintenance.safety_sync",
         "schedule": 15 * 60.0,
     },
-    # Recovery: runs and claims whose worker died are republished within ~a lease (60 s).
+    # Recovery: runs and claims whose worker died are republished within about a lease.
     "sweep-runs": {
         "task": "brightsync.maintenance.sweep_runs",
-        "schedule": 30.0,
+        "schedule": float(get_settings().sweep_seconds),
     },
     "sweep-email-claims": {
         "task": "brightsync.maintenance.sweep_email_claims",
-        "schedule": 30.0,
+        "schedule": float(get_settings().sweep_seconds),
     },
     "prune-notifications": {
         "task": "brightsync.maintenance.prune_notifications",

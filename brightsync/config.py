@@ -44,6 +44,8 @@ class Settings:
     crm_timeout_seconds: int = 30  # read timeout of one CRM request (a lost answer after it)
     flower_basic_auth: str | None = None
     retry_base_seconds: int = 60
+    lease_seconds: int = 60
+    sweep_seconds: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -149,6 +151,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         crm_timeout_seconds=_int(env, "BRIGHTSYNC_CRM_TIMEOUT", 30, minimum=1),
         flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
         retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
+        lease_seconds=_int(env, "BRIGHTSYNC_LEASE_SECONDS", 60, minimum=5),
+        sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
     )
 
 

@@ -406,7 +406,7 @@ def due_for_sweep(
     is lost, its lease lapses and a later sweep tries again.
     """
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=30)
+    cutoff = now - timedelta(seconds=leases.lease_seconds() / 2)
     ids = list(
         session.scalars(
             select(EmailClaim.id)

@@ -17,6 +17,7 @@ from brightsync.email.context import load_context
 from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim
 from brightsync.sync import leases
+from brightsync.sync.jobs import sweep_lock_ttl
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,10 @@ def process_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, 
 def sweep_claims() -> int:
     """Claims left open with a lapsed lease (a worker died mid-way, a lost task): finish them.
 
-    Every 30 s; republishing is idempotent (claims are leased to the published task, and every
-    outcome is fenced on that lease).
+    Every BRIGHTSYNC_SWEEP_SECONDS (30); republishing is idempotent (claims are leased to the
+    published task, and every outcome is fenced on that lease).
     """
-    with singleton("sweep-email-claims", 25) as mine:
+    with singleton("sweep-email-claims", sweep_lock_ttl()) as mine:
         if not mine:
             return 0
         owner = leases.new_owner()

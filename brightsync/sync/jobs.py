@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, delete, select
 from brightsync.celery import app
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.clients.http import TransientError
+from brightsync.config import get_settings
 from brightsync.coordination import singleton
 from brightsync.db import session_scope
 from brightsync.models import Notification, SyncState, User, utcnow
@@ -196,10 +197,16 @@ def run_sync(self: Any, user_id: int, service: str) -> dict[str, Any]:
         return {"status": "transient error, a queued run follows", "error": str(exc)}
 
 
+def sweep_lock_ttl() -> float:
+    """A sweep's singleton lock outlives no sweep interval (a killed sweep never skips two)."""
+    return max(1.0, get_settings().sweep_seconds * 0.8)
+
+
 @app.task(name="brightsync.maintenance.sweep_runs")
 def sweep_runs() -> int:
-    """Republish runs whose task was lost (a killed worker, a flushed broker). Every 30 s."""
-    with singleton("sweep-runs", 25) as mine:
+    """Republish runs whose task was lost (a killed worker, a flushed broker). Every
+    BRIGHTSYNC_SWEEP_SECONDS (30)."""
+    with singleton("sweep-runs", sweep_lock_ttl()) as mine:
         if not mine:
             return 0
         due = scheduler.due_for_republish()

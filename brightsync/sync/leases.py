@@ -6,13 +6,13 @@ carries two columns, `lease_owner` (an opaque token, one per task execution) and
 
 - `acquire()` takes the lease where it is free, lapsed or already ours (one conditional UPDATE).
 - While it works, the holder keeps it alive: a `Heartbeat` thread renews every
-  `LEASE_SECONDS / 3`, and long loops may call `renew()` between steps too.
+  a third of the lease, and long loops may call `renew()` between steps too.
 - Every change the holder makes is `fenced_update()`: `UPDATE … WHERE lease_owner = :me`. When
   zero rows match, the lease went to someone else (this worker stalled past the expiry) and
   `LeaseLost` is raised: the stale worker stops and never overwrites the newer owner's work.
 - `release()` clears the lease with a last fenced change.
 
-A dead worker simply stops renewing; its lease lapses within `LEASE_SECONDS` and the sweeper
+A dead worker simply stops renewing; its lease lapses within one lease and the sweeper
 (`brightsync.sync.jobs.sweep`) republishes the work, so recovery takes about a minute.
 """
 
@@ -28,14 +28,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.orm import Session
 
+from brightsync.config import get_settings
 from brightsync.db import session_scope
 from brightsync.models import utcnow
 
 log = logging.getLogger(__name__)
 
-# Long enough to ride out a slow request or a database hiccup between two heartbeats (three
-# heartbeats fit in one lease); short enough that a killed worker's work resumes in a minute.
-LEASE_SECONDS = 60.0
+
+def lease_seconds() -> float:
+    """BRIGHTSYNC_LEASE_SECONDS (60): long enough to ride out a slow request or a database
+    hiccup (three heartbeats fit in one lease); short enough that a killed worker's work
+    resumes in about a minute."""
+    return float(get_settings().lease_seconds)
 
 
 class LeaseLost(Exception):
@@ -47,8 +51,8 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def expiry(now: datetime | None = None, seconds: float = LEASE_SECONDS) -> datetime:
-    return (now or utcnow()) + timedelta(seconds=seconds)
+def expiry(now: datetime | None = None, seconds: float | None = None) -> datetime:
+    return (now or utcnow()) + timedelta(seconds=seconds or lease_seconds())
 
 
 def free(model: Any, now: datetime, owner: str | None = None) -> ColumnElement[bool]:
@@ -70,7 +74,7 @@ def acquire(
     row_id: int,
     owner: str,
     *where: ColumnElement[bool],
-    seconds: float = LEASE_SECONDS,
+    seconds: float | None = None,
     now: datetime | None = None,
     **values: Any,
 ) -> bool:
@@ -124,7 +128,7 @@ def renew(
     *,
     row_id: int | None = None,
     where: Iterable[ColumnElement[bool]] = (),
-    seconds: float = LEASE_SECONDS,
+    seconds: float | None = None,
     **values: Any,
 ) -> int:
     """Extend the leases `owner` holds on `model` (one row, or all of them); rows renewed."""
@@ -157,13 +161,13 @@ class Heartbeat:
     def __init__(
         self,
         renewals: list[Callable[[], int]],
-        interval: float = LEASE_SECONDS / 3,
+        interval: float | None = None,
         *,
         essential: bool = True,
     ) -> None:
         self.renewals = renewals
         self.essential = essential
-        self.interval = interval
+        self.interval = interval or lease_seconds() / 3
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)

@@ -11,7 +11,7 @@ web and worker processes on any number of machines:
   one follow-up. A task that finds the lease held simply ends: it never waits or spins.
 - finish: the run releases the lease and, if a follow-up is pending, publishes it at once
   (the hand-over), so the next run starts as soon as this one ends.
-- sweep: a request pending for `REPUBLISH_AFTER` with no live lease lost its task (a killed
+- sweep: a request pending for half a lease with no live lease lost its task (a killed
   worker, a flushed broker): the sweeper republishes it. Duplicates are harmless: the second
   task finds nothing pending or the lease busy and ends.
 """
@@ -32,8 +32,13 @@ from brightsync.sync import leases
 
 # A queued task older than this is presumed lost and replaced by the next notification.
 PENDING_STALE_AFTER = timedelta(minutes=5)
-# A request pending this long with no live lease lost its task: the sweeper republishes it.
-REPUBLISH_AFTER = timedelta(seconds=30)
+
+
+def republish_after() -> timedelta:
+    """A request pending this long with no live lease lost its task (half a lease: 30 s)."""
+    return timedelta(seconds=leases.lease_seconds() / 2)
+
+
 # A countdown task may fire a moment before the due time its publisher computed.
 DUE_SLACK = timedelta(seconds=2)
 
@@ -197,7 +202,7 @@ def due_for_republish(limit: int = 500, now: datetime | None = None) -> list[tup
     Indexed on pending_since: the cost is the number of such rows, not the number of mailboxes.
     """
     now = now or utcnow()
-    cutoff = now - REPUBLISH_AFTER
+    cutoff = now - republish_after()
     with session_scope() as s:
         rows = s.execute(
             select(SyncState.id, SyncState.user_id, SyncState.service, SyncState.pending_since)
