@@ -277,9 +277,8 @@ def stack(backend: Backend) -> Iterator[Stack]:
         yield st
 
 
-@pytest.fixture
-def clean_stack(stack: Stack) -> Iterator[Stack]:
-    """The stack with simulators and every BrightSync table emptied before the test."""
+def reset_stack(stack: Stack) -> None:
+    """Empty the simulators, every BrightSync table and our Redis keys; stop extra workers."""
     from brightsync.db import session_scope
     from brightsync.models import Base
 
@@ -298,6 +297,12 @@ def clean_stack(stack: Stack) -> Iterator[Stack]:
     for w in stack.extra_workers:
         w.stop()
     stack.extra_workers.clear()
+
+
+@pytest.fixture
+def clean_stack(stack: Stack) -> Iterator[Stack]:
+    """The stack with simulators and every BrightSync table emptied before the test."""
+    reset_stack(stack)
     yield stack
 
 
