@@ -24,6 +24,7 @@ class SyncState(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "service"),
         Index("ix_sync_state_pending", "pending_since"),
+        Index("ix_sync_state_lease", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

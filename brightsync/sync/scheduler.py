@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,26 +197,46 @@ def finish(
 
 
 def due_for_republish(limit: int = 500, now: datetime | None = None) -> list[tuple[int, str]]:
-    """Requests whose task is presumed lost; each is re-marked now so it is republished once.
+    """Runs whose task is presumed lost; each is re-marked now so it is republished once.
 
-    Indexed on pending_since: the cost is the number of such rows, not the number of mailboxes.
+    Two kinds: a request pending for half a lease with no live run (its task was lost), and a
+    run whose lease lapsed (its worker died mid-run: the rest of its delta must still be read,
+    whether or not anything new arrived). The dead run's lease is cleared, so should it come
+    back to life it is fenced out. Indexed on pending_since and lease_until: the cost is the
+    number of such rows, not the number of mailboxes.
     """
     now = now or utcnow()
     cutoff = now - republish_after()
     with session_scope() as s:
         rows = s.execute(
-            select(SyncState.id, SyncState.user_id, SyncState.service, SyncState.pending_since)
-            .where(SyncState.pending_since < cutoff, leases.free(SyncState, now))
-            .order_by(SyncState.pending_since)
+            select(
+                SyncState.id,
+                SyncState.user_id,
+                SyncState.service,
+                SyncState.pending_since,
+                SyncState.lease_owner,
+            )
+            .where(
+                or_(
+                    and_(SyncState.pending_since < cutoff, leases.free(SyncState, now)),
+                    leases.lapsed(SyncState, now),
+                )
+            )
+            .order_by(SyncState.id)
             .limit(limit)
         ).all()
         due = []
         for row in rows:
-            # Conditional on the value we read: two sweepers never both republish one request.
+            # Conditional on what we read: two sweepers never both republish one request.
             moved = s.execute(
                 update(SyncState)
-                .where(SyncState.id == row.id, SyncState.pending_since == row.pending_since)
-                .values(pending_since=now)
+                .where(
+                    SyncState.id == row.id,
+                    SyncState.pending_since.is_not_distinct_from(row.pending_since),
+                    SyncState.lease_owner.is_not_distinct_from(row.lease_owner),
+                    leases.free(SyncState, now),
+                )
+                .values(pending_since=now, lease_owner=None, lease_until=None, state="queued")
                 .execution_options(synchronize_session=False)
             ).rowcount
             if moved:

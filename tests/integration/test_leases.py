@@ -124,8 +124,16 @@ def test_the_sweepers_republish_lost_work_once_and_leave_live_work_alone(backend
     with session_scope() as s:
         scheduler.request_run(s, busy_user, "email", now=long_ago)
 
-    assert scheduler.due_for_republish() == [(lost_user, "email")]
+    # A run that died mid-way (lease lapsed, nothing new pending) must still finish its delta.
+    _, dead_user, dead_state = _state("dead")
+    dead_run = scheduler.try_start(dead_state)
+    _lapse(SyncState, dead_state)
+
+    assert sorted(scheduler.due_for_republish()) == [(lost_user, "email"), (dead_user, "email")]
     assert scheduler.due_for_republish() == []  # re-marked: not republished again at once
+    with pytest.raises(leases.LeaseLost):  # the dead run, should it wake up, is fenced out
+        scheduler.checkpoint(dead_state, dead_run, updated_token="zombie")
+    assert scheduler.try_start(dead_state, requested_only=True) is not None
     assert scheduler.due_for_republish(now=utcnow() + timedelta(seconds=40)) == [
         (lost_user, "email")
     ]

@@ -22,10 +22,12 @@ def upgrade() -> None:
     with op.batch_alter_table("sync_state", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resume_token", sa.Text(), nullable=True))
         batch_op.create_index("ix_sync_state_pending", ["pending_since"], unique=False)
+        batch_op.create_index("ix_sync_state_lease", ["lease_until"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sync_state", schema=None) as batch_op:
+        batch_op.drop_index("ix_sync_state_lease")
         batch_op.drop_index("ix_sync_state_pending")
         batch_op.drop_column("resume_token")
     with op.batch_alter_table("email_claim", schema=None) as batch_op:
