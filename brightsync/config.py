@@ -46,6 +46,7 @@ class Settings:
     retry_base_seconds: int = 60
     lease_seconds: int = 60
     sweep_seconds: int = 30
+    broker_poll_ms: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -153,6 +154,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
         lease_seconds=_int(env, "BRIGHTSYNC_LEASE_SECONDS", 60, minimum=5),
         sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
+        broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
     )
 
 
@@ -166,8 +168,9 @@ def broker_settings(settings: Settings) -> dict[str, object]:
     # from the database within a minute, and the late redelivery then finds nothing to do.
     options: dict[str, object] = {"visibility_timeout": 3600}
     if settings.broker_url.startswith("sqla+"):
-        # brightsync.broker strips this before kombu's create_engine() sees it.
-        options = {"polling_interval": 0.1}
+        # How often an idle worker looks for new tasks in the embedded broker (kombu's own
+        # default is 1 s); brightsync.broker strips it before kombu's create_engine() sees it.
+        options = {"polling_interval": settings.broker_poll_ms / 1000}
     return {"broker_url": settings.broker_url, "broker_transport_options": options}
 
 
