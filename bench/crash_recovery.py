@@ -64,7 +64,8 @@ def main() -> None:
         "CRM: 12 x 500, then 429 storms (Retry-After: 1)"
     )
     print(
-        f"{'backend':<10} {'kills':>5} {'converge after last (re)start':>30} {'dup':>4} {'miss':>5}"
+        f"{'backend':<10} {'kills':<14} {'all logged after last (re)start':>32} {'dup':>4} "
+        f"{'miss':>5}"
     )
     for name in args.backends.split(","):
         for outcome in measure(name.strip(), args.kills, args.mails, env, args.limit):

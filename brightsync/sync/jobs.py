@@ -126,7 +126,7 @@ def run_once(user_id: int, service: str, *, requested_only: bool = False) -> dic
         return {"status": "skipped", "reason": "paused"}
     token = scheduler.try_start(state_id, requested_only=requested_only)
     if token is None:
-        return {"status": "busy or done", "state_id": state_id}
+        return {"status": "busy", "state_id": state_id}
     handler = handler_for(service)
     ctx = RunContext(state_id=state_id, token=token)
     if handler is None:
