@@ -3,9 +3,10 @@
 Mail arrives in simulated mailboxes (the Aurinko simulator) and copies are deleted; mailboxes
 sync with the real run (`run_once`: lease, heartbeat, checkpoints, claims, the writer writing
 to the reference CRM over HTTP); the sweeper's worker finishes lapsed claims
-(`due_for_sweep` + `finish_claims`); workers die right after the CRM stored an email (before
-they could record it); a worker stalls after its write while its leases lapse, another takes
-over, and the stalled one wakes up and tries to record its outcome. Whatever the
+(`due_for_sweep` + `finish_claims`); the CRM stores an email and its answer is lost (a 502);
+workers die right after the CRM stored an email (before they could record it); a worker
+stalls after its write while its leases lapse, another takes over, and the stalled one wakes
+up and tries to record its outcome. Whatever the
 interleaving: one claim per message, never two CRM emails for one message, a logged claim
 names the CRM's email, and once the dust settles every message still held somewhere is logged.
 """
@@ -127,6 +128,11 @@ class ClaimProtocol(RuleBasedStateMachine):
                 pass  # its run lease and claim leases stay until they lapse
 
     @rule()
+    def next_answer_lost(self) -> None:
+        """The CRM stores the next email it is sent, but its answer is lost (a gateway 502)."""
+        self.world.crm.fault("/api/v1/emails", status=502, method="POST", after_write=True, count=1)
+
+    @rule()
     def time_passes(self) -> None:
         lapse_all_leases()
 
@@ -197,6 +203,7 @@ class ClaimProtocol(RuleBasedStateMachine):
         if not hasattr(self, "org_id"):
             return
         # Settle: leases lapse, the sweeper and every mailbox run until nothing changes.
+        self.world.crm.clear_faults()
         for _ in range(3):
             lapse_all_leases()
             self.sweep(dies_after_write=False)
