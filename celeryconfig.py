@@ -9,8 +9,9 @@ from kombu import Exchange, Queue
 
 from brightsync.config import broker_settings, get_settings
 
-# broker_url and broker_transport_options (Redis: a visibility timeout far above every
-# countdown we use; embedded broker: a short polling interval).
+# broker_url and broker_transport_options (Redis: a visibility timeout above every countdown
+# and the task time limit, see brightsync.config.broker_settings; embedded broker: a 0.1 s
+# polling interval through brightsync.broker).
 globals().update(broker_settings(get_settings()))
 broker_connection_retry_on_startup = True
 
@@ -67,9 +68,14 @@ beat_schedule = {
         "task": "brightsync.maintenance.safety_sync",
         "schedule": 15 * 60.0,
     },
+    # Recovery: runs and claims whose worker died are republished within about a lease.
+    "sweep-runs": {
+        "task": "brightsync.maintenance.sweep_runs",
+        "schedule": float(get_settings().sweep_seconds),
+    },
     "sweep-email-claims": {
         "task": "brightsync.maintenance.sweep_email_claims",
-        "schedule": 10 * 60.0,
+        "schedule": float(get_settings().sweep_seconds),
     },
     "prune-notifications": {
         "task": "brightsync.maintenance.prune_notifications",

@@ -5,11 +5,14 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_process_init
 
+from brightsync.broker import register as register_sql_transport
 from brightsync.ops.flower import guard_flower
 
 # `celery -A brightsync flower` loads this module first: Flower gets its credentials (or
 # refuses to start) here, wherever it is started from.
 guard_flower()
+# `sqla+sqlite:///…` (the embedded default) gets our faster-polling SQL transport.
+register_sql_transport()
 
 app = Celery("brightsync")
 app.config_from_object("celeryconfig")

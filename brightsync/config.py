@@ -44,6 +44,9 @@ class Settings:
     crm_timeout_seconds: int = 30  # read timeout of one CRM request (a lost answer after it)
     flower_basic_auth: str | None = None
     retry_base_seconds: int = 60
+    lease_seconds: int = 60
+    sweep_seconds: int = 30
+    broker_poll_ms: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -149,15 +152,25 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         crm_timeout_seconds=_int(env, "BRIGHTSYNC_CRM_TIMEOUT", 30, minimum=1),
         flower_basic_auth=env.get("FLOWER_BASIC_AUTH") or None,
         retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
+        lease_seconds=_int(env, "BRIGHTSYNC_LEASE_SECONDS", 60, minimum=5),
+        sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
+        broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
     )
 
 
 def broker_settings(settings: Settings) -> dict[str, object]:
     """Celery broker options for the configured broker."""
+    # Redis redelivers a task nobody acknowledged within the visibility timeout. A worker
+    # holds a task with a countdown unacknowledged until it runs, so the timeout must exceed
+    # the longest countdown (claim retries cap at 30 min, run retries at 15) and the task
+    # time limit (30 min), or Redis would hand out a second copy of a task still in hand.
+    # Recovery from a killed worker does not wait for it: the sweepers republish lost work
+    # from the database within a minute, and the late redelivery then finds nothing to do.
     options: dict[str, object] = {"visibility_timeout": 3600}
     if settings.broker_url.startswith("sqla+"):
-        # kombu hands these to create_engine; the SQL transport takes no tuning here.
-        options = {}
+        # How often an idle worker looks for new tasks in the embedded broker (kombu's own
+        # default is 1 s); brightsync.broker strips it before kombu's create_engine() sees it.
+        options = {"polling_interval": settings.broker_poll_ms / 1000}
     return {"broker_url": settings.broker_url, "broker_transport_options": options}
 
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,8 +238,9 @@ def backend(request) -> Iterator[Backend]:
     os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
-def stack(backend: Backend) -> Iterator[Stack]:
+@contextmanager
+def running_stack(backend: Backend, *, worker: bool = True) -> Iterator[Stack]:
+    """Simulators and the web app on threads of this process, and (optionally) a worker."""
     from brightsync.sandbox.aurinko import create_aurinko_app
     from brightsync.sandbox.crm import create_crm_app
     from brightsync.sandbox.server import DeferredApp, ServerThread
@@ -256,18 +258,27 @@ def stack(backend: Backend) -> Iterator[Stack]:
     deferred.app = create_app()
     web.start()
     st = Stack(backend=backend, aurinko_url=aurinko.url, crm_url=crm.url, web_url=web.url)
-    st.worker = WorkerProcess(backend.env, backend.workdir, "main")
-    yield st
-    for w in [st.worker, *st.extra_workers]:
-        w.stop()
-    web.stop()
-    crm.stop()
-    aurinko.stop()
+    try:
+        if worker:
+            st.worker = WorkerProcess(backend.env, backend.workdir, "main")
+        yield st
+    finally:
+        for w in [st.worker, *st.extra_workers]:
+            if w is not None:
+                w.stop()
+        web.stop()
+        crm.stop()
+        aurinko.stop()
 
 
-@pytest.fixture
-def clean_stack(stack: Stack) -> Iterator[Stack]:
-    """The stack with simulators and every BrightSync table emptied before the test."""
+@pytest.fixture(scope="session")
+def stack(backend: Backend) -> Iterator[Stack]:
+    with running_stack(backend) as st:
+        yield st
+
+
+def reset_stack(stack: Stack) -> None:
+    """Empty the simulators, every BrightSync table and our Redis keys; stop extra workers."""
     from brightsync.db import session_scope
     from brightsync.models import Base
 
@@ -286,6 +297,12 @@ def clean_stack(stack: Stack) -> Iterator[Stack]:
     for w in stack.extra_workers:
         w.stop()
     stack.extra_workers.clear()
+
+
+@pytest.fixture
+def clean_stack(stack: Stack) -> Iterator[Stack]:
+    """The stack with simulators and every BrightSync table emptied before the test."""
+    reset_stack(stack)
     yield stack
 
 

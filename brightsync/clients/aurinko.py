@@ -317,16 +317,18 @@ class AurinkoClient(HttpClient):
         *,
         calendar_id: str = "primary",
         task_list_id: str = "default",
+        page_token: str | None = None,
     ) -> Iterator[DeltaPage]:
         """The pages of one delta run, fetched lazily, following nextPageToken.
 
         `next_delta_token` is set on the last page only: store it once that page has been
-        handled. SyncTokenExpired (on any page) means: start the sync again.
+        handled. SyncTokenExpired (on any page) means: start the sync again. `page_token` (a
+        `next_page_token` saved by an interrupted run) resumes that run at its next page.
         """
         if kind not in ("updated", "deleted"):
             raise ValueError("kind must be 'updated' or 'deleted'")
         path = f"{self._sync_path(service, calendar_id, task_list_id)}/{kind}"
-        params = {"deltaToken": delta_token}
+        params = {"pageToken": page_token} if page_token else {"deltaToken": delta_token}
         seen: set[str] = set()
         while True:
             data = self._json("GET", path, params=params) or {}

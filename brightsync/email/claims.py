@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from brightsync.db import dialect_insert
 from brightsync.email.rules import MAX_RECORDED_PARTICIPANTS, PARTIAL_VIEW_REASONS
 from brightsync.models import EmailClaim, EmailSighting, utcnow
+from brightsync.sync import leases
 
 # Claims in these states still need work from their owner.
 OPEN_STATES = ("claimed", "logging")
@@ -29,8 +30,6 @@ ORPHANED = "orphaned"
 # A colleague's copy of mail a registered user sent, waiting (until `wait_until`) for the
 # sender's copy: only that one shows Bcc.
 WAITING = "waiting"
-# How long an owner may hold a claim in work before another run may pick it up again.
-CLAIM_LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,18 @@ def claim(
     participants: Iterable[str] = (),
     wait_until: datetime | None = None,
     now: datetime | None = None,
+    lease_owner: str | None = None,
 ) -> ClaimResult:
     """Insert the claim (this copy owns it) or, if it exists, record this copy beside it.
 
     `participants` are the addresses this copy shows; the claim keeps the union over every
-    copy seen, and the result says what this copy revealed that was not known.
+    copy seen, and the result says what this copy revealed that was not known. An open claim
+    is born leased to `lease_owner` (the run that will finish it), so a worker killed before
+    finishing leaves a lease that lapses and the sweeper picks the claim up.
     """
     now = now or utcnow()
     view = frozenset(participants)
+    leased = lease_owner is not None and state in OPEN_STATES
     insert = dialect_insert(session)
     values = dict(
         org_id=org_id,
@@ -96,7 +99,8 @@ def claim(
         reason=reason,
         subject=(subject or "")[:500] or None,
         direction=direction,
-        lease_until=None,
+        lease_until=leases.expiry(now) if leased else None,
+        lease_owner=lease_owner if leased else None,
         claimed_at=now,
         decided_at=now if state not in (*OPEN_STATES, WAITING) else None,
         attempts=0,
@@ -338,7 +342,7 @@ def hand_over(session: Session, claim_id: int, reason: str) -> bool:
     if heir is None:
         c.state = ORPHANED
         c.reason = reason[:500]
-        c.lease_until = None
+        c.lease_until = c.lease_owner = None
         return False
     _transfer(session, c, heir.user_id, heir.provider_message_id, reason)
     return True
@@ -358,7 +362,7 @@ def _transfer(
             )
         )
     c.owner_user_id, c.provider_message_id = user_id, provider_message_id
-    c.state, c.reason, c.lease_until = "claimed", None, None
+    c.state, c.reason, c.lease_until, c.lease_owner = "claimed", None, None, None
     session.flush()
     if old_owner != user_id:
         sight(
@@ -371,16 +375,48 @@ def _transfer(
         )
 
 
-def take_for_work(session: Session, claim_id: int, now: datetime | None = None) -> bool:
-    """Lease an open claim for one attempt; False when another run is working on it."""
+def take_for_work(session: Session, claim_id: int, owner: str, now: datetime | None = None) -> bool:
+    """Lease an open claim to `owner` for one attempt (re-entrant for the same owner); False
+    when another worker holds a live lease on it or it is no longer open."""
+    return leases.acquire(
+        session, EmailClaim, claim_id, owner, EmailClaim.state.in_(OPEN_STATES), now=now
+    )
+
+
+def held(session: Session, claim_id: int, owner: str) -> EmailClaim:
+    """The claim, locked for this transaction, if `owner` still holds it open; else LeaseLost.
+
+    Every change the writer makes to a claim goes through this, so a worker whose lease lapsed
+    (and whose claim another worker took) never overwrites the newer owner's outcome.
+    """
+    c = session.get(EmailClaim, claim_id, with_for_update=True, populate_existing=True)
+    if c is None or c.lease_owner != owner or c.state not in OPEN_STATES:
+        raise leases.LeaseLost(f"email claim {claim_id} is no longer held by this worker")
+    return c
+
+
+def due_for_sweep(
+    session: Session, owner: str, limit: int = 500, now: datetime | None = None
+) -> list[int]:
+    """Open claims nobody is working on (lease lapsed, or never leased and old): lease them to
+    `owner` (the task about to be published) and return their ids.
+
+    Indexed on (state, lease_until): the cost follows the open claims, not the table. Leasing
+    them here means a second sweep does not republish them while that task is queued; if it
+    is lost, its lease lapses and a later sweep tries again.
+    """
     now = now or utcnow()
-    taken = session.execute(
-        update(EmailClaim)
-        .where(
-            EmailClaim.id == claim_id,
-            EmailClaim.state.in_(OPEN_STATES),
-            (EmailClaim.lease_until.is_(None)) | (EmailClaim.lease_until <= now),
+    cutoff = now - timedelta(seconds=leases.lease_seconds() / 2)
+    ids = list(
+        session.scalars(
+            select(EmailClaim.id)
+            .where(
+                EmailClaim.state.in_(OPEN_STATES),
+                leases.lapsed(EmailClaim, now)
+                | (EmailClaim.lease_until.is_(None) & (EmailClaim.claimed_at < cutoff)),
+            )
+            .order_by(EmailClaim.id)
+            .limit(limit)
         )
-        .values(lease_until=now + CLAIM_LEASE)
-    ).rowcount
-    return taken == 1
+    )
+    return [i for i in ids if take_for_work(session, i, owner, now=now)]

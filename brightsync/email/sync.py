@@ -1,8 +1,11 @@
 """A user's email delta sync: decide from headers, claim org-wide, finish what this mailbox owns.
 
-The delta token advances only after a page is durably handled: every message of the page is
-either decided (skipped, sighted) or held by a claim row whose completion is queued. A crash
-before the token is stored replays the page, and the claims make the replay harmless.
+The position advances only after a page is durably handled: every message of the page is
+either decided (skipped, sighted) or held by a claim row leased to the run (a lapsed lease is
+picked up by the sweeper). Each handled page checkpoints the next one (`resume_token`), so a
+crash or a time limit in a large first sync resumes there instead of starting over; a crash
+before the checkpoint replays one page, and the claims make the replay harmless. Every
+checkpoint is fenced on the run's lease.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from brightsync.email.rules import (
     with_hidden,
 )
 from brightsync.email.writer import Work, late_participants, process
-from brightsync.models import SyncState, User, utcnow
+from brightsync.models import EmailClaim, SyncState, User, utcnow
 from brightsync.people.addresses import normalize_address
 
 log = logging.getLogger(__name__)
@@ -51,37 +54,47 @@ def sync_mailbox(user_id: int, run: Any) -> None:
 
 def _sync(ctx: EmailContext, run: Any) -> None:
     user_id = ctx.user_id
-    state_id = run.state_id
-    for _attempt in range(2):
-        token = _token(state_id)
+    # Claims this run inserts are leased to it: its heartbeat keeps them alive.
+    run.hold(EmailClaim, EmailClaim.state.in_(claims.OPEN_STATES))
+    for _attempt in range(3):
+        token, resume = _tokens(run.state_id)
         if token is None:
             days = int(ctx.settings["email"].get("initialDays", DEFAULT_INITIAL_DAYS))
             tokens = ctx.aurinko.start_sync("email", days_within=days, body_type="html")
-            token = tokens.updated_token
-            _store_token(state_id, token)
+            token, resume = tokens.updated_token, None
+            run.checkpoint(updated_token=token, resume_token=None)
             ctx.count("full_syncs")
+        elif resume:
+            ctx.count("resumed")
         try:
-            for page in ctx.aurinko.delta_pages("email", "updated", token):
-                handle_page(ctx, page.records)
-                run.renew(progress=ctx.counters)
+            for page in ctx.aurinko.delta_pages("email", "updated", token, page_token=resume):
+                handle_page(ctx, page.records, owner=run.token)
+                # Checkpoint every handled page: a crash or a time limit resumes at the next.
                 if page.next_delta_token:
-                    _store_token(state_id, page.next_delta_token)
+                    run.checkpoint(updated_token=page.next_delta_token, resume_token=None)
+                else:
+                    run.checkpoint(resume_token=page.next_page_token)
+                run.renew(progress=ctx.counters)
             break
         except SyncTokenExpired:
+            if resume:
+                # The saved position is dead: run again from the delta token it came from.
+                log.info("resume position of user %s expired; re-reading the delta", user_id)
+                run.checkpoint(resume_token=None)
+                ctx.count("resume_restarts")
+                continue
             # Dead token: start over. Claims make the full re-read harmless.
             log.info("email delta token of user %s expired; restarting the sync", user_id)
-            _store_token(state_id, None)
+            run.checkpoint(updated_token=None, resume_token=None)
             ctx.count("token_restarts")
 
 
-def _token(state_id: int) -> str | None:
+def _tokens(state_id: int) -> tuple[str | None, str | None]:
     with session_scope() as s:
-        return s.scalar(select(SyncState.updated_token).where(SyncState.id == state_id))
-
-
-def _store_token(state_id: int, token: str | None) -> None:
-    with session_scope() as s:
-        s.get(SyncState, state_id).updated_token = token
+        row = s.execute(
+            select(SyncState.updated_token, SyncState.resume_token).where(SyncState.id == state_id)
+        ).one()
+    return row.updated_token, row.resume_token
 
 
 def sender_copy_wait(settings: dict[str, Any]) -> timedelta:
@@ -97,8 +110,11 @@ def _mailboxes(s: Session, org_id: int) -> dict[int, str]:
     return {r.id: a for r in rows if (a := normalize_address(r.email))}
 
 
-def handle_page(ctx: EmailContext, records: list[Any]) -> None:
-    """Decide and claim every message of a page; then finish the ones this mailbox owns."""
+def handle_page(ctx: EmailContext, records: list[Any], owner: str | None = None) -> None:
+    """Decide and claim every message of a page; then finish the ones this mailbox owns.
+
+    New open claims are born leased to `owner` (the run), then finished under that lease.
+    """
     owned: list[Work] = []
     waiting: list[int] = []
     ended: list[int] = []  # to decide now: a trashed (junked) copy showed more people
@@ -157,6 +173,7 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
                 ),
                 participants=view,
                 wait_until=utcnow() + wait if waits else None,
+                lease_owner=owner,
             )
             if result.participants - view:
                 # Other copies showed more (the sender's Bcc): decide on everything known.
@@ -199,7 +216,7 @@ def handle_page(ctx: EmailContext, records: list[Any]) -> None:
     if late:
         late_participants(ctx, late)
     if owned:
-        process(ctx, owned)
+        process(ctx, owned, owner)
 
 
 def _unusable_copy(

@@ -37,7 +37,7 @@ from brightsync.email.rules import (
 )
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, EmailParticipant, utcnow
-from brightsync.sync import creates
+from brightsync.sync import creates, leases
 from brightsync.unmatched import cache
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class Work:
     msg: dict[str, Any] | None = None  # as seen in the sync page (may lack the body)
     decision: Decision | None = None
     matched: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> contact
+    lease: str = ""  # the fencing token this worker holds the claim with
 
 
 def _needs_body(msg: dict[str, Any]) -> bool:
@@ -66,12 +67,19 @@ def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_CAP, base * (2 ** max(0, attempts - 1)))
 
 
-def process(ctx: EmailContext, items: list[Work]) -> None:
-    """Finish the given claims owned by ctx's user; reschedule what cannot finish now."""
+def process(ctx: EmailContext, items: list[Work], owner: str | None = None) -> None:
+    """Finish the given claims owned by ctx's user; reschedule what cannot finish now.
+
+    Each claim is leased to `owner` (a run's or a task's fencing token; the caller's heartbeat
+    keeps the leases alive) and every change to it is fenced on that lease: a claim another
+    worker took over meanwhile is left to it.
+    """
+    owner = owner or leases.new_owner()
     leased: list[Work] = []
     with session_scope() as s:
         for item in items:
-            if claims.take_for_work(s, item.claim_id):
+            if claims.take_for_work(s, item.claim_id, owner):
+                item.lease = owner
                 leased.append(item)
     if not leased:
         return
@@ -85,10 +93,13 @@ def process(ctx: EmailContext, items: list[Work]) -> None:
                 raise
             except (TransientError, AuthError) as exc:
                 # The CRM is struggling: defer this one and everything after it in one go.
-                _defer(ctx, [w.claim_id for w in ready[index:]], exc)
+                _defer(ctx, [w.claim_id for w in ready[index:]], exc, owner)
                 return
+            except leases.LeaseLost:
+                log.warning("claim %s was taken over by another worker; leaving it", item.claim_id)
+                ctx.count("lease_lost")
             except FinalError as exc:
-                _fail(ctx, item.claim_id, exc)  # this record only: the batch goes on
+                _fail(ctx, item.claim_id, exc, lease=item.lease)  # this record only: go on
         created = {a for c in ctx.matcher.created_contacts for a in contact_addresses(c)}
         if created:
             try:
@@ -98,12 +109,12 @@ def process(ctx: EmailContext, items: list[Work]) -> None:
                 log.warning("re-linking mail to new contacts failed: %s", exc)
     except TokenDeadError:
         for w in leased:
-            _hand_over(ctx, w.claim_id, "owner mailbox needs re-authorisation")
+            _hand_over(ctx, w.claim_id, "owner mailbox needs re-authorisation", owner)
         raise
     except (TransientError, AuthError) as exc:
         # AuthError: the CRM refuses our credentials, which is no fault of one record; the
         # items wait (with backoff) for the connection to be fixed.
-        _defer(ctx, [w.claim_id for w in leased], exc)
+        _defer(ctx, [w.claim_id for w in leased], exc, owner)
 
 
 def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
@@ -128,12 +139,12 @@ def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
                 item.msg = ctx.aurinko.get_message(provider_id)
                 ctx.count("body_loads")
             except NotFoundError:
-                _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox")
+                _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox", item.lease)
                 continue
             except AuthError:
                 raise
             except FinalError as exc:
-                _fail(ctx, item.claim_id, exc, who="the mailbox")
+                _fail(ctx, item.claim_id, exc, who="the mailbox", lease=item.lease)
                 continue
         if item.decision is None or not known <= copy_participants(item.msg):
             item.msg = with_hidden(item.msg, known)
@@ -141,17 +152,16 @@ def _prepare(ctx: EmailContext, leased: list[Work]) -> list[Work]:
         if not item.decision.should_log and item.decision.reason in MAILBOX_LOCAL_REASONS:
             # This copy is in the owner's trash (junk, drafts): that says nothing about the
             # message. A colleague's copy may still be logged.
-            _hand_over(ctx, item.claim_id, item.decision.reason)
+            _hand_over(ctx, item.claim_id, item.decision.reason, item.lease)
             continue
         if not item.decision.should_log:
-            with session_scope() as s:
-                c = s.get(EmailClaim, item.claim_id)
-                c.state, c.reason, c.decided_at, c.lease_until = (
-                    "skipped",
-                    item.decision.reason,
-                    utcnow(),
-                    None,
-                )
+            try:
+                with session_scope() as s:
+                    c = claims.held(s, item.claim_id, item.lease)
+                    c.state, c.reason, c.decided_at = "skipped", item.decision.reason, utcnow()
+                    c.lease_until = c.lease_owner = None
+            except leases.LeaseLost:
+                ctx.count("lease_lost")
             continue
         ready.append(item)
     return ready
@@ -187,7 +197,7 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
         except FinalError as exc:
             if isinstance(exc, AuthError):
                 raise
-            _fail(ctx, w.claim_id, exc, what="contact lookup")
+            _fail(ctx, w.claim_id, exc, what="contact lookup", lease=w.lease)
             continue
         kept.append(w)
         contacts.extend(w.matched.values())
@@ -208,11 +218,11 @@ def _finish(ctx: EmailContext, item: Work) -> None:
     matched = item.matched
     external = [p.address for p in decision.external]
     with session_scope() as s:
-        c = s.get(EmailClaim, item.claim_id)
+        c = claims.held(s, item.claim_id, item.lease)
         if not decision.truncated and not set(c.participants or ()) <= copy_participants(msg):
             # Another copy showed participants this decision did not see (the sender's Bcc)
             # since it was made: decide again on everything known before writing anything.
-            c.lease_until = None
+            c.lease_until = c.lease_owner = None
             _requeue(s, [item.claim_id])
             ctx.count("redecided")
             return
@@ -227,8 +237,8 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         if relations is None and decision.reason == LOG_INTERNAL:
             relations = {"contacts": [], "companies": [], "opportunities": []}
         if relations is None:
-            c.state, c.reason, c.lease_until = "unmatched", "no matching contact", None
-            c.decided_at = utcnow()
+            c.state, c.reason = "unmatched", "no matching contact"
+            c.decided_at, c.lease_until, c.lease_owner = utcnow(), None, None
             _participants(s, ctx.org_id, c.id, external, set())
             cache.park(
                 s,
@@ -251,7 +261,7 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         try:
             full = ctx.aurinko.get_message(_provider_id(item.claim_id))
         except NotFoundError:
-            _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox")
+            _hand_over(ctx, item.claim_id, "message gone from the owner's mailbox", item.lease)
             return
         ctx.count("body_loads")
         msg = {**msg, **full}
@@ -279,15 +289,17 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         ctx.count("found_existing" if made.adopted else "logged")
     except FinalError as exc:
         with session_scope() as s:
-            c = s.get(EmailClaim, item.claim_id)
+            c = claims.held(s, item.claim_id, item.lease)
             c.state, c.reason = "failed", f"CRM refused: {exc.message}"[:500]
-            c.decided_at, c.lease_until = utcnow(), None
+            c.decided_at, c.lease_until, c.lease_owner = utcnow(), None, None
         ctx.count("failed")
         return
+    # The outcome is fenced: a worker that lost the claim meanwhile records nothing (the new
+    # owner's attempt > 1 looks the email up by rfc822MsgId and finds this one).
     with session_scope() as s:
-        c = s.get(EmailClaim, item.claim_id)
+        c = claims.held(s, item.claim_id, item.lease)
         c.state, c.crm_email_id, c.related_to = "logged", crm_id, relations
-        c.reason, c.decided_at, c.lease_until = None, utcnow(), None
+        c.reason, c.decided_at, c.lease_until, c.lease_owner = None, utcnow(), None, None
         _participants(s, ctx.org_id, c.id, external, set(matched))
     if moved:
         _update_threads(ctx, moved, thread_id)
@@ -423,50 +435,72 @@ def late_participants(ctx: EmailContext, revealed: dict[int, frozenset[str]]) ->
         return 0
 
 
-def _defer(ctx: EmailContext, claim_ids: list[int], exc: Exception) -> None:
-    """Retry later, each item after its own backoff: it grows with that item's failures."""
+def _defer(ctx: EmailContext, claim_ids: list[int], exc: Exception, owner: str) -> None:
+    """Retry later, each item after its own backoff: it grows with that item's failures.
+
+    Until its retry is due a claim is leased to the retry task; should that task be lost, the
+    lease lapses at the retry time and the sweeper republishes the claim.
+    """
     log.warning("deferring %d claim(s) after transient error: %s", len(claim_ids), exc)
     by_delay: dict[float, list[int]] = defaultdict(list)
+    retry_owners: dict[float, str] = {}
     with session_scope() as s:
         for claim_id in claim_ids:
-            c = s.get(EmailClaim, claim_id)
-            if c is None or c.state not in claims.OPEN_STATES:
+            try:
+                c = claims.held(s, claim_id, owner)
+            except leases.LeaseLost:
                 continue
             c.failures = (c.failures or 0) + 1
             delay = retry_delay(c.failures)
             c.reason = f"will retry: {exc}"[:500]
+            seconds = delay.total_seconds()
             c.lease_until = utcnow() + delay
-            by_delay[delay.total_seconds()].append(claim_id)
-        for delay, ids in by_delay.items():
-            _requeue(s, ids, countdown=delay)
+            c.lease_owner = retry_owners.setdefault(seconds, leases.new_owner())
+            by_delay[seconds].append(claim_id)
+        for seconds, ids in by_delay.items():
+            _requeue(s, ids, countdown=seconds, owner=retry_owners[seconds])
     ctx.count("deferred", len(claim_ids))
 
 
-def _requeue(s: Any, claim_ids: list[int], countdown: float = 0) -> None:
+def _requeue(s: Any, claim_ids: list[int], countdown: float = 0, owner: str | None = None) -> None:
+    """Publish the claims' task after commit; `owner` is the lease they were passed to."""
     from brightsync.email.jobs import process_claims
 
-    after_commit(s, lambda: process_claims.apply_async(args=[claim_ids], countdown=countdown))
+    after_commit(
+        s, lambda: process_claims.apply_async(args=[claim_ids, owner], countdown=countdown)
+    )
 
 
 def _fail(
-    ctx: EmailContext, claim_id: int, exc: FinalError, what: str = "", who: str = "CRM"
+    ctx: EmailContext,
+    claim_id: int,
+    exc: FinalError,
+    what: str = "",
+    who: str = "CRM",
+    *,
+    lease: str,
 ) -> None:
     """A final refusal concerns this record only: record it with the reason, move on."""
     where = f" ({what})" if what else ""
     log.warning("claim %s failed for good%s: %s", claim_id, where, exc)
-    with session_scope() as s:
-        c = s.get(EmailClaim, claim_id)
-        if c is None or c.state not in claims.OPEN_STATES:
-            return
-        c.state, c.reason = "failed", f"{who} refused{where}: {exc.message}"[:500]
-        c.decided_at, c.lease_until = utcnow(), None
+    try:
+        with session_scope() as s:
+            c = claims.held(s, claim_id, lease)
+            c.state, c.reason = "failed", f"{who} refused{where}: {exc.message}"[:500]
+            c.decided_at, c.lease_until, c.lease_owner = utcnow(), None, None
+    except leases.LeaseLost:
+        return
     ctx.count("failed")
 
 
-def _hand_over(ctx: EmailContext, claim_id: int, reason: str) -> None:
+def _hand_over(ctx: EmailContext, claim_id: int, reason: str, owner: str) -> None:
     from brightsync.email.jobs import process_claims
 
     with session_scope() as s:
+        try:
+            claims.held(s, claim_id, owner)
+        except leases.LeaseLost:
+            return
         if claims.hand_over(s, claim_id, reason):
             after_commit(s, lambda: process_claims.delay([claim_id]))
     ctx.count("handed_over")

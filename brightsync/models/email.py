@@ -26,6 +26,7 @@ class EmailClaim(Base):
         UniqueConstraint("org_id", "message_key"),
         Index("ix_email_claim_rfc822", "org_id", "internet_message_id"),
         Index("ix_email_claim_state", "state", "lease_until"),
+        Index("ix_email_claim_lease_owner", "lease_owner"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +50,7 @@ class EmailClaim(Base):
     participants: Mapped[list[Any] | None] = mapped_column()
     wait_until: Mapped[datetime | None] = mapped_column()  # while "waiting"
     lease_until: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # fencing token of the worker
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()
 

@@ -14,18 +14,25 @@ from brightsync.models.base import Base, utcnow
 class SyncState(Base):
     """One row per (user, service): delta tokens, watermark, run coordination and counters.
 
-    `pending_since` set means a run is queued in the broker; `lease_until` in the future means
-    a run holds the lease. Both are flipped with conditional UPDATEs, so any number of web and
-    worker processes agree on "one running, at most one queued".
+    `pending_since` set means a run is wanted (queued in the broker, or due then after a
+    transient failure); `lease_until` in the future means a run holds the lease, `lease_owner`
+    is its fencing token (see brightsync.sync.leases). Both are flipped with conditional
+    UPDATEs, so any number of web and worker processes agree on "one running, at most one queued".
     """
 
     __tablename__ = "sync_state"
-    __table_args__ = (UniqueConstraint("user_id", "service"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "service"),
+        Index("ix_sync_state_pending", "pending_since"),
+        Index("ix_sync_state_lease", "lease_until"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     service: Mapped[str] = mapped_column(String(20))
     updated_token: Mapped[str | None] = mapped_column(Text)
+    # The next page of an unfinished delta run: a crashed or timed-out run resumes here.
+    resume_token: Mapped[str | None] = mapped_column(Text)
     deleted_token: Mapped[str | None] = mapped_column(Text)
     crm_since: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20), default="idle")  # idle|queued|running|error

@@ -266,6 +266,7 @@ def api_call(api: str, host: str, status: int | None) -> None:
 
 # --- the scrape -------------------------------------------------------------------------------
 
+
 def _gauge_ttl() -> float:
     """Seconds the database-derived gauges are reused before being counted again."""
     try:

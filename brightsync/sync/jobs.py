@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import ColumnElement, delete, select
 
 from brightsync.celery import app
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.clients.http import TransientError
+from brightsync.config import get_settings
 from brightsync.coordination import singleton
 from brightsync.db import session_scope
 from brightsync.models import Notification, SyncState, User, utcnow
 from brightsync.ops.actions import is_paused
-from brightsync.sync import scheduler
+from brightsync.sync import leases, scheduler
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +37,36 @@ SAFETY_SYNC_QUIET = timedelta(minutes=30)
 
 @dataclass
 class RunContext:
-    """What a domain's sync function gets besides the user id."""
+    """What a domain's sync function gets besides the user id.
+
+    `token` is the run's fencing token: rows the run works on (e.g. email claims) are leased
+    to it too, and `hold()` puts them under the run's heartbeat. Every change to the run's own
+    state goes through `renew()` / `checkpoint()`, which raise LeaseLost once another run owns
+    the mailbox.
+    """
 
     state_id: int
     token: str
     counters: dict[str, int] = field(default_factory=dict)
+    heartbeat: leases.Heartbeat | None = None
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
     def renew(self, progress: dict[str, int] | None = None) -> None:
         """Long runs call this between pages: keeps the lease and shows how far they got."""
+        if self.heartbeat is not None:
+            self.heartbeat.check()
         scheduler.renew(self.state_id, self.token, progress)
+
+    def checkpoint(self, **values: Any) -> None:
+        """Store sync_state columns (delta tokens, resume position) while the lease is ours."""
+        scheduler.checkpoint(self.state_id, self.token, **values)
+
+    def hold(self, model: Any, *where: ColumnElement[bool]) -> None:
+        """Keep the leases this run holds on `model` rows alive as long as the run's."""
+        if self.heartbeat is not None:
+            self.heartbeat.renewals.append(lambda: leases.renew(model, self.token, where=where))
 
 
 def handler_for(service: str) -> Callable[[int, RunContext], Any] | None:
@@ -86,8 +106,12 @@ def mark_reauth(user_id: int, message: str) -> None:
             user.mailbox_error = message[:1000]
 
 
-def run_once(user_id: int, service: str) -> dict[str, Any]:
-    """Run one sync in this process if no other run holds the lease (CLI and tasks use it)."""
+def run_once(user_id: int, service: str, *, requested_only: bool = False) -> dict[str, Any]:
+    """Run one sync in this process if no other run holds the lease (CLI and tasks use it).
+
+    `requested_only` (tasks): run only if a run is still pending. A task that finds the lease
+    busy ends at once: the holder hands over to the pending run when it finishes.
+    """
     with session_scope() as s:
         state_id = scheduler.ensure_state(s, user_id, service).id
         user = s.get(User, user_id)
@@ -100,7 +124,7 @@ def run_once(user_id: int, service: str) -> dict[str, Any]:
     if paused:  # an operator paused the user or this service: no run starts until resumed
         scheduler.clear_pending(state_id)
         return {"status": "skipped", "reason": "paused"}
-    token = scheduler.try_start(state_id)
+    token = scheduler.try_start(state_id, requested_only=requested_only)
     if token is None:
         return {"status": "busy", "state_id": state_id}
     handler = handler_for(service)
@@ -109,40 +133,88 @@ def run_once(user_id: int, service: str) -> dict[str, Any]:
         scheduler.finish(state_id, token, error=f"{service} sync is not available in this version")
         return {"status": "unsupported"}
     log.info("sync %s for user %s started", service, user_id)
+    heartbeat = leases.Heartbeat([lambda: leases.renew(SyncState, token, row_id=state_id)])
+    ctx.heartbeat = heartbeat
     try:
-        handler(user_id, ctx)
+        with heartbeat:
+            handler(user_id, ctx)
+    except leases.LeaseLost:
+        log.warning("sync %s for user %s lost its lease; stopping", service, user_id)
+        return {"status": "lease lost"}
     except TokenDeadError as exc:
         mark_reauth(user_id, str(exc))
         scheduler.finish(
             state_id, token, error=f"mailbox needs re-authorisation: {exc}", counters=ctx.counters
         )
         return {"status": "reauth_required"}
+    except SoftTimeLimitExceeded:
+        # Out of time: the run checkpointed as it went; a follow-up continues from there.
+        with session_scope() as s:
+            scheduler.request_run(s, user_id, service)
+        _finish(user_id, service, state_id, token, ctx.counters)
+        return {"status": "continued later", "counters": ctx.counters}
     except Exception as exc:
-        scheduler.finish(
-            state_id, token, error=f"{type(exc).__name__}: {exc}", counters=ctx.counters
+        _finish(
+            user_id, service, state_id, token, ctx.counters, error=f"{type(exc).__name__}: {exc}"
         )
         raise
-    scheduler.finish(state_id, token, counters=ctx.counters)
+    _finish(user_id, service, state_id, token, ctx.counters)
     log.info("sync %s for user %s finished: %s", service, user_id, ctx.counters)
     return {"status": "ok", "counters": ctx.counters}
+
+
+def _finish(
+    user_id: int,
+    service: str,
+    state_id: int,
+    token: str,
+    counters: dict[str, int],
+    error: str | None = None,
+) -> None:
+    """Release the lease; hand over to a pending follow-up at once (no fixed countdown)."""
+    if scheduler.finish(state_id, token, error=error, counters=counters):
+        try:
+            publish_intake(user_id, service)
+        except Exception:  # noqa: BLE001 - broker down: the sweeper republishes it
+            log.warning("hand-over of %s sync for user %s not published", service, user_id)
 
 
 @app.task(name="brightsync.sync.run", bind=True, max_retries=None)
 def run_sync(self: Any, user_id: int, service: str) -> dict[str, Any]:
     try:
-        result = run_once(user_id, service)
+        return run_once(user_id, service, requested_only=True)
     except TransientError as exc:
-        # Queue one follow-up unless a notification already queued one.
+        # Queue one follow-up unless a notification already queued one. The request is marked
+        # due then, so the sweeper republishes it if this retry is lost; the countdown stays
+        # well under the Redis visibility timeout.
         countdown = min(MAX_RETRY_COUNTDOWN, max(exc.retry_after or 0, 5 * 2**self.request.retries))
         with session_scope() as s:
-            again = scheduler.request_run(s, user_id, service)
+            again = scheduler.request_run(
+                s, user_id, service, due=utcnow() + timedelta(seconds=countdown)
+            )
         if again:
             raise self.retry(countdown=countdown, exc=exc) from exc
         return {"status": "transient error, a queued run follows", "error": str(exc)}
-    if result.get("status") == "busy":
-        # Another run holds the lease: wait behind it as the one queued run.
-        raise self.retry(countdown=2 + min(30, self.request.retries), max_retries=None)
-    return result
+
+
+def sweep_lock_ttl() -> float:
+    """A sweep's singleton lock outlives no sweep interval (a killed sweep never skips two)."""
+    return max(1.0, get_settings().sweep_seconds * 0.8)
+
+
+@app.task(name="brightsync.maintenance.sweep_runs")
+def sweep_runs() -> int:
+    """Republish runs whose task was lost (a killed worker, a flushed broker). Every
+    BRIGHTSYNC_SWEEP_SECONDS (30)."""
+    with singleton("sweep-runs", sweep_lock_ttl()) as mine:
+        if not mine:
+            return 0
+        due = scheduler.due_for_republish()
+        for user_id, service in due:
+            publish_intake(user_id, service)
+        if due:
+            log.info("republished %d lost sync run(s)", len(due))
+        return len(due)
 
 
 @app.task(name="brightsync.maintenance.safety_sync")

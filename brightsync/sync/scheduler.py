@@ -1,33 +1,46 @@
 """Coalescing of sync requests: per (user, service) one run at a time and at most one queued.
 
-Two conditional UPDATEs on sync_state carry the whole protocol, so it holds across any number
-of web and worker processes on any number of machines:
+Conditional UPDATEs on sync_state carry the whole protocol, so it holds across any number of
+web and worker processes on any number of machines:
 
 - request: set `pending_since` where it is NULL (or stale). Only the caller that flipped it
   publishes a task; everyone else is coalesced into that queued task.
-- start: a task takes the run lease where no live lease exists, clearing `pending_since` at
-  the same moment, so a notification arriving during the run queues exactly one follow-up.
-  A task that finds the lease held re-queues itself with a countdown (it stays "the queued one").
+- start: a task takes the run lease (brightsync.sync.leases: 60 s, renewed by a heartbeat,
+  fenced by the owner token) where no live lease exists and a run is pending, clearing
+  `pending_since` at the same moment, so a notification arriving during the run queues exactly
+  one follow-up. A task that finds the lease held simply ends: it never waits or spins.
+- finish: the run releases the lease and, if a follow-up is pending, publishes it at once
+  (the hand-over), so the next run starts as soon as this one ends.
+- sweep: a request pending for half a lease with no live lease lost its task (a killed
+  worker, a flushed broker): the sweeper republishes it. Duplicates are harmless: the second
+  task finds nothing pending or the lease busy and ends.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from brightsync.db import session_scope
 from brightsync.models import SyncState, utcnow
+from brightsync.sync import leases
 
-# A queued task older than this is presumed lost (e.g. a broker flushed by hand) and replaced.
-PENDING_STALE_AFTER = timedelta(minutes=15)
-# A crashed run's lease expires after this; long syncs renew it as they go.
-LEASE_SECONDS = 600
+# A queued task older than this is presumed lost and replaced by the next notification.
+PENDING_STALE_AFTER = timedelta(minutes=5)
+
+
+def republish_after() -> timedelta:
+    """A request pending this long with no live lease lost its task (half a lease: 30 s)."""
+    return timedelta(seconds=leases.lease_seconds() / 2)
+
+
+# A countdown task may fire a moment before the due time its publisher computed.
+DUE_SLACK = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,19 @@ def ensure_state(session: Session, user_id: int, service: str) -> SyncState:
         ).one()
 
 
-def request_run(session: Session, user_id: int, service: str, now: datetime | None = None) -> bool:
-    """Mark a run as wanted; True when this caller must publish the task (after commit)."""
+def request_run(
+    session: Session,
+    user_id: int,
+    service: str,
+    now: datetime | None = None,
+    *,
+    due: datetime | None = None,
+) -> bool:
+    """Mark a run as wanted; True when this caller must publish the task (after commit).
+
+    `due` (a retry after a transient failure) marks it wanted from then on: the sweeper leaves
+    it alone until then, and notifications meanwhile coalesce into it.
+    """
     now = now or utcnow()
     state = ensure_state(session, user_id, service)
     result = session.execute(
@@ -67,7 +91,7 @@ def request_run(session: Session, user_id: int, service: str, now: datetime | No
                 SyncState.pending_since < now - PENDING_STALE_AFTER,
             ),
         )
-        .values(pending_since=now, state="queued")
+        .values(pending_since=max(now, due or now), state="queued")
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -93,38 +117,47 @@ def clear_pending(state_id: int) -> None:
         )
 
 
-def try_start(state_id: int, now: datetime | None = None) -> str | None:
-    """Take the run lease; return its token, or None when another run holds it."""
+def try_start(
+    state_id: int,
+    owner: str | None = None,
+    *,
+    requested_only: bool = False,
+    now: datetime | None = None,
+) -> str | None:
+    """Take the run lease; return its fencing token, or None when another run holds it.
+
+    `requested_only` (tasks): start only if a run is still pending, so a duplicate task that
+    arrives after its twin ran finds nothing to do.
+    """
     now = now or utcnow()
-    token = uuid.uuid4().hex
+    owner = owner or leases.new_owner()
+    # A retry marked due later is not started early by a duplicate task.
+    where = [SyncState.pending_since <= now + DUE_SLACK] if requested_only else []
     with session_scope() as s:
-        result = s.execute(
-            update(SyncState)
-            .where(
-                SyncState.id == state_id,
-                or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
-            )
-            .values(
-                lease_until=now + timedelta(seconds=LEASE_SECONDS),
-                lease_owner=token,
-                pending_since=None,
-                state="running",
-            )
+        taken = leases.acquire(
+            s,
+            SyncState,
+            state_id,
+            owner,
+            *where,
+            now=now,
+            pending_since=None,
+            state="running",
         )
-    return token if result.rowcount == 1 else None
+    return owner if taken else None
 
 
-def renew(state_id: int, token: str, progress: dict[str, int] | None = None) -> bool:
-    values: dict[str, object] = {"lease_until": utcnow() + timedelta(seconds=LEASE_SECONDS)}
-    if progress is not None:
-        values["progress"] = dict(progress)
+def renew(state_id: int, token: str, progress: dict[str, int] | None = None) -> None:
+    """Keep the run lease; LeaseLost when another run took it over."""
+    values: dict[str, object] = {} if progress is None else {"progress": dict(progress)}
+    if leases.renew(SyncState, token, row_id=state_id, **values) != 1:
+        raise leases.LeaseLost(f"sync_state {state_id}: the run lease was taken over")
+
+
+def checkpoint(state_id: int, token: str, **values: object) -> None:
+    """Store delta tokens / resume position, only while this run holds the lease."""
     with session_scope() as s:
-        result = s.execute(
-            update(SyncState)
-            .where(SyncState.id == state_id, SyncState.lease_owner == token)
-            .values(**values)
-        )
-    return result.rowcount == 1
+        leases.fenced_update(s, SyncState, state_id, token, **values)
 
 
 def finish(
@@ -133,13 +166,17 @@ def finish(
     *,
     error: str | None = None,
     counters: dict[str, int] | None = None,
-) -> None:
-    """Release the lease and record the outcome (counters are added to the totals)."""
+) -> bool:
+    """Release the lease and record the outcome (counters are added to the totals).
+
+    Returns True when a follow-up run is pending and due: the caller publishes it now (the
+    hand-over). A run that lost its lease records nothing and returns False.
+    """
     now = utcnow()
     with session_scope() as s:
-        state = s.get(SyncState, state_id)
+        state = s.get(SyncState, state_id, with_for_update=True, populate_existing=True)
         if state is None or state.lease_owner != token:
-            return
+            return False
         totals = dict(state.counters or {})
         for key, value in (counters or {}).items():
             totals[key] = int(totals.get(key, 0)) + int(value)
@@ -148,13 +185,63 @@ def finish(
         state.lease_until = None
         state.lease_owner = None
         state.progress = None
+        pending = state.pending_since
         if error is None:
             state.last_sync_at = now
-            state.state = "queued" if state.pending_since is not None else "idle"
+            state.state = "queued" if pending is not None else "idle"
         else:
             state.last_error = error[:2000]
             state.last_error_at = now
             state.state = "error"
+    return pending is not None and pending <= now
+
+
+def due_for_republish(limit: int = 500, now: datetime | None = None) -> list[tuple[int, str]]:
+    """Runs whose task is presumed lost; each is re-marked now so it is republished once.
+
+    Two kinds: a request pending for half a lease with no live run (its task was lost), and a
+    run whose lease lapsed (its worker died mid-run: the rest of its delta must still be read,
+    whether or not anything new arrived). The dead run's lease is cleared, so should it come
+    back to life it is fenced out. Indexed on pending_since and lease_until: the cost is the
+    number of such rows, not the number of mailboxes.
+    """
+    now = now or utcnow()
+    cutoff = now - republish_after()
+    with session_scope() as s:
+        rows = s.execute(
+            select(
+                SyncState.id,
+                SyncState.user_id,
+                SyncState.service,
+                SyncState.pending_since,
+                SyncState.lease_owner,
+            )
+            .where(
+                or_(
+                    and_(SyncState.pending_since < cutoff, leases.free(SyncState, now)),
+                    leases.lapsed(SyncState, now),
+                )
+            )
+            .order_by(SyncState.id)
+            .limit(limit)
+        ).all()
+        due = []
+        for row in rows:
+            # Conditional on what we read: two sweepers never both republish one request.
+            moved = s.execute(
+                update(SyncState)
+                .where(
+                    SyncState.id == row.id,
+                    SyncState.pending_since.is_not_distinct_from(row.pending_since),
+                    SyncState.lease_owner.is_not_distinct_from(row.lease_owner),
+                    leases.free(SyncState, now),
+                )
+                .values(pending_since=now, lease_owner=None, lease_until=None, state="queued")
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved:
+                due.append((row.user_id, row.service))
+    return due
 
 
 def request_and_publish(user_id: int, service: str, publish: Callable[[int, str], None]) -> bool:
