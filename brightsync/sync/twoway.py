@@ -297,6 +297,8 @@ def _one_present(
         # No record there yet: a new record, or a create still owed.
         if settings.flows(here, there):
             return Step("create", link, current, (Write("create", there, record.fields),), "new")
+        if link.key is None:
+            return None  # not ours to track while the direction keeps it on its side
         step = Step("refresh", link, current, reason="new, direction keeps it on its side")
         return step if settle(step, {}) != link else None
     # The other side deleted it.
