@@ -67,14 +67,15 @@ class StatusMap:
     """CRM status <-> mailbox status, from the org's `tasks.statusMap` (CRM -> mailbox)."""
 
     def __init__(self, crm_to_mailbox: Mapping[str, str] | None = None) -> None:
+        explicit = dict(crm_to_mailbox or {})
         self.to_mailbox = {s: s for s in MAILBOX_STATUSES}
-        self.to_mailbox.update(crm_to_mailbox or {})
+        self.to_mailbox.update(explicit)
+        # A mailbox status becomes the first CRM value the org mapped onto it, else its own name.
         self.to_crm: dict[str, str] = {}
-        for crm, mailbox in self.to_mailbox.items():
-            # The first CRM value naming a mailbox status is what a new mailbox status becomes;
-            # a mailbox status's own name wins when the CRM uses it too.
-            if mailbox == crm or mailbox not in self.to_crm:
-                self.to_crm[mailbox] = crm
+        for crm, mailbox in explicit.items():
+            self.to_crm.setdefault(mailbox, crm)
+        for status in MAILBOX_STATUSES:
+            self.to_crm.setdefault(status, status)
 
     def mailbox(self, crm_status: str | None) -> str:
         return self.to_mailbox.get(crm_status or "", "notStarted")

@@ -194,6 +194,25 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     sync_round(stack, user_id)
     assert "Call Ben" not in mailbox_tasks(stack, account["id"])
 
+    # A task moved out of the list and back comes back with a new id: a move, not a deletion.
+    demo = mailbox_tasks(stack, account["id"])["Book the demo"]
+    demo_in_crm = crm_tasks(stack)["Book the demo"]
+    stack.aurinko("DELETE", f"{tasks_url}/{demo['id']}").raise_for_status()
+    moved = stack.aurinko("POST", tasks_url, json={"title": "Book the demo"}).json()
     reset_stats(stack)
+    sync_round(stack, user_id)
+    assert writes(stack) == {}
+    assert crm_tasks(stack)["Book the demo"]["id"] == demo_in_crm["id"]
+
+    # Completed in the mailbox: completed in the CRM, through the moved task's link.
+    stack.aurinko(
+        "PATCH", f"{tasks_url}/{moved['id']}", json={"status": "completed"}
+    ).raise_for_status()
+    sync_round(stack, user_id)
+    done = crm_tasks(stack)["Book the demo"]
+    assert done["status"] == "completed" and done["completedAt"]
+
+    reset_stats(stack)
+    sync_round(stack, user_id)
     sync_round(stack, user_id)
     assert writes(stack) == {}
