@@ -57,6 +57,7 @@ from brightsync.sync.twoway import (
     Step,
     Write,
     decide,
+    observed,
     plan,
     settle,
 )
@@ -268,7 +269,8 @@ class Engine:
         creates = [w for w in step.writes if w.op == "create"]
         if not creates:
             if step.link.key is None:
-                return self._save(step.link), None, False
+                saved = self._save(observed(step.link, step.current))
+                return replace(step.link, key=saved.key), None, False
             return step.link, None, False
         side = creates[0].side
         with session_scope() as s:
@@ -277,8 +279,8 @@ class Engine:
             key = row.intent_key if known and row else None
         if key is None:
             key = uuid.uuid4().hex
-        link = self._save(step.link, intent_key=key, intent_side=side)
-        return link, key, bool(known)
+        link = self._save(observed(step.link, step.current), intent_key=key, intent_side=side)
+        return replace(step.link, key=link.key), key, bool(known)
 
     def _write(self, step: Step, index: int, key: str | None, retrying: bool) -> Outcome:
         write = step.writes[index]

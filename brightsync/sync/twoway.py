@@ -190,6 +190,27 @@ def state_hash(current: Mapping[Side, Current]) -> str:
     )
 
 
+def observed(link: Link, current: Mapping[Side, Current]) -> Link:
+    """`link` with what this run sees recorded (ids, versions, fields), bases untouched: the
+    row to store before a write, so a crash after it still knows what was seen."""
+    for side in SIDES:
+        cur = current[side]
+        if isinstance(cur, Record):
+            state = link.side(side)
+            link = link.with_side(
+                side,
+                replace(
+                    state,
+                    id=cur.id,
+                    version=cur.version,
+                    seen=cur.fields,
+                    modified=cur.modified,
+                    gone=False,
+                ),
+            )
+    return link
+
+
 def fingerprint(fields: Mapping[str, Any] | None, identity: Sequence[str]) -> str | None:
     if fields is None or not identity:
         return None
@@ -356,9 +377,9 @@ def plan(
         waiting: dict[str, list[int]] = {}
         moved: dict[str, list[int]] = {}
         for i, link in enumerate(links):
-            mine, theirs = link.side(s), link.side(other)
-            if mine.id is None and isinstance(currents[i][other], Record):
-                fp = fingerprint(theirs.seen, identity)
+            mine, source = link.side(s), currents[i][other]
+            if mine.id is None and isinstance(source, Record):
+                fp = fingerprint(source.fields, identity)
                 if fp:
                     waiting.setdefault(fp, []).append(i)
             elif currents[i][s] == GONE and not mine.gone and mine.seen is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from brightsync.clients.crm import CrmClient
 from brightsync.config import get_settings
+from brightsync.crm.settings import effective_settings
 from brightsync.db import session_scope
 from brightsync.models import Organisation, User
 from brightsync.subscriptions import aurinko_for
@@ -13,7 +14,6 @@ from brightsync.sync import engine
 from brightsync.sync.twoway import Settings
 from brightsync.tasks import rules
 from brightsync.tasks.adapter import TasksAdapter
-from brightsync.crm.settings import effective_settings
 
 
 def sync_tasks(user_id: int, run: Any) -> None:
