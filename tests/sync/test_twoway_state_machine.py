@@ -268,6 +268,6 @@ def test_two_way_state_machine(unit_env):
             deadline=None,
             suppress_health_check=list(HealthCheck),
             # The explain phase traces every line: far too slow with a database underneath.
-            phases=[Phase.explicit, Phase.reuse, Phase.generate] + ([] if os.environ.get("TWOWAY_NO_SHRINK") else [Phase.shrink]),
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
         ),
     )
