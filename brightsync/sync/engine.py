@@ -227,6 +227,44 @@ class Engine:
             links = load_links(s, self.scope)
         return plan(links, changes, self.settings, self.identity)
 
+    def resolve_intents(self) -> int:
+        """Look for what earlier unanswered creates made, before deciding anything: a record
+        found is bound to its link as created (from what was sent), so it can never be taken
+        for a new record and copied back. Returns how many were found."""
+        with session_scope() as s:
+            rows = s.scalars(
+                select(ObjectLink).where(
+                    ObjectLink.user_id == self.scope.user_id,
+                    ObjectLink.domain == self.scope.domain,
+                    ObjectLink.intent_key.is_not(None),
+                )
+            )
+            pending = [(link_of(r), r.intent_side, r.intent_key) for r in rows]
+        found_n = 0
+        for link, side, key in pending:
+            if side not in SIDES or link.side(side).id is not None or key is None:
+                continue
+            source: Side = CRM if side == MAILBOX else MAILBOX
+            sent = link.side(source).record()
+            if sent is None:
+                continue
+            try:
+                found = self.adapter.find(side, sent.fields, key)
+            except (TransientError, FinalError):
+                continue  # the create step looks again
+            if found is None:
+                continue
+            step = Step(
+                "adopt",
+                link,
+                {source: sent, side: None},
+                (Write("create", side, sent.fields),),
+                "found what an unanswered create made",
+            )
+            self._save(settle(step, {0: found}), intent_key=None, intent_side=None)
+            found_n += 1
+        return found_n
+
     # -- executing --
 
     def execute(self, the_plan: Plan) -> Result:
@@ -441,6 +479,8 @@ def sync(
         return Result(Plan((), {MAILBOX: None, CRM: None}))
     cursors = read_cursors(lease.state_id)
     changes = {side: adapter.changes(side, cursors[side]) for side in SIDES}
+    if not review:
+        engine.resolve_intents()
     the_plan = engine.plan(changes)
     log.info("%s sync for user %s: %s", scope.domain, scope.user_id, the_plan.describe()["counts"])
     if review:

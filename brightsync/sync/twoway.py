@@ -379,9 +379,11 @@ def plan(
         for i, link in enumerate(links):
             mine, source = link.side(s), currents[i][other]
             if mine.id is None and isinstance(source, Record):
-                fp = fingerprint(source.fields, identity)
-                if fp:
-                    waiting.setdefault(fp, []).append(i)
+                # What was sent (seen when the intent was stored), or the source as it is now.
+                sent = link.side(other).seen
+                for fp in {fingerprint(sent, identity), fingerprint(source.fields, identity)}:
+                    if fp:
+                        waiting.setdefault(fp, []).append(i)
             elif currents[i][s] == GONE and not mine.gone and mine.seen is not None:
                 fp = fingerprint(mine.seen, identity)
                 if fp:
@@ -389,19 +391,20 @@ def plan(
         remaining = []
         for record in unlinked[s]:
             fp = fingerprint(record.fields, identity)
-            if fp in waiting and waiting[fp]:
-                i = waiting[fp].pop(0)
+            pending = [i for i in waiting.get(fp or "", []) if links[i].side(s).id is None]
+            if pending:
+                i = pending[0]
                 src = currents[i][other]
                 assert isinstance(src, Record)
+                # Adopted as created from what was sent: a later edit of the source still shows.
+                sent = links[i].side(other).seen or src.fields
+                mine = SideState(
+                    record.id, record.version, record.fields, record.fields, record.modified
+                )
                 links[i] = (
                     links[i]
-                    .with_side(
-                        s,
-                        SideState(
-                            record.id, record.version, record.fields, record.fields, record.modified
-                        ),
-                    )
-                    .with_side(other, replace(links[i].side(other), base=src.fields))
+                    .with_side(s, mine)
+                    .with_side(other, replace(links[i].side(other), base=sent))
                 )
                 currents[i][s] = record
                 kinds[i] = "adopt"
