@@ -396,11 +396,11 @@ def plan(
                 i = pending[0]
                 src = currents[i][other]
                 assert isinstance(src, Record)
-                # Adopted as created from what was sent: a later edit of the source still shows.
+                # Adopted as created from what was sent: a later edit of either record still
+                # shows as a change (a record matched by content may differ in other fields).
                 sent = links[i].side(other).seen or src.fields
-                mine = SideState(
-                    record.id, record.version, record.fields, record.fields, record.modified
-                )
+                base = {f: sent.get(f, v) for f, v in record.fields.items()}
+                mine = SideState(record.id, record.version, record.fields, base, record.modified)
                 links[i] = (
                     links[i]
                     .with_side(s, mine)
