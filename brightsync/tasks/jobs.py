@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from brightsync.clients.crm import CrmClient
+from brightsync.clients.http import FinalError
 from brightsync.config import get_settings
 from brightsync.crm.settings import effective_settings
 from brightsync.db import session_scope
@@ -33,7 +34,10 @@ def sync_tasks(user_id: int, run: Any) -> None:
         owner_id = str(user.crm_user_id)
         email = user.email
     # Due dates are read in the CRM user's zone, so a date never shifts a day.
-    known = [u for u in crm.lookup_users([email]) if str(u.get("id")) == owner_id]
+    try:
+        known = [u for u in crm.lookup_users([email]) if str(u.get("id")) == owner_id]
+    except FinalError:  # a connector without user lookup: dates are read in UTC
+        known = []
     timezone = known[0].get("timezone") if known else None
     adapter = TasksAdapter(
         aurinko,
