@@ -73,6 +73,7 @@ class TwoWaySync(RuleBasedStateMachine):
         self.deletions: list[tuple[Side, str, str | None, tuple]] = []
         self.related: set[str] = set()  # CRM records made with a value only the CRM holds
         self.created: set[tuple[Side, str, str]] = set()  # (side, title, notes) made by people
+        self.modified: set[tuple[Side, str]] = set()  # records whose content people changed
 
     def _take_lease(self) -> engine.Lease:
         with session_scope() as s:
@@ -122,7 +123,10 @@ class TwoWaySync(RuleBasedStateMachine):
         if record_id is None:
             return
         value = data.draw(st.sampled_from(FIELDS[name]))
+        before = dict(self.adapter.sides[side].records[record_id])
         self.adapter.sides[side].edit(record_id, {name: value})
+        if self.adapter.sides[side].records[record_id] != before:
+            self.modified.add((side, record_id))  # modified beats deleted
         if name != "status":
             self.edits.setdefault((side, record_id), {})[name] = value
 
@@ -214,6 +218,7 @@ class TwoWaySync(RuleBasedStateMachine):
         self.edits.clear()
         self.deletions.clear()
         self.created.clear()
+        self.modified.clear()
 
     def _writes(self) -> tuple[int, int]:
         return (self.adapter.sides[MAILBOX].writes, self.adapter.sides[CRM].writes)
@@ -245,7 +250,7 @@ class TwoWaySync(RuleBasedStateMachine):
                 if name in theirs and name not in mine:
                     assert m[name] == theirs[name], f"CRM edit of {name} lost"
         for side, record_id, partner, identity in self.deletions:
-            if partner is None or (other(side), partner) in self.edits:
+            if partner is None or (other(side), partner) in self.modified:
                 continue
             if (side, *identity) in self.created:
                 continue  # deleted and made again with the same content: a move
