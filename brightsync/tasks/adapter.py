@@ -25,6 +25,7 @@ from brightsync.clients.aurinko import AurinkoClient, SyncTokenExpired
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError, NotFoundError
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side
+from brightsync.sync.creates import attempt_create
 from brightsync.tasks import rules
 
 CRM_CURSOR_LAG = timedelta(minutes=5)
@@ -176,13 +177,18 @@ class TasksAdapter:
     def find(self, side: Side, fields: Mapping[str, Any], key: str) -> Record | None:
         if side == MAILBOX:
             return None  # no lookup: the next delta is matched by content instead
+        found = self._find_raw(fields)
+        return None if found is None else self._crm_record(found)
+
+    def _find_raw(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A recent CRM task of this user with the same identity (tasks have no lookup key)."""
         want = {k: fields.get(k) for k in rules.IDENTITY}
         for task in self.crm.tasks_since(_now() - FIND_WINDOW):
             if not self._mine(task):
                 continue
-            record = self._crm_record(task)
-            if {k: record.fields.get(k) for k in rules.IDENTITY} == want:
-                return record
+            mapped = rules.from_crm(task, self.statuses, self.tz)
+            if {k: mapped.get(k) for k in rules.IDENTITY} == want:
+                return task
         return None
 
     # -- writing --
@@ -192,8 +198,15 @@ class TasksAdapter:
             created = self.aurinko.create_task(self.list_id, rules.to_mailbox(fields))
             return self._mailbox_record(self._full_mailbox(created))
         payload = {**rules.to_crm(fields, self.statuses, self.tz), "ownerId": self.owner_id}
-        created = self.crm.create_task(payload)
-        return self._crm_record(self._full_crm(created))
+        # The shared safe create: the engine's intent key goes out as Idempotency-Key, and a
+        # lost answer is looked for before the create is sent again.
+        created = attempt_create(
+            lambda idempotency_key: self.crm.create_task(payload, idempotency_key=idempotency_key),
+            lambda: self._find_raw(fields),
+            key=key,
+            look_first=False,
+        )
+        return self._crm_record(self._full_crm(created.record))
 
     def update(
         self, side: Side, record_id: str, patch: Mapping[str, Any], version: str | None
