@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.http import (
@@ -44,7 +44,7 @@ from brightsync.clients.http import (
 )
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, SyncState, utcnow
-from brightsync.sync import scheduler
+from brightsync.sync import leases
 from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Adapter, ChangeSet, Record, Side
 from brightsync.sync.twoway import (
     GONE,
@@ -68,8 +68,8 @@ TOMBSTONE_DAYS = 30
 STALE = "changed meanwhile"
 
 
-class LeaseLost(RuntimeError):
-    """This run no longer holds its lease: another run owns the state now. Stop writing."""
+# A run that lost its lease to another stops at its next state write (`sync.leases`).
+LeaseLost = leases.LeaseLost
 
 
 @dataclass(frozen=True)
@@ -89,18 +89,14 @@ class Lease:
     token: str
 
     def fence(self, session: Session) -> None:
-        """Extend the lease inside `session`'s transaction, or raise LeaseLost.
+        """Extend the run lease inside `session`'s transaction, or raise LeaseLost.
 
-        The conditional UPDATE holds the sync_state row until commit, so no other run can take
-        the lease between this check and the writes that follow it in the same transaction.
+        The fenced UPDATE holds the sync_state row until commit, so no other run can take the
+        lease between this check and the writes that follow it in the same transaction.
         """
-        done = session.execute(
-            update(SyncState)
-            .where(SyncState.id == self.state_id, SyncState.lease_owner == self.token)
-            .values(lease_until=utcnow() + timedelta(seconds=scheduler.LEASE_SECONDS))
-        ).rowcount
-        if not done:
-            raise LeaseLost(f"run lease {self.token} on sync state {self.state_id} was lost")
+        leases.fenced_update(
+            session, SyncState, self.state_id, self.token, lease_until=leases.expiry()
+        )
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """two-way status table: per-side seen fields, merge bases, tombstones, intents, holds
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import brightsync.models.base
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
