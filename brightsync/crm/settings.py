@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, validate
 
 DIRECTIONS = ["two-way", "to-crm", "to-mailbox", "off"]
+TASK_STATUSES = ["notStarted", "inProgress", "completed", "waitingOnOthers", "deferred"]
 
 
 class Strict(Schema):
@@ -50,6 +51,15 @@ class ContactsSettings(Strict):
 class TasksSettings(Strict):
     direction = fields.String(load_default="two-way", validate=validate.OneOf(DIRECTIONS))
     skipCompleted = fields.Boolean(load_default=True)
+    conflict = fields.String(
+        load_default="newest", validate=validate.OneOf(["newest", "crm", "mailbox"])
+    )
+    list = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 500))
+    statusMap = fields.Dict(  # CRM status -> mailbox status
+        keys=fields.String(validate=validate.Length(1, 100)),
+        values=fields.String(validate=validate.OneOf(TASK_STATUSES)),
+        load_default=dict,
+    )
 
 
 class UnmatchedSettings(Strict):

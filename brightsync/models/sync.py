@@ -69,7 +69,16 @@ class Notification(Base):
 
 
 class ObjectLink(Base):
-    """The two-way status table: one mailbox record <-> one CRM record, with both versions."""
+    """The two-way status table: one mailbox record <-> one CRM record of one user and domain.
+
+    Per side: the record id, its version (etag / lastModifiedAt), the mapped fields as last
+    seen and their hash, the merge base (what that side held when both sides last agreed),
+    when it last changed and a tombstone flag. `intent_key`/`intent_side` record a create
+    before it is sent (a crashed or unanswered create is looked for before it is repeated);
+    `held` names the side whose deletion waits for review; `blocked` is the content at which
+    a write failed for good (not retried until the content changes), with `error`.
+    `state` summarises it for people: synced | creating | held | failed | deleted.
+    """
 
     __tablename__ = "object_link"
     __table_args__ = (
@@ -85,8 +94,25 @@ class ObjectLink(Base):
     crm_id: Mapped[str | None] = mapped_column(String(200))
     mailbox_version: Mapped[str | None] = mapped_column(String(200))
     crm_version: Mapped[str | None] = mapped_column(String(64))
-    content_hash: Mapped[str | None] = mapped_column(String(64))
+    mailbox_hash: Mapped[str | None] = mapped_column(String(64))
+    crm_hash: Mapped[str | None] = mapped_column(String(64))
+    mailbox_fields: Mapped[dict[str, Any] | None] = mapped_column()
+    crm_fields: Mapped[dict[str, Any] | None] = mapped_column()
+    mailbox_base: Mapped[dict[str, Any] | None] = mapped_column()
+    crm_base: Mapped[dict[str, Any] | None] = mapped_column()
+    mailbox_modified: Mapped[datetime | None] = mapped_column()
+    crm_modified: Mapped[datetime | None] = mapped_column()
+    mailbox_gone: Mapped[bool] = mapped_column(default=False)
+    crm_gone: Mapped[bool] = mapped_column(default=False)
+    intent_key: Mapped[str | None] = mapped_column(String(64))
+    intent_side: Mapped[str | None] = mapped_column(String(10))
+    held: Mapped[str | None] = mapped_column(String(10))
+    blocked: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(2000))
+    error_at: Mapped[datetime | None] = mapped_column()
+    conflict: Mapped[dict[str, Any] | None] = mapped_column()  # the last conflict and its loser
     state: Mapped[str] = mapped_column(String(20), default="synced")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -323,6 +323,18 @@ def merge_contact(
     return clean(contact)
 
 
+def google_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Google Tasks keep less: "needs action" or "completed", no importance, a due date
+    without a time (read back as midnight UTC of the date as written)."""
+    task = dict(task)
+    if task.get("status") != "completed":
+        task["status"] = "notStarted"
+    task["importance"] = "normal"
+    if task.get("due"):
+        task["due"] = f"{str(task['due'])[:10]}T00:00:00Z"
+    return task
+
+
 def merge_task(
     existing: dict[str, Any] | None, body: dict[str, Any], *, mailbox: bool = False, now: float
 ) -> dict[str, Any]:

@@ -767,13 +767,14 @@ class AurinkoSimulator:
     # --- events, contacts, tasks ------------------------------------------------------------
 
     def _merge(
-        self, service: str, existing: dict | None, body: Any, *, mailbox: bool
+        self, service: str, existing: dict | None, body: Any, *, mailbox: bool, provider: str = ""
     ) -> dict[str, Any]:
         if service == "calendar":
             return R.merge_event(existing, body, mailbox=mailbox)
         if service == "contacts":
             return R.merge_contact(existing, body, mailbox=mailbox)
-        return R.merge_task(existing, body, mailbox=mailbox, now=time.time())
+        task = R.merge_task(existing, body, mailbox=mailbox, now=time.time())
+        return R.google_task(task) if provider == "google" else task
 
     def create_record(
         self,
@@ -786,7 +787,7 @@ class AurinkoSimulator:
     ) -> dict[str, Any]:
         with self.lock:
             feed_key = self.feed_key(account, service, container)
-            record = self._merge(service, None, body, mailbox=mailbox)
+            record = self._merge(service, None, body, mailbox=mailbox, provider=account.provider)
             now = time.time()
             kind = {"calendar": "event", "contacts": "contact", "tasks": "task"}[service]
             record_id = self._new_id(account.provider, kind)
@@ -842,7 +843,9 @@ class AurinkoSimulator:
                 raise ApiFailure(
                     412, "preconditionFailed", "The record was changed (etag mismatch)"
                 )
-            record = self._merge(service, item.record, body, mailbox=mailbox)
+            record = self._merge(
+                service, item.record, body, mailbox=mailbox, provider=account.provider
+            )
             item.version += 1
             record["etag"] = etag_of(record_id, item.version)
             record["lastModifiedTime"] = R.iso(time.time())

@@ -1,0 +1,239 @@
+"""The tasks adapter of the two-way core: one user's task list <-> the CRM tasks that user owns.
+
+Mailbox side: the user's default task list (or the one named by `tasks.list`, by id or
+title), read with Aurinko's tasks delta sync; the first sync passes `skipCompletedBeforeDate`
+(when `skipCompleted`), so tasks completed before activation never sync. Its cursor is JSON:
+the list id, both delta tokens and the activation time.
+
+CRM side: `GET /tasks?since=` and `/deletedTasks?since=`, only tasks whose `ownerId` is the
+user's CRM id (a task given to someone else reads as deleted here). Its cursor is
+``<since>|<activated>``; `since` trails the read by a few minutes (the connector's `since` is
+inclusive and re-reads are echo-free, while a change landing during the read must not be
+missed). On the first sync completed tasks are left out, and later only tasks completed
+before activation stay out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from brightsync.clients.aurinko import AurinkoClient, SyncTokenExpired
+from brightsync.clients.crm import CrmClient
+from brightsync.clients.http import FinalError, NotFoundError
+from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side
+from brightsync.sync.creates import attempt_create
+from brightsync.tasks import rules
+
+CRM_CURSOR_LAG = timedelta(minutes=5)
+FIND_WINDOW = timedelta(days=2)  # how far back a maybe-created CRM task is looked for
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TasksAdapter:
+    domain = "tasks"
+
+    def __init__(
+        self,
+        aurinko: AurinkoClient,
+        crm: CrmClient,
+        *,
+        owner_id: str,
+        task_list: str | None = None,
+        statuses: rules.StatusMap | None = None,
+        tz: ZoneInfo | None = None,
+        skip_completed: bool = True,
+    ) -> None:
+        self.aurinko = aurinko
+        self.crm = crm
+        self.owner_id = str(owner_id)
+        self.task_list = task_list
+        self.statuses = statuses or rules.StatusMap()
+        self.tz = tz or ZoneInfo("UTC")
+        self.skip_completed = skip_completed
+        self._list_id: str | None = None
+
+    # -- the mailbox list --
+
+    @property
+    def list_id(self) -> str:
+        if self._list_id is None:
+            self._list_id = self._resolve_list()
+        return self._list_id
+
+    def _resolve_list(self) -> str:
+        if not self.task_list:
+            return "default"
+        for task_list in self.aurinko.list_task_lists():
+            if self.task_list in (str(task_list.get("id")), task_list.get("title")):
+                return str(task_list["id"])
+        raise FinalError(f"no task list named {self.task_list!r} in this mailbox", status=404)
+
+    # -- mapping --
+
+    def _mailbox_record(self, task: Mapping[str, Any]) -> Record:
+        return Record(
+            str(task["id"]),
+            rules.from_mailbox(task),
+            task.get("etag"),
+            rules.parse_instant(task.get("lastModifiedTime")),
+            task,
+        )
+
+    def _crm_record(self, task: Mapping[str, Any]) -> Record:
+        return Record(
+            str(task["id"]),
+            rules.from_crm(task, self.statuses, self.tz),
+            task.get("lastModifiedAt"),
+            rules.parse_instant(task.get("lastModifiedAt")),
+            task,
+        )
+
+    def _mine(self, task: Mapping[str, Any]) -> bool:
+        return str(task.get("ownerId") or "") == self.owner_id
+
+    # -- reading --
+
+    def changes(self, side: Side, cursor: str | None) -> ChangeSet:
+        return self._mailbox_changes(cursor) if side == MAILBOX else self._crm_changes(cursor)
+
+    def _mailbox_changes(self, cursor: str | None) -> ChangeSet:
+        state: dict[str, Any] = json.loads(cursor) if cursor else {}
+        if state.get("list") != self.list_id:
+            state = {"list": self.list_id}  # first sync, or the setting names another list
+        state.setdefault("activated", _stamp(_now()))
+        for _attempt in range(2):
+            if not state.get("updated"):
+                skip = state["activated"] if self.skip_completed else None
+                tokens = self.aurinko.start_sync(
+                    "tasks", task_list_id=self.list_id, skip_completed_before=skip
+                )
+                state["updated"], state["deleted"] = tokens.updated_token, tokens.deleted_token
+            try:
+                updated, next_updated = self._delta("updated", state["updated"])
+                deleted, next_deleted = self._delta("deleted", state["deleted"])
+            except SyncTokenExpired:
+                state.pop("updated", None)
+                continue
+            state["updated"], state["deleted"] = next_updated, next_deleted
+            gone = tuple(str(d["id"]) for d in deleted)
+            records = tuple(self._mailbox_record(t) for t in updated if str(t["id"]) not in gone)
+            return ChangeSet(records, gone, json.dumps(state, sort_keys=True))
+        raise SyncTokenExpired("tasks delta tokens expired twice in a row")
+
+    def _delta(self, kind: str, token: str) -> tuple[list[dict[str, Any]], str]:
+        records: list[dict[str, Any]] = []
+        next_token = token
+        for page in self.aurinko.delta_pages("tasks", kind, token, task_list_id=self.list_id):
+            records.extend(page.records)
+            if page.next_delta_token:
+                next_token = page.next_delta_token
+        return records, next_token
+
+    def _crm_changes(self, cursor: str | None) -> ChangeSet:
+        since, _, activated = (cursor or "").partition("|")
+        started = _now()
+        activated_at = rules.parse_instant(activated) or started
+        records: list[Record] = []
+        gone: list[str] = []
+        for task in self.crm.tasks_since(since or None):
+            if not self._mine(task):
+                if since:
+                    gone.append(str(task["id"]))  # no longer this user's
+                continue
+            record = self._crm_record(task)
+            if self.skip_completed and not rules.active(record.fields):
+                done = rules.parse_instant(record.fields.get("completed")) or record.modified
+                if not since or done is None or done < activated_at:
+                    continue  # completed before activation: never synced
+            records.append(record)
+        if since:
+            gone.extend(str(d["id"]) for d in self.crm.deleted_tasks_since(since))
+        trail = started - CRM_CURSOR_LAG
+        previous = rules.parse_instant(since)
+        next_since = since if previous and previous > trail else _stamp(trail)
+        activated = _stamp(activated_at)
+        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), f"{next_since}|{activated}")
+
+    def get(self, side: Side, record_id: str) -> Record | None:
+        try:
+            if side == MAILBOX:
+                return self._mailbox_record(self.aurinko.get_task(self.list_id, record_id))
+            task = self.crm.get_task(record_id)
+        except NotFoundError:
+            return None
+        return self._crm_record(task) if self._mine(task) else None
+
+    def find(self, side: Side, fields: Mapping[str, Any], key: str) -> Record | None:
+        if side == MAILBOX:
+            return None  # no lookup: the next delta is matched by content instead
+        found = self._find_raw(fields)
+        return None if found is None else self._crm_record(found)
+
+    def _find_raw(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A recent CRM task of this user with the same identity (tasks have no lookup key)."""
+        want = {k: fields.get(k) for k in rules.IDENTITY}
+        for task in self.crm.tasks_since(_now() - FIND_WINDOW):
+            if not self._mine(task):
+                continue
+            mapped = rules.from_crm(task, self.statuses, self.tz)
+            if {k: mapped.get(k) for k in rules.IDENTITY} == want:
+                return task
+        return None
+
+    # -- writing --
+
+    def create(self, side: Side, fields: Mapping[str, Any], key: str) -> Record:
+        if side == MAILBOX:
+            created = self.aurinko.create_task(self.list_id, rules.to_mailbox(fields))
+            return self._mailbox_record(self._full_mailbox(created))
+        payload = {**rules.to_crm(fields, self.statuses, self.tz), "ownerId": self.owner_id}
+        # The shared safe create: the engine's intent key goes out as Idempotency-Key, and a
+        # lost answer is looked for before the create is sent again.
+        created = attempt_create(
+            lambda idempotency_key: self.crm.create_task(payload, idempotency_key=idempotency_key),
+            lambda: self._find_raw(fields),
+            key=key,
+            look_first=False,
+        )
+        return self._crm_record(self._full_crm(created.record))
+
+    def update(
+        self, side: Side, record_id: str, patch: Mapping[str, Any], version: str | None
+    ) -> Record:
+        if side == MAILBOX:
+            body = rules.to_mailbox(patch)
+            answer = self.aurinko.update_task(self.list_id, record_id, body, etag=version)
+            return self._mailbox_record(self._full_mailbox(answer))
+        due_time = None
+        if "due" in patch and "dueTime" not in patch:
+            # The mailbox knows the date only: keep the time of day the CRM holds.
+            due_time = self._crm_record(self.crm.get_task(record_id)).fields.get("dueTime")
+        body = rules.to_crm(patch, self.statuses, self.tz, due_time)
+        return self._crm_record(self._full_crm(self.crm.update_task(record_id, body)))
+
+    def delete(self, side: Side, record_id: str, version: str | None) -> None:
+        if side == MAILBOX:
+            self.aurinko.delete_task(self.list_id, record_id)
+        else:
+            self.crm.delete_task(record_id)
+
+    def _full_mailbox(self, answer: dict[str, Any]) -> dict[str, Any]:
+        if "title" in answer and "status" in answer:
+            return answer
+        return self.aurinko.get_task(self.list_id, str(answer["id"]))
+
+    def _full_crm(self, answer: dict[str, Any]) -> dict[str, Any]:
+        if "subject" in answer and "lastModifiedAt" in answer:
+            return answer
+        return self.crm.get_task(str(answer["id"]))
