@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from brightsync.db import dialect_insert
+from brightsync.db import dialect_insert, session_scope
 from brightsync.models import MeetingClaim, MeetingCopy, utcnow
 
 
@@ -114,6 +114,22 @@ def set_crm_event(session: Session, org_id: int, key: str, crm_event_id: str | N
         .where(MeetingClaim.org_id == org_id, MeetingClaim.meeting_key == key)
         .values(crm_event_id=crm_event_id, updated_at=utcnow())
     )
+
+
+def rechecked(org_id: int, keys: list[str]) -> None:
+    """These meetings were read again after the sync cache released them."""
+    if not keys:
+        return
+    with session_scope() as s:
+        s.execute(
+            update(MeetingClaim)
+            .where(
+                MeetingClaim.org_id == org_id,
+                MeetingClaim.meeting_key.in_(keys),
+                MeetingClaim.recheck.is_(True),
+            )
+            .values(recheck=False)
+        )
 
 
 def copy_gone(session: Session, org_id: int, user_id: int, key: str) -> int | None:

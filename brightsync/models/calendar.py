@@ -28,6 +28,8 @@ class MeetingClaim(Base):
     owner_event_id: Mapped[str] = mapped_column(String(500))
     organizer: Mapped[bool] = mapped_column(default=False)  # the owner's copy is the organizer's
     crm_event_id: Mapped[str | None] = mapped_column(String(200))
+    # Waited in the sync cache and now matches: the owner's next run reads it again.
+    recheck: Mapped[bool] = mapped_column(default=False)
     subject: Mapped[str | None] = mapped_column(String(500))
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("owner_event_id", sa.String(length=500), nullable=False),
         sa.Column("organizer", sa.Boolean(), nullable=False),
         sa.Column("crm_event_id", sa.String(length=200), nullable=True),
+        sa.Column("recheck", sa.Boolean(), nullable=False),
         sa.Column("subject", sa.String(length=500), nullable=True),
         sa.Column("claimed_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", brightsync.models.base.UTCDateTime(timezone=True), nullable=False),

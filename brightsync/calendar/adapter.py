@@ -1,0 +1,534 @@
+"""The calendar adapter of the two-way core: one user's primary calendar <-> the org's CRM events.
+
+Mailbox side: the primary calendar's delta sync over the window (`pastDays`, `futureDays`).
+Each event is classified (calendar/rules.py); a meeting is synced only by the owner of its
+org-wide claim (calendar/claims.py), so a meeting in five colleagues' calendars is one CRM
+event. Series are expanded into their occurrences in the window; an occurrence's mailbox id is
+``<series id>#<original start>``. A meeting whose external attendees match no contact waits
+in the sync cache (kind "meeting") and is read again when one appears.
+
+CRM side: ``/events?since=`` and ``/deletedEvents?since=``. A CRM event belongs to the owner
+of the meeting claim that created it, else to its first attendee who is a CRM user (so one
+colleague, not each of them, gets it in their calendar).
+
+Only the organizer edits a shared meeting: changes from the CRM to a meeting this user does
+not organise are not written to their calendar (their copy changes only by their answer), and
+an occurrence is not written back individually; both are left as they are (see `update`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import select, update
+
+from brightsync.calendar import claims
+from brightsync.calendar import rules as R
+from brightsync.clients.aurinko import SyncTokenExpired
+from brightsync.clients.http import NotFoundError
+from brightsync.crm.context import CrmContext
+from brightsync.crm.context import load_context as _load
+from brightsync.crm.matching import contact_addresses
+from brightsync.db import session_scope
+from brightsync.email.rules import EmailPolicy, Participant
+from brightsync.models import MeetingClaim, MeetingCopy, utcnow
+from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side
+from brightsync.unmatched import cache
+
+log = logging.getLogger(__name__)
+
+CALENDAR = "primary"
+OCCURRENCE = "#"
+CACHE_KIND = "meeting"
+
+
+class CalendarContext(CrmContext):
+    @cached_property
+    def policy(self) -> R.CalendarPolicy:
+        return R.CalendarPolicy.from_settings(self.settings, self.org_domains)
+
+    @cached_property
+    def email_policy(self) -> EmailPolicy:
+        """Contact auto-creation for external attendees follows the email settings' rules."""
+        return EmailPolicy.from_settings(self.settings, self.org_domains)
+
+    @property
+    def notify_attendees(self) -> bool:
+        return bool(self.settings.get("calendar", {}).get("notifyAttendees", False))
+
+
+def load_context(user_id: int) -> CalendarContext:
+    return _load(user_id, CalendarContext)
+
+
+def _modified(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def occurrence_id(event: Mapping[str, Any]) -> str | None:
+    """The mailbox id of an occurrence (computed or an exception): series id + original."""
+    info = event.get("occurrenceInfo")
+    original = R.original_start(event)
+    if isinstance(info, Mapping) and info.get("masterId") and original:
+        return f"{info['masterId']}{OCCURRENCE}{original}"
+    return None
+
+
+class CalendarAdapter:
+    domain = "calendar"
+
+    def __init__(self, ctx: CalendarContext, now: datetime | None = None) -> None:
+        self.ctx = ctx
+        self.now = now or utcnow()
+        self.window = ctx.policy.window(self.now)
+        self.me = (ctx.user_email or "").strip().lower()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def changes(self, side: Side, cursor: str | None) -> ChangeSet:
+        return self._mailbox_changes(cursor) if side == MAILBOX else self._crm_changes(cursor)
+
+    def get(self, side: Side, record_id: str) -> Record | None:
+        if side == CRM:
+            try:
+                return self._crm_record(self.ctx.crm.get_event(record_id))
+            except NotFoundError:
+                return None
+        event = self._mailbox_event(record_id)
+        return self._mailbox_record(record_id, event) if event is not None else None
+
+    def find(self, side: Side, fields: Mapping[str, Any], key: str) -> Record | None:
+        """Look before creating in the CRM: the meeting's claimed CRM event, else an event at
+        the same time with the same subject (a create whose answer was lost)."""
+        if side == MAILBOX:
+            return None
+        claimed = self._claimed_crm_id(fields.get("meeting"))
+        if claimed:
+            found = self.get(CRM, claimed)
+            if found is not None:
+                return found
+        when = R.when_of(fields)
+        start = when.start_instant()
+        for event in self.ctx.crm.events_in_window(start, start + timedelta(seconds=1)):
+            mapped = R.crm_fields(event)
+            if mapped and all(mapped.get(k) == fields.get(k) for k in ("subject", "start")):
+                return self._crm_record(event)
+        return None
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def create(self, side: Side, fields: Mapping[str, Any], key: str) -> Record:
+        if side == CRM:
+            return self._create_crm(fields)
+        body = R.mailbox_payload(fields, timezone="UTC", organizer=self.me)
+        created = self.ctx.aurinko.create_event(
+            CALENDAR, body, notify_attendees=self.ctx.notify_attendees
+        )
+        self.ctx.count("mailbox_created")
+        meeting = R.meeting_key(created)
+        if meeting:
+            with session_scope() as s:
+                claims.claim_meeting(
+                    s,
+                    org_id=self.ctx.org_id,
+                    user_id=self.ctx.user_id,
+                    key=meeting,
+                    event_id=created["id"],
+                    organizer=True,
+                    subject=created.get("subject"),
+                )
+        return self._mailbox_record(created["id"], created)
+
+    def update(
+        self, side: Side, record_id: str, patch: Mapping[str, Any], version: str | None
+    ) -> Record:
+        if side == CRM:
+            body = self._crm_body(patch)
+            updated = self.ctx.crm.update_event(record_id, body)
+            self.ctx.count("crm_updated")
+            return self._crm_record({**updated, "id": updated.get("id") or record_id})
+        event = self._mailbox_event(record_id)
+        if event is None:
+            raise NotFoundError(f"event {record_id} is gone", status=404)
+        if OCCURRENCE in record_id or not self._organised(event):
+            # Not ours to edit (an invitee's copy) or not addressable on its own (an occurrence
+            # of a series): the mailbox keeps what it has; the core sees it unchanged.
+            return self._mailbox_record(record_id, event)
+        zone = (event.get("start") or {}).get("timezone")
+        body = R.mailbox_payload(patch, timezone=zone, organizer=self.me)
+        if not body:
+            return self._mailbox_record(record_id, event)
+        updated = self.ctx.aurinko.update_event(
+            CALENDAR, record_id, body, version, notify_attendees=self.ctx.notify_attendees
+        )
+        self.ctx.count("mailbox_updated")
+        return self._mailbox_record(record_id, updated)
+
+    def delete(self, side: Side, record_id: str, version: str | None) -> None:
+        if side == CRM:
+            self.ctx.crm.delete_event(record_id)
+            self.ctx.count("crm_deleted")
+            with session_scope() as s:
+                s.execute(
+                    update(MeetingClaim)
+                    .where(
+                        MeetingClaim.org_id == self.ctx.org_id,
+                        MeetingClaim.crm_event_id == record_id,
+                    )
+                    .values(crm_event_id=None)
+                )
+            return
+        event = self._mailbox_event(record_id)
+        if event is None or OCCURRENCE in record_id or not self._organised(event):
+            return
+        try:
+            self.ctx.aurinko.delete_event(
+                CALENDAR, record_id, notify_attendees=self.ctx.notify_attendees
+            )
+        except NotFoundError:
+            return
+        self.ctx.count("mailbox_deleted")
+
+    # --- the mailbox side ---------------------------------------------------------------------
+
+    def _mailbox_changes(self, cursor: str | None) -> ChangeSet:
+        tokens = json.loads(cursor) if cursor else None
+        try:
+            return self._delta(tokens)
+        except SyncTokenExpired:
+            log.info("calendar delta token expired for user %s: full listing", self.ctx.user_id)
+            return self._delta(None)
+
+    def _delta(self, tokens: Mapping[str, str] | None) -> ChangeSet:
+        aurinko = self.ctx.aurinko
+        if tokens is None:
+            started = aurinko.start_sync(
+                "calendar", calendar_id=CALENDAR, time_min=self.window[0], time_max=self.window[1]
+            )
+            tokens = {"updated": started.updated_token, "deleted": started.deleted_token}
+        events: list[dict[str, Any]] = []
+        next_tokens = dict(tokens)
+        for page in aurinko.delta_pages("calendar", "updated", tokens["updated"]):
+            events += [e for e in page.records if isinstance(e, dict)]
+            if page.next_delta_token:
+                next_tokens["updated"] = page.next_delta_token
+        gone: list[str] = []
+        for page in aurinko.delta_pages("calendar", "deleted", tokens["deleted"]):
+            gone += [str(e["id"]) for e in page.records if isinstance(e, dict) and e.get("id")]
+            if page.next_delta_token:
+                next_tokens["deleted"] = page.next_delta_token
+        records, deleted = self._records(self._candidates(events), gone)
+        return ChangeSet(tuple(records), tuple(deleted), json.dumps(next_tokens, sort_keys=True))
+
+    def _candidates(self, events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """(mailbox id, event) for every single event and every occurrence in the window, plus
+        the meetings the sync cache released for a second look."""
+        exceptions: dict[str, list[dict[str, Any]]] = {}
+        for e in events:
+            master = (e.get("occurrenceInfo") or {}).get("masterId")
+            if e.get("recurrenceType") == "occurrence" and master:
+                exceptions.setdefault(str(master), []).append(e)
+        out: list[tuple[str, dict[str, Any]]] = []
+        for e in events:
+            if e.get("recurrenceType") == "master":
+                occurrences = R.expand(
+                    e,
+                    exceptions.pop(str(e.get("id")), []),
+                    self.window,
+                    self.ctx.policy.max_occurrences,
+                )
+                if occurrences is None:
+                    self.ctx.count("series_unsupported")
+                    continue
+                for occ in occurrences:
+                    oid = occurrence_id(occ)
+                    if oid:
+                        out.append((oid, occ))
+            elif e.get("recurrenceType") != "occurrence" and e.get("id"):
+                out.append((str(e["id"]), e))
+        for items in exceptions.values():  # exceptions of series not in this delta
+            for occ in items:
+                oid = occurrence_id(occ)
+                if oid:
+                    out.append((oid, occ))
+        known = {i for i, _ in out}
+        for event_id in self._released():
+            if event_id not in known:
+                event = self._mailbox_event(event_id)
+                if event is not None:
+                    out.append((event_id, event))
+        return out
+
+    def _released(self) -> list[str]:
+        with session_scope() as s:
+            return list(
+                s.scalars(
+                    select(MeetingClaim.owner_event_id).where(
+                        MeetingClaim.owner_user_id == self.ctx.user_id,
+                        MeetingClaim.recheck.is_(True),
+                    )
+                )
+            )
+
+    def _records(
+        self, candidates: list[tuple[str, dict[str, Any]]], gone: list[str]
+    ) -> tuple[list[Record], list[str]]:
+        records: list[Record] = []
+        deleted: list[str] = []
+        decided = []
+        for record_id, event in candidates:
+            decision = R.classify(event, self.ctx.policy, self.me)
+            self.ctx.count(f"events_{decision.action}")
+            if decision.action != "sync":
+                deleted.append(record_id)  # a linked one (cancelled, now private…) goes
+                continue
+            key = R.meeting_key(event)
+            if key is None:
+                self.ctx.count("events_unkeyed")
+                continue
+            decided.append((record_id, event, decision, key))
+        owned = self._claim(decided)
+        meetings = [d for d in decided if d[3] in owned]
+        self.ctx.matcher.prefetch(a for d in meetings for a in d[2].external)
+        for record_id, event, decision, key in meetings:
+            if decision.reason == "meeting" and not self._matches(event, decision, key):
+                continue
+            records.append(self._mailbox_record(record_id, event, decision.private, key))
+        claims.rechecked(self.ctx.org_id, [r.fields["meeting"] for r in records])
+        deleted += self._copies_gone(gone)
+        return records, deleted
+
+    def _claim(self, decided: list[tuple[str, dict[str, Any], R.EventDecision, str]]) -> set[str]:
+        owned: set[str] = set()
+        with session_scope() as s:
+            for record_id, event, _, key in decided:
+                result = claims.claim_meeting(
+                    s,
+                    org_id=self.ctx.org_id,
+                    user_id=self.ctx.user_id,
+                    key=key,
+                    event_id=record_id,
+                    organizer=R.organizer_of(event) == self.me,
+                    subject=event.get("subject"),
+                )
+                if result.owned:
+                    owned.add(key)
+                else:
+                    self.ctx.count("meetings_seen_elsewhere")
+        return owned
+
+    def _matches(self, event: Mapping[str, Any], decision: R.EventDecision, key: str) -> bool:
+        """A meeting with external attendees syncs once one of them is a contact (auto-created
+        under the email rules when allowed); until then it waits in the sync cache."""
+        matched = self.ctx.matcher.match(list(decision.external))
+        if not matched and self._may_create_contacts(event):
+            people = [Participant(a, "", "to") for a in decision.external]
+            matched = self.ctx.matcher.ensure_contacts(people)
+        if matched:
+            return True
+        with session_scope() as s:
+            cache.park(
+                s,
+                org_id=self.ctx.org_id,
+                kind=CACHE_KIND,
+                key=key,
+                user_id=self.ctx.user_id,
+                subject=event.get("subject") if isinstance(event.get("subject"), str) else None,
+                addresses=list(decision.external),
+                reason="no external attendee matches a contact",
+                settings=self.ctx.settings,
+            )
+        self.ctx.count("meetings_cached")
+        return False
+
+    def _may_create_contacts(self, event: Mapping[str, Any]) -> bool:
+        mode = self.ctx.email_policy.contact_creation
+        return mode == "all" or (mode == "sent" and R.organizer_of(event) == self.me)
+
+    def _copies_gone(self, gone: list[str]) -> list[str]:
+        """This user's copies that left the calendar. The meeting goes from the CRM only when
+        nobody else holds it; otherwise another copy inherits the claim."""
+        if not gone:
+            return []
+        out = []
+        with session_scope() as s:
+            copies = list(
+                s.execute(
+                    select(MeetingCopy.meeting_key, MeetingCopy.event_id).where(
+                        MeetingCopy.org_id == self.ctx.org_id,
+                        MeetingCopy.user_id == self.ctx.user_id,
+                    )
+                )
+            )
+            wanted = set(gone)
+            for key, event_id in copies:
+                series = event_id.split(OCCURRENCE, 1)[0]
+                if event_id in wanted or series in wanted:
+                    if claims.copy_gone(s, self.ctx.org_id, self.ctx.user_id, key) is None:
+                        out.append(event_id)
+        return out + [g for g in gone if g not in out]
+
+    def _mailbox_event(self, record_id: str) -> dict[str, Any] | None:
+        series, _, original = record_id.partition(OCCURRENCE)
+        try:
+            event = self.ctx.aurinko.get_event(CALENDAR, series)
+        except NotFoundError:
+            return None
+        if not original:
+            return event
+        near = R.When(original, original, "T" not in original).start_instant()
+        window = (near - timedelta(days=1), near + timedelta(days=2))
+        for occ in R.expand(event, [], window, 10) or []:
+            if occurrence_id(occ) == record_id:
+                return occ
+        return None
+
+    def _mailbox_record(
+        self,
+        record_id: str,
+        event: Mapping[str, Any],
+        private: bool | None = None,
+        key: str | None = None,
+    ) -> Record:
+        fields = R.mailbox_fields(event, private) or {}
+        fields["meeting"] = key or R.meeting_key(event)
+        return Record(
+            id=record_id,
+            fields=fields,
+            version=event.get("etag") if OCCURRENCE not in record_id else None,
+            modified=_modified(event.get("lastModifiedTime")),
+            native=event,
+        )
+
+    def _organised(self, event: Mapping[str, Any]) -> bool:
+        organizer = R.organizer_of(event)
+        return organizer is None or organizer == self.me
+
+    # --- the CRM side -------------------------------------------------------------------------
+
+    def _crm_changes(self, cursor: str | None) -> ChangeSet:
+        crm = self.ctx.crm
+        next_cursor = R.utc_text(utcnow() - timedelta(seconds=1))  # `since` is inclusive
+        if cursor is None:
+            events = list(crm.events_in_window(*self.window))
+            gone: list[str] = []
+        else:
+            events = list(crm.events_since(cursor))
+            gone = [str(e["id"]) for e in crm.deleted_events_since(cursor) if e.get("id")]
+        owners = self._crm_owners([str(e.get("id")) for e in events] + gone)
+        lo, hi = self.window
+        records = []
+        for event in events:
+            event_id = str(event.get("id") or "")
+            if not event_id or not self._mine(event, owners.get(event_id)):
+                continue
+            when = R.crm_when(event)
+            if when is None or not (lo <= when.start_instant() < hi):
+                continue
+            records.append(self._crm_record(event))
+        deleted = [g for g in gone if owners.get(g) in (None, self.ctx.user_id)]
+        return ChangeSet(tuple(records), tuple(deleted), next_cursor)
+
+    def _crm_owners(self, ids: list[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        with session_scope() as s:
+            return {
+                crm_id: owner
+                for crm_id, owner in s.execute(
+                    select(MeetingClaim.crm_event_id, MeetingClaim.owner_user_id).where(
+                        MeetingClaim.org_id == self.ctx.org_id,
+                        MeetingClaim.crm_event_id.in_(ids),
+                    )
+                )
+            }
+
+    def _mine(self, event: Mapping[str, Any], owner: int | None) -> bool:
+        if owner is not None:
+            return owner == self.ctx.user_id
+        for att in event.get("attendees") or []:
+            if isinstance(att, Mapping) and att.get("userId") not in (None, ""):
+                return self.ctx.crm_user_id is not None and str(att["userId"]) == str(
+                    self.ctx.crm_user_id
+                )
+        return False
+
+    def _crm_record(self, event: Mapping[str, Any]) -> Record:
+        return Record(
+            id=str(event["id"]),
+            fields=R.crm_fields(event) or {},
+            version=str(event.get("lastModifiedAt") or "") or None,
+            modified=_modified(event.get("lastModifiedAt")),
+            native=event,
+        )
+
+    def _claimed_crm_id(self, key: object) -> str | None:
+        if not isinstance(key, str):
+            return None
+        with session_scope() as s:
+            return s.scalar(
+                select(MeetingClaim.crm_event_id).where(
+                    MeetingClaim.org_id == self.ctx.org_id, MeetingClaim.meeting_key == key
+                )
+            )
+
+    def _crm_body(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """CRM body with userId for colleagues, contactId and relatedTo for matched people.
+        This user comes first among the attendees: the CRM event is theirs."""
+        attendees = list(fields.get("attendees") or [])
+        if self.me in attendees:
+            attendees.remove(self.me)
+            attendees.insert(0, self.me)
+        internal = [a for a in attendees if self.ctx.policy.is_internal(a)]
+        external = [a for a in attendees if not self.ctx.policy.is_internal(a)]
+        users = self._user_ids(internal)
+        contacts = self.ctx.matcher.match(external) if external else {}
+        contact_ids = {a: str(c["id"]) for a, c in contacts.items() if c.get("id") is not None}
+        related = None
+        if "attendees" in fields:
+            unique = list({str(c.get("id")): c for c in contacts.values()}.values())
+            related = self.ctx.matcher.relations(unique) if unique else None
+        ordered = {**fields, "attendees": attendees} if "attendees" in fields else fields
+        body = R.crm_payload(ordered, users=users, contacts=contact_ids, related_to=related)
+        if "attendees" in body:  # crm_payload keeps the given order
+            body["attendees"].sort(key=lambda a: attendees.index(a["emailAddress"]))
+        return body
+
+    def _user_ids(self, addresses: Iterable[str]) -> dict[str, str]:
+        wanted = list(addresses)
+        if not wanted:
+            return {}
+        out = {}
+        for user in self.ctx.crm.lookup_users(wanted):
+            for addr in contact_addresses(user) or [str(user.get("email") or "").lower()]:
+                if addr in wanted and user.get("id") is not None:
+                    out[addr] = str(user["id"])
+        return out
+
+    def _create_crm(self, fields: Mapping[str, Any]) -> Record:
+        key = fields.get("meeting")
+        existing = self.find(CRM, fields, "")
+        body = self._crm_body({k: v for k, v in fields.items() if k != "meeting"})
+        if existing is not None:
+            updated = self.ctx.crm.update_event(existing.id, body)
+            record = self._crm_record({**updated, "id": existing.id})
+            self.ctx.count("crm_adopted")
+        else:
+            created = self.ctx.crm.create_event(body)
+            record = self._crm_record({**body, **created})
+            self.ctx.count("crm_created")
+        if isinstance(key, str):
+            with session_scope() as s:
+                claims.set_crm_event(s, self.ctx.org_id, key, record.id)
+        return record
