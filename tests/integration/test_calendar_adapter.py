@@ -235,3 +235,32 @@ def test_a_weekly_series_syncs_its_occurrences_with_one_moved_and_one_cancelled(
     )
     assert any("#" in d for d in changes.deleted)  # the cancelled occurrence
     assert adapter(users["bob"]).changes(MAILBOX, None).records == ()
+
+
+def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_appears(team):
+    from brightsync.unmatched.cache import retry_due
+
+    stack, users = team
+    meeting(
+        stack,
+        organizer={"address": "carol@acme.com"},
+        subject="Intro",
+        start=at(2),
+        end=at(2, 11),
+        meetingInfo=attendees("erin@prospect.io"),
+    )
+    carol = adapter(users["carol"])
+    first = carol.changes(MAILBOX, None)
+    assert first.records == ()
+    org_id = users["carol"]["orgId"]
+    (item,) = stack.admin("GET", f"/api/v1/orgs/{org_id}/unmatched").json()["items"]
+    assert item["kind"] == "meeting" and item["addresses"] == ["erin@prospect.io"]
+
+    seed_contacts(
+        stack, {"firstName": "Erin", "lastName": "P", "emailAddresses": ["erin@prospect.io"]}
+    )
+    assert retry_due(force=True)["matched"] == 1
+    # Nothing changed in the calendar, yet the owner's next run reads the meeting again.
+    (record,) = adapter(users["carol"]).changes(MAILBOX, first.cursor).records
+    assert record.fields["subject"] == "Intro"
+    assert adapter(users["carol"]).changes(MAILBOX, first.cursor).records == ()
