@@ -93,6 +93,7 @@ class CalendarAdapter:
         self.now = now or utcnow()
         self.window = ctx.policy.window(self.now)
         self.me = (ctx.user_email or "").strip().lower()
+        self._users: dict[str, str | None] = {}
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -300,11 +301,17 @@ class CalendarAdapter:
             decided.append((record_id, event, decision, key))
         owned = self._claim(decided)
         meetings = [d for d in decided if d[3] in owned]
+        # One batched lookup for the people, one for the deals, for the whole page of meetings.
         self.ctx.matcher.prefetch(a for d in meetings for a in d[2].external)
+        contacts: dict[str, dict[str, Any]] = {}
         for record_id, event, decision, key in meetings:
-            if decision.reason == "meeting" and not self._matches(event, decision, key):
+            matched = self._matches(event, decision, key)
+            if decision.reason == "meeting" and not matched:
                 continue
+            contacts.update({str(c.get("id")): c for c in matched.values()})
             records.append(self._mailbox_record(record_id, event, decision.private, key))
+        if contacts:
+            self.ctx.matcher.prefetch_opportunities(list(contacts.values()))
         claims.rechecked(self.ctx.org_id, [r.fields["meeting"] for r in records])
         deleted += self._copies_gone(gone)
         return records, deleted
@@ -328,15 +335,20 @@ class CalendarAdapter:
                     self.ctx.count("meetings_seen_elsewhere")
         return owned
 
-    def _matches(self, event: Mapping[str, Any], decision: R.EventDecision, key: str) -> bool:
-        """A meeting with external attendees syncs once one of them is a contact (auto-created
-        under the email rules when allowed); until then it waits in the sync cache."""
+    def _matches(
+        self, event: Mapping[str, Any], decision: R.EventDecision, key: str
+    ) -> dict[str, dict[str, Any]]:
+        """The external attendees' contacts. A meeting syncs once one of them is a contact
+        (auto-created under the email rules when allowed); until then it waits in the sync
+        cache."""
+        if not decision.external:
+            return {}
         matched = self.ctx.matcher.match(list(decision.external))
         if not matched and self._may_create_contacts(event):
             people = [Participant(a, "", "to") for a in decision.external]
             matched = self.ctx.matcher.ensure_contacts(people)
         if matched:
-            return True
+            return matched
         with session_scope() as s:
             cache.park(
                 s,
@@ -350,7 +362,7 @@ class CalendarAdapter:
                 settings=self.ctx.settings,
             )
         self.ctx.count("meetings_cached")
-        return False
+        return {}
 
     def _may_create_contacts(self, event: Mapping[str, Any]) -> bool:
         mode = self.ctx.email_policy.contact_creation
@@ -506,15 +518,16 @@ class CalendarAdapter:
         return body
 
     def _user_ids(self, addresses: Iterable[str]) -> dict[str, str]:
-        wanted = list(addresses)
-        if not wanted:
-            return {}
-        out = {}
-        for user in self.ctx.crm.lookup_users(wanted):
-            for addr in contact_addresses(user) or [str(user.get("email") or "").lower()]:
-                if addr in wanted and user.get("id") is not None:
-                    out[addr] = str(user["id"])
-        return out
+        """CRM user ids of colleagues, looked up once per run per address."""
+        addresses = list(addresses)
+        wanted = [a for a in addresses if a not in self._users]
+        if wanted:
+            self._users.update(dict.fromkeys(wanted))
+            for user in self.ctx.crm.lookup_users(wanted):
+                for addr in contact_addresses(user) or [str(user.get("email") or "").lower()]:
+                    if addr in self._users and user.get("id") is not None:
+                        self._users[addr] = str(user["id"])
+        return {a: u for a in addresses if (u := self._users.get(a)) is not None}
 
     def _create_crm(self, fields: Mapping[str, Any]) -> Record:
         key = fields.get("meeting")
