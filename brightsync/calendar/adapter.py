@@ -533,7 +533,13 @@ class CalendarAdapter:
         key = fields.get("meeting")
         existing = self.find(CRM, fields, "")
         body = self._crm_body({k: v for k, v in fields.items() if k != "meeting"})
-        if existing is not None:
+        same = existing is not None and all(
+            existing.fields.get(k) == v for k, v in fields.items() if k != "meeting"
+        )
+        if existing is not None and same:
+            record = existing  # made before (a lost answer, or a copy that owned it): as is
+            self.ctx.count("crm_adopted")
+        elif existing is not None:
             updated = self.ctx.crm.update_event(existing.id, body)
             record = self._crm_record({**updated, "id": existing.id})
             self.ctx.count("crm_adopted")
