@@ -243,11 +243,9 @@ class CalendarAdapter:
         out: list[tuple[str, dict[str, Any]]] = []
         for e in events:
             if e.get("recurrenceType") == "master":
+                series_exceptions = self._exceptions(e, exceptions.pop(str(e.get("id")), []))
                 occurrences = R.expand(
-                    e,
-                    exceptions.pop(str(e.get("id")), []),
-                    self.window,
-                    self.ctx.policy.max_occurrences,
+                    e, series_exceptions, self.window, self.ctx.policy.max_occurrences
                 )
                 if occurrences is None:
                     self.ctx.count("series_unsupported")
@@ -269,6 +267,32 @@ class CalendarAdapter:
                 event = self._mailbox_event(event_id)
                 if event is not None:
                     out.append((event_id, event))
+        return out
+
+    def _exceptions(
+        self, master: Mapping[str, Any], seen: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Every exception of a series: a series edit must not undo an occurrence moved or
+        cancelled in an earlier delta. Those in this delta are used as they are; the rest come
+        from the series description (modified ones are read, deleted ones need no read)."""
+        try:
+            info = self.ctx.aurinko.series(CALENDAR, str(master.get("id")))
+        except NotFoundError:
+            return seen
+        known = {R.original_start(e) for e in seen}
+        out = list(seen)
+        for occ in info.get("deletedOccurrences") or []:
+            if isinstance(occ, dict) and R.original_start({"occurrenceInfo": occ}) not in known:
+                out.append({"occurrenceInfo": {**occ, "type": "deleted"}})
+        for occ in info.get("modifiedOccurrences") or []:
+            if not isinstance(occ, dict) or not occ.get("id"):
+                continue
+            if R.original_start({"occurrenceInfo": occ}) in known:
+                continue
+            try:
+                out.append(self.ctx.aurinko.get_event(CALENDAR, str(occ["id"])))
+            except NotFoundError:
+                continue
         return out
 
     def _released(self) -> list[str]:
@@ -401,7 +425,7 @@ class CalendarAdapter:
             return event
         near = R.When(original, original, "T" not in original).start_instant()
         window = (near - timedelta(days=1), near + timedelta(days=2))
-        for occ in R.expand(event, [], window, 10) or []:
+        for occ in R.expand(event, self._exceptions(event, []), window, 10) or []:
             if occurrence_id(occ) == record_id:
                 return occ
         return None

@@ -612,10 +612,14 @@ def _occurrence(
     excluded: set[str],
     by_original: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
-    if original in by_original:
-        ex = dict(by_original[original])
-        ex.setdefault("iCalUid", master.get("iCalUid"))
-        return ex
+    ex = by_original.get(original)
+    cancelled = (
+        original in excluded or (ex or {}).get("occurrenceInfo", {}).get("type") == "deleted"
+    )
+    if ex is not None and not cancelled:
+        out = dict(ex)
+        out.setdefault("iCalUid", master.get("iCalUid"))
+        return out
     event = {
         k: v for k, v in master.items() if k not in ("recurrence", "id", "etag", "recurrenceType")
     }
@@ -631,7 +635,7 @@ def _occurrence(
         original_start_value = _local(s, zone, tz_name)
     event["recurrenceType"] = "occurrence"
     event["occurrenceInfo"] = {
-        "type": "deleted" if original in excluded else "regular",
+        "type": "deleted" if cancelled else "regular",
         "originalStart": original_start_value,
         "masterId": master.get("id"),
     }

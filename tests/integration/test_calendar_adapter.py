@@ -236,6 +236,15 @@ def test_a_weekly_series_syncs_its_occurrences_with_one_moved_and_one_cancelled(
     assert any("#" in d for d in changes.deleted)  # the cancelled occurrence
     assert adapter(users["bob"]).changes(MAILBOX, None).records == ()
 
+    # A series edit updates every occurrence, and the moved and cancelled ones stay so.
+    stack.aurinko("PATCH", f"/_control/meetings/{m['iCalUid']}", json={"subject": "Weekly sync"})
+    edited = adapter(users["alice"]).changes(MAILBOX, changes.cursor)
+    assert len(edited.records) == 3
+    assert {r.fields["subject"] for r in edited.records if r.id != moved[0].id} == {"Weekly sync"}
+    (still_moved,) = [r for r in edited.records if r.id == moved[0].id]
+    assert still_moved.fields["start"] == moved[0].fields["start"]
+    assert set(changes.deleted) & set(edited.deleted)
+
 
 def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_appears(team):
     from brightsync.unmatched.cache import retry_due

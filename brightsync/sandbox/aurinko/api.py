@@ -244,6 +244,11 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
         meetings.propagate(sim, g.account, record, deleted=False)
         return event_answer(record, 201)
 
+    @route("/v1/calendars/<calendar_id>/events/<master_id>/series", "event.series")
+    def event_series(calendar_id: str, master_id: str) -> Any:
+        sim.feed_key(g.account, "calendar", calendar_id)
+        return jsonify(meetings.series_info(sim, g.account, master_id))
+
     @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.get")
     def event_get(calendar_id: str, event_id: str) -> Any:
         return jsonify(sim.get_record(g.account, "calendar", calendar_id, event_id))

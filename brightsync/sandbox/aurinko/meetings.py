@@ -184,3 +184,33 @@ def propagate(sim: Any, account: Account, record: Mapping[str, Any], deleted: bo
                     "iCalUid": ical_uid,
                 }
                 sim.create_record(accounts[addr], "calendar", None, body, mailbox=True)
+
+
+def series_info(sim: Any, account: Account, master_id: str) -> dict[str, Any]:
+    """GET …/events/{masterId}/series: the pattern and the series' exceptions."""
+    with sim.lock:
+        feed = account.feeds.get(sim.feed_key(account, "calendar"))
+        master = feed.items.get(master_id) if feed else None
+        if master is None or master.deleted or master.record.get("recurrenceType") != "master":
+            raise ApiFailure(404, "notFound", f"series {master_id}")
+        modified, deleted = [], []
+        for item in feed.live():
+            info = item.record.get("occurrenceInfo") or {}
+            if info.get("masterId") != master_id:
+                continue
+            out = {
+                "id": item.id,
+                "type": info.get("type"),
+                "originalStart": copy.deepcopy(info.get("originalStart")),
+                "start": copy.deepcopy(item.record.get("start")),
+                "masterId": master_id,
+            }
+            (deleted if info.get("type") == "deleted" else modified).append(out)
+        return R.clean(
+            {
+                "id": master_id,
+                "recurrence": copy.deepcopy(master.record.get("recurrence")),
+                "modifiedOccurrences": modified,
+                "deletedOccurrences": deleted,
+            }
+        )
