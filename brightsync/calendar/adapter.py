@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from brightsync.calendar import claims
 from brightsync.calendar import rules as R
@@ -394,26 +394,36 @@ class CalendarAdapter:
 
     def _copies_gone(self, gone: list[str]) -> list[str]:
         """This user's copies that left the calendar. The meeting goes from the CRM only when
-        nobody else holds it; otherwise another copy inherits the claim."""
-        if not gone:
-            return []
-        out = []
+        nobody else holds it; otherwise another colleague's copy inherits the claim (and their
+        next run reads it again and adopts the CRM event)."""
+        inherited: set[str] = set()
+        heirs: set[int] = set()
         with session_scope() as s:
-            copies = list(
-                s.execute(
+            for start in range(0, len(gone), 200):
+                chunk = gone[start : start + 200]
+                rows = s.execute(
                     select(MeetingCopy.meeting_key, MeetingCopy.event_id).where(
                         MeetingCopy.org_id == self.ctx.org_id,
                         MeetingCopy.user_id == self.ctx.user_id,
+                        or_(
+                            MeetingCopy.event_id.in_(chunk),
+                            *(MeetingCopy.event_id.startswith(g + OCCURRENCE) for g in chunk),
+                        ),
                     )
-                )
-            )
-            wanted = set(gone)
-            for key, event_id in copies:
-                series = event_id.split(OCCURRENCE, 1)[0]
-                if event_id in wanted or series in wanted:
-                    if claims.copy_gone(s, self.ctx.org_id, self.ctx.user_id, key) is None:
-                        out.append(event_id)
-        return out + [g for g in gone if g not in out]
+                ).all()
+                for key, event_id in rows:
+                    heir = claims.copy_gone(s, self.ctx.org_id, self.ctx.user_id, key)
+                    if heir is not None:
+                        inherited.add(event_id)
+                        heirs.add(heir)
+        if heirs:
+            from brightsync.sync import scheduler
+            from brightsync.sync.jobs import publish_sync
+
+            for heir in sorted(heirs):
+                scheduler.request_and_publish(heir, "calendar", publish_sync)
+            self.ctx.count("meetings_handed_over", len(inherited))
+        return [g for g in gone if g not in inherited]
 
     def _mailbox_event(self, record_id: str) -> dict[str, Any] | None:
         series, _, original = record_id.partition(OCCURRENCE)

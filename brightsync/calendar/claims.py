@@ -160,4 +160,5 @@ def copy_gone(session: Session, org_id: int, user_id: int, key: str) -> int | No
         session.delete(c)
         return None
     c.owner_user_id, c.owner_event_id, c.organizer = heir.user_id, heir.event_id, heir.organizer
+    c.recheck = True  # the heir's calendar reported it already: its next run reads it again
     return heir.user_id

@@ -273,3 +273,29 @@ def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_app
     (record,) = adapter(users["carol"]).changes(MAILBOX, first.cursor).records
     assert record.fields["subject"] == "Intro"
     assert adapter(users["carol"]).changes(MAILBOX, first.cursor).records == ()
+
+
+def test_when_the_owner_drops_their_copy_a_colleague_inherits_the_meeting(team):
+    stack, users = team
+    m = meeting(
+        stack,
+        organizer={"address": "dave@customer.com"},
+        subject="Their meeting",
+        start=at(2),
+        end=at(2, 11),
+        meetingInfo=attendees("alice@acme.com", "bob@acme.com"),
+    )
+    alice, bob = adapter(users["alice"]), adapter(users["bob"])
+    first = alice.changes(MAILBOX, None)
+    (record,) = first.records
+    created = alice.create(CRM, record.fields, "k4")
+    bob_first = bob.changes(MAILBOX, None)
+    assert bob_first.records == ()
+
+    acct = users["alice"]["accountId"]
+    stack.aurinko("DELETE", f"/_control/accounts/{acct}/events/{m['copies']['alice@acme.com']}")
+    assert adapter(users["alice"]).changes(MAILBOX, first.cursor).deleted == ()
+    bob = adapter(users["bob"])
+    (inherited,) = bob.changes(MAILBOX, bob_first.cursor).records
+    assert bob.create(CRM, inherited.fields, "k5").id == created.id
+    assert len(crm_events(stack)) == 1
