@@ -85,7 +85,13 @@ def test_one_meeting_in_three_calendars_is_one_crm_event_and_follows_the_organiz
     assert {len(adapter(users[n]).changes(MAILBOX, None).records) for n in ("bob", "carol")} == {0}
     assert record.fields["responses"][-1] == ["dave@customer.com", "tentative"]
 
+    crm_before = alice.changes(CRM, None)
     created = alice.create(CRM, record.fields, "k1")
+    # Quiet round: the mailbox reports nothing new; the CRM reports our own write back with
+    # exactly the fields the create answered (so the core sees no change to echo).
+    assert alice.changes(MAILBOX, changes.cursor).records == ()
+    (echo,) = alice.changes(CRM, crm_before.cursor).records
+    assert echo.id == created.id and echo.fields == created.fields
     (event,) = crm_events(stack)
     assert event["id"] == created.id
     by = {a["emailAddress"]: a for a in event["attendees"]}
