@@ -210,19 +210,8 @@ def mailbox_times(when: When, timezone: str | None) -> dict[str, dict[str, str]]
     return out
 
 
-def crm_times(when: When) -> dict[str, Any]:
-    """startTime / endTime / allDay for the CRM. All-day: midnight UTC, exclusive end."""
-    if when.all_day:
-        return {
-            "startTime": f"{when.start}T00:00:00+00:00",
-            "endTime": f"{when.end}T00:00:00+00:00",
-            "allDay": True,
-        }
-    return {
-        "startTime": when.start.replace("Z", "+00:00"),
-        "endTime": when.end.replace("Z", "+00:00"),
-        "allDay": False,
-    }
+def _offset(value: str) -> str:
+    return value.replace("Z", "+00:00")
 
 
 def crm_when(event: Mapping[str, Any]) -> When | None:
@@ -456,8 +445,14 @@ def crm_payload(
     for key in ("subject", "location"):
         if key in fields:
             body[key] = fields[key]
-    if "start" in fields or "end" in fields or "allDay" in fields:
-        body.update(crm_times(when_of(fields)))
+    # A patch may carry one bound only: each value says itself whether it is a date or an
+    # instant, so it is written alone.
+    for key, name in (("start", "startTime"), ("end", "endTime")):
+        if key in fields:
+            value = str(fields[key])
+            body[name] = f"{value}T00:00:00+00:00" if len(value) == 10 else _offset(value)
+    if "allDay" in fields:
+        body["allDay"] = bool(fields["allDay"])
     if "private" in fields:
         body["private"] = bool(fields["private"])
         if fields["private"]:
@@ -489,8 +484,11 @@ def mailbox_payload(
     for key in ("subject", "location", "description"):
         if key in fields:
             body[key] = fields[key]
-    if "start" in fields or "end" in fields or "allDay" in fields:
-        body.update(mailbox_times(when_of(fields), timezone))
+    for key in ("start", "end"):
+        if key in fields:
+            value = str(fields[key])
+            when = When(value, value, len(value) == 10)
+            body[key] = mailbox_times(when, timezone)["start"]
     if "private" in fields:
         body["sensitivity"] = "private" if fields["private"] else "normal"
     if "attendees" in fields:

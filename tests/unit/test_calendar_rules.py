@@ -233,3 +233,18 @@ def test_series_exceptions_follow_and_the_series_is_bounded():
         expand(meeting(recurrence={"simple": {"pattern": {"frequency": "monthly"}}}), [], WINDOW)
         is None
     )
+
+
+def test_a_patch_with_one_bound_writes_that_bound_only():
+    assert crm_payload({"start": "2026-03-10T09:00:00Z"}) == {
+        "startTime": "2026-03-10T09:00:00+00:00"
+    }
+    assert crm_payload({"end": "2026-03-11", "allDay": True}) == {
+        "endTime": "2026-03-11T00:00:00+00:00",
+        "allDay": True,
+    }
+    body = mailbox_payload({"end": "2026-03-10T10:30:00Z"}, timezone="Europe/Berlin")
+    assert body == {"end": {"dateTime": "2026-03-10T11:30:00+01:00", "timezone": "Europe/Berlin"}}
+    assert mailbox_payload({"start": "2026-03-10"}, timezone=None) == {
+        "start": {"dateOnly": "2026-03-10"}
+    }
