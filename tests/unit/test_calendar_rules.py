@@ -248,3 +248,39 @@ def test_a_patch_with_one_bound_writes_that_bound_only():
     assert mailbox_payload({"start": "2026-03-10"}, timezone=None) == {
         "start": {"dateOnly": "2026-03-10"}
     }
+
+
+@given(
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 1, 1)),
+    st.sampled_from(ZONES),
+    st.sampled_from(["daily", "weekly"]),
+    st.integers(1, 3),
+    st.integers(1, 60),
+)
+def test_series_expansion_keeps_wall_time_stays_in_the_window_and_is_bounded(
+    local, zone, frequency, interval, limit
+):
+    tz = ZoneInfo(zone)
+    start = local.replace(minute=0, second=0, microsecond=0, tzinfo=tz)
+    simple = {"pattern": {"frequency": frequency, "interval": interval}, "range": {"type": "noEnd"}}
+    master = meeting(
+        id="s1",
+        recurrenceType="master",
+        recurrence={"simple": simple},
+        start={"dateTime": start.isoformat(), "timezone": zone},
+        end={"dateTime": (start + timedelta(hours=1)).isoformat(), "timezone": zone},
+    )
+    lo = start.astimezone(UTC) + timedelta(days=20)
+    window = (lo, lo + timedelta(days=90))
+    out = expand(master, [], window, limit)
+    assert len(out) <= limit
+    keys = [meeting_key(o) for o in out]
+    assert len(set(keys)) == len(keys)
+    for occ in out:
+        begins = datetime.fromisoformat(occ["start"]["dateTime"])
+        assert window[0] < begins + timedelta(hours=1) and begins < window[1]
+        wall = begins.astimezone(tz)
+        # Wall time is kept, except when it does not exist that day (a DST gap moves it).
+        assert (wall.hour, wall.minute) == (start.hour, start.minute) or wall.utcoffset() != (
+            start.utcoffset()
+        )
