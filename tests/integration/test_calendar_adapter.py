@@ -305,3 +305,22 @@ def test_when_the_owner_drops_their_copy_a_colleague_inherits_the_meeting(team):
     (inherited,) = bob.changes(MAILBOX, bob_first.cursor).records
     assert bob.create(CRM, inherited.fields, "k5").id == created.id
     assert len(crm_events(stack)) == 1
+
+
+def test_contacts_are_auto_created_for_meetings_under_the_email_rules(clean_stack):
+    org_id = make_org(clean_stack, settings={"email": {"contactCreation": "sent"}})
+    ann = make_user(clean_stack, org_id, "ann@acme.com", services=["calendar"])
+    meeting(
+        clean_stack,
+        organizer={"address": "ann@acme.com"},
+        subject="Kick-off",
+        start=at(2),
+        end=at(2, 11),
+        meetingInfo=attendees("frank.new@newco.io"),
+    )
+    (record,) = adapter(ann).changes(MAILBOX, None).records  # she invited him: created
+    found = clean_stack.crm(
+        "GET", "/api/v1/contacts/lookup", params={"emails": "frank.new@newco.io"}
+    )
+    assert [c["emailAddresses"] for c in found.json()] == [["frank.new@newco.io"]]
+    assert record.fields["attendees"] == ["ann@acme.com", "frank.new@newco.io"]
