@@ -16,6 +16,7 @@ moves to the organizer and back to an heir when the owner's copy goes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -162,3 +163,43 @@ def copy_gone(session: Session, org_id: int, user_id: int, key: str) -> int | No
     c.owner_user_id, c.owner_event_id, c.organizer = heir.user_id, heir.event_id, heir.organizer
     c.recheck = True  # the heir's calendar reported it already: its next run reads it again
     return heir.user_id
+
+
+def describe_meeting(session: Session, org_id: int, key: str) -> dict[str, Any] | None:
+    """Why a meeting is (or is not) in the CRM: its owner, its copies, the sync cache."""
+    from brightsync.models import UnmatchedItem
+
+    c = session.execute(
+        select(MeetingClaim).where(MeetingClaim.org_id == org_id, MeetingClaim.meeting_key == key)
+    ).scalar_one_or_none()
+    if c is None:
+        return None
+    copies = session.scalars(
+        select(MeetingCopy)
+        .where(MeetingCopy.org_id == org_id, MeetingCopy.meeting_key == key)
+        .order_by(MeetingCopy.seen_at, MeetingCopy.id)
+    )
+    waiting = session.execute(
+        select(UnmatchedItem).where(
+            UnmatchedItem.org_id == org_id,
+            UnmatchedItem.kind == "meeting",
+            UnmatchedItem.key == key,
+        )
+    ).scalar_one_or_none()
+    out: dict[str, Any] = {
+        "subject": c.subject,
+        "syncedBy": c.owner_user_id,
+        "organizerCopy": c.organizer,
+        "crmEventId": c.crm_event_id,
+        "copies": [
+            {"userId": m.user_id, "eventId": m.event_id, "organizer": m.organizer} for m in copies
+        ],
+    }
+    if waiting is not None:
+        out["syncCache"] = {
+            "reason": waiting.reason,
+            "addresses": list(waiting.addresses or []),
+            "nextRetryAt": waiting.next_retry_at.isoformat(),
+            "expiresAt": waiting.expires_at.isoformat(),
+        }
+    return out

@@ -270,6 +270,10 @@ def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_app
     org_id = users["carol"]["orgId"]
     (item,) = stack.admin("GET", f"/api/v1/orgs/{org_id}/unmatched").json()["items"]
     assert item["kind"] == "meeting" and item["addresses"] == ["erin@prospect.io"]
+    why = stack.admin("GET", f"/api/v1/orgs/{org_id}/why/meeting", params={"key": item["key"]})
+    assert why.status_code == 200, why.text
+    assert why.json()["syncCache"]["addresses"] == ["erin@prospect.io"]
+    assert why.json()["syncedBy"] == users["carol"]["id"]
 
     seed_contacts(
         stack, {"firstName": "Erin", "lastName": "P", "emailAddresses": ["erin@prospect.io"]}
