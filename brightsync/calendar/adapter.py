@@ -87,6 +87,8 @@ def occurrence_id(event: Mapping[str, Any]) -> str | None:
 
 class CalendarAdapter:
     domain = "calendar"
+    # Fields that say two unlinked records are the same meeting (first sync, lost creates).
+    identity = ("subject", "start")
 
     def __init__(self, ctx: CalendarContext, now: datetime | None = None) -> None:
         self.ctx = ctx
