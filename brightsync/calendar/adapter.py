@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 CALENDAR = "primary"
 OCCURRENCE = "#"
 CACHE_KIND = "meeting"
+CRM_CURSOR_LAG = timedelta(minutes=5)
 
 
 class CalendarContext(CrmContext):
@@ -138,7 +140,6 @@ class CalendarAdapter:
         created = self.ctx.aurinko.create_event(
             CALENDAR, body, notify_attendees=self.ctx.notify_attendees
         )
-        self.ctx.count("mailbox_created")
         meeting = R.meeting_key(created)
         if meeting:
             with session_scope() as s:
@@ -159,7 +160,6 @@ class CalendarAdapter:
         if side == CRM:
             body = self._crm_body(patch)
             updated = self.ctx.crm.update_event(record_id, body)
-            self.ctx.count("crm_updated")
             return self._crm_record({**updated, "id": updated.get("id") or record_id})
         event = self._mailbox_event(record_id)
         if event is None:
@@ -175,13 +175,11 @@ class CalendarAdapter:
         updated = self.ctx.aurinko.update_event(
             CALENDAR, record_id, body, version, notify_attendees=self.ctx.notify_attendees
         )
-        self.ctx.count("mailbox_updated")
         return self._mailbox_record(record_id, updated)
 
     def delete(self, side: Side, record_id: str, version: str | None) -> None:
         if side == CRM:
             self.ctx.crm.delete_event(record_id)
-            self.ctx.count("crm_deleted")
             with session_scope() as s:
                 s.execute(
                     update(MeetingClaim)
@@ -201,7 +199,6 @@ class CalendarAdapter:
             )
         except NotFoundError:
             return
-        self.ctx.count("mailbox_deleted")
 
     # --- the mailbox side ---------------------------------------------------------------------
 
@@ -314,17 +311,28 @@ class CalendarAdapter:
         records: list[Record] = []
         deleted: list[str] = []
         decided = []
+        skipped = []
         for record_id, event in candidates:
             decision = R.classify(event, self.ctx.policy, self.me)
             self.ctx.count(f"events_{decision.action}")
-            if decision.action != "sync":
-                deleted.append(record_id)  # a linked one (cancelled, now private…) goes
-                continue
             key = R.meeting_key(event)
-            if key is None:
-                self.ctx.count("events_unkeyed")
+            if decision.action == "skip" and decision.reason not in R.LEAVES_CRM and key:
+                skipped.append((record_id, event, decision, key))
+                continue
+            if decision.action != "sync" or key is None:
+                # Cancelled, private, unreadable: a linked one goes from the CRM.
+                deleted.append(record_id)
                 continue
             decided.append((record_id, event, decision, key))
+        # An event this user already syncs (one made from the CRM with nobody else invited,
+        # a meeting whose external attendee left) stays in sync rather than reading as gone.
+        with session_scope() as s:
+            kept = claims.owned_keys(s, self.ctx.user_id, [d[3] for d in skipped])
+        for record_id, event, decision, key in skipped:
+            if key in kept:
+                decided.append((record_id, event, replace(decision, action="sync"), key))
+            else:
+                deleted.append(record_id)
         owned = self._claim(decided)
         meetings = [d for d in decided if d[3] in owned]
         # One batched lookup for the people, one for the deals, for the whole page of meetings.
@@ -419,11 +427,9 @@ class CalendarAdapter:
                         inherited.add(event_id)
                         heirs.add(heir)
         if heirs:
-            from brightsync.sync import scheduler
-            from brightsync.sync.jobs import publish_sync
+            from brightsync.calendar.cached import queue_runs
 
-            for heir in sorted(heirs):
-                scheduler.request_and_publish(heir, "calendar", publish_sync)
+            queue_runs(sorted(heirs))
             self.ctx.count("meetings_handed_over", len(inherited))
         return [g for g in gone if g not in inherited]
 
@@ -467,7 +473,9 @@ class CalendarAdapter:
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
         crm = self.ctx.crm
-        next_cursor = R.utc_text(utcnow() - timedelta(seconds=1))  # `since` is inclusive
+        # `since` trails the read: a change landing while we read is read again next time
+        # (re-reads are echo-free), never missed.
+        next_cursor = R.utc_text(utcnow() - CRM_CURSOR_LAG)
         if cursor is None:
             events = list(crm.events_in_window(*self.window))
             gone: list[str] = []
@@ -582,7 +590,6 @@ class CalendarAdapter:
         else:
             created = self.ctx.crm.create_event(body)
             record = self._crm_record({**body, **created})
-            self.ctx.count("crm_created")
         if isinstance(key, str):
             with session_scope() as s:
                 claims.set_crm_event(s, self.ctx.org_id, key, record.id)

@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from brightsync.models import MeetingClaim
+from brightsync.db import session_scope
+from brightsync.models import MeetingClaim, User
 from brightsync.sync import scheduler
 
 
@@ -24,9 +25,20 @@ def reopen(session: Session, org_id: int, keys: list[str]) -> list[int]:
 
 def resume(ids: list[int]) -> None:
     """After the cache committed: one calendar run per owner (coalesced with any queued)."""
+    queue_runs(ids)
+
+
+def queue_runs(user_ids: list[int]) -> None:
+    """A calendar run for each of these users who syncs their calendar."""
     from brightsync.sync.jobs import publish_sync
 
-    for user_id in ids:
+    with session_scope() as s:
+        wanted = [
+            u.id
+            for u in s.scalars(select(User).where(User.id.in_(user_ids)))
+            if "calendar" in (u.services or [])
+        ]
+    for user_id in wanted:
         scheduler.request_and_publish(user_id, "calendar", publish_sync)
 
 

@@ -53,6 +53,8 @@ SKIP_PRIVATE = "private"
 SKIP_PERSONAL = "personal"  # nobody else invited
 SKIP_INTERNAL = "internal"  # colleagues only
 CANCELLED = "cancelled"
+# Skips that take an already synced event out of the CRM (the others only keep new ones out).
+LEAVES_CRM = frozenset({SKIP_MALFORMED, SKIP_PRIVATE})
 
 
 # --- policy -----------------------------------------------------------------------------------

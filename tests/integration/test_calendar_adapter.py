@@ -1,5 +1,8 @@
 """The calendar adapter against the simulators (real HTTP, real database): what each side
-reports and what each write does, for the calendar rules of the two-way sync."""
+reports and what each write does, for the calendar rules of the two-way sync.
+
+The users here do not sync their calendars through the worker (services: email), so only the
+adapter calls of each test touch the calendars; test_calendar_sync.py runs the whole sync."""
 
 from __future__ import annotations
 
@@ -39,9 +42,7 @@ def team(clean_stack):
     r.raise_for_status()
     org_id = make_org(clean_stack)
     users = {
-        n: make_user(
-            clean_stack, org_id, f"{n}@acme.com", services=["calendar"], crm_user_id=f"u-{n}"
-        )
+        n: make_user(clean_stack, org_id, f"{n}@acme.com", services=["email"], crm_user_id=f"u-{n}")
         for n in PEOPLE
     }
     return clean_stack, users
@@ -313,7 +314,7 @@ def test_when_the_owner_drops_their_copy_a_colleague_inherits_the_meeting(team):
 
 def test_contacts_are_auto_created_for_meetings_under_the_email_rules(clean_stack):
     org_id = make_org(clean_stack, settings={"email": {"contactCreation": "sent"}})
-    ann = make_user(clean_stack, org_id, "ann@acme.com", services=["calendar"])
+    ann = make_user(clean_stack, org_id, "ann@acme.com", services=["email"])
     meeting(
         clean_stack,
         organizer={"address": "ann@acme.com"},
