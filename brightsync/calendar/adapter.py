@@ -39,6 +39,7 @@ from brightsync.db import session_scope
 from brightsync.email.rules import EmailPolicy, Participant
 from brightsync.models import MeetingClaim, MeetingCopy, utcnow
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side
+from brightsync.sync.creates import create_once
 from brightsync.unmatched import cache
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class CalendarAdapter:
 
     def create(self, side: Side, fields: Mapping[str, Any], key: str) -> Record:
         if side == CRM:
-            return self._create_crm(fields)
+            return self._create_crm(fields, key)
         body = R.mailbox_payload(fields, timezone="UTC", organizer=self.me)
         created = self.ctx.aurinko.create_event(
             CALENDAR, body, notify_attendees=self.ctx.notify_attendees
@@ -573,24 +574,35 @@ class CalendarAdapter:
                         self._users[addr] = str(user["id"])
         return {a: u for a in addresses if (u := self._users.get(a)) is not None}
 
-    def _create_crm(self, fields: Mapping[str, Any]) -> Record:
-        key = fields.get("meeting")
-        existing = self.find(CRM, fields, "")
-        body = self._crm_body({k: v for k, v in fields.items() if k != "meeting"})
-        same = existing is not None and all(
-            existing.fields.get(k) == v for k, v in fields.items() if k != "meeting"
-        )
-        if existing is not None and same:
-            record = existing  # made before (a lost answer, or a copy that owned it): as is
+    def _create_crm(self, fields: Mapping[str, Any], key: str) -> Record:
+        """One CRM event per meeting per organisation, exactly once: the create goes through
+        the safe-create intent keyed by the meeting key (org-wide, so an organizer taking
+        over or a colleague inheriting gets the recorded event, not a second one)."""
+        meeting = fields.get("meeting")
+        content = {k: v for k, v in fields.items() if k != "meeting"}
+        body = self._crm_body(content)
+
+        def send(idempotency_key: str) -> dict[str, Any]:
+            return self.ctx.crm.create_event(body, idempotency_key=idempotency_key)
+
+        def lookup() -> dict[str, Any] | None:
+            found = self.find(CRM, fields, key)
+            return dict(found.native or {"id": found.id}) if found is not None else None
+
+        if not isinstance(meeting, str):
+            return self._crm_record({**body, **send(key)})
+        result = create_once(self.ctx.org_id, "event", meeting, send, lookup)
+        with session_scope() as s:
+            claims.set_crm_event(s, self.ctx.org_id, meeting, result.remote_id)
+        made = {**body, **result.record}
+        if len(result.record) <= 1 or result.adopted:
+            current = self.get(CRM, result.remote_id)  # only its id was recorded, or adopted
+            if current is None:
+                return self._crm_record(made)
+            if all(current.fields.get(k) == v for k, v in content.items()):
+                self.ctx.count("crm_adopted")
+                return current
             self.ctx.count("crm_adopted")
-        elif existing is not None:
-            updated = self.ctx.crm.update_event(existing.id, body)
-            record = self._crm_record({**updated, "id": existing.id})
-            self.ctx.count("crm_adopted")
-        else:
-            created = self.ctx.crm.create_event(body)
-            record = self._crm_record({**body, **created})
-        if isinstance(key, str):
-            with session_scope() as s:
-                claims.set_crm_event(s, self.ctx.org_id, key, record.id)
-        return record
+            updated = self.ctx.crm.update_event(result.remote_id, body)
+            return self._crm_record({**updated, "id": result.remote_id})
+        return self._crm_record(made)
