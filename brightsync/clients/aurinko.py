@@ -399,6 +399,11 @@ class AurinkoClient(HttpClient):
     def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         return self._json("GET", self._event_path(calendar_id, event_id))
 
+    def series(self, calendar_id: str, master_id: str) -> dict[str, Any]:
+        """A series' pattern and exceptions: {recurrence, modifiedOccurrences[],
+        deletedOccurrences[]} (OccurrenceInfo: id, type, originalStart, start, masterId)."""
+        return self._json("GET", f"{self._event_path(calendar_id, master_id)}/series")
+
     def update_event(
         self,
         calendar_id: str,

@@ -27,6 +27,8 @@ class CrmContext:
     aurinko: AurinkoClient
     _crm_factory: Any
     counters: dict[str, int] = field(default_factory=dict)
+    user_email: str = ""
+    crm_user_id: str | None = None
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -81,6 +83,8 @@ def load_context(user_id: int, cls: type[C]) -> C:
             org_domains=tuple(org.domains),
             settings=settings,
             aurinko=aurinko,
+            user_email=user.email,
+            crm_user_id=user.crm_user_id,
             _crm_factory=lambda: CrmClient.for_org(
                 org_snapshot, rate_limit=rate, capabilities=caps
             ),

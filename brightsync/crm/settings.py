@@ -36,7 +36,13 @@ class EmailSettings(Strict):
 
 class CalendarSettings(Strict):
     direction = fields.String(load_default="two-way", validate=validate.OneOf(DIRECTIONS))
+    conflict = fields.String(
+        load_default="newest", validate=validate.OneOf(["newest", "crm", "mailbox"])
+    )
     syncPrivate = fields.Boolean(load_default=False)
+    syncInternal = fields.Boolean(load_default=False)  # meetings among colleagues only
+    syncPersonal = fields.Boolean(load_default=False)  # events with nobody else invited
+    notifyAttendees = fields.Boolean(load_default=False)  # on CRM-made changes
     pastDays = fields.Integer(load_default=30, validate=validate.Range(0, 3650))
     futureDays = fields.Integer(load_default=180, validate=validate.Range(0, 3650))
 

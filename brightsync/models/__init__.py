@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic's env reads Base.metadata here)."""
 
 from brightsync.models.base import Base, utcnow
+from brightsync.models.calendar import MeetingClaim, MeetingCopy
 from brightsync.models.creates import CreateIntent
 from brightsync.models.duplicates import DUPLICATE_STATES, PossibleDuplicate
 from brightsync.models.email import (
@@ -24,6 +25,8 @@ __all__ = [
     "EmailParticipant",
     "EmailSighting",
     "Lock",
+    "MeetingClaim",
+    "MeetingCopy",
     "MetricCounter",
     "Notification",
     "ObjectLink",

@@ -42,3 +42,12 @@ def _email(session: Session, org_id: int, key: str) -> dict[str, Any] | None:
 
 
 register("email", _email, "the message's RFC 822 Message-ID")
+
+
+def _meeting(session: Session, org_id: int, key: str) -> dict[str, Any] | None:
+    from brightsync.calendar.claims import describe_meeting
+
+    return describe_meeting(session, org_id, key)
+
+
+register("meeting", _meeting, "the meeting key (ical:<iCalUid>, plus |<original start>)")

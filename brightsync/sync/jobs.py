@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # module imports none of them (and a domain that has not landed yet is reported, not crashed).
 HANDLERS: dict[str, str] = {
     "email": "brightsync.email.sync:sync_mailbox",
+    "calendar": "brightsync.calendar.jobs:sync_calendar",
     "tasks": "brightsync.tasks.jobs:sync_tasks",
 }
 

@@ -38,6 +38,7 @@ BATCH = 2000
 # (no import circle); items of a kind not registered here stay in the cache, never dropped.
 KINDS: dict[str, str] = {
     "email": "brightsync.email.cached",
+    "meeting": "brightsync.calendar.cached",
 }
 
 

@@ -25,7 +25,12 @@ def make_org(
 
 
 def make_user(
-    stack: Stack, org_id: int, email: str, provider: str = "imap", services: list[str] | None = None
+    stack: Stack,
+    org_id: int,
+    email: str,
+    provider: str = "imap",
+    services: list[str] | None = None,
+    crm_user_id: str | None = None,
 ) -> dict[str, Any]:
     """A simulated mailbox registered with BrightSync (its subscriptions created)."""
     acct = stack.aurinko(
@@ -43,6 +48,7 @@ def make_user(
             "aurinkoAccountId": account["id"],
             "aurinkoAccessToken": account["accessToken"],
             "services": services or ["email"],
+            **({"crmUserId": crm_user_id} if crm_user_id else {}),
         },
     )
     assert r.status_code == 201, r.text

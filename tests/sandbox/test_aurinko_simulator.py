@@ -898,3 +898,50 @@ def test_answers_match_the_openapi_schemas(aurinko, mailbox, receiver, openapi):
         api("GET", "/v1/email/sync/updated", params={"deltaToken": ann_tokens["syncUpdatedToken"]}),
         "/v1/email/sync/updated",
     )
+
+
+def test_a_meeting_has_a_copy_per_invitee_and_only_the_organizer_changes_it(aurinko, mailbox):
+    url, control = aurinko
+    boss, boss_api = mailbox("boss@acme.test")
+    ann, ann_api = mailbox("ann@acme.test")
+    meeting = control.meeting(
+        organizer={"address": "boss@acme.test"},
+        subject="Weekly",
+        start={"dateTime": "2026-03-10T10:00:00+01:00", "timezone": "Europe/Berlin"},
+        end={"dateTime": "2026-03-10T11:00:00+01:00", "timezone": "Europe/Berlin"},
+        meetingInfo={"attendees": [{"emailAddress": {"address": "ann@acme.test"}}]},
+        recurrence={"simple": {"pattern": {"frequency": "weekly"}, "range": {"type": "noEnd"}}},
+        responses={"ann@acme.test": "tentitive"},
+    )
+    copies = meeting["copies"]
+    assert set(copies) == {"boss@acme.test", "ann@acme.test"}
+    assert copies["boss@acme.test"] != copies["ann@acme.test"]
+    ann_path = f"/v1/calendars/primary/events/{copies['ann@acme.test']}"
+    mine = ann_api("GET", ann_path).json()
+    assert mine["iCalUid"] == meeting["iCalUid"] and mine["recurrenceType"] == "master"
+    assert mine["meetingInfo"]["attendees"][0]["response"] == "tentitive"
+    refused = ann_api("PATCH", ann_path, json={"subject": "Mine"}, headers={"If-Match": "*"})
+    assert refused.status_code == 403
+    assert ann_api("DELETE", ann_path).status_code == 403
+
+    boss_path = f"/v1/calendars/primary/events/{copies['boss@acme.test']}"
+    etag = boss_api("GET", boss_path).json()["etag"]
+    r = boss_api(
+        "PATCH", boss_path, json={"subject": "Weekly (new room)"}, headers={"If-Match": etag}
+    )
+    assert r.status_code == 200
+    assert ann_api("GET", ann_path).json()["subject"] == "Weekly (new room)"
+
+    moved = control.occurrence(
+        meeting["iCalUid"],
+        type="modified",
+        originalStart={"dateTime": "2026-03-17T10:00:00+01:00", "timezone": "Europe/Berlin"},
+        start={"dateTime": "2026-03-18T15:00:00+01:00", "timezone": "Europe/Berlin"},
+        end={"dateTime": "2026-03-18T16:00:00+01:00", "timezone": "Europe/Berlin"},
+    )
+    exception = ann_api("GET", f"/v1/calendars/primary/events/{moved['ann@acme.test']}").json()
+    assert exception["recurrenceType"] == "occurrence"
+    assert exception["occurrenceInfo"]["masterId"] == copies["ann@acme.test"]
+
+    assert boss_api("DELETE", boss_path).status_code == 200
+    assert ann_api("GET", ann_path).json()["meetingInfo"]["canceled"] is True

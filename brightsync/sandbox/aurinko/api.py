@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from brightsync.sandbox.aurinko import meetings
 from brightsync.sandbox.aurinko import records as R
 from brightsync.sandbox.aurinko.records import ApiFailure, bad_request
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
@@ -240,7 +241,13 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
     def event_create(calendar_id: str) -> Any:
         _bool("notifyAttendees", True)
         record = sim.create_record(g.account, "calendar", calendar_id, _json_body())
+        meetings.propagate(sim, g.account, record, deleted=False)
         return event_answer(record, 201)
+
+    @route("/v1/calendars/<calendar_id>/events/<master_id>/series", "event.series")
+    def event_series(calendar_id: str, master_id: str) -> Any:
+        sim.feed_key(g.account, "calendar", calendar_id)
+        return jsonify(meetings.series_info(sim, g.account, master_id))
 
     @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.get")
     def event_get(calendar_id: str, event_id: str) -> Any:
@@ -252,15 +259,20 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
         if_match = request.headers.get("If-Match")
         if not if_match:
             raise bad_request("the If-Match header is required")
+        meetings.check_api_write(sim, g.account, event_id)
         record = sim.update_record(
             g.account, "calendar", calendar_id, event_id, _json_body(), if_match=if_match
         )
+        meetings.propagate(sim, g.account, record, deleted=False)
         return event_answer(record, 200)
 
     @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.delete", ("DELETE",))
     def event_delete(calendar_id: str, event_id: str) -> Any:
         _bool("notifyAttendees", True)
+        meetings.check_api_write(sim, g.account, event_id)
+        record = sim.get_record(g.account, "calendar", calendar_id, event_id)
         sim.delete_record(g.account, "calendar", calendar_id, event_id)
+        meetings.propagate(sim, g.account, record, deleted=True)
         return Response(status=200)
 
     # --- contacts ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
+from brightsync.sandbox.aurinko import meetings
 from brightsync.sandbox.aurinko.model import Stats
 from brightsync.sandbox.aurinko.records import ApiFailure
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
@@ -129,6 +130,22 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     def message_delete(account_id: int, message_id: str) -> Any:
         sim.delete_message(account_id, message_id)
         return jsonify(status="ok")
+
+    @bp.post("/meetings")
+    def meeting_create() -> Any:
+        """One meeting: the organizer's event plus a copy in each registered invitee's calendar
+        (`responses`: {address: accepted|tentitive|declined} for the invitees' answers)."""
+        return jsonify(meetings.put_meeting(sim, _body())), 201
+
+    @bp.patch("/meetings/<path:ical_uid>")
+    def meeting_update(ical_uid: str) -> Any:
+        """The organizer's edit, carried to every copy."""
+        return jsonify(copies=meetings.update_meeting(sim, ical_uid, _body()))
+
+    @bp.post("/meetings/<path:ical_uid>/occurrences")
+    def meeting_occurrence(ical_uid: str) -> Any:
+        """A moved (`type: modified`) or cancelled (`type: deleted`) occurrence of a series."""
+        return jsonify(copies=meetings.put_occurrence(sim, ical_uid, _body())), 201
 
     def kind_of(kind: str) -> str:
         if kind not in KINDS:

@@ -68,6 +68,19 @@ class SandboxControl:
             message["from"] = message.pop("from_")
         return self._call("POST", "/mail", message)
 
+    def meeting(self, **meeting: Any) -> dict[str, Any]:
+        """A meeting (organizer, subject, start, end, meetingInfo, recurrence, responses, ...)
+        in every registered invitee's calendar -> {iCalUid, copies: {address: eventId}}."""
+        return self._call("POST", "/meetings", meeting)
+
+    def update_meeting(self, ical_uid: str, **changes: Any) -> dict[str, str]:
+        """The organizer's edit, carried to every copy -> {address: eventId}."""
+        return self._call("PATCH", f"/meetings/{ical_uid}", changes)["copies"]
+
+    def occurrence(self, ical_uid: str, **exception: Any) -> dict[str, str]:
+        """A moved (type="modified") or cancelled (type="deleted") occurrence of a series."""
+        return self._call("POST", f"/meetings/{ical_uid}/occurrences", exception)["copies"]
+
     def put_message(self, account_id: int, raw: dict[str, Any]) -> str:
         return self._call("POST", f"/accounts/{account_id}/messages", raw)["id"]
 

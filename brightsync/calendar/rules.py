@@ -1,0 +1,648 @@
+"""Which calendar events sync, and how an event maps between mailbox and CRM (pure).
+
+Everything here works on Aurinko Event dicts and CRM event dicts whose every field may be
+missing or of the wrong type: a malformed event is skipped with a reason, never a crash.
+
+The common field vocabulary (what the two-way core compares; JSON-plain values, lists not
+tuples, so a value read back from storage compares equal):
+
+- ``subject``, ``location``: strings ('' when none);
+- ``description``: string; absent on a private event (the CRM copy carries none);
+- ``allDay``: bool; ``start`` / ``end``: for timed events the UTC instant
+  ``YYYY-MM-DDTHH:MM:SSZ``, for all-day events the date ``YYYY-MM-DD`` with an **exclusive**
+  end (a one-day event on 3 March ends on 4 March, as the mailbox's ``end.dateOnly``);
+- ``private``: bool;
+- ``attendees``: sorted attendee addresses; ``responses``: sorted ``[address, status]`` pairs
+  in the CRM's spelling (accepted, tentative, declined, needsAction). Responses are read-only
+  in the mailbox (each attendee answers in their own calendar), so they flow to the CRM only.
+
+The time zone is not part of the vocabulary (the CRM has none): the mailbox event keeps its
+own IANA zone and every write converts the instant into it, so 10:00 Europe/Berlin stays
+10:00 Europe/Berlin on both sides of a DST change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from brightsync.people.addresses import normalize_address
+from brightsync.people.domains import in_domains, normalize_domains
+
+SENSITIVE = frozenset({"private", "personal", "confidential"})
+MAX_OCCURRENCES = 52  # per series and window: a daily series for years must stay bounded
+MAX_KEY_LENGTH = 400
+
+# Aurinko attendee response (spelled "tentitive" by the API) <-> CRM attendee status.
+_TO_CRM = {
+    "accepted": "accepted",
+    "tentitive": "tentative",
+    "tentative": "tentative",
+    "declined": "declined",
+}
+_TO_MAILBOX = {"accepted": "accepted", "tentative": "tentitive", "declined": "declined"}
+NEEDS_ACTION = "needsAction"
+
+# Skip reasons.
+SKIP_MALFORMED = "malformed"
+SKIP_PRIVATE = "private"
+SKIP_PERSONAL = "personal"  # nobody else invited
+SKIP_INTERNAL = "internal"  # colleagues only
+CANCELLED = "cancelled"
+# Skips that take an already synced event out of the CRM (the others only keep new ones out).
+LEAVES_CRM = frozenset({SKIP_MALFORMED, SKIP_PRIVATE})
+
+
+# --- policy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarPolicy:
+    """The organisation's calendar settings (see crm/settings.py) plus its domains."""
+
+    org_domains: tuple[str, ...] = ()
+    sync_private: bool = False
+    sync_internal: bool = False
+    sync_personal: bool = False
+    past_days: int = 30
+    future_days: int = 180
+    max_occurrences: int = MAX_OCCURRENCES
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any] | None, domains: Iterable[str] | None
+    ) -> CalendarPolicy:
+        cal = settings if isinstance(settings, Mapping) else {}
+        if isinstance(cal.get("calendar"), Mapping):
+            cal = cal["calendar"]
+        return cls(
+            org_domains=normalize_domains(domains),
+            sync_private=cal.get("syncPrivate") is True,
+            sync_internal=cal.get("syncInternal") is True,
+            sync_personal=cal.get("syncPersonal") is True,
+            past_days=_int(cal.get("pastDays"), 30),
+            future_days=_int(cal.get("futureDays"), 180),
+        )
+
+    def is_internal(self, address: str) -> bool:
+        return bool(self.org_domains) and in_domains(address.rsplit("@", 1)[-1], self.org_domains)
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        return now - timedelta(days=self.past_days), now + timedelta(days=self.future_days)
+
+
+def _int(value: object, default: int) -> int:
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+    )
+
+
+# --- RSVP -------------------------------------------------------------------------------------
+
+
+def rsvp_to_crm(response: object) -> str:
+    """An Aurinko attendee response as the CRM's status; no answer yet is needsAction."""
+    if isinstance(response, str):
+        return _TO_CRM.get(response.strip().lower(), NEEDS_ACTION)
+    return NEEDS_ACTION
+
+
+def rsvp_to_mailbox(status: object) -> str | None:
+    """A CRM status in Aurinko's spelling ("tentitive"); None for no answer."""
+    if isinstance(status, str):
+        return _TO_MAILBOX.get(status.strip().lower())
+    return None
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def _zone(name: object) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _instant(value: object, zone: ZoneInfo | None = None) -> datetime | None:
+    """An aware UTC datetime from an RFC 3339 string; a naive one is read in `zone` (or UTC)."""
+    if not isinstance(value, str) or len(value.strip()) <= 10:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone or UTC)
+    return parsed.astimezone(UTC)
+
+
+def _date(value: object) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class When:
+    """An event's time in the common vocabulary, plus the mailbox's zone (None: UTC/unknown)."""
+
+    start: str
+    end: str
+    all_day: bool
+    timezone: str | None = None
+
+    def start_instant(self) -> datetime:
+        if self.all_day:
+            return datetime.combine(date.fromisoformat(self.start), time(), UTC)
+        return datetime.fromisoformat(self.start.replace("Z", "+00:00"))
+
+
+def mailbox_when(event: Mapping[str, Any]) -> When | None:
+    """The time of an Aurinko event; None when it has no usable start."""
+    start, end = event.get("start"), event.get("end")
+    if not isinstance(start, Mapping):
+        return None
+    end = end if isinstance(end, Mapping) else {}
+    if start.get("dateOnly"):
+        first = _date(start.get("dateOnly"))
+        if first is None:
+            return None
+        last = _date(end.get("dateOnly")) or _date(end.get("dateTime"))
+        if last is None or last <= first:
+            last = first + timedelta(days=1)  # the end date is exclusive: at least one day
+        return When(first.isoformat(), last.isoformat(), True)
+    zone_name = start.get("timezone")
+    zone = _zone(zone_name)
+    begins = _instant(start.get("dateTime"), zone)
+    if begins is None:
+        return None
+    ends = _instant(end.get("dateTime"), _zone(end.get("timezone")) or zone)
+    if ends is None or ends < begins:
+        ends = begins
+    return When(utc_text(begins), utc_text(ends), False, zone_name if zone else None)
+
+
+def mailbox_times(when: When, timezone: str | None) -> dict[str, dict[str, str]]:
+    """`start` / `end` for an Aurinko write, in `timezone` (the event's own zone) when known."""
+    if when.all_day:
+        return {"start": {"dateOnly": when.start}, "end": {"dateOnly": when.end}}
+    zone = _zone(timezone)
+    out = {}
+    for key, value in (("start", when.start), ("end", when.end)):
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if zone is not None:
+            local = instant.astimezone(zone)
+            out[key] = {"dateTime": local.isoformat(), "timezone": str(timezone)}
+        else:
+            out[key] = {"dateTime": instant.isoformat(), "timezone": "UTC"}
+    return out
+
+
+def _offset(value: str) -> str:
+    return value.replace("Z", "+00:00")
+
+
+def crm_when(event: Mapping[str, Any]) -> When | None:
+    """The time of a CRM event. An all-day event's dates are read as written (not moved to
+    UTC). An end at midnight after the first day is exclusive (as the mailbox's); an end on
+    the first day, or at a time within a day, names the last day itself (inclusive)."""
+    start_text, end_text = event.get("startTime"), event.get("endTime")
+    if event.get("allDay") is True:
+        first = _date(start_text)
+        if first is None:
+            return None
+        last = _date(end_text)
+        at_midnight = isinstance(end_text, str) and end_text[11:19] in ("", "00:00:00")
+        if last is None or last < first:
+            last = first
+        if last == first or not at_midnight:
+            last = last + timedelta(days=1)
+        return When(first.isoformat(), last.isoformat(), True)
+    begins = _instant(start_text)
+    if begins is None:
+        return None
+    ends = _instant(end_text)
+    if ends is None or ends < begins:
+        ends = begins
+    return When(utc_text(begins), utc_text(ends), False)
+
+
+# --- the meeting key --------------------------------------------------------------------------
+
+
+def _address_of(value: object) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("address") if "address" in value else value.get("emailAddress")
+        if isinstance(value, Mapping):
+            value = value.get("address")
+    return normalize_address(value) if isinstance(value, str) else None
+
+
+def organizer_of(event: Mapping[str, Any]) -> str | None:
+    organizer = event.get("organizer")
+    return _address_of(organizer.get("emailAddress")) if isinstance(organizer, Mapping) else None
+
+
+def original_start(event: Mapping[str, Any]) -> str | None:
+    """An occurrence's original start (UTC instant or date): its identity within its series."""
+    info = event.get("occurrenceInfo")
+    if not isinstance(info, Mapping) or not isinstance(info.get("originalStart"), Mapping):
+        return None
+    when = mailbox_when({"start": info["originalStart"]})
+    return when.start if when else None
+
+
+def meeting_key(event: Mapping[str, Any]) -> str | None:
+    """The org-wide identity of a meeting: every attendee's copy of it has the same key.
+
+    The iCalUid (plus the original start for an occurrence of a series); without one, a
+    digest of organizer, (original) start and subject. None when even those are missing.
+    """
+    uid = event.get("iCalUid") or event.get("iCalUId")
+    occurrence = original_start(event)
+    if isinstance(uid, str) and uid.strip():
+        key = f"ical:{uid.strip()}" + (f"|{occurrence}" if occurrence else "")
+        if len(key) <= MAX_KEY_LENGTH:
+            return key
+        return "ical#" + hashlib.sha256(key.encode()).hexdigest()
+    when = mailbox_when(event)
+    organizer = organizer_of(event)
+    subject = event.get("subject") if isinstance(event.get("subject"), str) else ""
+    start = occurrence or (when.start if when else None)
+    if start is None or organizer is None:
+        return None
+    digest = hashlib.sha256(f"{organizer}\n{start}\n{subject.strip()}".encode()).hexdigest()
+    return f"fp:{digest}"
+
+
+# --- which events -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventDecision:
+    action: str  # "sync" | "skip" | "cancel" (a cancelled meeting: delete its CRM copy)
+    reason: str  # "meeting" / "internal" / "personal" when synced, else why not
+    external: tuple[str, ...] = ()
+    internal: tuple[str, ...] = ()
+    private: bool = False
+
+    @property
+    def syncs(self) -> bool:
+        return self.action == "sync"
+
+
+def attendee_addresses(event: Mapping[str, Any]) -> list[str]:
+    """Invited people (not rooms), the organizer included, normalised and deduplicated."""
+    out: list[str] = []
+    info = event.get("meetingInfo")
+    attendees = info.get("attendees") if isinstance(info, Mapping) else None
+    for att in attendees if isinstance(attendees, list) else []:
+        if not isinstance(att, Mapping) or att.get("type") == "resource":
+            continue
+        addr = _address_of(att.get("emailAddress"))
+        if addr and addr not in out:
+            out.append(addr)
+    organizer = organizer_of(event)
+    if organizer and organizer not in out:
+        out.insert(0, organizer)
+    return out
+
+
+def is_private(event: Mapping[str, Any]) -> bool:
+    value = event.get("sensitivity")
+    return isinstance(value, str) and value.strip().lower() in SENSITIVE
+
+
+def is_cancelled(event: Mapping[str, Any]) -> bool:
+    info = event.get("meetingInfo")
+    occurrence = event.get("occurrenceInfo")
+    return (isinstance(info, Mapping) and info.get("canceled") is True) or (
+        isinstance(occurrence, Mapping) and occurrence.get("type") == "deleted"
+    )
+
+
+def classify(event: Mapping[str, Any], policy: CalendarPolicy, owner: str) -> EventDecision:
+    """Does this event of `owner`'s calendar sync? (Matching external attendees comes later:
+    a meeting whose external attendees match nobody waits in the sync cache.)"""
+    if not isinstance(event, Mapping) or mailbox_when(event) is None:
+        return EventDecision("skip", SKIP_MALFORMED)
+    if is_cancelled(event):
+        return EventDecision("cancel", CANCELLED)
+    private = is_private(event)
+    if private and not policy.sync_private:
+        return EventDecision("skip", SKIP_PRIVATE, private=True)
+    owner = normalize_address(owner) or owner
+    people = attendee_addresses(event)
+    external = tuple(a for a in people if not policy.is_internal(a))
+    internal = tuple(a for a in people if policy.is_internal(a))
+    others = [a for a in people if a != owner]
+    if not others:
+        if policy.sync_personal:
+            return EventDecision("sync", SKIP_PERSONAL, external, internal, private)
+        return EventDecision("skip", SKIP_PERSONAL, external, internal, private)
+    if not external:
+        if policy.sync_internal:
+            return EventDecision("sync", SKIP_INTERNAL, external, internal, private)
+        return EventDecision("skip", SKIP_INTERNAL, external, internal, private)
+    return EventDecision("sync", "meeting", external, internal, private)
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def mailbox_fields(event: Mapping[str, Any], private: bool | None = None) -> dict[str, Any] | None:
+    """An Aurinko event in the common vocabulary; None when it has no usable time."""
+    when = mailbox_when(event)
+    if when is None:
+        return None
+    private = is_private(event) if private is None else private
+    responses: dict[str, str] = {}
+    info = event.get("meetingInfo")
+    attendees = info.get("attendees") if isinstance(info, Mapping) else None
+    for att in attendees if isinstance(attendees, list) else []:
+        if isinstance(att, Mapping) and att.get("type") != "resource":
+            addr = _address_of(att.get("emailAddress"))
+            if addr:
+                responses.setdefault(addr, rsvp_to_crm(att.get("response")))
+    organizer = organizer_of(event)
+    if organizer:
+        responses.setdefault(organizer, "accepted")
+    fields: dict[str, Any] = {
+        "subject": _text(event.get("subject")),
+        "location": _text(event.get("location")),
+        "allDay": when.all_day,
+        "start": when.start,
+        "end": when.end,
+        "private": private,
+        "attendees": sorted(responses),
+        "responses": sorted([a, s] for a, s in responses.items()),
+    }
+    if not private:
+        fields["description"] = _text(event.get("description"))
+    return fields
+
+
+def crm_fields(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A CRM event in the common vocabulary; None when it has no usable time."""
+    when = crm_when(event)
+    if when is None:
+        return None
+    private = event.get("private") is True
+    responses: dict[str, str] = {}
+    attendees = event.get("attendees")
+    for att in attendees if isinstance(attendees, list) else []:
+        if isinstance(att, Mapping):
+            addr = _address_of(att.get("emailAddress"))
+            if addr:
+                status = att.get("status")
+                responses.setdefault(addr, rsvp_to_crm(status) if status else NEEDS_ACTION)
+    fields: dict[str, Any] = {
+        "subject": _text(event.get("subject")),
+        "location": _text(event.get("location")),
+        "allDay": when.all_day,
+        "start": when.start,
+        "end": when.end,
+        "private": private,
+        "attendees": sorted(responses),
+        "responses": sorted([a, s] for a, s in responses.items()),
+    }
+    if not private:
+        fields["description"] = _text(event.get("description"))
+    return fields
+
+
+def when_of(fields: Mapping[str, Any]) -> When:
+    return When(str(fields["start"]), str(fields["end"]), bool(fields.get("allDay")))
+
+
+def crm_payload(
+    fields: Mapping[str, Any],
+    *,
+    users: Mapping[str, str] | None = None,
+    contacts: Mapping[str, str] | None = None,
+    related_to: Mapping[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """A CRM create/patch body from common fields (only those present): internal attendees
+    carry their CRM `userId`, matched external ones their `contactId`."""
+    users, contacts = users or {}, contacts or {}
+    body: dict[str, Any] = {}
+    for key in ("subject", "location"):
+        if key in fields:
+            body[key] = fields[key]
+    # A patch may carry one bound only: each value says itself whether it is a date or an
+    # instant, so it is written alone.
+    for key, name in (("start", "startTime"), ("end", "endTime")):
+        if key in fields:
+            value = str(fields[key])
+            body[name] = f"{value}T00:00:00+00:00" if len(value) == 10 else _offset(value)
+    if "allDay" in fields:
+        body["allDay"] = bool(fields["allDay"])
+    if "private" in fields:
+        body["private"] = bool(fields["private"])
+        if fields["private"]:
+            body["description"] = None
+    if "description" in fields and not fields.get("private"):
+        body["description"] = fields["description"]
+    if "attendees" in fields or "responses" in fields:
+        statuses = dict(fields.get("responses") or [])
+        body["attendees"] = [
+            {
+                "emailAddress": addr,
+                "status": statuses.get(addr, NEEDS_ACTION),
+                "userId": users.get(addr),
+                "contactId": contacts.get(addr),
+            }
+            for addr in fields.get("attendees") or sorted(statuses)
+        ]
+    if related_to is not None:
+        body["relatedTo"] = dict(related_to)
+    return body
+
+
+def mailbox_payload(
+    fields: Mapping[str, Any], *, timezone: str | None, organizer: str | None = None
+) -> dict[str, Any]:
+    """An Aurinko create/patch body from common fields (only those present). Responses are
+    the attendees' own answers and are never written."""
+    body: dict[str, Any] = {}
+    for key in ("subject", "location", "description"):
+        if key in fields:
+            body[key] = fields[key]
+    for key in ("start", "end"):
+        if key in fields:
+            value = str(fields[key])
+            when = When(value, value, len(value) == 10)
+            body[key] = mailbox_times(when, timezone)["start"]
+    if "private" in fields:
+        body["sensitivity"] = "private" if fields["private"] else "normal"
+    if "attendees" in fields:
+        body["meetingInfo"] = {
+            "attendees": [
+                {"emailAddress": {"address": a}, "type": "required"}
+                for a in fields["attendees"]
+                if a != organizer
+            ]
+        }
+    return body
+
+
+# --- recurring series -------------------------------------------------------------------------
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _pattern(master: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    recurrence = master.get("recurrence")
+    simple = recurrence.get("simple") if isinstance(recurrence, Mapping) else None
+    if not isinstance(simple, Mapping) or not isinstance(simple.get("pattern"), Mapping):
+        return None
+    rng = simple.get("range") if isinstance(simple.get("range"), Mapping) else {}
+    return simple["pattern"], rng
+
+
+def expand(
+    master: Mapping[str, Any],
+    exceptions: Iterable[Mapping[str, Any]],
+    window: tuple[datetime, datetime],
+    limit: int = MAX_OCCURRENCES,
+) -> list[dict[str, Any]] | None:
+    """The occurrences of a series master inside `window`, as individual events.
+
+    Occurrences are computed in the master's own time zone (wall time kept across DST).
+    `exceptions` are the series' occurrence records: a modified one replaces the computed
+    occurrence with the same original start, a deleted one (or a pattern exclusion) becomes a
+    cancelled occurrence. At most `limit` occurrences, the earliest first. None: a pattern
+    this module cannot expand (only daily and weekly are).
+    """
+    parsed = _pattern(master)
+    when = mailbox_when(master)
+    if parsed is None or when is None:
+        return None
+    pattern, rng = parsed
+    frequency = pattern.get("frequency")
+    if frequency not in ("daily", "weekly"):
+        return None
+    interval = pattern.get("interval")
+    interval = interval if isinstance(interval, int) and interval > 0 else 1
+    tz_name = (master.get("start") or {}).get("timezone")
+    zone = _zone(tz_name) if not when.all_day else UTC
+    zone = zone or UTC
+    first = when.start_instant().astimezone(zone)
+    if when.all_day:
+        duration = date.fromisoformat(when.end) - date.fromisoformat(when.start)
+    else:
+        duration = datetime.fromisoformat(when.end.replace("Z", "+00:00")) - first
+    days = {_WEEKDAYS.index(d) for d in pattern.get("daysOfWeek") or [] if d in _WEEKDAYS} or {
+        first.weekday()
+    }
+    count = rng.get("count") if rng.get("type") == "numbered" or rng.get("count") else None
+    count = count if isinstance(count, int) and count > 0 else None
+    until = _date(rng.get("recurrenceEnd")) if rng.get("type") != "noEnd" else None
+    excluded = set()
+    for item in rng.get("patternExclusions") or []:
+        excluded_when = mailbox_when({"start": item}) if isinstance(item, Mapping) else None
+        if excluded_when:
+            excluded.add(excluded_when.start)
+    by_original: dict[str, Mapping[str, Any]] = {}
+    for ex in exceptions:
+        original = original_start(ex)
+        if original:
+            by_original[original] = ex
+    lo, hi = window
+    out: list[dict[str, Any]] = []
+    produced = 0
+    day = first.date()
+    week0 = day - timedelta(days=day.weekday())
+    # A generous bound on days walked: every occurrence up to the window's end and the limit.
+    for _ in range(366 * 20):
+        if until is not None and day > until:
+            break
+        if frequency == "daily":
+            due = (day - first.date()).days % interval == 0
+        else:
+            week = ((day - timedelta(days=day.weekday())) - week0).days // 7
+            due = week % interval == 0 and day.weekday() in days
+        if due:
+            local = datetime.combine(day, first.timetz().replace(tzinfo=None))
+            start = local.replace(tzinfo=zone).astimezone(UTC)
+            produced += 1
+            if count is not None and produced > count:
+                break
+            if start >= hi:
+                break
+            original = day.isoformat() if when.all_day else utc_text(start)
+            end_instant = start + duration if not when.all_day else None
+            if when.all_day or (end_instant is not None and end_instant > lo):
+                out.append(
+                    _occurrence(
+                        master, original, start, duration, when, tz_name, excluded, by_original
+                    )
+                )
+                if len(out) >= limit:
+                    break
+        day += timedelta(days=1)
+    return out
+
+
+def _occurrence(
+    master: Mapping[str, Any],
+    original: str,
+    start: datetime,
+    duration: timedelta,
+    when: When,
+    tz_name: Any,
+    excluded: set[str],
+    by_original: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    ex = by_original.get(original)
+    cancelled = (
+        original in excluded or (ex or {}).get("occurrenceInfo", {}).get("type") == "deleted"
+    )
+    if ex is not None and not cancelled:
+        out = dict(ex)
+        out.setdefault("iCalUid", master.get("iCalUid"))
+        return out
+    event = {
+        k: v for k, v in master.items() if k not in ("recurrence", "id", "etag", "recurrenceType")
+    }
+    if when.all_day:
+        event["start"] = {"dateOnly": original}
+        event["end"] = {"dateOnly": (date.fromisoformat(original) + duration).isoformat()}
+        original_start_value: dict[str, str] = {"dateOnly": original}
+    else:
+        zone = _zone(tz_name)
+        s, e = start, start + duration
+        event["start"] = _local(s, zone, tz_name)
+        event["end"] = _local(e, zone, tz_name)
+        original_start_value = _local(s, zone, tz_name)
+    event["recurrenceType"] = "occurrence"
+    event["occurrenceInfo"] = {
+        "type": "deleted" if cancelled else "regular",
+        "originalStart": original_start_value,
+        "masterId": master.get("id"),
+    }
+    return event
+
+
+def _local(instant: datetime, zone: ZoneInfo | None, name: Any) -> dict[str, str]:
+    if zone is None:
+        return {"dateTime": instant.astimezone(UTC).isoformat(), "timezone": "UTC"}
+    return {"dateTime": instant.astimezone(zone).isoformat(), "timezone": str(name)}

@@ -1,0 +1,289 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from brightsync.calendar.rules import (
+    CalendarPolicy,
+    classify,
+    crm_fields,
+    crm_payload,
+    crm_when,
+    expand,
+    mailbox_fields,
+    mailbox_payload,
+    mailbox_when,
+    meeting_key,
+    rsvp_to_crm,
+    rsvp_to_mailbox,
+)
+
+POLICY = CalendarPolicy(org_domains=("acme.com",))
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
+
+
+def att(address: str, response: str | None = None) -> dict:
+    out: dict = {"emailAddress": {"address": address}, "type": "required"}
+    if response:
+        out["response"] = response
+    return out
+
+
+def meeting(**over) -> dict:
+    event = {
+        "id": "e1",
+        "iCalUid": "uid-1@acme.com",
+        "subject": "Quote review",
+        "description": "Agenda",
+        "location": "Room 1",
+        "start": {"dateTime": "2026-03-10T10:00:00+01:00", "timezone": "Europe/Berlin"},
+        "end": {"dateTime": "2026-03-10T11:00:00+01:00", "timezone": "Europe/Berlin"},
+        "organizer": {"emailAddress": {"address": "alice@acme.com"}},
+        "meetingInfo": {
+            "attendees": [att("bob@acme.com", "tentitive"), att("dave@customer.com", "accepted")]
+        },
+    }
+    event.update(over)
+    return event
+
+
+def test_rsvp_uses_the_api_spelling_both_ways():
+    assert rsvp_to_crm("tentitive") == "tentative"
+    assert rsvp_to_crm("Accepted") == "accepted"
+    assert rsvp_to_crm(None) == "needsAction"
+    for response in ("accepted", "tentitive", "declined"):
+        assert rsvp_to_mailbox(rsvp_to_crm(response)) == response
+    assert rsvp_to_mailbox("needsAction") is None
+
+
+def test_which_events_sync():
+    assert classify(meeting(), POLICY, "alice@acme.com").reason == "meeting"
+    internal = meeting(meetingInfo={"attendees": [att("bob@acme.com")]})
+    assert classify(internal, POLICY, "alice@acme.com").action == "skip"
+    assert classify(
+        internal, CalendarPolicy(("acme.com",), sync_internal=True), "alice@acme.com"
+    ).syncs
+    personal = meeting(meetingInfo={"attendees": []})
+    assert classify(personal, POLICY, "alice@acme.com").reason == "personal"
+    assert not classify(personal, POLICY, "alice@acme.com").syncs
+    assert classify(
+        personal, CalendarPolicy(("acme.com",), sync_personal=True), "alice@acme.com"
+    ).syncs
+    cancelled = meeting(meetingInfo={"canceled": True, "attendees": []})
+    assert classify(cancelled, POLICY, "alice@acme.com").action == "cancel"
+    assert classify({"subject": "no time"}, POLICY, "alice@acme.com").reason == "malformed"
+
+
+def test_private_events_are_skipped_unless_the_org_syncs_them_and_then_carry_no_description():
+    private = meeting(sensitivity="confidential")
+    assert classify(private, POLICY, "alice@acme.com").reason == "private"
+    allowed = CalendarPolicy(("acme.com",), sync_private=True)
+    decision = classify(private, allowed, "alice@acme.com")
+    assert decision.syncs and decision.private
+    fields = mailbox_fields(private)
+    assert fields["private"] is True and "description" not in fields
+    body = crm_payload(fields)
+    assert body["private"] is True and body["description"] is None
+    assert "description" not in crm_fields({**body, "description": "leaked?"})
+
+
+def test_mapping_round_trips_through_the_crm_and_the_attendee_statuses_follow():
+    fields = mailbox_fields(meeting())
+    assert fields["start"] == "2026-03-10T09:00:00Z" and fields["end"] == "2026-03-10T10:00:00Z"
+    assert fields["responses"] == [
+        ["alice@acme.com", "accepted"],
+        ["bob@acme.com", "tentative"],
+        ["dave@customer.com", "accepted"],
+    ]
+    body = crm_payload(fields, users={"bob@acme.com": "u2"}, contacts={"dave@customer.com": "c9"})
+    by = {a["emailAddress"]: a for a in body["attendees"]}
+    assert by["bob@acme.com"]["userId"] == "u2" and by["dave@customer.com"]["contactId"] == "c9"
+    assert crm_fields(body) == fields
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail a pure function
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
+    st.integers(0, 48 * 60),
+    st.sampled_from(ZONES),
+)
+def test_time_zones_are_kept_exactly_through_both_sides(local, minutes, zone):
+    tz = ZoneInfo(zone)
+    start = local.replace(second=0, microsecond=0, tzinfo=tz)
+    end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(tz)
+    event = meeting(
+        start={"dateTime": start.isoformat(), "timezone": zone},
+        end={"dateTime": end.isoformat(), "timezone": zone},
+    )
+    fields = mailbox_fields(event)
+    assert crm_fields(crm_payload(fields)) == fields
+    written = mailbox_payload(fields, timezone=zone)
+    assert written["start"]["timezone"] == zone
+    again = datetime.fromisoformat(written["start"]["dateTime"])
+    assert again == start and again.utcoffset() == start.astimezone(tz).utcoffset()
+    reread = mailbox_fields({**event, "start": written["start"], "end": written["end"]})
+    assert reread == fields
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail a pure function
+@given(st.dates(date(2000, 1, 1), date(2040, 1, 1)), st.integers(1, 40))
+def test_all_day_events_have_no_off_by_one(first, days):
+    last = first + timedelta(days=days)  # exclusive, as the mailbox sends it
+    event = meeting(start={"dateOnly": first.isoformat()}, end={"dateOnly": last.isoformat()})
+    fields = mailbox_fields(event)
+    assert fields["allDay"] and (fields["start"], fields["end"]) == (
+        first.isoformat(),
+        last.isoformat(),
+    )
+    body = crm_payload(fields)
+    assert body["allDay"] is True and crm_fields(body) == fields
+    assert mailbox_payload(fields, timezone="Europe/Berlin")["end"] == {
+        "dateOnly": last.isoformat()
+    }
+    # A connector that stores the last day itself (inclusive: a time on it, or the first day
+    # at midnight) means the same days; a later midnight is an exclusive end.
+    inclusive = last - timedelta(days=1)
+    for end_time in (f"{inclusive}T00:00:00+00:00", f"{inclusive}T23:59:59+00:00"):
+        if inclusive == first or end_time.endswith("23:59:59+00:00"):
+            got = crm_when({"allDay": True, "startTime": body["startTime"], "endTime": end_time})
+            assert (got.start, got.end) == (first.isoformat(), last.isoformat())
+
+
+def test_a_one_day_all_day_event_stays_one_day():
+    when = mailbox_when({"start": {"dateOnly": "2026-03-03"}, "end": {"dateOnly": "2026-03-03"}})
+    assert (when.start, when.end) == ("2026-03-03", "2026-03-04")
+    crm = crm_when(
+        {
+            "allDay": True,
+            "startTime": "2026-03-03T00:00:00+01:00",
+            "endTime": "2026-03-03T00:00:00+01:00",
+        }
+    )
+    assert (crm.start, crm.end) == ("2026-03-03", "2026-03-04")
+
+
+def test_every_copy_of_a_meeting_has_one_key_and_occurrences_their_own():
+    alice, bob = meeting(id="a1"), meeting(id="b7", etag="x")
+    assert meeting_key(alice) == meeting_key(bob) == "ical:uid-1@acme.com"
+    occ = meeting(occurrenceInfo={"originalStart": {"dateTime": "2026-03-17T10:00:00+01:00"}})
+    assert meeting_key(occ) == "ical:uid-1@acme.com|2026-03-17T09:00:00Z"
+    no_uid = {k: v for k, v in alice.items() if k != "iCalUid"}
+    same = {**no_uid, "id": "zz", "meetingInfo": {}}
+    assert meeting_key(no_uid) == meeting_key(same) and meeting_key(no_uid).startswith("fp:")
+    assert meeting_key({**no_uid, "subject": "Other"}) != meeting_key(no_uid)
+
+
+def weekly(**over) -> dict:
+    simple = {"pattern": {"frequency": "weekly", "interval": 1}, "range": {"type": "noEnd"}}
+    return meeting(
+        **{"id": "m1", "recurrenceType": "master", "recurrence": {"simple": simple}, **over}
+    )
+
+
+WINDOW = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 30, tzinfo=UTC))
+
+
+def test_a_weekly_series_keeps_its_wall_time_across_dst():
+    occurrences = expand(weekly(), [], WINDOW)
+    starts = [datetime.fromisoformat(o["start"]["dateTime"]) for o in occurrences]
+    assert len(starts) == 8  # 10 Mar .. 28 Apr
+    assert all(s.astimezone(ZoneInfo("Europe/Berlin")).hour == 10 for s in starts)
+    utc_hours = {s.astimezone(UTC).hour for s in starts}
+    assert utc_hours == {9, 8}  # CET, then CEST from 29 March
+    keys = {meeting_key(o) for o in occurrences}
+    assert len(keys) == 8
+
+
+def test_series_exceptions_follow_and_the_series_is_bounded():
+    moved = meeting(
+        id="m1_x",
+        recurrenceType="occurrence",
+        start={"dateTime": "2026-03-18T15:00:00+01:00", "timezone": "Europe/Berlin"},
+        end={"dateTime": "2026-03-18T16:00:00+01:00", "timezone": "Europe/Berlin"},
+        occurrenceInfo={
+            "type": "modified",
+            "originalStart": {"dateTime": "2026-03-17T10:00:00+01:00", "timezone": "Europe/Berlin"},
+        },
+    )
+    gone = {
+        "id": "m1_y",
+        "recurrenceType": "occurrence",
+        "occurrenceInfo": {
+            "type": "deleted",
+            "originalStart": {"dateTime": "2026-03-24T10:00:00+01:00"},
+        },
+        "start": {"dateTime": "2026-03-24T10:00:00+01:00"},
+    }
+    out = expand(weekly(), [moved, gone], WINDOW)
+    by_key = {meeting_key(o): o for o in out}
+    assert by_key["ical:uid-1@acme.com|2026-03-17T09:00:00Z"]["start"]["dateTime"].startswith(
+        "2026-03-18T15"
+    )
+    cancelled = by_key["ical:uid-1@acme.com|2026-03-24T09:00:00Z"]
+    assert classify(cancelled, POLICY, "alice@acme.com").action == "cancel"
+    assert len(expand(weekly(), [], WINDOW, limit=3)) == 3
+    counted = weekly(
+        recurrence={
+            "simple": {"pattern": {"frequency": "daily"}, "range": {"type": "numbered", "count": 4}}
+        }
+    )
+    assert len(expand(counted, [], WINDOW)) == 4
+    assert (
+        expand(meeting(recurrence={"simple": {"pattern": {"frequency": "monthly"}}}), [], WINDOW)
+        is None
+    )
+
+
+def test_a_patch_with_one_bound_writes_that_bound_only():
+    assert crm_payload({"start": "2026-03-10T09:00:00Z"}) == {
+        "startTime": "2026-03-10T09:00:00+00:00"
+    }
+    assert crm_payload({"end": "2026-03-11", "allDay": True}) == {
+        "endTime": "2026-03-11T00:00:00+00:00",
+        "allDay": True,
+    }
+    body = mailbox_payload({"end": "2026-03-10T10:30:00Z"}, timezone="Europe/Berlin")
+    assert body == {"end": {"dateTime": "2026-03-10T11:30:00+01:00", "timezone": "Europe/Berlin"}}
+    assert mailbox_payload({"start": "2026-03-10"}, timezone=None) == {
+        "start": {"dateOnly": "2026-03-10"}
+    }
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail a pure function
+@given(
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 1, 1)),
+    st.sampled_from(ZONES),
+    st.sampled_from(["daily", "weekly"]),
+    st.integers(1, 3),
+    st.integers(1, 60),
+)
+def test_series_expansion_keeps_wall_time_stays_in_the_window_and_is_bounded(
+    local, zone, frequency, interval, limit
+):
+    tz = ZoneInfo(zone)
+    start = local.replace(minute=0, second=0, microsecond=0, tzinfo=tz)
+    simple = {"pattern": {"frequency": frequency, "interval": interval}, "range": {"type": "noEnd"}}
+    master = meeting(
+        id="s1",
+        recurrenceType="master",
+        recurrence={"simple": simple},
+        start={"dateTime": start.isoformat(), "timezone": zone},
+        end={"dateTime": (start + timedelta(hours=1)).isoformat(), "timezone": zone},
+    )
+    lo = start.astimezone(UTC) + timedelta(days=20)
+    window = (lo, lo + timedelta(days=90))
+    out = expand(master, [], window, limit)
+    assert len(out) <= limit
+    keys = [meeting_key(o) for o in out]
+    assert len(set(keys)) == len(keys)
+    for occ in out:
+        begins = datetime.fromisoformat(occ["start"]["dateTime"])
+        assert window[0] < begins + timedelta(hours=1) and begins < window[1]
+        wall = begins.astimezone(tz)
+        # Wall time is kept, except when it does not exist that day (a DST gap moves it).
+        assert (wall.hour, wall.minute) == (start.hour, start.minute) or wall.utcoffset() != (
+            start.utcoffset()
+        )
