@@ -211,6 +211,16 @@ def register_org_panel(name: str, panel: OrgPanel) -> None:
     ORG_PANELS[name] = panel
 
 
+def _contacts_waiting(session: Session, org_id: int) -> dict[str, Any]:
+    from brightsync.contacts.activity import held_panel  # the domain's own panel
+
+    return held_panel(session, org_id)
+
+
+# Contacts kept back for a person: deletions held for logged mail, possible duplicates.
+register_org_panel("contactsWaiting", _contacts_waiting)
+
+
 def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[list, dict]:
     by_health: dict[str, int] = {}
     rows = []

@@ -45,12 +45,22 @@ from brightsync.clients.http import (
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, SyncState, utcnow
 from brightsync.sync import leases
-from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Adapter, ChangeSet, Record, Side
+from brightsync.sync.adapter import (
+    CRM,
+    MAILBOX,
+    SIDES,
+    Adapter,
+    ChangeSet,
+    Held,
+    Record,
+    Side,
+)
 from brightsync.sync.twoway import (
     GONE,
     Failed,
     Link,
     Outcome,
+    Pairer,
     Plan,
     Settings,
     SideState,
@@ -208,7 +218,9 @@ class Engine:
         lease: Lease,
         identity: Sequence[str] = (),
         on_progress: Callable[[dict[str, int]], None] | None = None,
+        pairer: Pairer | None = None,
     ) -> None:
+        self.pairer = pairer
         self.adapter = adapter
         self.scope = scope
         self.settings = settings
@@ -221,7 +233,7 @@ class Engine:
     def plan(self, changes: dict[Side, ChangeSet]) -> Plan:
         with session_scope() as s:
             links = load_links(s, self.scope)
-        return plan(links, changes, self.settings, self.identity)
+        return plan(links, changes, self.settings, self.identity, self.pairer)
 
     def resolve_intents(self) -> int:
         """Look for what earlier unanswered creates made, before deciding anything: a record
@@ -337,6 +349,8 @@ class Engine:
             except NotFoundError:
                 pass  # already gone: the deletion is done
             return None
+        except Held as exc:
+            return Failed("held", str(exc))
         except PreconditionFailed as exc:
             return Failed("transient", f"{STALE}: {exc}")
         except NotFoundError as exc:
@@ -376,6 +390,8 @@ class Engine:
                 stale = write.side  # decided again below, with a fresh read
             elif outcome.kind == "final":
                 result.count("failed")
+            elif outcome.kind == "held":
+                result.count("held")
             else:
                 result.count("deferred")
                 result.deferred += 1
@@ -384,9 +400,14 @@ class Engine:
         creates = [i for i, w in enumerate(step.writes) if w.op == "create"]
         if not creates or any(not isinstance(outcomes[i], Failed) for i in creates):
             extra.update(intent_key=None, intent_side=None)
-        final = [o for o in outcomes.values() if isinstance(o, Failed) and o.kind == "final"]
+        final = [
+            o for o in outcomes.values() if isinstance(o, Failed) and o.kind in ("final", "held")
+        ]
         if final:
             extra.update(error=final[0].reason[:2000], error_at=utcnow())
+        if step.kind == "review":
+            extra.update(error=step.reason[:2000], error_at=utcnow())
+            result.count("review")
         if step.conflicts:
             extra["conflict"] = {
                 "fields": list(step.conflicts),
@@ -466,11 +487,12 @@ def sync(
     review: bool = False,
     count: Callable[[str, int], None] | None = None,
     on_progress: Callable[[dict[str, int]], None] | None = None,
+    pairer: Pairer | None = None,
 ) -> Result:
     """One run: read both sides since the stored cursors, plan, and (unless `review`) execute
     the plan and store the new cursors. Raises TransientError after the run when writes were
     deferred, so the caller retries later (everything done is kept)."""
-    engine = Engine(adapter, scope, settings, lease, identity, on_progress)
+    engine = Engine(adapter, scope, settings, lease, identity, on_progress, pairer)
     if settings.direction == "off":
         return Result(Plan((), {MAILBOX: None, CRM: None}))
     cursors = read_cursors(lease.state_id)

@@ -1,0 +1,128 @@
+"""Duplicate prevention for the contacts sync: the core's pairer (`twoway.Pairer`).
+
+Before anything is created on either side, each unlinked contact is compared with the other
+side's contacts (unlinked ones, and those already linked) by the duplicate matcher
+(`people/duplicates.py`, blocked so it never compares all pairs):
+
+- "duplicate" with an unlinked contact of the other side: the two are linked and merged by
+  the core instead of either being copied;
+- "possible" (the grey band), or a duplicate of a contact that is already linked to another
+  one: nothing is created yet; the pair is recorded for review
+  (`GET /api/v1/orgs/{orgId}/duplicates`) and the contact waits.
+
+`find_pairs` is pure (records in, decisions out); `ContactPairer` adds the recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from brightsync.contacts.rules import matchable
+from brightsync.db import session_scope
+from brightsync.people.duplicates import DuplicateIndex
+from brightsync.people.phones import DEFAULT_REGION
+from brightsync.review.duplicates import record_key, record_possible_duplicate
+from brightsync.sync.adapter import MAILBOX, SIDES, Record, Side
+from brightsync.sync.twoway import Matches
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A pair for a person to look at: `side`/`record` waits (nothing created for it)."""
+
+    side: Side
+    record: Record
+    other_side: Side
+    other: Record
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class Found:
+    pairs: list[tuple[Record, Record]] = field(default_factory=list)
+    doubts: list[Doubt] = field(default_factory=list)
+
+
+def _tag(side: Side, record_id: str) -> str:
+    return f"{side}:{record_id}"
+
+
+def find_pairs(
+    unlinked: Mapping[Side, Sequence[Record]],
+    known: Mapping[Side, Sequence[Record]],
+    region: str = DEFAULT_REGION,
+) -> Found:
+    """Link or doubt each unlinked contact against the other side (highest scores first)."""
+    found = Found()
+    if not any(unlinked[s] for s in SIDES):
+        return found
+    records: dict[str, tuple[Side, Record, bool]] = {}
+    for side in SIDES:
+        for record in known[side]:
+            records[_tag(side, record.id)] = (side, record, False)
+        for record in unlinked[side]:
+            records[_tag(side, record.id)] = (side, record, True)
+    with DuplicateIndex(region) as index:
+        for tag, (_side, record, _free) in records.items():
+            index.add(matchable(tag, record.fields))
+        matches = sorted(index.pairs(), key=lambda m: -m.score)
+    taken: set[str] = set()
+    doubted: set[str] = set()
+    for m in matches:
+        a, b = records[m.a], records[m.b]
+        if a[0] == b[0] or not (a[2] or b[2]):
+            continue  # same side, or both already linked: not a create to prevent
+        if m.decision == "duplicate" and a[2] and b[2] and not {m.a, m.b} & (taken | doubted):
+            mailbox, crm = (a[1], b[1]) if a[0] == MAILBOX else (b[1], a[1])
+            found.pairs.append((mailbox, crm))
+            taken |= {m.a, m.b}
+            continue
+        for mine, theirs, tag in ((a, b, m.a), (b, a, m.b)):
+            if mine[2] and tag not in taken and tag not in doubted:
+                doubted.add(tag)
+                found.doubts.append(
+                    Doubt(mine[0], mine[1], theirs[0], theirs[1], m.score, tuple(m.reasons))
+                )
+    return found
+
+
+class ContactPairer:
+    """The pairer one contacts run hands to the engine: decides with `find_pairs`, and records
+    each doubt for review (idempotent per pair: a retried run adds no second row)."""
+
+    def __init__(self, org_id: int, user_id: int, region: str = DEFAULT_REGION) -> None:
+        self.org_id = org_id
+        self.user_id = user_id
+        self.region = region
+
+    def _key(self, side: Side, record: Record) -> str:
+        return record_key(side, record.id, self.user_id if side == MAILBOX else None)
+
+    def __call__(
+        self, unlinked: Mapping[Side, Sequence[Record]], known: Mapping[Side, Sequence[Record]]
+    ) -> Matches:
+        found = find_pairs(unlinked, known, self.region)
+        review: dict[tuple[Side, str], str] = {}
+        if found.doubts:
+            with session_scope() as s:
+                for d in found.doubts:
+                    record_possible_duplicate(
+                        s,
+                        self.org_id,
+                        self._key(d.side, d.record),
+                        {"side": d.side, **matchable(d.record.id, d.record.fields)},
+                        self._key(d.other_side, d.other),
+                        {"side": d.other_side, **matchable(d.other.id, d.other.fields)},
+                        d.score,
+                        d.reasons,
+                    )
+                    review[(d.side, d.record.id)] = (
+                        f"possible duplicate of {d.other_side} contact {d.other.id} "
+                        f"(score {d.score:.2f}: {'; '.join(d.reasons)}): waiting for review"
+                    )
+        return Matches(tuple(found.pairs), review)
+
+
+__all__ = ["ContactPairer", "Doubt", "Found", "find_pairs"]
