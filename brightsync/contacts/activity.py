@@ -2,18 +2,16 @@
 
 Activity is mail this service logged against the contact: a logged claim whose `relatedTo`
 names the contact, or whose matched participants include one of the contact's addresses.
-Also the "held deletions" panel of the ops status (`ops/status.py` org panels).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from brightsync.models import EmailClaim, EmailParticipant, ObjectLink
+from brightsync.models import EmailClaim, EmailParticipant
 
 LOGGED = "logged"
 
@@ -42,31 +40,3 @@ def logged_activity(
         if matched or str(contact_id) in ids:
             claims.add(claim_id)
     return len(claims)
-
-
-def held_panel(session: Session, org_id: int) -> dict[str, Any]:
-    """Contacts sync links that wait for a person: held deletions and possible duplicates."""
-    where = (
-        ObjectLink.org_id == org_id,
-        ObjectLink.domain == "contacts",
-        ObjectLink.error.is_not(None),
-        (ObjectLink.held.is_not(None)) | (ObjectLink.blocked.is_not(None)),
-    )
-    total = session.scalar(select(func.count()).select_from(ObjectLink).where(*where)) or 0
-    rows = session.scalars(select(ObjectLink).where(*where).order_by(ObjectLink.id).limit(50))
-    return {
-        "count": int(total),
-        "items": [
-            {
-                "link": row.id,
-                "userId": row.user_id,
-                "state": row.state,
-                "held": row.held,
-                "mailboxId": row.mailbox_id,
-                "crmId": row.crm_id,
-                "reason": row.error,
-                "at": row.error_at.isoformat() if row.error_at else None,
-            }
-            for row in rows
-        ],
-    }
