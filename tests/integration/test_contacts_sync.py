@@ -13,7 +13,7 @@ from typing import Any
 from brightsync.db import session_scope
 from brightsync.models import EmailClaim, EmailParticipant
 from tests.conftest import Stack, wait_for
-from tests.integration.helpers import make_org
+from tests.integration.helpers import make_org, person, send, wait_decided
 
 OWNER = "u-ann"
 
@@ -27,7 +27,7 @@ def activate(stack: Stack, org_id: int, email: str, account: dict[str, Any]) -> 
             "crmUserId": OWNER,
             "aurinkoAccountId": account["id"],
             "aurinkoAccessToken": account["accessToken"],
-            "services": ["contacts"],
+            "services": ["email", "contacts"],
         },
     )
     assert r.status_code == 201, r.text
@@ -201,6 +201,13 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     names = {(pair[k]["record"]["firstName"], pair[k]["record"]["lastName"]) for k in "ab"}
     assert names == {("Daniel", "Brown")} and pair["score"] < 0.9 and pair["reasons"]
 
+    # Mail from someone who is no contact yet waits in the sync cache...
+    sent = send(stack, person("eve@prospect.io", "Eve Prospect"), ["ann@acme.com"], "Intro")
+    wait_decided(stack, org_id, sent["internetMessageId"], "unmatched")
+    stack.aurinko(
+        "POST", url, json=mailbox_contact("Eve", "Prospect", "eve@prospect.io")
+    ).raise_for_status()
+
     # Edits flow both ways; a field edited on both sides goes by the policy (crm).
     def edit_mailbox(name: str, body: dict[str, Any]) -> None:
         cid = mailbox(stack, account["id"])[name]["id"]
@@ -219,6 +226,9 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     assert book["Carl Only"]["phoneNumbers"][0]["number"] in ("+44 20 7946 0958", "+442079460958")
     assert people["Robert Smith"]["title"] == "Chief Financial Officer"
     assert book["Robert Smith"]["company"]["jobTitle"] == "Chief Financial Officer"
+    # ...and is logged as soon as the sync has created her contact, without the daily retry.
+    assert emails(people["Eve Prospect"]) == ["eve@prospect.io"]
+    wait_decided(stack, org_id, sent["internetMessageId"], "logged", timeout=20)
 
     # Deletions: Zoe (mailbox) and Carl (CRM) go on the other side too; Anna has logged mail,
     # so deleting her in the mailbox keeps the CRM contact and shows why.
