@@ -52,13 +52,17 @@ def sync_contacts(user_id: int, run: Any) -> None:
         released=lambda addresses: on_new_contacts(org_id, addresses),
     )
     settings = Settings(direction=options["direction"], conflict=options["conflict"])
+    lease = engine.Lease(run.state_id, run.token)
+    pairer = ContactPairer(org_id, user_id)
+    # Contacts whose possible duplicate a person has decided are looked at again.
+    engine.reopen_waiting(lease, scope, pairer.waiting_decided(scope))
     engine.sync(
         adapter,
         scope,
         settings,
-        engine.Lease(run.state_id, run.token),
+        lease,
         identity=rules.IDENTITY,
-        pairer=ContactPairer(org_id, user_id),
+        pairer=pairer,
         count=run.count,
         on_progress=lambda counts: run.renew(progress=counts),
     )

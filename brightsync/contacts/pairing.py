@@ -8,7 +8,9 @@ side's contacts (unlinked ones, and those already linked) by the duplicate match
   the core instead of either being copied;
 - "possible" (the grey band), or a duplicate of a contact that is already linked to another
   one: nothing is created yet; the pair is recorded for review
-  (`GET /api/v1/orgs/{orgId}/duplicates`) and the contact waits.
+  (`GET /api/v1/orgs/{orgId}/duplicates`) and the contact waits;
+- once a person decides the pair (`PATCH .../duplicates/{pairId}`), the waiting contacts are
+  looked at again: "approved" links and merges them, "rejected" copies each to the other side.
 
 `find_pairs` is pure (records in, decisions out); `ContactPairer` adds the recording.
 """
@@ -18,12 +20,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
 from brightsync.contacts.rules import matchable
 from brightsync.db import session_scope
+from brightsync.models import ObjectLink, PossibleDuplicate
 from brightsync.people.duplicates import DuplicateIndex
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.review.duplicates import record_key, record_possible_duplicate
-from brightsync.sync.adapter import MAILBOX, SIDES, Record, Side
+from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Record, Side
+from brightsync.sync.engine import Scope
 from brightsync.sync.twoway import Matches
 
 
@@ -53,8 +59,14 @@ def find_pairs(
     unlinked: Mapping[Side, Sequence[Record]],
     known: Mapping[Side, Sequence[Record]],
     region: str = DEFAULT_REGION,
+    decided: Mapping[frozenset[str], str] | None = None,
 ) -> Found:
-    """Link or doubt each unlinked contact against the other side (highest scores first)."""
+    """Link or doubt each unlinked contact against the other side (highest scores first).
+
+    `decided`: a person's review of a pair ({"mailbox:<id>", "crm:<id>"} -> "approved" |
+    "rejected"): approved pairs are duplicates, rejected ones are two people.
+    """
+    decided = decided or {}
     found = Found()
     if not any(unlinked[s] for s in SIDES):
         return found
@@ -74,7 +86,11 @@ def find_pairs(
         a, b = records[m.a], records[m.b]
         if a[0] == b[0] or not (a[2] or b[2]):
             continue  # same side, or both already linked: not a create to prevent
-        if m.decision == "duplicate" and a[2] and b[2] and not {m.a, m.b} & (taken | doubted):
+        verdict = decided.get(frozenset((m.a, m.b)))
+        if verdict == "rejected":
+            continue  # a person said: two people
+        duplicate = m.decision == "duplicate" or verdict == "approved"
+        if duplicate and a[2] and b[2] and not {m.a, m.b} & (taken | doubted):
             mailbox, crm = (a[1], b[1]) if a[0] == MAILBOX else (b[1], a[1])
             found.pairs.append((mailbox, crm))
             taken |= {m.a, m.b}
@@ -100,10 +116,56 @@ class ContactPairer:
     def _key(self, side: Side, record: Record) -> str:
         return record_key(side, record.id, self.user_id if side == MAILBOX else None)
 
+    def _tag_of(self, key: str) -> str | None:
+        """The pairer's tag of a review key of this user's contacts (None: another's)."""
+        side, _, rest = key.partition(":")
+        if side == CRM:
+            return _tag(CRM, rest)
+        owner, _, record_id = rest.partition(":")
+        return _tag(MAILBOX, record_id) if owner == str(self.user_id) else None
+
+    def decided(self) -> dict[frozenset[str], str]:
+        """The org's reviewed pairs that involve this user's mailbox or the CRM."""
+        out: dict[frozenset[str], str] = {}
+        with session_scope() as s:
+            rows = s.execute(
+                select(
+                    PossibleDuplicate.key_a, PossibleDuplicate.key_b, PossibleDuplicate.state
+                ).where(
+                    PossibleDuplicate.org_id == self.org_id,
+                    PossibleDuplicate.state.in_(("approved", "rejected")),
+                )
+            )
+            for key_a, key_b, state in rows:
+                a, b = self._tag_of(key_a), self._tag_of(key_b)
+                if a and b:
+                    out[frozenset((a, b))] = state
+        return out
+
+    def waiting_decided(self, scope: Scope) -> list[int]:
+        """Links of records sent to review whose pair a person has decided since."""
+        tags = {t for pair in self.decided() for t in pair}
+        if not tags:
+            return []
+        with session_scope() as s:
+            rows = s.execute(
+                select(ObjectLink.id, ObjectLink.mailbox_id, ObjectLink.crm_id).where(
+                    ObjectLink.user_id == scope.user_id,
+                    ObjectLink.domain == scope.domain,
+                    ObjectLink.blocked.is_not(None),
+                )
+            )
+            return [
+                link_id
+                for link_id, mailbox_id, crm_id in rows
+                if (mailbox_id is None) != (crm_id is None)
+                and (_tag(MAILBOX, mailbox_id) if mailbox_id else _tag(CRM, str(crm_id))) in tags
+            ]
+
     def __call__(
         self, unlinked: Mapping[Side, Sequence[Record]], known: Mapping[Side, Sequence[Record]]
     ) -> Matches:
-        found = find_pairs(unlinked, known, self.region)
+        found = find_pairs(unlinked, known, self.region, self.decided())
         review: dict[tuple[Side, str], str] = {}
         if found.doubts:
             with session_scope() as s:

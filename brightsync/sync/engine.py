@@ -206,6 +206,28 @@ def reset_cursors(lease: Lease) -> None:
     store_cursors(lease, {MAILBOX: None, CRM: None})
 
 
+def reopen_waiting(lease: Lease, scope: Scope, link_ids: Sequence[int]) -> int:
+    """Forget links that only wait (one side, nothing ever written: a record sent to review)
+    and reset the cursors, so the next plan sees those records as new again (e.g. after a
+    person decided the review). Returns how many were forgotten."""
+    if not link_ids:
+        return 0
+    with session_scope() as s:
+        lease.fence(s)
+        gone = s.execute(
+            delete(ObjectLink).where(
+                ObjectLink.id.in_(list(link_ids)),
+                ObjectLink.user_id == scope.user_id,
+                ObjectLink.domain == scope.domain,
+                ObjectLink.blocked.is_not(None),
+                (ObjectLink.mailbox_id.is_(None)) | (ObjectLink.crm_id.is_(None)),
+            )
+        ).rowcount
+    if gone:
+        reset_cursors(lease)
+    return gone
+
+
 class Engine:
     """Executes plans for one scope under one lease. `identity`: fields that identify a record
     for pairing (see `twoway.plan`)."""

@@ -50,14 +50,16 @@ def sync_round(stack: Stack, user_id: int) -> dict[str, Any]:
 
 def mailbox(stack: Stack, account_id: int) -> dict[str, dict[str, Any]]:
     records = stack.aurinko("GET", f"/_control/accounts/{account_id}/contacts").json()["records"]
-    return {f"{c['name'].get('givenName')} {c['name'].get('familyName')}": c for c in records}
+    out = {f"{c['name'].get('givenName')} {c['name'].get('familyName')}": c for c in records}
+    assert len(out) == len(records), "a person twice in the mailbox"
+    return out
 
 
 def crm(stack: Stack) -> dict[str, dict[str, Any]]:
-    return {
-        f"{c['firstName']} {c['lastName']}": c
-        for c in stack.crm("GET", "/_control/records/contacts").json()
-    }
+    records = stack.crm("GET", "/_control/records/contacts").json()
+    out = {f"{c['firstName']} {c['lastName']}": c for c in records}
+    assert len(out) == len(records), "a person twice in the CRM"
+    return out
 
 
 def emails(contact: dict[str, Any]) -> list[str]:
@@ -201,6 +203,12 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     names = {(pair[k]["record"]["firstName"], pair[k]["record"]["lastName"]) for k in "ab"}
     assert names == {("Daniel", "Brown")} and pair["score"] < 0.9 and pair["reasons"]
 
+    # A person decides the grey pair is one person: the next run links and merges them.
+    r = stack.admin(
+        "PATCH", f"/api/v1/orgs/{org_id}/duplicates/{pair['id']}", json={"state": "approved"}
+    )
+    assert r.status_code == 200, r.text
+
     # Mail from someone who is no contact yet waits in the sync cache...
     sent = send(stack, person("eve@prospect.io", "Eve Prospect"), ["ann@acme.com"], "Intro")
     wait_decided(stack, org_id, sent["internetMessageId"], "unmatched")
@@ -226,6 +234,12 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     assert book["Carl Only"]["phoneNumbers"][0]["number"] in ("+44 20 7946 0958", "+442079460958")
     assert people["Robert Smith"]["title"] == "Chief Financial Officer"
     assert book["Robert Smith"]["company"]["jobTitle"] == "Chief Financial Officer"
+    daniels = [people["Daniel Brown"]]
+    assert sorted(emails(daniels[0])) == [
+        "dan.brown@umbrella.com",
+        "daniel.b@umbrella.com",
+    ]
+    assert sorted(emails(book["Daniel Brown"])) == sorted(emails(daniels[0]))
     # ...and is logged as soon as the sync has created her contact, without the daily retry.
     assert emails(people["Eve Prospect"]) == ["eve@prospect.io"]
     wait_decided(stack, org_id, sent["internetMessageId"], "logged", timeout=20)

@@ -126,3 +126,13 @@ def test_a_held_write_holds_the_link_and_is_not_retried():
     stored = settle(step, {0: Failed("held", "logged mail")})
     assert stored.held == CRM and stored.mailbox.gone and not stored.crm.gone
     assert decide(stored, current, Settings()) is None
+
+
+def test_a_reviewed_pair_is_linked_when_approved_and_left_apart_when_rejected():
+    m = [Record("m2", fields("Daniel", "Brown", ["daniel.b@umbrella.com"]))]
+    c = [Record("c2", fields("Daniel", "Brown", ["dan.brown@umbrella.com"]))]
+    pair = frozenset(("mailbox:m2", "crm:c2"))
+    approved = find_pairs({MAILBOX: m, CRM: c}, {MAILBOX: [], CRM: []}, decided={pair: "approved"})
+    assert [(a.id, b.id) for a, b in approved.pairs] == [("m2", "c2")] and not approved.doubts
+    rejected = find_pairs({MAILBOX: m, CRM: c}, {MAILBOX: [], CRM: []}, decided={pair: "rejected"})
+    assert rejected.pairs == [] and rejected.doubts == []
