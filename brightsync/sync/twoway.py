@@ -482,7 +482,10 @@ def plan(
                 remaining.append(record)
         unlinked[s] = remaining
 
-    # 3. first sync: an unlinked record on each side with the same content are one item.
+    # 3. first sync: an unlinked record on each side with the same content are one item. A
+    # domain with a pairer merges their other fields like its pairs (an empty value never
+    # overwrites the other side's); without one they are decided as changed on both sides.
+    merged_first: set[int] = set()
     crm_by_fp: dict[str, list[Record]] = {}
     for record in unlinked[CRM]:
         fp = fingerprint(record.fields, identity)
@@ -502,8 +505,10 @@ def plan(
             )
             currents.append({MAILBOX: record, CRM: partner})
             kinds[len(links) - 1] = "link"
+            if pairer is not None:
+                merged_first.add(len(links) - 1)
     # 3b. the domain's pairer: the same item with differing content, or a doubt to review.
-    merged: set[int] = set()
+    merged: set[int] = set(merged_first)
     review: dict[int, str] = {}
     if pairer is not None and (unlinked[MAILBOX] or unlinked[CRM]):
         known = {s: [c[s] for c in currents if isinstance(c[s], Record)] for s in SIDES}

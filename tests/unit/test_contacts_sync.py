@@ -136,3 +136,15 @@ def test_a_reviewed_pair_is_linked_when_approved_and_left_apart_when_rejected():
     assert [(a.id, b.id) for a, b in approved.pairs] == [("m2", "c2")] and not approved.doubts
     rejected = find_pairs({MAILBOX: m, CRM: c}, {MAILBOX: [], CRM: []}, decided={pair: "rejected"})
     assert rejected.pairs == [] and rejected.doubts == []
+
+
+def test_exact_twins_on_first_sync_merge_and_an_empty_field_never_wipes_the_other():
+    box = Record("m1", fields("Ann", "Lee", ["ann@acme.com"]), "v", T2)  # newer, no phone
+    crm = Record("c1", fields("Ann", "Lee", ["ann@acme.com"], ["+14155550100"]), "v", T1)
+    changes = {MAILBOX: ChangeSet((box,), (), "m"), CRM: ChangeSet((crm,), (), "c")}
+    p = plan([], changes, Settings(conflict="mailbox"), rules.IDENTITY, lambda u, k: Matches())
+    (step,) = p.steps
+    assert step.kind == "link"
+    assert [(w.side, dict(w.fields)) for w in step.writes] == [
+        (MAILBOX, {"phones": ["+14155550100"]})
+    ]
