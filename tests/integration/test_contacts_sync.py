@@ -2,16 +2,16 @@
 
 One scenario: the first sync links two overlapping address books (a typo, swapped names, a
 nickname with a differently formatted phone, a second email) without making a duplicate and
-lists the grey case for review; then edits flow both ways, a conflicting edit goes by the
-policy, and deletions flow, except the CRM contact with logged mail, which is held.
+lists the grey case for review (approved, the next run links it); mail waiting for an unknown
+sender is logged once the sync creates her contact; edits flow both ways, a conflicting edit
+goes by the policy, and deletions flow, except the CRM contact with logged mail (logged by
+the email sync), which is held and shown in the ops status.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from brightsync.db import session_scope
-from brightsync.models import EmailClaim, EmailParticipant
 from tests.conftest import Stack, wait_for
 from tests.integration.helpers import make_org, person, send, wait_decided
 
@@ -246,18 +246,8 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
 
     # Deletions: Zoe (mailbox) and Carl (CRM) go on the other side too; Anna has logged mail,
     # so deleting her in the mailbox keeps the CRM contact and shows why.
-    with session_scope() as s:
-        claim = EmailClaim(
-            org_id=org_id,
-            message_key="<m1@hooli.com>",
-            owner_user_id=user_id,
-            provider_message_id="m1",
-            state="logged",
-            related_to={"contacts": ["c-anna"], "companies": [], "opportunities": []},
-        )
-        s.add(claim)
-        s.flush()
-        s.add(EmailParticipant(org_id=org_id, claim_id=claim.id, address="anna@hooli.com"))
+    mail = send(stack, person("anna@hooli.com", "Anna Kowalski"), ["ann@acme.com"], "Order")
+    wait_decided(stack, org_id, mail["internetMessageId"], "logged")
     for name in ("Zoe New", "Anna Kowalski"):
         cid = mailbox(stack, account["id"])[name]["id"]
         stack.aurinko("DELETE", f"{url}/{cid}").raise_for_status()
