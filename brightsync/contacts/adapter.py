@@ -33,7 +33,7 @@ from brightsync.contacts import rules
 from brightsync.crm.matching import Matcher
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Held, Record, Side
-from brightsync.sync.creates import attempt_create, idempotency_key
+from brightsync.sync.creates import attempt_create
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +229,13 @@ class ContactsAdapter:
         payload["companyId"] = self._company_id(fields)
         if self.owner_id:
             payload["ownerId"] = self.owner_id
-        # The engine keeps the intent (and looks with `find` before a retry); within this
-        # attempt a lost answer is looked for before the create is sent again.
+        # The shared safe create: the engine's intent key goes out as Idempotency-Key (the
+        # engine looks with `find` before a retry), and within this attempt a lost answer is
+        # looked for before the create is sent again.
         made = attempt_create(
             lambda idem: self.crm.create_contact(payload, idempotency_key=idem),
             lambda: self._found_native(fields),
-            key=idempotency_key("contacts", key),
+            key=key,
             look_first=False,
         )
         created = made.record
