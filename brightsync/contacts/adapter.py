@@ -216,6 +216,10 @@ class ContactsAdapter:
                 return contact
         return None
 
+    def lookup_crm(self, addresses: list[str]) -> list[Record]:
+        """CRM contacts holding any of these addresses, whoever owns them (for the pairer)."""
+        return [self._crm_record(c) for c in self.crm.lookup_contacts(addresses)]
+
     # -- writing --
 
     def create(self, side: Side, fields: Mapping[str, Any], key: str) -> Record:

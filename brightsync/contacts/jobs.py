@@ -53,7 +53,7 @@ def sync_contacts(user_id: int, run: Any) -> None:
     )
     settings = Settings(direction=options["direction"], conflict=options["conflict"])
     lease = engine.Lease(run.state_id, run.token)
-    pairer = ContactPairer(org_id, user_id)
+    pairer = ContactPairer(org_id, user_id, lookup=adapter.lookup_crm)
     # Contacts whose possible duplicate a person has decided are looked at again.
     engine.reopen_waiting(lease, scope, pairer.waiting_decided(scope))
     engine.sync(

@@ -17,8 +17,9 @@ side's contacts (unlinked ones, and those already linked) by the duplicate match
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -53,6 +54,11 @@ class Found:
 
 def _tag(side: Side, record_id: str) -> str:
     return f"{side}:{record_id}"
+
+
+def _naive(value: datetime) -> datetime:
+    """Compare stored times alike on every backend (some return them without a zone)."""
+    return value.replace(tzinfo=None) if value.tzinfo else value
 
 
 def find_pairs(
@@ -108,10 +114,19 @@ class ContactPairer:
     """The pairer one contacts run hands to the engine: decides with `find_pairs`, and records
     each doubt for review (idempotent per pair: a retried run adds no second row)."""
 
-    def __init__(self, org_id: int, user_id: int, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self,
+        org_id: int,
+        user_id: int,
+        region: str = DEFAULT_REGION,
+        lookup: Callable[[list[str]], list[Record]] | None = None,
+    ) -> None:
+        """`lookup(addresses)`: CRM contacts holding any of the addresses, whoever owns them
+        (a person another user owns must not be created a second time)."""
         self.org_id = org_id
         self.user_id = user_id
         self.region = region
+        self.lookup = lookup
 
     def _key(self, side: Side, record: Record) -> str:
         return record_key(side, record.id, self.user_id if side == MAILBOX else None)
@@ -124,47 +139,72 @@ class ContactPairer:
         owner, _, record_id = rest.partition(":")
         return _tag(MAILBOX, record_id) if owner == str(self.user_id) else None
 
-    def decided(self) -> dict[frozenset[str], str]:
+    def _decisions(self) -> list[tuple[frozenset[str], str, datetime | None]]:
         """The org's reviewed pairs that involve this user's mailbox or the CRM."""
-        out: dict[frozenset[str], str] = {}
+        out = []
         with session_scope() as s:
             rows = s.execute(
                 select(
-                    PossibleDuplicate.key_a, PossibleDuplicate.key_b, PossibleDuplicate.state
+                    PossibleDuplicate.key_a,
+                    PossibleDuplicate.key_b,
+                    PossibleDuplicate.state,
+                    PossibleDuplicate.decided_at,
                 ).where(
                     PossibleDuplicate.org_id == self.org_id,
                     PossibleDuplicate.state.in_(("approved", "rejected")),
                 )
             )
-            for key_a, key_b, state in rows:
+            for key_a, key_b, state, at in rows:
                 a, b = self._tag_of(key_a), self._tag_of(key_b)
                 if a and b:
-                    out[frozenset((a, b))] = state
+                    out.append((frozenset((a, b)), state, at))
         return out
 
+    def decided(self) -> dict[frozenset[str], str]:
+        return {pair: state for pair, state, _at in self._decisions()}
+
     def waiting_decided(self, scope: Scope) -> list[int]:
-        """Links of records sent to review whose pair a person has decided since."""
-        tags = {t for pair in self.decided() for t in pair}
-        if not tags:
+        """Links of records sent to review whose pair a person has decided since (a decision
+        reopens a waiting record once: sent to review again, it waits for a new decision)."""
+        latest: dict[str, datetime] = {}
+        for pair, _state, at in self._decisions():
+            for tag in pair:
+                if at is not None and (tag not in latest or at > latest[tag]):
+                    latest[tag] = at
+        if not latest:
             return []
         with session_scope() as s:
             rows = s.execute(
-                select(ObjectLink.id, ObjectLink.mailbox_id, ObjectLink.crm_id).where(
+                select(
+                    ObjectLink.id, ObjectLink.mailbox_id, ObjectLink.crm_id, ObjectLink.error_at
+                ).where(
                     ObjectLink.user_id == scope.user_id,
                     ObjectLink.domain == scope.domain,
                     ObjectLink.blocked.is_not(None),
                 )
             )
-            return [
-                link_id
-                for link_id, mailbox_id, crm_id in rows
-                if (mailbox_id is None) != (crm_id is None)
-                and (_tag(MAILBOX, mailbox_id) if mailbox_id else _tag(CRM, str(crm_id))) in tags
-            ]
+            out = []
+            for link_id, mailbox_id, crm_id, waiting_since in rows:
+                if (mailbox_id is None) == (crm_id is None):
+                    continue
+                tag = _tag(MAILBOX, mailbox_id) if mailbox_id else _tag(CRM, str(crm_id))
+                at = latest.get(tag)
+                if at is not None and (waiting_since is None or _naive(at) > _naive(waiting_since)):
+                    out.append(link_id)
+            return out
 
     def __call__(
         self, unlinked: Mapping[Side, Sequence[Record]], known: Mapping[Side, Sequence[Record]]
     ) -> Matches:
+        known = {side: list(known[side]) for side in SIDES}
+        if self.lookup is not None:
+            # CRM contacts outside this user's scope (another owner) count as existing ones.
+            seen = {r.id for r in [*known[CRM], *unlinked[CRM]]}
+            addresses = sorted({a for r in unlinked[MAILBOX] for a in r.fields.get("emails") or []})
+            for record in self.lookup(addresses) if addresses else []:
+                if record.id not in seen:
+                    seen.add(record.id)
+                    known[CRM].append(record)
         found = find_pairs(unlinked, known, self.region, self.decided())
         review: dict[tuple[Side, str], str] = {}
         if found.doubts:
