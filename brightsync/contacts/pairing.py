@@ -26,7 +26,7 @@ from sqlalchemy import select
 from brightsync.contacts.rules import matchable
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, PossibleDuplicate
-from brightsync.people.duplicates import DuplicateIndex
+from brightsync.people.duplicates import DuplicateIndex, blocking_keys, prepare
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.review.duplicates import record_key, record_possible_duplicate
 from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Record, Side
@@ -82,9 +82,19 @@ def find_pairs(
             records[_tag(side, record.id)] = (side, record, False)
         for record in unlinked[side]:
             records[_tag(side, record.id)] = (side, record, True)
+    people = {
+        tag: prepare(matchable(tag, rec.fields), region) for tag, (_s, rec, _f) in records.items()
+    }
+    # Only linked records that share a blocking key with an unlinked one can matter: a run
+    # with a few new contacts indexes those few and their candidates, not the whole book.
+    wanted: set[str] = set()
+    for tag, (_side, _record, free) in records.items():
+        if free:
+            wanted |= blocking_keys(people[tag])
     with DuplicateIndex(region) as index:
-        for tag, (_side, record, _free) in records.items():
-            index.add(matchable(tag, record.fields))
+        for tag, (_side, _record, free) in records.items():
+            if free or blocking_keys(people[tag]) & wanted:
+                index.add(people[tag])
         matches = sorted(index.pairs(), key=lambda m: -m.score)
     taken: set[str] = set()
     doubted: set[str] = set()
