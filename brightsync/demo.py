@@ -317,7 +317,53 @@ class Demo:
             90,
             "the cached email to be logged",
         )
-        return {"mails": mails}
+        return {"mails": mails, "contacts": self.contacts_sync()}
+
+    def contacts_sync(self) -> dict[str, Any]:
+        """Dana's address book meets the CRM's: her "David Customer" is the CRM's Dave (same
+        address), so the two are linked and merged instead of either being copied."""
+        self.step("dana@acme.com brings her address book: two-way contacts sync")
+        acct = self.sim(
+            "POST",
+            "/_control/accounts",
+            json={"email": "dana@acme.com", "name": "Dana", "provider": "office365"},
+        )
+        for first, last, addresses, phone in (
+            (
+                "David",
+                "Customer",
+                ["dave@customer.com", "dave.customer@gmail.com"],
+                "+1 415 555 0142",
+            ),
+            ("Gina", "Newclient", ["gina@newclient.io"], None),
+        ):
+            body: dict[str, Any] = {
+                "name": {"givenName": first, "familyName": last},
+                "emailAddresses": [{"address": a} for a in addresses],
+            }
+            if phone:
+                body["phoneNumbers"] = [{"number": phone}]
+            self.sim("POST", f"/_control/accounts/{acct['id']}/contacts", json=body)
+        user = self.admin(
+            "POST",
+            f"/api/v1/orgs/{self.org_id}/users",
+            json={
+                "email": "dana@acme.com",
+                "aurinkoAccountId": acct["id"],
+                "aurinkoAccessToken": acct["accessToken"],
+                "services": ["contacts"],
+            },
+        )
+        self.admin("POST", f"/api/v1/users/{user['id']}/sync", json={"service": "contacts"})
+
+        def done() -> bool:
+            st = self.admin("GET", f"/api/v1/users/{user['id']}")["status"]["contacts"]
+            return st["runs"] >= 1 and st["state"] not in ("queued", "running", "never")
+
+        self._wait(done, 90, "the contacts sync")
+        book = self.sim("GET", f"/_control/accounts/{acct['id']}/contacts")["records"]
+        crm = self.crm_call("GET", "/_control/records/contacts")
+        return {"mailbox": book, "crm": crm}
 
     def _decision(self, msg_id: str) -> dict[str, Any]:
         r = requests.get(
@@ -385,6 +431,19 @@ class Demo:
             f"Sync cache now holds {len(cache)} item(s); Erin's email was logged by the retry "
             "once her contact appeared.",
         ]
+        contacts = result.get("contacts")
+        if contacts:
+            daves = [c for c in contacts["crm"] if c.get("lastName") == "Customer"]
+            ginas = [c for c in contacts["crm"] if c.get("lastName") == "Newclient"]
+            lines += [
+                "Contacts sync: Dana's 'David Customer' and the CRM's 'Dave Customer' share an "
+                f"address: linked, not duplicated ({len(daves)} in the CRM, now "
+                f"'{daves[0]['firstName']} Customer' with {len(daves[0]['emailAddresses'])} "
+                f"addresses); 'Gina Newclient' created in the CRM: {len(ginas)}; Dana's address "
+                f"book now holds {len(contacts['mailbox'])} contacts."
+                if daves
+                else "Contacts sync: no Customer contact in the CRM",
+            ]
         return "\n".join(lines)
 
 

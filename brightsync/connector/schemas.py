@@ -152,6 +152,11 @@ class ContactSchema(ContractSchema):
     companyId = Id(allow_none=True, metadata=_meta("The contact's company, if any (optional)."))
     phoneNumbers = _strings("Phone numbers.")
     title = _str("Job title.")
+    notes = _str("Free-text notes (two-way contacts sync).")
+    ownerId = Id(
+        allow_none=True,
+        metadata=_meta("CRM user id of the owner; the contacts sync takes a user's own."),
+    )
     lastModifiedAt = _modified()
 
     @validates_schema

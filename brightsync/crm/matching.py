@@ -195,33 +195,50 @@ class Matcher:
         return self.match([addr]).get(addr)
 
     def _company_for(self, addr: str) -> dict[str, Any] | None:
-        domain = company_domain(addr)
-        if domain is None or not self.caps.company_lookup_domain:
+        return self.company_for([addr])
+
+    def company_for(self, addresses: Sequence[str], name: str = "") -> dict[str, Any] | None:
+        """The company of someone: found by the company domain of one of their addresses, then
+        by `name`; else created once (when allowed) under that domain and name."""
+        domain = next((d for d in map(company_domain, addresses) if d), None)
+        name = name.strip()
+        by_domain = bool(domain) and self.caps.company_lookup_domain
+        by_name = bool(name) and self.caps.company_lookup_name
+        if not (by_domain or by_name):
+            return None  # nothing to look it up by: never create blindly
+
+        def lookup(refresh: bool = False) -> dict[str, Any] | None:
+            if by_domain:
+                found = self.crm.lookup_companies(domain=domain, refresh=refresh)
+                if found:
+                    return found[0]
+            if by_name:
+                found = self.crm.lookup_companies(name=name, refresh=refresh)
+                if found:
+                    return found[0]
             return None
-        found = self.crm.lookup_companies(domain=domain)
-        if found:
-            return found[0]
-        if not (self.create_companies and self.caps.company_create):
-            return None
-        with lock(f"company:{self.org_id}:{domain}") as mine:
+
+        company = lookup()
+        if company is not None or not (self.create_companies and self.caps.company_create):
+            return company
+        key = domain if by_domain else f"name:{name.lower()}"
+        with lock(f"company:{self.org_id}:{key}") as mine:
             if not mine:
                 return None
-            found = self.crm.lookup_companies(domain=domain)
-            if found:
-                return found[0]
-            payload = {"name": company_name_from_domain(domain) or domain, "domains": [domain]}
-
-            def lookup() -> dict[str, Any] | None:
-                found = self.crm.lookup_companies(domain=domain, refresh=True)
-                return found[0] if found else None
-
+            company = lookup(refresh=True)
+            if company is not None:
+                return company
+            payload = {
+                "name": name or company_name_from_domain(domain or "") or domain,
+                "domains": [domain] if by_domain else [],
+            }
             try:
                 made = create_once(
                     self.org_id,
                     "company",
-                    domain,
-                    lambda key: self.crm.create_company(payload, idempotency_key=key),
-                    lookup,
+                    key,
+                    lambda idem: self.crm.create_company(payload, idempotency_key=idem),
+                    lambda: lookup(refresh=True),
                 )
             except FinalError as exc:
                 log.warning("company creation refused: %s", exc.message)

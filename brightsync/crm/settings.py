@@ -52,6 +52,10 @@ class ContactsSettings(Strict):
     conflict = fields.String(
         load_default="newest", validate=validate.OneOf(["newest", "crm", "mailbox"])
     )
+    # Only mailbox contacts filed under this category sync (None: all of them).
+    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 255))
+    # A contact deleted in a mailbox also deletes a CRM contact that has logged mail.
+    allowDeleteWithActivity = fields.Boolean(load_default=False)
 
 
 class TasksSettings(Strict):

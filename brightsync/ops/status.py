@@ -211,6 +211,23 @@ def register_org_panel(name: str, panel: OrgPanel) -> None:
     ORG_PANELS[name] = panel
 
 
+def _held_deletions(session: Session, org_id: int) -> dict[str, Any]:
+    from brightsync.sync.engine import held_links  # the two-way status table
+
+    return held_links(session, org_id)
+
+
+def _possible_duplicates(session: Session, org_id: int) -> dict[str, Any]:
+    from brightsync.review.duplicates import list_possible_duplicates
+
+    items, total = list_possible_duplicates(session, org_id, "open", limit=20)
+    return {"count": total, "items": items}
+
+
+register_org_panel("heldDeletions", _held_deletions)
+register_org_panel("possibleDuplicates", _possible_duplicates)
+
+
 def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[list, dict]:
     by_health: dict[str, int] = {}
     rows = []

@@ -21,7 +21,9 @@ Errors: adapters raise the clients' errors unchanged (`brightsync.clients.http`)
 `TransientError` (the engine defers the action and the run is retried), `PreconditionFailed`
 (412: the engine re-reads with `get` and decides again), `NotFoundError` (the record is gone:
 an update becomes "deleted on that side"; a delete is already done), any other
-`FinalError` (recorded on the link with its reason; the rest of the run goes on).
+`FinalError` (recorded on the link with its reason; the rest of the run goes on), `Held`
+(the side keeps this write back for a person to review: the link is held, like a deletion the
+mass-deletion guard holds, with the reason on it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ Side = Literal["mailbox", "crm"]
 MAILBOX: Side = "mailbox"
 CRM: Side = "crm"
 SIDES: tuple[Side, Side] = (MAILBOX, CRM)
+
+
+class Held(Exception):
+    """Raised by an adapter's write that must wait for review (e.g. deleting a CRM contact
+    that has logged activity): the engine holds the link with this reason, not retried."""
 
 
 def other(side: Side) -> Side:

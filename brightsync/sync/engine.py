@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.http import (
@@ -45,12 +45,22 @@ from brightsync.clients.http import (
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, SyncState, utcnow
 from brightsync.sync import leases
-from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Adapter, ChangeSet, Record, Side
+from brightsync.sync.adapter import (
+    CRM,
+    MAILBOX,
+    SIDES,
+    Adapter,
+    ChangeSet,
+    Held,
+    Record,
+    Side,
+)
 from brightsync.sync.twoway import (
     GONE,
     Failed,
     Link,
     Outcome,
+    Pairer,
     Plan,
     Settings,
     SideState,
@@ -196,6 +206,28 @@ def reset_cursors(lease: Lease) -> None:
     store_cursors(lease, {MAILBOX: None, CRM: None})
 
 
+def reopen_waiting(lease: Lease, scope: Scope, link_ids: Sequence[int]) -> int:
+    """Forget links that only wait (one side, nothing ever written: a record sent to review)
+    and reset the cursors, so the next plan sees those records as new again (e.g. after a
+    person decided the review). Returns how many were forgotten."""
+    if not link_ids:
+        return 0
+    with session_scope() as s:
+        lease.fence(s)
+        gone = s.execute(
+            delete(ObjectLink).where(
+                ObjectLink.id.in_(list(link_ids)),
+                ObjectLink.user_id == scope.user_id,
+                ObjectLink.domain == scope.domain,
+                ObjectLink.blocked.is_not(None),
+                (ObjectLink.mailbox_id.is_(None)) | (ObjectLink.crm_id.is_(None)),
+            )
+        ).rowcount
+    if gone:
+        reset_cursors(lease)
+    return gone
+
+
 class Engine:
     """Executes plans for one scope under one lease. `identity`: fields that identify a record
     for pairing (see `twoway.plan`)."""
@@ -208,7 +240,9 @@ class Engine:
         lease: Lease,
         identity: Sequence[str] = (),
         on_progress: Callable[[dict[str, int]], None] | None = None,
+        pairer: Pairer | None = None,
     ) -> None:
+        self.pairer = pairer
         self.adapter = adapter
         self.scope = scope
         self.settings = settings
@@ -221,7 +255,7 @@ class Engine:
     def plan(self, changes: dict[Side, ChangeSet]) -> Plan:
         with session_scope() as s:
             links = load_links(s, self.scope)
-        return plan(links, changes, self.settings, self.identity)
+        return plan(links, changes, self.settings, self.identity, self.pairer)
 
     def resolve_intents(self) -> int:
         """Look for what earlier unanswered creates made, before deciding anything: a record
@@ -337,6 +371,8 @@ class Engine:
             except NotFoundError:
                 pass  # already gone: the deletion is done
             return None
+        except Held as exc:
+            return Failed("held", str(exc))
         except PreconditionFailed as exc:
             return Failed("transient", f"{STALE}: {exc}")
         except NotFoundError as exc:
@@ -376,6 +412,8 @@ class Engine:
                 stale = write.side  # decided again below, with a fresh read
             elif outcome.kind == "final":
                 result.count("failed")
+            elif outcome.kind == "held":
+                result.count("held")
             else:
                 result.count("deferred")
                 result.deferred += 1
@@ -384,9 +422,14 @@ class Engine:
         creates = [i for i, w in enumerate(step.writes) if w.op == "create"]
         if not creates or any(not isinstance(outcomes[i], Failed) for i in creates):
             extra.update(intent_key=None, intent_side=None)
-        final = [o for o in outcomes.values() if isinstance(o, Failed) and o.kind == "final"]
+        final = [
+            o for o in outcomes.values() if isinstance(o, Failed) and o.kind in ("final", "held")
+        ]
         if final:
             extra.update(error=final[0].reason[:2000], error_at=utcnow())
+        if step.kind == "review":
+            extra.update(error=step.reason[:2000], error_at=utcnow())
+            result.count("review")
         if step.conflicts:
             extra["conflict"] = {
                 "fields": list(step.conflicts),
@@ -443,6 +486,30 @@ class Engine:
         return result
 
 
+def held_links(session: Session, org_id: int, limit: int = 50) -> dict[str, Any]:
+    """Links waiting for a person (the ops status's "heldDeletions" panel): deletions the guard
+    or a side held back, with the reason (e.g. a CRM contact that has logged mail)."""
+    where = (ObjectLink.org_id == org_id, ObjectLink.held.is_not(None))
+    total = session.scalar(select(func.count()).select_from(ObjectLink).where(*where)) or 0
+    rows = session.scalars(select(ObjectLink).where(*where).order_by(ObjectLink.id).limit(limit))
+    return {
+        "count": int(total),
+        "items": [
+            {
+                "link": row.id,
+                "domain": row.domain,
+                "userId": row.user_id,
+                "held": row.held,
+                "mailboxId": row.mailbox_id,
+                "crmId": row.crm_id,
+                "reason": row.error,
+                "at": row.error_at.isoformat() if row.error_at else None,
+            }
+            for row in rows
+        ],
+    }
+
+
 def prune_tombstones(scope: Scope, older_than: timedelta = timedelta(days=TOMBSTONE_DAYS)) -> int:
     """Tombstones absorb late deletion reports and stale replays; after a month they go."""
     with session_scope() as s:
@@ -466,11 +533,12 @@ def sync(
     review: bool = False,
     count: Callable[[str, int], None] | None = None,
     on_progress: Callable[[dict[str, int]], None] | None = None,
+    pairer: Pairer | None = None,
 ) -> Result:
     """One run: read both sides since the stored cursors, plan, and (unless `review`) execute
     the plan and store the new cursors. Raises TransientError after the run when writes were
     deferred, so the caller retries later (everything done is kept)."""
-    engine = Engine(adapter, scope, settings, lease, identity, on_progress)
+    engine = Engine(adapter, scope, settings, lease, identity, on_progress, pairer)
     if settings.direction == "off":
         return Result(Plan((), {MAILBOX: None, CRM: None}))
     cursors = read_cursors(lease.state_id)

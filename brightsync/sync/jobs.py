@@ -30,6 +30,7 @@ HANDLERS: dict[str, str] = {
     "email": "brightsync.email.sync:sync_mailbox",
     "calendar": "brightsync.calendar.jobs:sync_calendar",
     "tasks": "brightsync.tasks.jobs:sync_tasks",
+    "contacts": "brightsync.contacts.jobs:sync_contacts",
 }
 
 # Retry a failed run after transient trouble, growing up to this cap.

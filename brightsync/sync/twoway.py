@@ -27,12 +27,16 @@ The model (after vdirsyncer's status table, with field-level merges):
 - Records with no link are paired before anything is created: with a create on that side
   whose answer was lost (adopt), with a link whose record that side deleted in this same
   delta (a move: same content, new id), or with an unlinked record of the other side (first
-  sync). Pairing compares the fields named by `identity`.
+  sync). Pairing compares the fields named by `identity`; a domain may also pass a `pairer`
+  that finds the same item with differing content (the contacts' duplicate matcher): its
+  pairs are linked with a field-level merge (an empty value takes the other side's, lists
+  are united, a real difference goes by the policy), and records it sends to review get no
+  create: they are stored blocked, with the reason, until their content changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -176,6 +180,64 @@ class Plan:
             "held": dict(self.held),
             "steps": [s.describe() for s in self.steps if s.kind != "refresh"],
         }
+
+
+@dataclass(frozen=True)
+class Matches:
+    """What a pairer found among the unlinked records. `pairs`: (mailbox, crm) records that are
+    one item (the crm record may come from outside the delta, e.g. a lookup); `review`:
+    (side, id) of unlinked records to create nothing for yet -> the reason."""
+
+    pairs: tuple[tuple[Record, Record], ...] = ()
+    review: Mapping[tuple[Side, str], str] = field(default_factory=dict)
+
+
+# (unlinked records per side, linked records per side) -> Matches. It may read, never write.
+Pairer = Callable[[Mapping[Side, Sequence[Record]], Mapping[Side, Sequence[Record]]], Matches]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == ()
+
+
+def merge(link: Link, mailbox: Record, crm: Record, settings: Settings) -> Step:
+    """The step that makes two records found to be one item agree, field by field: equal
+    stays, an empty value takes the other's, lists are united (the winner's items first), a
+    real difference goes by the policy (recorded as a conflict)."""
+    records = {MAILBOX: mailbox, CRM: crm}
+    winner = _winner(settings, mailbox, crm)
+    loser = CRM if winner == MAILBOX else MAILBOX
+    merged: dict[str, Any] = {}
+    conflicts: list[str] = []
+    lost: dict[str, dict[str, Any]] = {}
+    for f in sorted(set(mailbox.fields) & set(crm.fields)):
+        mv, cv = mailbox.fields[f], crm.fields[f]
+        if mv == cv:
+            continue
+        w, lv = records[winner].fields[f], records[loser].fields[f]
+        if _empty(mv) or _empty(cv):
+            merged[f] = cv if _empty(mv) else mv
+        elif isinstance(w, list | tuple) and isinstance(lv, list | tuple):
+            merged[f] = list(w) + [x for x in lv if x not in w]
+        else:
+            merged[f] = w
+            conflicts.append(f)
+            lost.setdefault(loser, {})[f] = lv
+    writes = []
+    for side in SIDES:
+        source = CRM if side == MAILBOX else MAILBOX
+        patch = {f: v for f, v in merged.items() if records[side].fields.get(f) != v}
+        if patch and settings.flows(source, side):
+            writes.append(Write("update", side, patch))
+    return Step(
+        "link",
+        link,
+        {MAILBOX: mailbox, CRM: crm},
+        tuple(writes),
+        "the same item on both sides: merged",
+        tuple(conflicts),
+        lost,
+    )
 
 
 def _id_of(current: Current) -> str | None:
@@ -348,6 +410,7 @@ def plan(
     changes: Mapping[Side, ChangeSet],
     settings: Settings,
     identity: Sequence[str] = (),
+    pairer: Pairer | None = None,
 ) -> Plan:
     """Decide a run: every link (reported or not) and every unlinked record."""
     links = list(links)
@@ -419,7 +482,10 @@ def plan(
                 remaining.append(record)
         unlinked[s] = remaining
 
-    # 3. first sync: an unlinked record on each side with the same content are one item.
+    # 3. first sync: an unlinked record on each side with the same content are one item. A
+    # domain with a pairer merges their other fields like its pairs (an empty value never
+    # overwrites the other side's); without one they are decided as changed on both sides.
+    merged_first: set[int] = set()
     crm_by_fp: dict[str, list[Record]] = {}
     for record in unlinked[CRM]:
         fp = fingerprint(record.fields, identity)
@@ -439,6 +505,36 @@ def plan(
             )
             currents.append({MAILBOX: record, CRM: partner})
             kinds[len(links) - 1] = "link"
+            if pairer is not None:
+                merged_first.add(len(links) - 1)
+    # 3b. the domain's pairer: the same item with differing content, or a doubt to review.
+    merged: set[int] = set(merged_first)
+    review: dict[int, str] = {}
+    if pairer is not None and (unlinked[MAILBOX] or unlinked[CRM]):
+        known = {s: [c[s] for c in currents if isinstance(c[s], Record)] for s in SIDES}
+        found = pairer({s: list(unlinked[s]) for s in SIDES}, known)
+        for m_rec, c_rec in found.pairs:
+            if m_rec.id in by_id[MAILBOX] or c_rec.id in by_id[CRM]:
+                continue  # already linked: a pairer may not take a record twice
+            unlinked[MAILBOX] = [r for r in unlinked[MAILBOX] if r.id != m_rec.id]
+            unlinked[CRM] = [r for r in unlinked[CRM] if r.id != c_rec.id]
+            by_id[MAILBOX][m_rec.id] = by_id[CRM][c_rec.id] = len(links)
+            links.append(
+                Link(
+                    mailbox=SideState(m_rec.id, m_rec.version, None, {}, m_rec.modified),
+                    crm=SideState(c_rec.id, c_rec.version, None, {}, c_rec.modified),
+                )
+            )
+            currents.append({MAILBOX: m_rec, CRM: c_rec})
+            merged.add(len(links) - 1)
+        for s in SIDES:
+            for record in unlinked[s]:
+                reason = found.review.get((s, record.id))
+                if reason:
+                    review[len(links)] = reason
+                    links.append(Link().with_side(s, SideState(id=record.id)))
+                    currents.append({s: record, (CRM if s == MAILBOX else MAILBOX): None})
+            unlinked[s] = [r for r in unlinked[s] if (s, r.id) not in found.review]
     # 4. the rest is new.
     for s in SIDES:
         for record in unlinked[s]:
@@ -447,6 +543,14 @@ def plan(
 
     steps: list[Step] = []
     for i, link in enumerate(links):
+        if i in merged:
+            m_cur, c_cur = currents[i][MAILBOX], currents[i][CRM]
+            assert isinstance(m_cur, Record) and isinstance(c_cur, Record)
+            steps.append(merge(link, m_cur, c_cur, settings))
+            continue
+        if i in review:
+            steps.append(Step("review", link, currents[i], reason=review[i]))
+            continue
         step = decide(link, currents[i], settings)
         if i in kinds:
             if step is None:
@@ -495,10 +599,10 @@ class Failed:
     """A write that did not happen (or may not have: `transient`).
 
     kind: transient (retry later) | final (4xx: recorded, not retried until content changes)
-    | gone (the target record no longer exists).
+    | gone (the target record no longer exists) | held (the side keeps it back for review).
     """
 
-    kind: Literal["transient", "final", "gone"]
+    kind: Literal["transient", "final", "gone", "held"]
     reason: str = ""
 
 
@@ -566,9 +670,12 @@ def settle(step: Step, outcomes: Mapping[int, Outcome]) -> Link:
         held = next(s for s in SIDES if isinstance(step.current[s], Record))
     elif step.kind == "refresh":
         held = link.held
+    for side, failure in failed.items():
+        if failure.kind == "held":
+            held = side  # like a guarded deletion: waits for review, not retried
     blocked = None
-    if any(f.kind == "final" for f in failed.values()):
-        blocked = state_hash(step.current)
+    if any(f.kind == "final" for f in failed.values()) or step.kind == "review":
+        blocked = state_hash(step.current)  # not tried again until the content changes
     return Link(link.key, new[MAILBOX], new[CRM], held, blocked)
 
 

@@ -27,10 +27,14 @@ class OrgStatusOut(Schema):
     users = fields.List(fields.Dict(), metadata={"description": "each user's services"})
     unmatched = fields.Nested(UnmatchedPage)
     heldDeletions = fields.Nested(
-        Panel, allow_none=True, metadata={"description": "null until the domain keeps them"}
+        Panel,
+        allow_none=True,
+        metadata={"description": "two-way links whose deletion waits for review, with why"},
     )
     possibleDuplicates = fields.Nested(
-        Panel, allow_none=True, metadata={"description": "null until the domain keeps them"}
+        Panel,
+        allow_none=True,
+        metadata={"description": "open possible duplicate contacts (GET .../duplicates)"},
     )
     panels = fields.Dict(keys=fields.String(), values=fields.Nested(Panel))
 

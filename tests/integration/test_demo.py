@@ -53,6 +53,10 @@ def test_demo_runs_end_to_end_and_reports(tmp_path):
     assert "logged" in rows["unknown prospect"]
     assert "Auto-created: contact Frank Newman at company Newco" in out
     assert "Sync cache now holds 0 item(s)" in out
+    # The contacts sync links the mailbox's near-duplicate instead of creating it.
+    assert "share an address: linked, not duplicated (1 in the CRM, now" in out
+    assert "Customer' with 2 addresses)" in out
+    assert "'Gina Newclient' created in the CRM: 1" in out
     # Ten copies were delivered; only owners' IMAP copies are loaded (Office 365 returns
     # bodies in the sync itself), so far fewer bodies than copies are ever fetched.
     match = re.search(

@@ -148,7 +148,8 @@ def test_org_status_and_why_for_unmatched_mail(client, org_user):
         "unmatched": 1,
     }
     assert st["unmatched"]["items"][0]["addresses"] == ["bob@x.io", "carol@y.io"]
-    assert st["heldDeletions"] is None and st["possibleDuplicates"] is None
+    assert st["heldDeletions"] == {"count": 0, "items": []}
+    assert st["possibleDuplicates"] == {"count": 0, "items": []}
     user = client.get(f"/api/v1/users/{uid}", headers=AUTH).json["status"]["email"]
     assert user["health"] == "failing"
     assert (

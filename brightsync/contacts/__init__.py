@@ -1,0 +1,1 @@
+"""Two-way contacts sync with duplicate prevention (issue 9)."""
