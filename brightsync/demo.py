@@ -1,10 +1,11 @@
 """`brightsync demo`: the whole product, end to end, on embedded defaults and the sandbox.
 
 Starts the Aurinko simulator and the reference CRM, the web app, a real Celery worker process
-and beat, registers an organisation with three mailboxes (email, calendar and tasks), drives a
-realistic scenario and prints what was synced, deduplicated, cached and why: mail logged once
-for three colleagues, a shared meeting as one CRM event kept in step both ways, a task's round
-trip between a mailbox and the CRM.
+and beat, registers an organisation with three mailboxes (email, calendar, tasks, contacts),
+drives a realistic scenario and prints what was synced, deduplicated, cached and why: mail
+logged once for three colleagues, a shared meeting as one CRM event kept in step both ways, a
+task's round trip between a mailbox and the CRM, an address book meeting the CRM's without a
+duplicate.
 """
 
 from __future__ import annotations
@@ -32,7 +33,26 @@ from brightsync.process import beat_command, reset_process_state, worker_command
 CRM_TOKEN = "demo-crm-token"
 PEOPLE = (("alice", "imap"), ("bob", "office365"), ("carol", "imap"))
 # The two-way services every demo mailbox syncs besides email.
-TWO_WAY = ("calendar", "tasks")
+TWO_WAY = ("calendar", "tasks", "contacts")
+# alice's address book before she joins: a near-duplicate of the CRM's Dave Customer (nickname,
+# another address, the same phone written differently, the same company), a grey case (the
+# CRM's Mia Lopez under another address at the same domain) and someone the CRM lacks.
+ADDRESS_BOOK = (
+    {
+        "name": {"givenName": "David", "familyName": "Customer"},
+        "emailAddresses": [{"address": "d.customer@customer.com"}],
+        "phoneNumbers": [{"number": "(415) 555-0142"}],
+        "company": {"name": "Customer Inc"},
+    },
+    {
+        "name": {"givenName": "Mia", "familyName": "Lopez"},
+        "emailAddresses": [{"address": "m.lopez@customer.com"}],
+    },
+    {
+        "name": {"givenName": "Gina", "familyName": "Newclient"},
+        "emailAddresses": [{"address": "gina@newclient.io"}],
+    },
+)
 ZONE = "Europe/Berlin"
 
 
@@ -212,13 +232,27 @@ class Demo:
                 "companies": [
                     {"id": "co-customer", "name": "Customer Inc", "domains": ["customer.com"]}
                 ],
+                # The CRM knows the three colleagues as users: meetings name them as attendees,
+                # tasks and contacts belong to their owner.
+                "users": [
+                    {"id": f"u-{name}", "email": f"{name}@acme.com", "name": name.title()}
+                    for name, _ in PEOPLE
+                ],
                 "contacts": [
                     {
+                        "ownerId": "u-alice",
                         "firstName": "Dave",
                         "lastName": "Customer",
                         "emailAddresses": ["dave@customer.com"],
+                        "phoneNumbers": ["+1 415 555 0142"],
                         "companyId": "co-customer",
-                    }
+                    },
+                    {
+                        "ownerId": "u-alice",
+                        "firstName": "Mia",
+                        "lastName": "Lopez",
+                        "emailAddresses": ["mia.lopez@customer.com"],
+                    },
                 ],
                 "opportunities": [
                     {
@@ -230,18 +264,6 @@ class Demo:
                 ],
             },
         )
-        # The CRM knows the three colleagues as users: meetings name them as attendees and
-        # tasks belong to their owner.
-        self.crm_call(
-            "POST",
-            "/_control/seed",
-            json={
-                "users": [
-                    {"id": f"u-{name}", "email": f"{name}@acme.com", "name": name.title()}
-                    for name, _ in PEOPLE
-                ]
-            },
-        )
         self.users: dict[str, dict[str, Any]] = {}
         self.accounts: dict[str, dict[str, Any]] = {}
         services = ["email", *TWO_WAY]
@@ -251,6 +273,9 @@ class Demo:
                 "/_control/accounts",
                 json={"email": f"{name}@acme.com", "name": name.title(), "provider": provider},
             )
+            if name == "alice":
+                for contact in ADDRESS_BOOK:
+                    self.sim("POST", f"/_control/accounts/{acct['id']}/contacts", json=contact)
             user = self.admin(
                 "POST",
                 f"/api/v1/orgs/{self.org_id}/users",
@@ -271,9 +296,14 @@ class Demo:
                 f"webhook subscriptions verified: {ok}/{len(subs)}"
             )
         self.step("first calendar and task list syncs (nothing to carry yet)")
-        self._sync({name: TWO_WAY for name, _ in PEOPLE})
-        self.sim("POST", "/_control/stats/reset")
-        self.crm_call("POST", "/_control/stats/reset")
+        self._sync({name: ("calendar", "tasks") for name, _ in PEOPLE})
+        self._phase_stats()
+        self.step(
+            "first contacts syncs: alice's address book (David Customer, Mia Lopez, "
+            "Gina Newclient) meets the CRM's (Dave Customer, Mia Lopez)"
+        )
+        self._sync({name: ("contacts",) for name, _ in PEOPLE})
+        result: dict[str, Any] = {"stats": {"contacts": self._phase_stats()}}
 
         mails: list[tuple[str, dict[str, Any]]] = []
 
@@ -380,7 +410,8 @@ class Demo:
             90,
             "the cached email to be logged",
         )
-        result: dict[str, Any] = {"mails": mails, "stats": {"email": self._phase_stats()}}
+        result["mails"] = mails
+        result["stats"]["email"] = self._phase_stats()
         result["meeting"] = self._meetings()
         result["stats"]["calendar"] = self._phase_stats()
         result["task"] = self._tasks()
@@ -648,10 +679,12 @@ class Demo:
         else:
             rows.append(("task made in alice's mailbox", "WRONG", f"{len(crm_tasks)} CRM tasks"))
 
-        header = f"{'calendar and tasks':<31} {'result':<9} why / where"
+        rows += self._contacts_rows()
+        header = f"{'calendar, tasks, contacts':<31} {'result':<9} why / where"
         lines = ["", header, "-" * 97]
         lines += [f"{label:<31} {state:<9} {why}" for label, state, why in rows]
-        cal, tasks = result["stats"]["calendar"], result["stats"]["tasks"]
+        stats = result["stats"]
+        cal, tasks, people = stats["calendar"], stats["tasks"], stats["contacts"]
         lines += [
             "",
             f"Calendar: {len(m['copies'])} copies of one meeting → {len(shared)} CRM event(s); "
@@ -661,15 +694,88 @@ class Demo:
             f"Tasks: writes: CRM {writes(tasks['crm'], 'task')}, "
             f"mailboxes {writes(tasks['aurinko'], 'task')}; "
             f"API calls: Aurinko {calls(tasks['aurinko'])}, CRM {calls(tasks['crm'])}.",
+            f"Contacts: alice's {len(ADDRESS_BOOK)} contacts met the CRM's; "
+            f"{len(self._open_duplicates())} possible duplicate(s) listed for review; "
+            f"writes: CRM {writes(people['crm'], 'contact')}, "
+            f"mailboxes {writes(people['aurinko'], 'contact')}; "
+            f"API calls: Aurinko {calls(people['aurinko'])}, CRM {calls(people['crm'])}.",
         ]
         return lines
+
+    def _open_duplicates(self) -> list[dict[str, Any]]:
+        return self.admin("GET", f"/api/v1/orgs/{self.org_id}/duplicates")["items"]
+
+    def _contacts_rows(self) -> list[tuple[str, str, str]]:
+        """What became of each contact of alice's address book, read from both sides."""
+        crm = self.crm_records("contacts")
+        book = self.mailbox_records("alice", "contacts")
+        duplicates = self._open_duplicates()
+
+        def named(records: list[dict[str, Any]], last: str) -> list[dict[str, Any]]:
+            return [
+                c
+                for c in records
+                if last in (c.get("lastName"), (c.get("name") or {}).get("familyName"))
+            ]
+
+        rows: list[tuple[str, str, str]] = []
+        daves, davids = named(crm, "Customer"), named(book, "Customer")
+        if len(daves) == 1 and len(davids) == 1:
+            dave = daves[0]
+            rows.append(
+                (
+                    "David Customer (alice's)",
+                    "linked",
+                    f"to CRM {dave['id']} (was Dave, now {dave['firstName']}): "
+                    f"{len(dave['emailAddresses'])} addresses, {len(dave['phoneNumbers'])} phone",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    "David Customer (alice's)",
+                    "WRONG",
+                    f"{len(daves)} in the CRM, {len(davids)} in alice's mailbox",
+                )
+            )
+        mias = named(crm, "Lopez")
+        grey = [
+            d
+            for d in duplicates
+            if {d["a"]["record"].get("lastName"), d["b"]["record"].get("lastName")} == {"Lopez"}
+        ]
+        rows.append(
+            (
+                "Mia Lopez (alice's)",
+                "review" if len(mias) == 1 and len(grey) == 1 else "WRONG",
+                f"possible duplicate of CRM {mias[0]['id']} (score {grey[0]['score']:.2f}): "
+                f"{'; '.join(grey[0]['reasons'][:2])}"
+                if grey and mias
+                else f"{len(mias)} in the CRM, not listed for review",
+            )
+        )
+        ginas = named(crm, "Newclient")
+        rows.append(
+            (
+                "Gina Newclient (alice's)",
+                "created" if len(ginas) == 1 else "WRONG",
+                f"CRM contact {ginas[0]['id']}, owner {ginas[0]['ownerId']}"
+                if len(ginas) == 1
+                else f"{len(ginas)} in the CRM",
+            )
+        )
+        return rows
 
     def save_records(self, path: Path) -> None:
         """Both sides' records as the demo left them, for a look after the demo (--keep)."""
         records = {
             "crm": {kind: self.crm_records(kind) for kind in ("events", "tasks", "contacts")},
+            "possibleDuplicates": self._open_duplicates(),
             "mailboxes": {
-                name: {kind: self.mailbox_records(name, kind) for kind in ("events", "tasks")}
+                name: {
+                    kind: self.mailbox_records(name, kind)
+                    for kind in ("events", "tasks", "contacts")
+                }
                 for name in self.users
             },
         }

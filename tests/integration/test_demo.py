@@ -154,3 +154,52 @@ def check_two_way(out: str, records: dict) -> None:
     )
     assert todo, out
     assert 1 <= int(todo[1]) <= 2 and int(todo[2]) == 1
+    check_contacts(out, records)
+
+
+def check_contacts(out: str, records: dict) -> None:
+    crm, alice = records["crm"]["contacts"], records["mailboxes"]["alice"]["contacts"]
+
+    def named(contacts: list[dict], last: str) -> list[dict]:
+        return [
+            c
+            for c in contacts
+            if last in (c.get("lastName"), (c.get("name") or {}).get("familyName"))
+        ]
+
+    def addresses(contact: dict) -> list[str]:
+        return sorted(a["address"] if isinstance(a, dict) else a for a in contact["emailAddresses"])
+
+    # alice's "David Customer" is the CRM's Dave: linked and merged, on neither side twice.
+    (dave,) = named(crm, "Customer")
+    (david,) = named(alice, "Customer")
+    assert addresses(dave) == addresses(david) == ["d.customer@customer.com", "dave@customer.com"]
+    assert len(dave["phoneNumbers"]) == 1
+    assert " linked " in row(out, "David Customer (alice's)")
+    assert f"to CRM {dave['id']} " in row(out, "David Customer (alice's)")
+
+    # Mia Lopez is a grey case: nothing created on either side, the pair listed for review.
+    (mia_crm,) = named(crm, "Lopez")
+    (mia_box,) = named(alice, "Lopez")
+    assert addresses(mia_crm) == ["mia.lopez@customer.com"]
+    assert addresses(mia_box) == ["m.lopez@customer.com"]
+    (pair,) = records["possibleDuplicates"]
+    assert {pair["a"]["record"]["lastName"], pair["b"]["record"]["lastName"]} == {"Lopez"}
+    assert 0 < pair["score"] < 1 and pair["reasons"]
+    mia = row(out, "Mia Lopez (alice's)")
+    assert " review " in mia and f"of CRM {mia_crm['id']} (score {pair['score']:.2f})" in mia
+
+    # Someone the CRM lacked is created once, owned by alice; bob and carol own no contacts.
+    (gina,) = named(crm, "Newclient")
+    assert gina["ownerId"] == "u-alice"
+    assert f" created   CRM contact {gina['id']}, owner u-alice" in row(out, "Gina Newclient")
+    assert records["mailboxes"]["bob"]["contacts"] == []
+    assert records["mailboxes"]["carol"]["contacts"] == []
+    people = re.search(
+        r"Contacts: alice's 3 contacts met the CRM's; (\d+) possible duplicate\(s\) listed for "
+        r"review; writes: CRM (\d+), mailboxes (\d+)",
+        out,
+    )
+    assert people, out
+    # Dave merged and Gina created in the CRM; David's new address written to the mailbox.
+    assert (int(people[1]), int(people[2]), int(people[3])) == (1, 2, 1)
