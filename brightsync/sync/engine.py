@@ -249,6 +249,9 @@ class Engine:
         self.lease = lease
         self.identity = tuple(identity)
         self.on_progress = on_progress
+        # The longest Retry-After a deferred write was told: the follow-up run waits that long,
+        # and otherwise backs off from seconds (a colleague's create in flight ends quickly).
+        self.retry_after = 0.0
 
     # -- deciding --
 
@@ -382,6 +385,7 @@ class Engine:
         except FinalError as exc:
             return Failed("final", str(exc))
         except TransientError as exc:
+            self.retry_after = max(self.retry_after, exc.retry_after or 0.0)
             return Failed("transient", str(exc))
         except (ValueError, KeyError, TypeError) as exc:
             # A record the adapter cannot map: this record fails, the run goes on.
@@ -556,5 +560,8 @@ def sync(
         for key, n in result.counters.items():
             count(key, n)
     if result.deferred:
-        raise TransientError(f"{result.deferred} {scope.domain} writes deferred", retry_after=30)
+        raise TransientError(
+            f"{result.deferred} {scope.domain} writes deferred",
+            retry_after=engine.retry_after or None,
+        )
     return result
