@@ -60,12 +60,11 @@ def free_port() -> int:
 def web_command(app_spec: str, port: int, workers: int) -> list[str]:
     """The Procfile's `web` line, with only the app (and its port) swapped."""
     line = next(
-        x.split(":", 1)[1] for x in (REPO / "Procfile").read_text().splitlines()
+        x.split(":", 1)[1]
+        for x in (REPO / "Procfile").read_text().splitlines()
         if x.startswith("web:")
     )
-    line = line.replace("${PORT:-5000}", str(port)).replace(
-        "${WEB_CONCURRENCY:-2}", str(workers)
-    )
+    line = line.replace("${PORT:-5000}", str(port)).replace("${WEB_CONCURRENCY:-2}", str(workers))
     line = line.replace("0.0.0.0", "127.0.0.1")
     argv = shlex.split(line)
     argv[1] = app_spec
@@ -160,14 +159,14 @@ end
 """
 
 
-def run_wrk(port: int, seconds: int, connections: int, threads: int, data: Path | None,
-            workdir: Path) -> tuple[float, int, str]:
+def run_wrk(
+    port: int, seconds: int, connections: int, threads: int, data: Path | None, workdir: Path
+) -> tuple[float, int, str]:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if data is not None:
         script = workdir / "signed.lua"
         script.write_text(WRK_SCRIPT)
-        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}", "--", str(data),
-                str(threads)]
+        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}", "--", str(data), str(threads)]
     else:
         script = workdir / "post.lua"
         script.write_text('wrk.method = "POST"\nwrk.body = "{}"\n')
@@ -190,8 +189,11 @@ def _python_client(args: tuple[int, float, list[tuple[str, str, bytes]], multipr
     while time.time() < until and (not reqs or done < len(reqs)):
         if reqs:
             ts, sig, body = reqs[done]
-            headers = {"Content-Type": "application/json", "X-Aurinko-Request-Timestamp": ts,
-                       "X-Aurinko-Signature": sig}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Aurinko-Request-Timestamp": ts,
+                "X-Aurinko-Signature": sig,
+            }
         else:
             body, headers = b"{}", {"Content-Type": "application/json"}
         t0 = time.perf_counter()
@@ -204,8 +206,9 @@ def _python_client(args: tuple[int, float, list[tuple[str, str, bytes]], multipr
     out.put((done, bad, lat))
 
 
-def run_python(port: int, seconds: int, connections: int,
-               reqs: list[tuple[str, str, bytes]] | None) -> tuple[float, int, str]:
+def run_python(
+    port: int, seconds: int, connections: int, reqs: list[tuple[str, str, bytes]] | None
+) -> tuple[float, int, str]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     until = time.time() + seconds
     slices = [reqs[i::connections] if reqs else [] for i in range(connections)]
@@ -232,8 +235,11 @@ def warm_up(port: int, reqs: list[tuple[str, str, bytes]] | None, count: int) ->
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         if reqs:
             ts, sig, body = reqs[n]
-            headers = {"Content-Type": "application/json", "X-Aurinko-Request-Timestamp": ts,
-                       "X-Aurinko-Signature": sig}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Aurinko-Request-Timestamp": ts,
+                "X-Aurinko-Signature": sig,
+            }
         else:
             body, headers = b"{}", {"Content-Type": "application/json"}
         conn.request("POST", PATH, body=body, headers=headers)
@@ -293,8 +299,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both apps)")
     parser.add_argument("--requests", type=int, default=60000, help="signed notifications made")
-    parser.add_argument("--client", choices=["wrk", "python"],
-                        default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument(
+        "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
+    )
     args = parser.parse_args()
     if args.client == "python":
         args.requests = min(args.requests, 20000)
@@ -310,25 +317,31 @@ def main() -> None:
         apply_env(backend.env)
         upgrade()
         seed_mailbox()
-        for label, spec in (("bare Flask route", "intake:bare_app()"),
-                            ("/webhooks/aurinko", "brightsync.web:create_app()")):
+        for label, spec in (
+            ("bare Flask route", "intake:bare_app()"),
+            ("/webhooks/aurinko", "brightsync.web:create_app()"),
+        ):
             port = free_port()
             proc = start_web(spec, port, args.workers, backend.env, workdir / "web.log")
             try:
-                reqs = signed_requests(SIGNING_SECRET, args.requests) if "webhooks" in label \
-                    else None
-                warm_up(port, reqs[-args.workers * 10:] if reqs else None, args.workers * 10)
+                reqs = (
+                    signed_requests(SIGNING_SECRET, args.requests) if "webhooks" in label else None
+                )
+                warm_up(port, reqs[-args.workers * 10 :] if reqs else None, args.workers * 10)
                 if reqs:
                     reqs = reqs[: -args.workers * 10]
                 if args.client == "wrk":
                     data = None
                     if reqs:
                         data = workdir / "signed.tsv"
-                        data.write_bytes(b"".join(
-                            f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs
-                        ))
-                    results[label] = run_wrk(port, args.seconds, args.connections, args.threads,
-                                             data, workdir)
+                        data.write_bytes(
+                            b"".join(
+                                f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs
+                            )
+                        )
+                    results[label] = run_wrk(
+                        port, args.seconds, args.connections, args.threads, data, workdir
+                    )
                 else:
                     results[label] = run_python(port, args.seconds, args.connections, reqs)
             finally:
@@ -340,8 +353,10 @@ def main() -> None:
         os.environ.clear()
         os.environ.update(saved)
 
-    print(f"\nWebhook intake on {args.backend}: gunicorn x{args.workers} workers, "
-          f"{args.client} with {args.connections} connections for {args.seconds} s, 127.0.0.1")
+    print(
+        f"\nWebhook intake on {args.backend}: gunicorn x{args.workers} workers, "
+        f"{args.client} with {args.connections} connections for {args.seconds} s, 127.0.0.1"
+    )
     print(f"{'route':<22} {'req/s':>9} {'p99':>10} {'non-2xx':>8}")
     for label, (rps, bad, p99) in results.items():
         print(f"{label:<22} {rps:>9.0f} {p99:>10} {bad:>8}")
