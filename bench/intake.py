@@ -279,16 +279,22 @@ def seed_mailbox() -> None:
 
 
 def outcomes() -> dict[str, int]:
+    """Audit rows by outcome, and on Redis what waits in the intake buffer (no worker here)."""
     from sqlalchemy import func, select
 
+    from brightsync.config import get_settings
     from brightsync.db import session_scope
     from brightsync.models import Notification
+    from brightsync.sync import intake
 
     with session_scope() as s:
         rows = s.execute(
             select(Notification.outcome, func.count()).group_by(Notification.outcome)
         ).all()
-    return {k: int(v) for k, v in rows}
+    seen = {k: int(v) for k, v in rows}
+    if intake.enabled(get_settings()):
+        seen["buffered for the drain task"] = int(intake._redis().llen(intake.BUFFER))
+    return seen
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
-from brightsync.sync import scheduler
+from brightsync.sync import intake, scheduler
 from brightsync.sync.jobs import publish_intake
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,25 @@ def _record(note: dict[str, Any], digest: str, outcome: str, user_id: int | None
         pass  # the same delivery raced in twice; one record is enough
 
 
+def _accept_fast(settings: Settings, note: dict[str, Any], digest: str) -> Any:
+    """Redis deployments: one Redis round trip; a worker resolves the account and audits."""
+    try:
+        outcome = intake.accept(settings, note, digest)
+    except Exception as exc:
+        log.warning("intake refused the notification: %r", exc)
+        return _problem(503, "queue unavailable; retry later")
+    service = service_for_resource(note["resource"])
+    if outcome == "duplicate":
+        return jsonify(status="duplicate")
+    if service is None:
+        return jsonify(status="ignored", reason="resource not synced")
+    return jsonify(status=outcome, service=service)
+
+
 def _handle(note: dict[str, Any], digest: str) -> Any:
+    settings: Settings = current_app.config["BRIGHTSYNC"]
+    if intake.enabled(settings) and not note["lifecycleEvent"]:
+        return _accept_fast(settings, note, digest)
     account_id = str(note["accountId"])
     with session_scope() as s:
         if s.scalar(select(Notification.id).where(Notification.digest == digest)) is not None:
