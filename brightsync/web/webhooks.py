@@ -36,6 +36,9 @@ class NotificationSchema(Schema):
     lifecycleEvent = fields.String(load_default=None, allow_none=True)
 
 
+_SCHEMA = NotificationSchema()  # built once: a schema's load keeps no state between calls
+
+
 def _problem(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
@@ -69,7 +72,7 @@ def receive() -> Any:
     if not isinstance(raw, dict):
         return _problem(400, "body must be a JSON object")
     try:
-        note = NotificationSchema().load(raw)
+        note = _SCHEMA.load(raw)
     except ValidationError as exc:
         return jsonify(error="invalid notification", fields=exc.messages), 400
     if isinstance(note["accountId"], bool) or not isinstance(note["accountId"], int | str):
