@@ -51,7 +51,9 @@ return 0
 
 
 def enabled(settings: Settings) -> bool:
-    return bool(settings.redis_url) and settings.broker_is_redis
+    return (
+        settings.webhook_intake == "auto" and bool(settings.redis_url) and settings.broker_is_redis
+    )
 
 
 _clients: dict[str, Any] = {}
