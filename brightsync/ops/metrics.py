@@ -182,6 +182,13 @@ def flush() -> None:
         _put_back(samples)
 
 
+def discard_pending() -> None:
+    """Drop this process's unflushed increments (the store they were counted for is gone)."""
+    global _buffer
+    with _state_lock:
+        _buffer = {}
+
+
 _timer: threading.Timer | None = None
 _timer_pid: int | None = None
 
