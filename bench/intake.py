@@ -176,7 +176,7 @@ def run_wrk(
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     wrapped = re.search(r"WRAPPED (\d+)", out)
     if wrapped and int(wrapped.group(1)):
         print(f"  note: the signed set ran out {wrapped.group(1)}x; raise --requests")

@@ -7,7 +7,7 @@ runs at once). One run per mailbox is requested at t=0; the figure is M ÷ secon
 message is in the reference CRM, then duplicates in the CRM are counted (must be 0). The
 1-worker figure is the baseline measured in the same run; each row prints its speed-up.
 
-    python bench/scale.py [--workers 1,2,4] [--mailboxes 8] [--messages 120] [--overlap 3]
+    python bench/scale.py [--workers 1,2,4] [--accounts 8] [--messages 120] [--overlap 3]
 
 Rate limits (Aurinko, CRM) are lifted so the workers, not a budget, are what is measured.
 On a 2-core machine the simulators and the workers share the same two cores, so the curve
@@ -130,7 +130,7 @@ def one_round(workers: int, args: argparse.Namespace, aurinko: str, crm: str) ->
     try:
         apply_env(backend.env)
         upgrade()
-        accounts = scene(aurinko, crm, args.mailboxes, args.messages, args.overlap)
+        accounts = scene(aurinko, crm, args.accounts, args.messages, args.overlap)
         user_ids = register(crm, accounts)
         procs = [
             WorkerProcess(backend.env, backend.workdir, f"scale{workers}-{i}", concurrency=1)
@@ -165,7 +165,7 @@ def one_round(workers: int, args: argparse.Namespace, aurinko: str, crm: str) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--mailboxes", type=int, default=8)
+    parser.add_argument("--accounts", type=int, default=8, help="mailboxes sharing the mail")
     parser.add_argument("--messages", type=int, default=120)
     parser.add_argument("--overlap", type=int, default=3, help="mailboxes holding each message")
     parser.add_argument("--limit", type=float, default=120.0, help="give up after (s) per round")
@@ -191,7 +191,7 @@ def main() -> None:
         os.environ.update(saved)
 
     print(
-        f"\nScale-out on PostgreSQL + Redis: {args.messages} messages in {args.mailboxes} "
+        f"\nScale-out on PostgreSQL + Redis: {args.messages} messages in {args.accounts} "
         f"mailboxes, each held by {args.overlap}"
     )
     print(
