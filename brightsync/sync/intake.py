@@ -5,11 +5,12 @@ twice the signature window: an older replay is refused by its timestamp anyway),
 notification to the intake buffer (a Redis list) and sets the "drain queued" flag. Only the
 request that set the flag publishes a drain task, so a burst costs one task.
 
-drain (worker): under a singleton lock it clears the flag, reads the buffer's head in batches,
-resolves the accounts in one query, requests the runs through the database coalescing protocol
-(brightsync.sync.scheduler) and writes the batch's audit rows in one INSERT, then trims what it
-handled. A drain that dies leaves its entries in the buffer for the next one: requests
-coalesce and audit rows are keyed by digest, so redoing them changes nothing.
+drain (worker): under a singleton lock it reads the buffer's head in batches until it is
+empty, resolves the accounts in one query, requests the runs through the database coalescing
+protocol (brightsync.sync.scheduler), writes the batch's audit rows in one INSERT and trims
+what it handled; it clears the flag last, so a burst rides on the running drain. A drain that
+dies leaves its entries in the buffer for the next one: requests coalesce and audit rows are
+keyed by digest, so redoing them changes nothing.
 
 The embedded default (no Redis) keeps the database path in brightsync.web.webhooks.
 """
@@ -145,7 +146,7 @@ def decide(
                 "user_id": user[0] if user else None,
                 "payload_count": e["payloads"],
                 "outcome": outcome,
-                "received_at": datetime.fromtimestamp(e["at"], UTC).replace(tzinfo=None),
+                "received_at": datetime.fromtimestamp(e["at"], UTC),  # aware, as utcnow()
             }
         )
     return wanted, rows
@@ -187,11 +188,13 @@ def drain(batch: int = BATCH) -> int:
         with singleton("intake-drain", ttl=120) as mine:
             if not mine:
                 return handled  # the holder re-checks the buffer after it lets go
-            client.delete(FLAG)
             while raw := client.lrange(BUFFER, 0, batch - 1):
                 _handle([json.loads(x) for x in raw])
                 client.ltrim(BUFFER, len(raw), -1)
                 handled += len(raw)
+            # Until here a burst's notifications ride on this drain (no task each); one
+            # buffered between the last read and this DEL is caught by the check below.
+            client.delete(FLAG)
         if not client.llen(BUFFER):
             return handled
 
