@@ -47,6 +47,9 @@ class Settings:
     lease_seconds: int = 60
     sweep_seconds: int = 30
     broker_poll_ms: int = 100
+    # auto: webhooks are buffered in Redis when Redis is the broker; database: always the
+    # database path (answers "ignored" for unknown accounts at once, one transaction more).
+    webhook_intake: str = "auto"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,6 +71,13 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> i
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
 
 
@@ -155,6 +165,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lease_seconds=_int(env, "BRIGHTSYNC_LEASE_SECONDS", 60, minimum=5),
         sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
         broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
+        webhook_intake=_choice(env, "BRIGHTSYNC_WEBHOOK_INTAKE", ("auto", "database")),
     )
 
 

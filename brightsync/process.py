@@ -11,7 +11,11 @@ def reset_process_state() -> None:
     from brightsync import coordination, crypto, db
     from brightsync.celery import reconfigure
     from brightsync.config import reset_settings
+    from brightsync.ops import metrics
 
+    # Counts still buffered belong to the deployment being left, never to the next one.
+    metrics.flush()
+    metrics.discard_pending()
     reset_settings()
     db.reset_engine()
     coordination.reset_coordinator()

@@ -197,8 +197,9 @@ def install_web(app: Any) -> None:
         rid = g.get("brightsync_request_id")
         if rid:
             response.headers["X-Request-ID"] = rid
-        # A gunicorn worker may serve nothing more for a while: its counts go out now.
-        metrics.flush()
+        # A gunicorn worker may serve nothing more for a while: its counts go out within
+        # seconds (a timer), not a store round trip on every request.
+        metrics.flush_soon()
         return response
 
     @app.teardown_request

@@ -10,6 +10,7 @@ Metrics never break work: a store that is down keeps the increments buffered for
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -179,6 +180,38 @@ def flush() -> None:
     except Exception as exc:  # noqa: BLE001 - metrics must not break the work they count
         log.debug("metrics flush failed, kept for the next one: %s", exc)
         _put_back(samples)
+
+
+def discard_pending() -> None:
+    """Drop this process's unflushed increments (the store they were counted for is gone)."""
+    global _buffer
+    with _state_lock:
+        _buffer = {}
+
+
+_timer: threading.Timer | None = None
+_timer_pid: int | None = None
+
+
+def flush_soon() -> None:
+    """Flush when due, else make sure this process flushes within FLUSH_EVERY seconds.
+
+    For the web process: a worker that serves nothing more still hands its counts over (a
+    timer, and at exit), without a round trip to the store on every request.
+    """
+    global _timer, _timer_pid
+    with _state_lock:
+        due = time.monotonic() - _last_flush >= FLUSH_EVERY
+        armed = _timer_pid == os.getpid() and _timer is not None and _timer.is_alive()
+        if not due and not armed:
+            if _timer_pid != os.getpid():
+                atexit.register(flush)
+            _timer = threading.Timer(FLUSH_EVERY, flush)
+            _timer.daemon = True
+            _timer.start()
+            _timer_pid = os.getpid()
+    if due:
+        flush()
 
 
 def inc(name: str, labels: dict[str, Any] | None = None, value: float = 1.0) -> None:

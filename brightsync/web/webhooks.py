@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import INCLUDE, Schema, ValidationError, fields
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from brightsync import signing
@@ -17,7 +17,7 @@ from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
-from brightsync.sync import scheduler
+from brightsync.sync import intake, scheduler
 from brightsync.sync.jobs import publish_intake
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ class NotificationSchema(Schema):
     payloads = fields.List(fields.Dict(), load_default=list)
     error = fields.String(load_default=None, allow_none=True)
     lifecycleEvent = fields.String(load_default=None, allow_none=True)
+
+
+_SCHEMA = NotificationSchema()  # built once: a schema's load keeps no state between calls
 
 
 def _problem(status: int, message: str) -> tuple[Response, int]:
@@ -69,7 +72,7 @@ def receive() -> Any:
     if not isinstance(raw, dict):
         return _problem(400, "body must be a JSON object")
     try:
-        note = NotificationSchema().load(raw)
+        note = _SCHEMA.load(raw)
     except ValidationError as exc:
         return jsonify(error="invalid notification", fields=exc.messages), 400
     if isinstance(note["accountId"], bool) or not isinstance(note["accountId"], int | str):
@@ -79,35 +82,81 @@ def receive() -> Any:
     return _handle(note, digest)
 
 
+def _notification(
+    note: dict[str, Any], digest: str, outcome: str, user_id: int | None
+) -> Notification:
+    return Notification(
+        digest=digest,
+        account_id=str(note["accountId"]),
+        resource=note["resource"][:200],
+        subscription=str(note["subscription"])[:100] if note["subscription"] is not None else None,
+        user_id=user_id,
+        lifecycle_event=note["lifecycleEvent"],
+        payload_count=len(note["payloads"]),
+        outcome=outcome,
+    )
+
+
 def _record(note: dict[str, Any], digest: str, outcome: str, user_id: int | None) -> None:
     try:
         with session_scope() as s:
-            s.add(
-                Notification(
-                    digest=digest,
-                    account_id=str(note["accountId"]),
-                    resource=note["resource"][:200],
-                    subscription=str(note["subscription"])[:100]
-                    if note["subscription"] is not None
-                    else None,
-                    user_id=user_id,
-                    lifecycle_event=note["lifecycleEvent"],
-                    payload_count=len(note["payloads"]),
-                    outcome=outcome,
-                )
-            )
+            s.add(_notification(note, digest, outcome, user_id))
     except IntegrityError:
         pass  # the same delivery raced in twice; one record is enough
 
 
+def _accept_fast(settings: Settings, note: dict[str, Any], digest: str) -> Any:
+    """Redis deployments: one Redis round trip; a worker resolves the account and audits."""
+    try:
+        outcome = intake.accept(settings, note, digest)
+    except Exception as exc:
+        log.warning("intake refused the notification: %r", exc)
+        return _problem(503, "queue unavailable; retry later")
+    service = service_for_resource(note["resource"])
+    if outcome == "duplicate":
+        return jsonify(status="duplicate")
+    if service is None:
+        return jsonify(status="ignored", reason="resource not synced")
+    return jsonify(status=outcome, service=service)
+
+
 def _handle(note: dict[str, Any], digest: str) -> Any:
+    settings: Settings = current_app.config["BRIGHTSYNC"]
+    if intake.enabled(settings) and not note["lifecycleEvent"]:
+        return _accept_fast(settings, note, digest)
     account_id = str(note["accountId"])
-    with session_scope() as s:
-        if s.scalar(select(Notification.id).where(Notification.digest == digest)) is not None:
-            return jsonify(status="duplicate")
-        user = s.scalar(select(User).where(User.aurinko_account_id == account_id))
-        user_id = user.id if user else None
-        services = list(user.services or []) if user else []
+    service = service_for_resource(note["resource"])
+    published = False
+    try:
+        with session_scope() as s:
+            if s.scalar(select(Notification.id).where(Notification.digest == digest)) is not None:
+                return jsonify(status="duplicate")
+            user = s.scalar(select(User).where(User.aurinko_account_id == account_id))
+            user_id = user.id if user else None
+            services = list(user.services or []) if user else []
+            synced = user_id is not None and not note["lifecycleEvent"] and service in services
+            if synced:
+                # The common case in one transaction: request (coalescing) and audit row.
+                published = scheduler.request_run(s, user_id, service)
+                outcome = "enqueued" if published else "coalesced"
+                s.add(_notification(note, digest, outcome, user_id))
+                s.flush()  # a delivery racing in twice fails here, before anything commits
+    except IntegrityError:
+        return jsonify(status="duplicate")
+
+    if synced:
+        if published:
+            try:
+                publish_intake(user_id, service)
+            except Exception as exc:
+                # An expected outage, not a bug: one line without a traceback.
+                log.warning(
+                    "broker refused the sync task for user %s/%s: %r", user_id, service, exc
+                )
+                # Undone: Aurinko redelivers and the redelivery must not look like a replay.
+                _unrecord(digest, user_id, service)
+                return _problem(503, "queue unavailable; retry later")
+        return jsonify(status=outcome, service=service)
 
     if user_id is None:
         log.info("notification for unknown Aurinko account %s ignored", account_id)
@@ -119,20 +168,14 @@ def _handle(note: dict[str, Any], digest: str) -> Any:
         _record(note, digest, "lifecycle", user_id)
         return jsonify(status="recorded", lifecycleEvent=note["lifecycleEvent"])
 
-    service = service_for_resource(note["resource"])
-    if service is None or service not in services:
-        _record(note, digest, "ignored", user_id)
-        return jsonify(status="ignored", reason="resource not synced for this user")
+    _record(note, digest, "ignored", user_id)
+    return jsonify(status="ignored", reason="resource not synced for this user")
 
-    try:
-        published = scheduler.request_and_publish(user_id, service, publish_intake)
-    except Exception:
-        log.exception("broker refused the sync task for user %s/%s", user_id, service)
-        # Nothing recorded: Aurinko redelivers and the redelivery must not look like a replay.
-        return _problem(503, "queue unavailable; retry later")
-    outcome = "enqueued" if published else "coalesced"
-    _record(note, digest, outcome, user_id)
-    return jsonify(status=outcome, service=service)
+
+def _unrecord(digest: str, user_id: int, service: str) -> None:
+    with session_scope() as s:
+        s.execute(delete(Notification).where(Notification.digest == digest))
+    scheduler.cancel_request(user_id, service)
 
 
 def _lifecycle(user_id: int, note: dict[str, Any]) -> None:

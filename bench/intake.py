@@ -1,0 +1,390 @@
+"""Webhook intake benchmark: req/s of POST /webhooks/aurinko ÷ a bare Flask route.
+
+Both apps run under the same gunicorn command the Procfile starts `web` with (same workers,
+same access log), one after the other, loaded by the same client from 127.0.0.1 for the same
+time. The product receives validly signed, distinct notifications (no replays) for a
+registered mailbox, so each one goes the whole way: signature check, replay check, coalescing
+and the broker. The bare route returns 200 and nothing else. The figure is the ratio. On
+PostgreSQL + Redis the database intake path (BRIGHTSYNC_WEBHOOK_INTAKE=database: three
+transactions per webhook) is measured in the same run as a second baseline.
+
+    python bench/intake.py [--backend postgres|embedded] [--seconds 10] [--connections 16]
+        [--workers 2] [--client wrk|python]
+
+The load generator is wrk when installed (`apt-get install -y wrk`), else a bounded Python
+client (processes × keep-alive connections, stopped after --seconds). PostgreSQL + Redis come
+from BRIGHTSYNC_TEST_PG / BRIGHTSYNC_TEST_REDIS (as for the tests); a fresh database and Redis
+db number are made and removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ACCOUNT_ID = "4242"
+PATH = "/webhooks/aurinko"
+
+
+def bare_app():  # noqa: ANN201 - gunicorn app factory for the baseline
+    from flask import Flask
+
+    app = Flask("bare")
+
+    @app.post(PATH)
+    def ok() -> tuple[str, int]:
+        return "", 200
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def web_command(app_spec: str, port: int, workers: int) -> list[str]:
+    """The Procfile's `web` line, with only the app (and its port) swapped."""
+    line = next(
+        x.split(":", 1)[1]
+        for x in (REPO / "Procfile").read_text().splitlines()
+        if x.startswith("web:")
+    )
+    line = line.replace("${PORT:-5000}", str(port)).replace("${WEB_CONCURRENCY:-2}", str(workers))
+    line = line.replace("0.0.0.0", "127.0.0.1")
+    argv = shlex.split(line)
+    argv[1] = app_spec
+    return [sys.executable, "-m", *argv]
+
+
+def start_web(app_spec: str, port: int, workers: int, env: dict[str, str], log: Path):
+    proc = subprocess.Popen(
+        web_command(app_spec, port, workers),
+        cwd=REPO,
+        env={**os.environ, **env, "PYTHONPATH": f"{REPO}:{REPO / 'bench'}"},
+        stdout=open(str(log) + ".out", "w"),  # the access log is written (as in production)
+        stderr=open(log, "w"),
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(1.0)  # every worker booted, not only the arbiter's socket
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def signed_requests(secret: str, count: int) -> list[tuple[str, str, bytes]]:
+    """`count` distinct notifications for the registered mailbox: (timestamp, signature, body)."""
+    from brightsync.signing import sign
+
+    ts = str(int(time.time()))
+    out = []
+    for i in range(count):
+        body = json.dumps(
+            {
+                "subscription": 1,
+                "resource": "/email/messages",
+                "accountId": int(ACCOUNT_ID),
+                "payloads": [{"id": f"m{i}", "changeType": "created"}],
+            },
+            separators=(",", ":"),
+        ).encode()
+        out.append((ts, sign(secret, ts, body), body))
+    return out
+
+
+# -- load generators ---------------------------------------------------------------------
+WRK_SCRIPT = r"""
+local reqs, n, i, counter = {}, 0, 0, 0  -- tid and wrapped: set per thread
+local threads = {}
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  for line in io.lines(args[1]) do
+    local ts, sig, body = line:match("^(%S+)\t(%S+)\t(.*)$")
+    n = n + 1
+    reqs[n] = wrk.format("POST", nil, {
+      ["Content-Type"] = "application/json",
+      ["X-Aurinko-Request-Timestamp"] = ts,
+      ["X-Aurinko-Signature"] = sig,
+    }, body)
+  end
+  -- each thread starts on its own slice (setup may run after init: then a random one)
+  i = tid and math.floor(n * tonumber(tid) / tonumber(args[2])) or math.random(n)
+  wrapped = 0
+end
+function request()
+  i = i + 1
+  if i > n then i = 1; wrapped = wrapped + 1 end
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  local w = 0
+  for _, t in ipairs(threads) do w = w + (t:get("wrapped") or 0) end
+  io.write(string.format("WRAPPED %d\n", w))
+end
+"""
+
+
+def run_wrk(
+    port: int, seconds: int, connections: int, threads: int, data: Path | None, workdir: Path
+) -> tuple[float, int, str]:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if data is not None:
+        script = workdir / "signed.lua"
+        script.write_text(WRK_SCRIPT)
+        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}", "--", str(data), str(threads)]
+    else:
+        script = workdir / "post.lua"
+        script.write_text('wrk.method = "POST"\nwrk.body = "{}"\n')
+        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    wrapped = re.search(r"WRAPPED (\d+)", out)
+    if wrapped and int(wrapped.group(1)):
+        print(f"  note: the signed set ran out {wrapped.group(1)}x; raise --requests")
+    return rps, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?"
+
+
+def _python_client(args: tuple[int, float, list[tuple[str, str, bytes]], multiprocessing.Queue]):
+    port, until, reqs, out = args
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    done = bad = 0
+    lat: list[float] = []
+    while time.time() < until and (not reqs or done < len(reqs)):
+        if reqs:
+            ts, sig, body = reqs[done]
+            headers = {
+                "Content-Type": "application/json",
+                "X-Aurinko-Request-Timestamp": ts,
+                "X-Aurinko-Signature": sig,
+            }
+        else:
+            body, headers = b"{}", {"Content-Type": "application/json"}
+        t0 = time.perf_counter()
+        conn.request("POST", PATH, body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        lat.append(time.perf_counter() - t0)
+        bad += resp.status >= 300
+        done += 1
+    out.put((done, bad, lat))
+
+
+def run_python(
+    port: int, seconds: int, connections: int, reqs: list[tuple[str, str, bytes]] | None
+) -> tuple[float, int, str]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    until = time.time() + seconds
+    slices = [reqs[i::connections] if reqs else [] for i in range(connections)]
+    procs = [
+        multiprocessing.Process(target=_python_client, args=((port, until, s, queue),))
+        for s in slices
+    ]
+    started = time.time()
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=seconds + 60) for _ in procs]
+    elapsed = time.time() - started
+    for p in procs:
+        p.join(timeout=10)
+    total = sum(r[0] for r in results)
+    lat = sorted(x for r in results for x in r[2])
+    p99 = f"{lat[int(0.99 * (len(lat) - 1))] * 1000:.2f}ms" if lat else "?"
+    return total / elapsed, sum(r[1] for r in results), p99
+
+
+def warm_up(port: int, reqs: list[tuple[str, str, bytes]] | None, count: int) -> None:
+    """Each worker's first requests connect to the database and the broker: not measured."""
+    for n in range(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        if reqs:
+            ts, sig, body = reqs[n]
+            headers = {
+                "Content-Type": "application/json",
+                "X-Aurinko-Request-Timestamp": ts,
+                "X-Aurinko-Signature": sig,
+            }
+        else:
+            body, headers = b"{}", {"Content-Type": "application/json"}
+        conn.request("POST", PATH, body=body, headers=headers)
+        resp = conn.getresponse()
+        answer = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"warm-up request answered {resp.status}: {answer!r}")
+        conn.close()
+
+
+# -- the scenario ----------------------------------------------------------------------
+def seed_mailbox() -> None:
+    from brightsync.crypto import encrypt, encrypt_json
+    from brightsync.db import session_scope
+    from brightsync.models import Organisation, User
+
+    with session_scope() as s:
+        org = Organisation(
+            name="Acme",
+            domains=["acme.com"],
+            crm_base_url="http://127.0.0.1:9/",
+            crm_auth_type="bearer",
+            crm_secret_enc=encrypt_json({"token": "unused"}),
+            settings={},
+        )
+        s.add(org)
+        s.flush()
+        s.add(
+            User(
+                org_id=org.id,
+                email="alice@acme.com",
+                aurinko_account_id=ACCOUNT_ID,
+                access_token_enc=encrypt("unused"),
+                services=["email"],
+            )
+        )
+
+
+def outcomes() -> dict[str, int]:
+    """Audit rows by outcome, and on Redis what waits in the intake buffer (no worker here)."""
+    from sqlalchemy import func, select
+
+    from brightsync.config import get_settings
+    from brightsync.db import session_scope
+    from brightsync.models import Notification
+    from brightsync.sync import intake
+
+    with session_scope() as s:
+        rows = s.execute(
+            select(Notification.outcome, func.count()).group_by(Notification.outcome)
+        ).all()
+    seen = {k: int(v) for k, v in rows}
+    if intake.enabled(get_settings()):
+        seen["buffered for the drain task"] = int(intake._redis().llen(intake.BUFFER))
+    return seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", default="postgres", choices=["postgres", "embedded"])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both apps)")
+    parser.add_argument("--requests", type=int, default=60000, help="signed notifications made")
+    parser.add_argument(
+        "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
+    )
+    args = parser.parse_args()
+    if args.client == "python":
+        args.requests = min(args.requests, 20000)
+
+    from brightsync.migrate import upgrade
+    from tests.conftest import SIGNING_SECRET, apply_env, destroy_backend, make_backend
+
+    saved = dict(os.environ)
+    backend = make_backend(args.backend)
+    workdir = Path(tempfile.mkdtemp(prefix="brightsync-intake-"))
+    results = {}
+    try:
+        apply_env(backend.env)
+        upgrade()
+        seed_mailbox()
+        apps = [("bare Flask route", "intake:bare_app()", {})]
+        if backend.env.get("REDIS_URL"):
+            apps.append(
+                (
+                    "webhooks, database path",
+                    "brightsync.web:create_app()",
+                    {"BRIGHTSYNC_WEBHOOK_INTAKE": "database"},
+                )
+            )
+        apps.append(("/webhooks/aurinko", "brightsync.web:create_app()", {}))
+        for label, spec, extra in apps:
+            port = free_port()
+            env = {**backend.env, **extra}
+            proc = start_web(spec, port, args.workers, env, workdir / "web.log")
+            try:
+                reqs = (
+                    signed_requests(SIGNING_SECRET, args.requests) if "webhooks" in label else None
+                )
+                warm_up(port, reqs[-args.workers * 10 :] if reqs else None, args.workers * 10)
+                if reqs:
+                    reqs = reqs[: -args.workers * 10]
+                if args.client == "wrk":
+                    data = None
+                    if reqs:
+                        data = workdir / "signed.tsv"
+                        data.write_bytes(
+                            b"".join(
+                                f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs
+                            )
+                        )
+                    results[label] = run_wrk(
+                        port, args.seconds, args.connections, args.threads, data, workdir
+                    )
+                else:
+                    results[label] = run_python(port, args.seconds, args.connections, reqs)
+            finally:
+                stop(proc)
+        seen = outcomes()
+    finally:
+        destroy_backend(backend)
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.environ.clear()
+        os.environ.update(saved)
+
+    print(
+        f"\nWebhook intake on {args.backend}: gunicorn x{args.workers} workers, "
+        f"{args.client} with {args.connections} connections for {args.seconds} s, 127.0.0.1"
+    )
+    print(f"{'route':<22} {'req/s':>9} {'p99':>10} {'non-2xx':>8}")
+    for label, (rps, bad, p99) in results.items():
+        print(f"{label:<22} {rps:>9.0f} {p99:>10} {bad:>8}")
+    print(f"notification outcomes recorded: {seen}")
+    bare = results["bare Flask route"][0]
+    if "webhooks, database path" in results:
+        print(
+            f"ratio database path ÷ bare route: {results['webhooks, database path'][0] / bare:.3f}"
+        )
+    ratio = results["/webhooks/aurinko"][0] / bare
+    print(f"\nratio /webhooks/aurinko ÷ bare route: {ratio:.3f} (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Scale-out benchmark: emails logged per second with 1, 2 and 4 worker processes.
+
+PostgreSQL + Redis, real Celery worker processes (each `--concurrency=1`, on every queue),
+the bundled simulators over real HTTP. K mailboxes share M messages from known customers,
+each message held by R of them (overlapping mailboxes: the same email is seen by several
+runs at once). One run per mailbox is requested at t=0; the figure is M ÷ seconds until every
+message is in the reference CRM, then duplicates in the CRM are counted (must be 0). The
+1-worker figure is the baseline measured in the same run; each row prints its speed-up.
+
+    python bench/scale.py [--workers 1,2,4] [--accounts 8] [--messages 120] [--overlap 3]
+
+Rate limits (Aurinko, CRM) are lifted so the workers, not a budget, are what is measured.
+On a 2-core machine the simulators and the workers share the same two cores, so the curve
+flattens early; run it on a bigger machine to see further.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CUSTOMERS = 10
+
+
+def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -> list[dict]:
+    """Accounts on the simulator, customers in the CRM, messages spread over the mailboxes."""
+    from tests.conftest import CRM_TOKEN
+
+    auth = {"Authorization": f"Bearer {CRM_TOKEN}"}
+    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
+    requests.post(crm + "/_control/reset", timeout=30, headers=auth).raise_for_status()
+    requests.post(
+        crm + "/_control/seed",
+        timeout=30,
+        json={
+            "contacts": [
+                {"firstName": f"Customer{c}", "emailAddresses": [f"c{c}@customer{c}.com"]}
+                for c in range(CUSTOMERS)
+            ]
+        },
+    ).raise_for_status()
+    accounts = [
+        requests.post(
+            aurinko + "/_control/accounts",
+            timeout=30,
+            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "imap"},
+        ).json()
+        for i in range(mailboxes)
+    ]
+    rng = random.Random(7)  # the same mail for every worker count
+    for j in range(messages):
+        held = rng.sample(accounts, min(overlap, mailboxes))
+        c = j % CUSTOMERS
+        requests.post(
+            aurinko + "/_control/mail",
+            timeout=30,
+            json={
+                "from": {"address": f"c{c}@customer{c}.com", "name": f"Customer{c}"},
+                "to": [{"address": a["email"], "name": a["email"]} for a in held],
+                "subject": f"Order {j}",
+                "body": f"<p>order {j}</p>",
+                "bodyType": "html",
+            },
+        ).raise_for_status()
+    return accounts
+
+
+def register(crm: str, accounts: list[dict]) -> list[int]:
+    from brightsync.crypto import encrypt, encrypt_json
+    from brightsync.db import session_scope
+    from brightsync.models import Organisation, User
+    from tests.conftest import CRM_TOKEN
+
+    with session_scope() as s:
+        org = Organisation(
+            name="Acme",
+            domains=["acme.com"],
+            crm_base_url=crm,
+            crm_auth_type="bearer",
+            crm_secret_enc=encrypt_json({"token": CRM_TOKEN}),
+            settings={},
+        )
+        s.add(org)
+        s.flush()
+        users = [
+            User(
+                org_id=org.id,
+                email=a["email"],
+                aurinko_account_id=str(a["id"]),
+                access_token_enc=encrypt(a["accessToken"]),
+                services=["email"],
+            )
+            for a in accounts
+        ]
+        s.add_all(users)
+        s.flush()
+        return [u.id for u in users]
+
+
+def crm_emails(crm: str) -> list[str]:
+    records = requests.get(crm + "/_control/records/emails", timeout=30).json()
+    records = records if isinstance(records, list) else records.get("records", [])
+    return [r.get("rfc822MsgId") for r in records]
+
+
+def one_round(workers: int, args: argparse.Namespace, aurinko: str, crm: str) -> dict:
+    from brightsync.migrate import upgrade
+    from brightsync.sync import scheduler
+    from brightsync.sync.jobs import publish_sync
+    from tests.conftest import WorkerProcess, apply_env, destroy_backend, make_backend
+
+    backend = make_backend("postgres")
+    backend.env.update(
+        {
+            "AURINKO_API_URL": aurinko,
+            "AURINKO_RATE_PER_SECOND": "100000",
+            "BRIGHTSYNC_CRM_RATE_PER_SECOND": "100000",
+        }
+    )
+    procs: list[WorkerProcess] = []
+    try:
+        apply_env(backend.env)
+        upgrade()
+        accounts = scene(aurinko, crm, args.accounts, args.messages, args.overlap)
+        user_ids = register(crm, accounts)
+        procs = [
+            WorkerProcess(backend.env, backend.workdir, f"scale{workers}-{i}", concurrency=1)
+            for i in range(workers)
+        ]
+        started = time.monotonic()
+        for uid in user_ids:
+            scheduler.request_and_publish(uid, "email", publish_sync)
+        deadline = started + args.limit
+        done_at = None
+        while time.monotonic() < deadline:
+            if len(set(crm_emails(crm))) >= args.messages:
+                done_at = time.monotonic()
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # a late duplicate would land now
+        logged = crm_emails(crm)
+        elapsed = (done_at or time.monotonic()) - started
+        return {
+            "workers": workers,
+            "seconds": elapsed,
+            "unique": len(set(logged)),
+            "duplicates": len(logged) - len(set(logged)),
+            "finished": done_at is not None,
+        }
+    finally:
+        for p in procs:
+            p.stop()
+        destroy_backend(backend)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--accounts", type=int, default=8, help="mailboxes sharing the mail")
+    parser.add_argument("--messages", type=int, default=120)
+    parser.add_argument("--overlap", type=int, default=3, help="mailboxes holding each message")
+    parser.add_argument("--limit", type=float, default=120.0, help="give up after (s) per round")
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+
+    from brightsync.sandbox.aurinko import create_aurinko_app
+    from brightsync.sandbox.crm import create_crm_app
+    from brightsync.sandbox.server import ServerThread
+    from tests.conftest import CRM_TOKEN
+
+    saved = dict(os.environ)
+    aurinko = ServerThread(create_aurinko_app(page_size=50)).start()
+    crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
+    rows = []
+    try:
+        for n in (int(x) for x in args.workers.split(",")):
+            rows.append(one_round(n, args, aurinko.url, crm.url))
+    finally:
+        aurinko.stop()
+        crm.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+    print(
+        f"\nScale-out on PostgreSQL + Redis: {args.messages} messages in {args.accounts} "
+        f"mailboxes, each held by {args.overlap}"
+    )
+    print(
+        f"{'worker processes':>16} {'seconds':>8} {'emails/s':>9} {'speed-up':>9} "
+        f"{'logged':>7} {'duplicates':>11}"
+    )
+    base = rows[0]["unique"] / rows[0]["seconds"]
+    for r in rows:
+        rate = r["unique"] / r["seconds"]
+        flag = "" if r["finished"] else "  (gave up)"
+        print(
+            f"{r['workers']:>16} {r['seconds']:>8.2f} {rate:>9.1f} {rate / base:>8.2f}x "
+            f"{r['unique']:>4}/{args.messages} {r['duplicates']:>11}{flag}"
+        )
+    ok = all(r["duplicates"] == 0 and r["finished"] for r in rows)
+    print(
+        f"\nno duplicates and every message logged: {'MET' if ok else 'MISSED'} "
+        f"(baseline: {rows[0]['workers']} worker process, same run)"
+    )
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
