@@ -199,6 +199,19 @@ def drain(batch: int = BATCH) -> int:
             return handled
 
 
+def drain_stalled(settings: Settings | None = None) -> int:
+    """The sweeper's backstop: notifications buffered while no drain is queued (its task was
+    lost with a killed worker or a flushed broker, and the flag has lapsed) are drained now,
+    so nothing waits for the next webhook that may never come."""
+    settings = settings or get_settings()
+    if not enabled(settings):
+        return 0
+    client = _redis(settings)
+    if not client.llen(BUFFER) or client.exists(FLAG):
+        return 0
+    return drain()
+
+
 @app.task(name="brightsync.sync.intake.drain", acks_late=True)
 def drain_intake() -> int:
     return drain()

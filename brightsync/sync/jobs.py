@@ -212,6 +212,10 @@ def sweep_runs() -> int:
     with singleton("sweep-runs", sweep_lock_ttl()) as mine:
         if not mine:
             return 0
+        from brightsync.sync import intake
+
+        if drained := intake.drain_stalled():
+            log.info("drained %d notification(s) whose drain task was lost", drained)
         due = scheduler.due_for_republish()
         for user_id, service in due:
             publish_intake(user_id, service)

@@ -99,3 +99,34 @@ def test_redis_intake_buffers_coalesces_audits_and_survives_a_broker_outage(clea
 
     wait_for(synced, timeout=60, message="the buffered notifications to run a sync")
     assert "brightsync.sync.intake.drain" in clean_stack.worker.log()
+
+
+def test_a_lost_drain_task_is_made_good_by_the_sweeper(clean_stack):
+    if not clean_stack.env.get("REDIS_URL"):
+        pytest.skip("the fast intake is for Redis deployments")
+    import redis
+    from sqlalchemy import select
+
+    from brightsync.db import session_scope
+    from brightsync.models import Notification
+    from brightsync.sync import intake
+    from brightsync.sync.jobs import sweep_runs
+
+    org_id = make_org(clean_stack)
+    user = make_user(clean_stack, org_id, "alice@acme.com")
+    note = json.loads(_note(user["accountId"], 1))
+    client = redis.Redis.from_url(clean_stack.env["REDIS_URL"])
+    # As a notification accepted just before its drain task died with a worker: buffered, and
+    # the "drain queued" flag already lapsed. No further webhook arrives.
+    client.rpush(intake.BUFFER, json.dumps(intake.entry(note, "lost-drain-digest")))
+    client.delete(intake.FLAG)
+    sweep_runs()
+
+    def audited():
+        with session_scope() as s:
+            return s.scalar(
+                select(Notification.outcome).where(Notification.digest == "lost-drain-digest")
+            )
+
+    assert wait_for(audited, timeout=30, message="the sweeper to drain the stalled buffer")
+    assert client.llen(intake.BUFFER) == 0
