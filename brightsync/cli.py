@@ -112,9 +112,9 @@ def user_add(
     crm_user_id: str | None,
     services: tuple[str, ...],
 ) -> None:
-    """Register a mailbox and create its Aurinko subscriptions."""
+    """Register a mailbox; a worker then creates its Aurinko subscriptions."""
     from brightsync.web import schemas
-    from brightsync.web.admin import create_user
+    from brightsync.web.admin import QueueUnavailable, create_user
 
     data = _validate(
         schemas.UserCreate(),
@@ -126,7 +126,10 @@ def user_add(
             "services": list(services),
         },
     )
-    out, error = create_user(org_id, data)
+    try:
+        out, error = create_user(org_id, data)
+    except QueueUnavailable as exc:
+        raise click.ClickException(f"broker unavailable, nothing registered: {exc}") from None
     if error:
         raise click.ClickException(error)
     _echo_json(out)
