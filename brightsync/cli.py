@@ -362,6 +362,29 @@ def contacts_duplicates(file: Any, as_json: bool, region: str, min_score: float 
 
 
 @cli.group()
+def keys() -> None:
+    """Encryption keys of stored secrets (BRIGHTSYNC_ENCRYPTION_KEY)."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of BRIGHTSYNC_ENCRYPTION_KEY.
+
+    Put the new key first, keep the old ones after it, run this (safe to re-run, safe while
+    the service runs), then drop the old keys once it reports nothing unreadable.
+    """
+    from brightsync.keys import rotate_stored_secrets
+
+    report = rotate_stored_secrets()
+    _echo_json(report.as_dict())
+    if report.unreadable:
+        raise click.ClickException(
+            f"{len(report.unreadable)} secret(s) could not be decrypted with any key: "
+            "add the key they were written with to BRIGHTSYNC_ENCRYPTION_KEY"
+        )
+
+
+@cli.group()
 def sandbox() -> None:
     """The bundled simulators."""
 

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from brightsync.config import get_settings
 from brightsync.crm.settings import OrgSettings
 from brightsync.crm.settings import Strict as _Strict
 from brightsync.models import SERVICES
 
 
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _crm_url(value: str) -> None:
+    """CRM credentials travel with every request: https, except to this machine (a connector
+    beside the service) or where the operator allows plain http on a private network."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" or is_loopback(parts.hostname):
+        return
+    if get_settings().allow_insecure_crm:
+        return
+    raise ValidationError(
+        "must be an https URL (plain http is accepted only on loopback, or everywhere with "
+        "BRIGHTSYNC_ALLOW_INSECURE_CRM=true)"
+    )
+
+
 class CrmConnection(_Strict):
-    baseUrl = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    baseUrl = fields.Url(
+        required=True, require_tld=False, schemes={"http", "https"}, validate=_crm_url
+    )
     authType = fields.String(required=True, validate=validate.OneOf(["bearer", "basic"]))
     token = fields.String(validate=validate.Length(1, 2000))
     username = fields.String(validate=validate.Length(1, 500))
