@@ -6,16 +6,29 @@ import logging
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from brightsync.celery import celery_init_app
 from brightsync.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+# Row ids are INTEGER columns (32-bit on PostgreSQL): a larger number in a URL names nothing.
+MAX_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in every route: at most MAX_ID, so an absurd id is a 404, not a driver error."""
+
+    def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowIdConverter
     app.config["BRIGHTSYNC"] = settings
     # Werkzeug refuses larger bodies with 413 before any of our code reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes

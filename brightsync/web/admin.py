@@ -250,14 +250,20 @@ def post_sync(user_id: int) -> Any:
     return jsonify(userId=user_id, services=outcome), 202
 
 
+def _whole(raw: str) -> int | None:
+    """A non-negative whole number of at most 10 digits; None (a 400) for anything else."""
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else None
+
+
 @bp.get("/orgs/<int:org_id>/unmatched")
 @require_admin
 def get_unmatched(org_id: int) -> Any:
-    try:
-        limit = min(1000, max(1, int(request.args.get("limit", 100))))
-        offset = max(0, int(request.args.get("offset", 0)))
-    except ValueError:
-        return jsonify(error="limit and offset must be whole numbers"), 400
+    limit = request.args.get("limit", 100, type=_whole)
+    offset = request.args.get("offset", 0, type=_whole)
+    if limit is None or offset is None:
+        return jsonify(error="limit and offset must be whole numbers (at most 10 digits)"), 400
+    limit = min(1000, max(1, limit))
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
             return jsonify(error="organisation not found"), 404
