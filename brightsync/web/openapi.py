@@ -44,6 +44,7 @@ def admin_openapi() -> dict[str, Any]:
         ("OrgPatch", schemas.OrgPatch),
         ("OrgOut", schemas.OrgOut),
         ("UserCreate", schemas.UserCreate),
+        ("SubscriptionOut", schemas.SubscriptionOut),
         ("UserOut", schemas.UserOut),
         ("SyncRequest", schemas.SyncRequest),
         ("UnmatchedOut", schemas.UnmatchedOut),
@@ -102,12 +103,15 @@ def admin_openapi() -> dict[str, Any]:
         operations={
             "post": {
                 **secured,
-                "summary": "Register a mailbox; creates its Aurinko subscriptions",
+                "summary": "Register a mailbox; a worker then creates its Aurinko subscriptions",
+                "description": "Answers at once: each subscription is `pending` until a worker "
+                "has created it (`active`) or Aurinko refused it (`failed`, with the reason).",
                 "requestBody": _json("UserCreate"),
                 "responses": {
                     "201": {"description": "created", **_json("UserOut")},
                     "404": _ERR,
                     "409": _ERR,
+                    "503": _ERR,
                     **common,
                 },
             },

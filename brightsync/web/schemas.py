@@ -111,7 +111,9 @@ class OrgOut(Schema):
 class ServiceStatus(Schema):
     state = fields.String(metadata={"description": "run state: never|idle|queued|running|error"})
     health = fields.String(
-        metadata={"description": "initialising | review | active | paused | needs_reauth | failing"}
+        metadata={
+            "description": "initialising | review | active | paused | needs_reauth | failing"
+        }
     )
     paused = fields.Boolean()
     nextRunAt = fields.DateTime(
@@ -140,6 +142,24 @@ class UserOut(Schema):
     services = fields.List(fields.String())
     mailbox = fields.Dict()
     status = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceStatus))
+    subscriptions = fields.List(
+        fields.Nested("SubscriptionOut"),
+        metadata={"description": "created by a worker after registration answers"},
+    )
+
+
+class SubscriptionOut(Schema):
+    service = fields.String()
+    resource = fields.String()
+    id = fields.String(allow_none=True, metadata={"description": "Aurinko's subscription id"})
+    state = fields.String(
+        metadata={
+            "description": "pending (being created or retried) | active | failed (Aurinko "
+            "refused: see lastError) | error (Aurinko reports delivery trouble)"
+        }
+    )
+    lastError = fields.String(allow_none=True)
+    updatedAt = fields.DateTime(allow_none=True)
 
 
 class UnmatchedOut(Schema):
