@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -52,6 +53,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
         return jsonify(error=exc.name, message=exc.description), exc.code
+
+    @app.errorhandler(BrokerUnavailable)
+    def _broker_down(exc: BrokerUnavailable):  # type: ignore[no-untyped-def]
+        # An expected outage, not a bug: every action that queues work (sync now, resume,
+        # re-sync, ...) answers 503 and the caller retries; one log line, no traceback.
+        log.warning("broker unavailable: %s", exc)
+        return jsonify(error="queue unavailable; retry later", reason=str(exc)[:200]), 503
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

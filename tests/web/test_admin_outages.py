@@ -73,3 +73,15 @@ def test_registration_answers_at_once_with_pending_subscriptions(client):
     ]
     again = client.post(f"/api/v1/orgs/{org_id}/users", json=user, headers=AUTH)
     assert again.status_code == 409
+
+
+def test_operator_actions_that_queue_work_are_503_with_the_broker_down(broker_down, caplog):
+    from tests.factories import make_org, make_user
+
+    user_id = make_user(make_org(), "alice")
+    for action in ("resume", "resync"):
+        with caplog.at_level(logging.INFO):
+            r = broker_down.post(f"/api/v1/users/{user_id}/{action}", json={}, headers=AUTH)
+        assert r.status_code == 503, (action, r.get_json())
+        assert "queue unavailable" in r.get_json()["error"]
+    assert not [rec for rec in caplog.records if rec.exc_info]
