@@ -42,14 +42,14 @@ class Gunicorn:
             stdout=open(log_path, "w"),
             stderr=subprocess.STDOUT,
         )
-        wait_for(self._up, timeout=30, message="gunicorn to answer")
+        wait_for(self._up, timeout=60, message="gunicorn to answer")
 
     def _up(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(self.log_path.read_text())
         try:
-            return requests.get(self.url + "/api/v1/openapi.json", timeout=1).ok
-        except requests.ConnectionError:
+            return requests.get(self.url + "/api/v1/openapi.json", timeout=10).ok
+        except requests.RequestException:
             return False
 
     def stop(self) -> None:
