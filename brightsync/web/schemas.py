@@ -217,7 +217,8 @@ class DuplicatesQuery(_Strict):
         load_default="open", validate=validate.OneOf(["open", "approved", "rejected", "all"])
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    # Bounded: a huge offset overflows the database driver (a 500) instead of paging nothing.
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
 
 
 class DuplicateDecision(_Strict):
