@@ -42,7 +42,11 @@ class Gunicorn:
             stdout=open(log_path, "w"),
             stderr=subprocess.STDOUT,
         )
-        wait_for(self._up, timeout=60, message="gunicorn to answer")
+        try:
+            wait_for(self._up, timeout=60, message="gunicorn to answer")
+        except BaseException:
+            self.stop()
+            raise
 
     def _up(self) -> bool:
         if self.proc.poll() is not None:
