@@ -112,9 +112,9 @@ def user_add(
     crm_user_id: str | None,
     services: tuple[str, ...],
 ) -> None:
-    """Register a mailbox and create its Aurinko subscriptions."""
+    """Register a mailbox; a worker then creates its Aurinko subscriptions."""
     from brightsync.web import schemas
-    from brightsync.web.admin import create_user
+    from brightsync.web.admin import QueueUnavailable, create_user
 
     data = _validate(
         schemas.UserCreate(),
@@ -126,7 +126,10 @@ def user_add(
             "services": list(services),
         },
     )
-    out, error = create_user(org_id, data)
+    try:
+        out, error = create_user(org_id, data)
+    except QueueUnavailable as exc:
+        raise click.ClickException(f"broker unavailable, nothing registered: {exc}") from None
     if error:
         raise click.ClickException(error)
     _echo_json(out)
@@ -356,6 +359,29 @@ def contacts_duplicates(file: Any, as_json: bool, region: str, min_score: float 
         raise  # click ends quietly when the reader (head, less) has gone
     except OSError as exc:
         raise click.ClickException(f"cannot write the pairs: {exc.strerror or exc}") from None
+
+
+@cli.group()
+def keys() -> None:
+    """Encryption keys of stored secrets (BRIGHTSYNC_ENCRYPTION_KEY)."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of BRIGHTSYNC_ENCRYPTION_KEY.
+
+    Put the new key first, keep the old ones after it, run this (safe to re-run, safe while
+    the service runs), then drop the old keys once it reports nothing unreadable.
+    """
+    from brightsync.keys import rotate_stored_secrets
+
+    report = rotate_stored_secrets()
+    _echo_json(report.as_dict())
+    if report.unreadable:
+        raise click.ClickException(
+            f"{len(report.unreadable)} secret(s) could not be decrypted with any key: "
+            "add the key they were written with to BRIGHTSYNC_ENCRYPTION_KEY"
+        )
 
 
 @cli.group()

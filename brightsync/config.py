@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -50,7 +51,14 @@ class Settings:
     # auto: webhooks are buffered in Redis when Redis is the broker; database: always the
     # database path (answers "ignored" for unknown accounts at once, one transaction more).
     webhook_intake: str = "auto"
+    # Plain-http CRM connectors on other hosts than loopback (a private network): off.
+    allow_insecure_crm: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """BRIGHTSYNC_ENCRYPTION_KEY as a list: the first encrypts, every one decrypts."""
+        return _split_keys(self.encryption_key)
 
     @property
     def embedded(self) -> bool:
@@ -79,6 +87,52 @@ def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _bool(env: dict[str, str], name: str, default: bool = False) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {env.get(name)!r}")
+
+
+def _split_keys(raw: str | None) -> list[str]:
+    return [key.strip() for key in (raw or "").split(",") if key.strip()]
+
+
+GENERATE_KEY_HINT = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'"
+)
+
+
+def _encryption_key(raw: str | None, database_url: str) -> str | None:
+    """Validate BRIGHTSYNC_ENCRYPTION_KEY: comma-separated Fernet keys, the first encrypts.
+
+    A server database is shared by every dyno and process, and a key generated per machine
+    could not read what the others wrote: there the variable is required.
+    """
+    keys = _split_keys(raw)
+    if not keys:
+        if not database_url.startswith("sqlite"):
+            raise ConfigError(
+                "BRIGHTSYNC_ENCRYPTION_KEY must be set when DATABASE_URL is a server database: "
+                "every process must share the key that encrypts stored tokens "
+                f"(generate one with {GENERATE_KEY_HINT})"
+            )
+        return None
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"BRIGHTSYNC_ENCRYPTION_KEY key #{position} is not a urlsafe-base64 32-byte "
+                f"Fernet key (generate one with {GENERATE_KEY_HINT})"
+            ) from None
+    return ",".join(keys)
 
 
 def _database_url(raw: str) -> str:
@@ -152,7 +206,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         aurinko_client_secret=env.get("AURINKO_CLIENT_SECRET") or None,
         aurinko_signing_secret=env.get("AURINKO_SIGNING_SECRET") or None,
         admin_token=env.get("BRIGHTSYNC_ADMIN_TOKEN") or None,
-        encryption_key=env.get("BRIGHTSYNC_ENCRYPTION_KEY") or None,
+        encryption_key=_encryption_key(env.get("BRIGHTSYNC_ENCRYPTION_KEY"), database_url),
         public_url=_http_url("BRIGHTSYNC_PUBLIC_URL", public_url),
         port=port,
         webhook_tolerance_seconds=_int(env, "BRIGHTSYNC_WEBHOOK_TOLERANCE", 300, minimum=1),
@@ -166,6 +220,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
         broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
         webhook_intake=_choice(env, "BRIGHTSYNC_WEBHOOK_INTAKE", ("auto", "database")),
+        allow_insecure_crm=_bool(env, "BRIGHTSYNC_ALLOW_INSECURE_CRM"),
     )
 
 

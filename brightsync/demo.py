@@ -178,6 +178,11 @@ class Demo:
             time.sleep(0.3)
         raise click.ClickException(f"timed out waiting for {what}; logs in {self.workdir}")
 
+    def _subscribed(self, user_id: int) -> dict[str, Any] | None:
+        user = self.admin("GET", f"/api/v1/users/{user_id}")
+        done = all(s["state"] != "pending" for s in user["subscriptions"])
+        return user if done else None
+
     def admin(self, method: str, path: str, **kw: Any) -> Any:
         r = requests.request(
             method,
@@ -287,8 +292,12 @@ class Demo:
                     "services": services,
                 },
             )
+            # Subscriptions are created by the worker after registration answers.
+            user = self._wait(
+                lambda uid=user["id"]: self._subscribed(uid), 60, f"{name}'s subscriptions"
+            )
             subs = user["subscriptions"]
-            ok = sum(1 for s in subs if s.get("created"))
+            ok = sum(1 for s in subs if s["state"] == "active")
             self.users[name] = user
             self.accounts[name] = acct
             self.step(

@@ -1,20 +1,47 @@
-"""A user's Aurinko webhook subscriptions: create what is missing, report what failed."""
+"""A user's Aurinko webhook subscriptions: create what is missing, report what failed.
+
+Registration only records one `pending` row per service; a Celery task creates the
+subscriptions afterwards (Aurinko's validation handshake calls back into the web process, so
+the web request must not wait for it). The task and the periodic check both call
+`ensure_subscriptions`, under a per-user lock so two of them never create twice.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import SERVICE_RESOURCES, AurinkoClient, TokenDeadError
-from brightsync.clients.http import ApiError
+from brightsync.clients.http import ApiError, TransientError
 from brightsync.config import get_settings
+from brightsync.coordination import singleton
 from brightsync.crypto import decrypt
 from brightsync.db import session_scope
 from brightsync.models import Subscription, User, utcnow
 
 log = logging.getLogger(__name__)
+
+# pending: not created yet (or a transient failure is being retried); active: Aurinko confirmed
+# it; failed: Aurinko refused it (reason kept); error: Aurinko reported delivery trouble.
+PENDING, ACTIVE, FAILED = "pending", "active", "failed"
+
+
+class SubscriptionsBusy(Exception):
+    """Another process is creating this user's subscriptions right now."""
+
+
+@dataclass
+class Outcome:
+    service: str
+    state: str
+    id: str | None = None
+    error: str | None = None
+    created: bool = False
+    transient: bool = False
 
 
 def notification_url() -> str:
@@ -31,56 +58,159 @@ def aurinko_for(user: User) -> AurinkoClient:
     )
 
 
-def ensure_subscriptions(user_id: int) -> list[dict[str, Any]]:
-    """Make sure each of the user's services has a live subscription; one result per service."""
+def wanted_services(user: User) -> list[str]:
+    return [svc for svc in user.services or [] if svc in SERVICE_RESOURCES]
+
+
+def add_pending(session: Session, user: User) -> None:
+    """Record a `pending` subscription per service, in the transaction that adds the user."""
+    for service in wanted_services(user):
+        session.add(
+            Subscription(
+                user=user, service=service, resource=SERVICE_RESOURCES[service], state=PENDING
+            )
+        )
+
+
+def describe(session: Session, user_id: int) -> list[dict[str, Any]]:
+    """The user's subscriptions as the admin API shows them."""
+    subs = session.scalars(
+        select(Subscription).where(Subscription.user_id == user_id).order_by(Subscription.id)
+    )
+    return [
+        {
+            "service": sub.service,
+            "resource": sub.resource,
+            "id": sub.aurinko_id,
+            "state": sub.state,
+            "lastError": sub.last_error,
+            "updatedAt": sub.updated_at.isoformat() if sub.updated_at else None,
+        }
+        for sub in subs
+    ]
+
+
+def find_live(
+    live: list[dict[str, Any]], recorded_id: str | None, resource: str, url: str
+) -> dict[str, Any] | None:
+    """The live subscription that serves `resource`: the recorded one, else one a lost answer
+    may have created (same resource and notification URL), so nothing is created twice."""
+    active = [item for item in live if item.get("active", True)]
+    for item in active:
+        if recorded_id is not None and str(item.get("id")) == recorded_id:
+            return item
+    for item in active:
+        if item.get("resource") == resource and item.get("notificationUrl") == url:
+            return item
+    return None
+
+
+def _save(user_id: int, outcome: Outcome) -> None:
+    resource = SERVICE_RESOURCES[outcome.service]
+    with session_scope() as s:
+        sub = s.scalar(
+            select(Subscription).where(
+                Subscription.user_id == user_id, Subscription.resource == resource
+            )
+        )
+        if sub is None:
+            sub = Subscription(user_id=user_id, service=outcome.service, resource=resource)
+            s.add(sub)
+        sub.aurinko_id = outcome.id or sub.aurinko_id
+        sub.state = outcome.state
+        sub.last_error = outcome.error[:1000] if outcome.error else None
+        sub.updated_at = utcnow()
+
+
+def ensure_subscriptions(user_id: int) -> list[Outcome]:
+    """Make sure each of the user's services has a live subscription; one outcome per service.
+
+    Transient Aurinko trouble leaves a service `pending` with `transient=True` (the caller
+    retries later); a refusal marks it `failed` with Aurinko's reason. Raises
+    SubscriptionsBusy when another process holds this user's lock.
+    """
+    with singleton(f"subscriptions:{user_id}", 300) as mine:
+        if not mine:
+            raise SubscriptionsBusy(f"subscriptions of user {user_id} are being created")
+        return _ensure(user_id)
+
+
+def _ensure(user_id: int) -> list[Outcome]:
     with session_scope() as s:
         user = s.get(User, user_id)
         if user is None:
             return []
         client = aurinko_for(user)
-        services = [svc for svc in user.services or [] if svc in SERVICE_RESOURCES]
-        existing = {
+        services = wanted_services(user)
+        recorded = {
             sub.service: (sub.aurinko_id, sub.state)
             for sub in s.scalars(select(Subscription).where(Subscription.user_id == user_id))
         }
     url = notification_url()
     try:
-        live = {str(item.get("id")): item for item in client.list_subscriptions()}
+        live = client.list_subscriptions()
+    except TransientError as exc:
+        outcomes = [
+            Outcome(svc, PENDING, error=f"retrying: {exc}", transient=True) for svc in services
+        ]
+        for outcome in outcomes:
+            if recorded.get(outcome.service, (None, None))[1] != ACTIVE:
+                _save(user_id, outcome)
+        return outcomes
     except TokenDeadError as exc:
-        return [{"service": svc, "created": False, "error": str(exc)} for svc in services]
-    except ApiError as exc:
-        log.warning("cannot list subscriptions of user %s: %s", user_id, exc)
-        live = {}
-    results = []
+        outcomes = [Outcome(svc, FAILED, error=str(exc)) for svc in services]
+        for outcome in outcomes:
+            _save(user_id, outcome)
+        return outcomes
+
+    outcomes = []
     for service in services:
         resource = SERVICE_RESOURCES[service]
-        aurinko_id, state = existing.get(service, (None, None))
-        current = live.get(str(aurinko_id)) if aurinko_id else None
-        if current is not None and current.get("active", True) and state != "error":
-            results.append({"service": service, "created": False, "id": aurinko_id})
+        recorded_id, state = recorded.get(service, (None, None))
+        current = find_live(live, recorded_id, resource, url)
+        if current is not None and state != "error":
+            outcome = Outcome(service, ACTIVE, id=str(current.get("id")))
+            if (recorded_id, state) != (outcome.id, ACTIVE):
+                _save(user_id, outcome)
+            outcomes.append(outcome)
             continue
-        error = None
-        new_id = None
-        try:
-            if current is not None:
-                client.delete_subscription(aurinko_id)
-            created = client.create_subscription(resource, url)
-            new_id = str(created.get("id"))
-        except ApiError as exc:
-            error = str(exc)
-            log.warning("subscription %s for user %s failed: %s", resource, user_id, exc)
-        with session_scope() as s:
-            sub = s.scalar(
-                select(Subscription).where(
-                    Subscription.user_id == user_id, Subscription.resource == resource
-                )
+        outcome = _create(client, service, resource, url, current)
+        log.log(
+            logging.INFO if outcome.state == ACTIVE else logging.WARNING,
+            "subscription %s for user %s: %s%s",
+            resource,
+            user_id,
+            outcome.state,
+            f" ({outcome.error})" if outcome.error else "",
+        )
+        _save(user_id, outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _create(
+    client: AurinkoClient, service: str, resource: str, url: str, broken: dict[str, Any] | None
+) -> Outcome:
+    try:
+        if broken is not None:
+            # Aurinko reported delivery errors on it: replace it with a fresh, verified one.
+            client.delete_subscription(broken["id"])
+        created = client.create_subscription(resource, url)
+    except TransientError as exc:
+        return Outcome(service, PENDING, error=f"retrying: {exc}", transient=True)
+    except ApiError as exc:
+        return Outcome(service, FAILED, error=str(exc))
+    return Outcome(service, ACTIVE, id=str(created.get("id")), created=True)
+
+
+def fail_pending(user_id: int, reason: str) -> None:
+    """Give up on the retries: pending subscriptions become failed with the last reason."""
+    with session_scope() as s:
+        for sub in s.scalars(
+            select(Subscription).where(
+                Subscription.user_id == user_id, Subscription.state == PENDING
             )
-            if sub is None:
-                sub = Subscription(user_id=user_id, service=service, resource=resource)
-                s.add(sub)
-            sub.aurinko_id = new_id or sub.aurinko_id
-            sub.state = "active" if error is None else "failed"
-            sub.last_error = error[:1000] if error else None
+        ):
+            sub.state = FAILED
+            sub.last_error = reason[:1000]
             sub.updated_at = utcnow()
-        results.append({"service": service, "created": error is None, "id": new_id, "error": error})
-    return results

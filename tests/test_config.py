@@ -10,6 +10,8 @@ import pytest
 
 from brightsync.config import ConfigError, load_settings
 
+KEY = {"BRIGHTSYNC_ENCRYPTION_KEY": "kR7y0L9b3o2S1mW6dQq1vN8d8V3Gm0sH5bq2yJ8xY0c="}
+
 
 def test_embedded_defaults(tmp_path):
     s = load_settings({"BRIGHTSYNC_INSTANCE_PATH": str(tmp_path)})
@@ -22,7 +24,9 @@ def test_embedded_defaults(tmp_path):
 
 
 def test_redis_url_is_the_broker_when_no_broker_is_set():
-    s = load_settings({"REDIS_URL": "redis://cache:6379/3", "DATABASE_URL": "postgres://u@h/db"})
+    s = load_settings(
+        {"REDIS_URL": "redis://cache:6379/3", "DATABASE_URL": "postgres://u@h/db", **KEY}
+    )
     assert s.broker_url == "redis://cache:6379/3"
     assert s.redis_url == "redis://cache:6379/3"
     # Heroku's scheme is rewritten for SQLAlchemy.

@@ -30,8 +30,12 @@ class EmailSettings(Strict):
         fields.String(validate=validate.Length(3, 320)), load_default=list
     )
     skipBulk = fields.Boolean(load_default=True)
+    # How far back a mailbox's first sync reads; absent means the email sync's default (14).
+    initialDays = fields.Integer(strict=True, validate=validate.Range(1, 3650))
     # Seconds a colleague's copy waits for the sender's own (the only one showing Bcc).
-    senderCopyWaitSeconds = fields.Integer(load_default=180, validate=validate.Range(0, 3600))
+    senderCopyWaitSeconds = fields.Integer(
+        load_default=180, strict=True, validate=validate.Range(0, 3600)
+    )
 
 
 class CalendarSettings(Strict):
@@ -43,8 +47,8 @@ class CalendarSettings(Strict):
     syncInternal = fields.Boolean(load_default=False)  # meetings among colleagues only
     syncPersonal = fields.Boolean(load_default=False)  # events with nobody else invited
     notifyAttendees = fields.Boolean(load_default=False)  # on CRM-made changes
-    pastDays = fields.Integer(load_default=30, validate=validate.Range(0, 3650))
-    futureDays = fields.Integer(load_default=180, validate=validate.Range(0, 3650))
+    pastDays = fields.Integer(load_default=30, strict=True, validate=validate.Range(0, 3650))
+    futureDays = fields.Integer(load_default=180, strict=True, validate=validate.Range(0, 3650))
 
 
 class ContactsSettings(Strict):
@@ -73,8 +77,10 @@ class TasksSettings(Strict):
 
 
 class UnmatchedSettings(Strict):
-    retentionDays = fields.Integer(load_default=30, validate=validate.Range(1, 365))
-    retryEveryHours = fields.Integer(load_default=24, validate=validate.Range(1, 24 * 30))
+    retentionDays = fields.Integer(load_default=30, strict=True, validate=validate.Range(1, 365))
+    retryEveryHours = fields.Integer(
+        load_default=24, strict=True, validate=validate.Range(1, 24 * 30)
+    )
 
 
 class OrgSettings(Strict):

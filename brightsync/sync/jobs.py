@@ -263,8 +263,8 @@ def prune_notifications() -> int:
 
 @app.task(name="brightsync.maintenance.check_subscriptions")
 def check_subscriptions() -> int:
-    """Recreate missing or failing Aurinko subscriptions of every user."""
-    from brightsync.subscriptions import ensure_subscriptions
+    """Create pending, missing or failing Aurinko subscriptions of every user."""
+    from brightsync.subscriptions import SubscriptionsBusy, ensure_subscriptions
 
     with singleton("subscription-check", 3600) as mine:
         if not mine:
@@ -274,7 +274,53 @@ def check_subscriptions() -> int:
         fixed = 0
         for user_id in user_ids:
             try:
-                fixed += sum(1 for r in ensure_subscriptions(user_id) if r.get("created"))
+                fixed += sum(1 for r in ensure_subscriptions(user_id) if r.created)
+            except SubscriptionsBusy:
+                continue  # the registration task is on it
             except Exception:
                 log.exception("subscription check failed for user %s", user_id)
         return fixed
+
+
+# Registration's subscription task retries transient Aurinko trouble for about an hour
+# (5 s doubling, capped at 10 min) before marking what is still pending as failed; the
+# periodic check above picks failed ones up again later.
+SUBSCRIPTION_RETRIES = 10
+SUBSCRIPTION_MAX_COUNTDOWN = 600
+
+
+def subscription_countdown(retries: int) -> int:
+    return min(SUBSCRIPTION_MAX_COUNTDOWN, 5 * 2**retries)
+
+
+@app.task(name="brightsync.subscriptions.ensure", bind=True, max_retries=None)
+def ensure_user_subscriptions(self: Any, user_id: int) -> dict[str, Any]:
+    from brightsync.subscriptions import SubscriptionsBusy, ensure_subscriptions, fail_pending
+
+    try:
+        outcomes = ensure_subscriptions(user_id)
+    except SubscriptionsBusy:
+        raise self.retry(countdown=5) from None
+    transient = [o for o in outcomes if o.transient]
+    if transient:
+        if self.request.retries >= SUBSCRIPTION_RETRIES:
+            fail_pending(user_id, transient[0].error or "Aurinko kept failing")
+        else:
+            raise self.retry(countdown=subscription_countdown(self.request.retries))
+    return {o.service: o.state for o in outcomes}
+
+
+def publish_subscriptions(user_id: int) -> None:
+    """Queue the creation of a user's subscriptions (on "intake": a new user waits on it).
+    Raises when the broker cannot take it, after a short retry budget."""
+    ensure_user_subscriptions.apply_async(
+        args=[user_id],
+        queue="intake",
+        retry=True,
+        retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+    )

@@ -5,17 +5,31 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from brightsync.celery import celery_init_app
 from brightsync.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+# Row ids are INTEGER columns (32-bit on PostgreSQL): a larger number in a URL names nothing.
+MAX_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in every route: at most MAX_ID, so an absurd id is a 404, not a driver error."""
+
+    def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowIdConverter
     app.config["BRIGHTSYNC"] = settings
     # Werkzeug refuses larger bodies with 413 before any of our code reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
@@ -39,6 +53,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
         return jsonify(error=exc.name, message=exc.description), exc.code
+
+    @app.errorhandler(BrokerUnavailable)
+    def _broker_down(exc: BrokerUnavailable):  # type: ignore[no-untyped-def]
+        # An expected outage, not a bug: every action that queues work (sync now, resume,
+        # re-sync, ...) answers 503 and the caller retries; one log line, no traceback.
+        log.warning("broker unavailable: %s", exc)
+        return jsonify(error="queue unavailable; retry later", reason=str(exc)[:200]), 503
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from brightsync import subscriptions
 from brightsync.config import Settings
 from brightsync.crm.settings import OrgSettings, effective_settings
 from brightsync.crypto import encrypt, encrypt_json
@@ -21,6 +23,7 @@ from brightsync.ops import actions
 from brightsync.ops.status import services_of, unmatched_out
 from brightsync.web import schemas
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 
 
@@ -78,6 +81,7 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
         "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
         "paused": bool(user.paused),
         "status": status,
+        "subscriptions": subscriptions.describe(session, user.id),
     }
 
 
@@ -102,9 +106,19 @@ def create_org(data: dict[str, Any]) -> dict[str, Any]:
         return org_out(org)
 
 
+class QueueUnavailable(Exception):
+    """The broker did not take a task; nothing was kept, the client may retry."""
+
+
 def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """Register a mailbox; returns (user, error). Subscriptions are created after commit."""
-    from brightsync.subscriptions import ensure_subscriptions
+    """Register a mailbox; returns (user, error).
+
+    Its subscriptions are recorded `pending` with the user and created by a task published
+    once the row is committed: Aurinko's validation handshake calls back into this web
+    process, so the request must not wait for Aurinko. When the broker refuses the task the
+    registration is undone and QueueUnavailable raised, so a retry starts clean.
+    """
+    from brightsync.sync.jobs import publish_subscriptions
 
     try:
         with session_scope() as s:
@@ -119,15 +133,20 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
                 services=list(dict.fromkeys(data["services"])),
             )
             s.add(user)
+            subscriptions.add_pending(s, user)
             s.flush()
             user_id = user.id
     except IntegrityError:
         return None, "this Aurinko account is already registered"
-    results = ensure_subscriptions(user_id)
+    try:
+        publish_subscriptions(user_id)
+    except Exception as exc:
+        log.warning("registration of %s undone, the broker refused its task: %r", user_id, exc)
+        with session_scope() as s:
+            s.execute(delete(User).where(User.id == user_id))
+        raise QueueUnavailable(str(exc)) from None
     with session_scope() as s:
-        out = user_out(s, s.get(User, user_id))
-    out["subscriptions"] = results
-    return out, None
+        return user_out(s, s.get(User, user_id)), None
 
 
 @bp.post("/orgs")
@@ -197,7 +216,10 @@ def patch_org(org_id: int) -> Any:
 @require_admin
 def post_user(org_id: int) -> Any:
     data = _load(schemas.UserCreate())
-    out, error = create_user(org_id, data)
+    try:
+        out, error = create_user(org_id, data)
+    except QueueUnavailable:
+        return jsonify(error="queue unavailable; nothing was registered, retry later"), 503
     if error == "organisation not found":
         return jsonify(error=error), 404
     if error:
@@ -228,14 +250,20 @@ def post_sync(user_id: int) -> Any:
     return jsonify(userId=user_id, services=outcome), 202
 
 
+def _whole(raw: str) -> int | None:
+    """A non-negative whole number of at most 10 digits; None (a 400) for anything else."""
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else None
+
+
 @bp.get("/orgs/<int:org_id>/unmatched")
 @require_admin
 def get_unmatched(org_id: int) -> Any:
-    try:
-        limit = min(1000, max(1, int(request.args.get("limit", 100))))
-        offset = max(0, int(request.args.get("offset", 0)))
-    except ValueError:
-        return jsonify(error="limit and offset must be whole numbers"), 400
+    limit = request.args.get("limit", 100, type=_whole)
+    offset = request.args.get("offset", 0, type=_whole)
+    if limit is None or offset is None:
+        return jsonify(error="limit and offset must be whole numbers (at most 10 digits)"), 400
+    limit = min(1000, max(1, limit))
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
             return jsonify(error="organisation not found"), 404

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from brightsync import __version__
-from brightsync.web import schemas
+from brightsync.web import MAX_ID, schemas
 from brightsync.web.ops_openapi import add_operations
 
 _ERR = {
@@ -44,6 +44,7 @@ def admin_openapi() -> dict[str, Any]:
         ("OrgPatch", schemas.OrgPatch),
         ("OrgOut", schemas.OrgOut),
         ("UserCreate", schemas.UserCreate),
+        ("SubscriptionOut", schemas.SubscriptionOut),
         ("UserOut", schemas.UserOut),
         ("SyncRequest", schemas.SyncRequest),
         ("UnmatchedOut", schemas.UnmatchedOut),
@@ -54,8 +55,9 @@ def admin_openapi() -> dict[str, Any]:
         spec.components.schema(name, schema=schema)
     secured = {"security": [{"bearer": []}]}
     common = {"400": _ERR, "401": _ERR}
-    org_id = {"name": "orgId", "in": "path", "required": True, "schema": {"type": "integer"}}
-    user_id = {"name": "userId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    row_id = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    org_id = {"name": "orgId", "in": "path", "required": True, "schema": row_id}
+    user_id = {"name": "userId", "in": "path", "required": True, "schema": row_id}
     spec.path(
         "/api/v1/orgs",
         operations={
@@ -101,12 +103,15 @@ def admin_openapi() -> dict[str, Any]:
         operations={
             "post": {
                 **secured,
-                "summary": "Register a mailbox; creates its Aurinko subscriptions",
+                "summary": "Register a mailbox; a worker then creates its Aurinko subscriptions",
+                "description": "Answers at once: each subscription is `pending` until a worker "
+                "has created it (`active`) or Aurinko refused it (`failed`, with the reason).",
                 "requestBody": _json("UserCreate"),
                 "responses": {
                     "201": {"description": "created", **_json("UserOut")},
                     "404": _ERR,
                     "409": _ERR,
+                    "503": _ERR,
                     **common,
                 },
             },
@@ -152,8 +157,16 @@ def admin_openapi() -> dict[str, Any]:
                 **secured,
                 "summary": "The sync cache of unmatched emails and meetings",
                 "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 9_999_999_999},
+                    },
                 ],
                 "responses": {"200": {"description": "items"}, "404": _ERR, **common},
             },
@@ -200,8 +213,16 @@ def admin_openapi() -> dict[str, Any]:
                             "default": "open",
                         },
                     },
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                    },
                 ],
                 "responses": {
                     "200": {

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from brightsync.config import get_settings
 from brightsync.crm.settings import OrgSettings
 from brightsync.crm.settings import Strict as _Strict
 from brightsync.models import SERVICES
 
 
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _crm_url(value: str) -> None:
+    """CRM credentials travel with every request: https, except to this machine (a connector
+    beside the service) or where the operator allows plain http on a private network."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" or is_loopback(parts.hostname):
+        return
+    if get_settings().allow_insecure_crm:
+        return
+    raise ValidationError(
+        "must be an https URL (plain http is accepted only on loopback, or everywhere with "
+        "BRIGHTSYNC_ALLOW_INSECURE_CRM=true)"
+    )
+
+
 class CrmConnection(_Strict):
-    baseUrl = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    baseUrl = fields.Url(
+        required=True, require_tld=False, schemes={"http", "https"}, validate=_crm_url
+    )
     authType = fields.String(required=True, validate=validate.OneOf(["bearer", "basic"]))
     token = fields.String(validate=validate.Length(1, 2000))
     username = fields.String(validate=validate.Length(1, 500))
@@ -81,7 +111,9 @@ class OrgOut(Schema):
 class ServiceStatus(Schema):
     state = fields.String(metadata={"description": "run state: never|idle|queued|running|error"})
     health = fields.String(
-        metadata={"description": "initialising | review | active | paused | needs_reauth | failing"}
+        metadata={
+            "description": "initialising | review | active | paused | needs_reauth | failing"
+        }
     )
     paused = fields.Boolean()
     nextRunAt = fields.DateTime(
@@ -110,6 +142,24 @@ class UserOut(Schema):
     services = fields.List(fields.String())
     mailbox = fields.Dict()
     status = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceStatus))
+    subscriptions = fields.List(
+        fields.Nested("SubscriptionOut"),
+        metadata={"description": "created by a worker after registration answers"},
+    )
+
+
+class SubscriptionOut(Schema):
+    service = fields.String()
+    resource = fields.String()
+    id = fields.String(allow_none=True, metadata={"description": "Aurinko's subscription id"})
+    state = fields.String(
+        metadata={
+            "description": "pending (being created or retried) | active | failed (Aurinko "
+            "refused: see lastError) | error (Aurinko reports delivery trouble)"
+        }
+    )
+    lastError = fields.String(allow_none=True)
+    updatedAt = fields.DateTime(allow_none=True)
 
 
 class UnmatchedOut(Schema):
@@ -167,7 +217,8 @@ class DuplicatesQuery(_Strict):
         load_default="open", validate=validate.OneOf(["open", "approved", "rejected", "all"])
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    # Bounded: a huge offset overflows the database driver (a 500) instead of paging nothing.
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
 
 
 class DuplicateDecision(_Strict):

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from marshmallow import INCLUDE, Schema, ValidationError, fields
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -23,17 +23,47 @@ from brightsync.sync.jobs import publish_intake
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
+# A notification is a flat object with a list of small payloads; nothing Aurinko sends nests
+# deeper than a handful of levels.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` nests containers deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _id_like(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValidationError("must be an id: a string or integer of at most 100 characters")
+    if not 0 < len(str(value)) <= 100:
+        raise ValidationError("must be an id: a string or integer of at most 100 characters")
+
 
 class NotificationSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    subscription = fields.Raw(load_default=None)
-    resource = fields.String(required=True)
-    accountId = fields.Raw(required=True)
+    subscription = fields.Raw(load_default=None, allow_none=True, validate=_id_like)
+    resource = fields.String(required=True, validate=validate.Length(1, 200))
+    accountId = fields.Raw(required=True, validate=_id_like)
     payloads = fields.List(fields.Dict(), load_default=list)
     error = fields.String(load_default=None, allow_none=True)
-    lifecycleEvent = fields.String(load_default=None, allow_none=True)
+    lifecycleEvent = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=20)
+    )
 
 
 _SCHEMA = NotificationSchema()  # built once: a schema's load keeps no state between calls
@@ -69,14 +99,16 @@ def receive() -> Any:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _problem(400, "body is not JSON")
+    except RecursionError:
+        return _problem(400, f"body nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(raw, dict):
         return _problem(400, "body must be a JSON object")
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        return _problem(400, f"body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         note = _SCHEMA.load(raw)
     except ValidationError as exc:
         return jsonify(error="invalid notification", fields=exc.messages), 400
-    if isinstance(note["accountId"], bool) or not isinstance(note["accountId"], int | str):
-        return jsonify(error="invalid notification", fields={"accountId": ["not an id"]}), 400
 
     digest = hashlib.sha256(f"{timestamp}:".encode() + body).hexdigest()
     return _handle(note, digest)

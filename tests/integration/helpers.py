@@ -52,7 +52,20 @@ def make_user(
         },
     )
     assert r.status_code == 201, r.text
-    return {**r.json(), "accountId": account["id"], "accessToken": account["accessToken"]}
+    user = wait_subscribed(stack, r.json()["id"])
+    return {**user, "accountId": account["id"], "accessToken": account["accessToken"]}
+
+
+def wait_subscribed(stack: Stack, user_id: int, timeout: float = 30) -> dict[str, Any]:
+    """Registration answers at once; a worker then creates the subscriptions."""
+
+    def settled():
+        user = stack.admin("GET", f"/api/v1/users/{user_id}").json()
+        return user if all(s["state"] != "pending" for s in user["subscriptions"]) else None
+
+    user = wait_for(settled, timeout=timeout, message=f"user {user_id}'s subscriptions")
+    assert all(s["state"] == "active" for s in user["subscriptions"]), user["subscriptions"]
+    return user
 
 
 def deliver(stack: Stack, **message: Any) -> dict[str, Any]:

@@ -41,7 +41,8 @@ def test_registering_a_user_subscribes_through_the_handshake(clean_stack):
     user = make_user(clean_stack, org_id, "alice@acme.com")
     subs = user["subscriptions"]
     assert [s["service"] for s in subs] == ["email"]
-    assert subs[0]["created"] is True and subs[0]["error"] is None
+    assert subs[0]["state"] == "active" and subs[0]["lastError"] is None
+    assert subs[0]["id"]
     status = clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()
     assert status["status"]["email"]["subscription"]["healthy"] is True
     assert "aurinkoAccessToken" not in json.dumps(status)

@@ -75,7 +75,9 @@ def test_counters_from_another_process_and_webhook_outcomes(client, unit_env):
     assert all(line.startswith(("#", "brightsync_")) for line in text.splitlines() if line)
 
 
-def test_a_scrape_never_reads_the_work_tables(client, unit_env):
+def test_a_scrape_never_reads_the_work_tables(client, unit_env, monkeypatch):
+    # The integration backends set a zero gauge lifetime for the whole session; not here.
+    monkeypatch.setenv("BRIGHTSYNC_METRICS_GAUGE_SECONDS", "60")
     client.get("/metrics")  # warms the per-minute gauges
     statements: list[str] = []
 
