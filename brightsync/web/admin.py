@@ -58,6 +58,7 @@ def org_out(org: Organisation) -> dict[str, Any]:
         "domains": org.domains,
         "crm": {"baseUrl": org.crm_base_url, "authType": org.crm_auth_type},
         "settings": effective_settings(org.settings),
+        "mode": org.mode,
         "createdAt": org.created_at.isoformat(),
     }
 
@@ -77,6 +78,7 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
         "services": user.services,
         "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
         "paused": bool(user.paused),
+        "mode": user.mode,
         "status": status,
     }
 
@@ -96,6 +98,7 @@ def create_org(data: dict[str, Any]) -> dict[str, Any]:
             crm_auth_type=data["crm"]["authType"],
             crm_secret_enc=_crm_secret(data["crm"]),
             settings=data["settings"],
+            mode=data.get("mode", "live"),
         )
         s.add(org)
         s.flush()
@@ -117,6 +120,7 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
                 aurinko_account_id=str(data["aurinkoAccountId"]),
                 access_token_enc=encrypt(data["aurinkoAccessToken"]),
                 services=list(dict.fromkeys(data["services"])),
+                mode=data.get("mode", "live"),
             )
             s.add(user)
             s.flush()
