@@ -240,6 +240,7 @@ def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[
                 "id": user.id,
                 "email": user.email,
                 "paused": bool(user.paused),
+                "mode": user.mode,
                 "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
                 "services": {
                     name: {k: svc[k] for k in ("state", "health", "lastSyncAt", "runs")}
@@ -280,6 +281,7 @@ def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -
     return {
         "id": org.id,
         "name": org.name,
+        "mode": org.mode,
         "totals": {
             "users": len(users),
             "services": by_health,
