@@ -77,7 +77,7 @@ class ModeRequest(_Strict):
 
 class HeldDecisionRequest(_Strict):
     ids = fields.List(
-        fields.Integer(strict=True, validate=validate.Range(min=1)),
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
         required=True,
         validate=validate.Length(1, 500),
         metadata={"description": "held deletion ids (from GET …/held-deletions)"},
