@@ -9,6 +9,7 @@ from brightsync.db import session_scope
 from brightsync.models import HeldDecision, ObjectLink, Organisation, PossibleDuplicate, User
 from brightsync.review import mode
 from brightsync.review.duplicates import record_possible_duplicate
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import make_org, make_user
 from tests.web.test_dashboard import _csrf, _login
 
@@ -96,3 +97,34 @@ def test_review_report_held_deletions_and_duplicates(client):
     with session_scope() as s:
         assert s.get(Organisation, org_id).mode == "live"
         assert set(s.scalars(select(User.mode).where(User.org_id == org_id))) == {"live"}
+
+
+def test_review_api_answers_bad_input_with_reasons(client):
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    org_id = make_org("Acme")
+    uid = make_user(org_id, "alice")
+    cases = [
+        ("PUT", f"/api/v1/orgs/{org_id}/mode", {"mode": 3}, 400),
+        ("PUT", f"/api/v1/orgs/{org_id}/mode", ["review"], 400),
+        ("PUT", f"/api/v1/orgs/{org_id}/mode", {"mode": "review", "x": 1}, 400),
+        ("PUT", "/api/v1/orgs/999999/mode", {"mode": "review"}, 404),
+        ("GET", "/api/v1/users/999999/review", None, 404),
+        ("POST", f"/api/v1/orgs/{org_id}/held-deletions/approve", {"ids": []}, 400),
+        ("POST", f"/api/v1/orgs/{org_id}/held-deletions/approve", {"ids": [2**40]}, 400),
+        ("POST", f"/api/v1/orgs/{org_id}/held-deletions/approve", {"ids": [True]}, 400),
+        ("POST", f"/api/v1/orgs/{org_id}/held-deletions/maybe", {"ids": [1]}, 404),
+        ("GET", f"/api/v1/orgs/{org_id}/held-deletions?limit=0", None, 400),
+    ]
+    for method, path, body, code in cases:
+        r = client.open(path, method=method, json=body, headers=auth)
+        assert r.status_code == code, (method, path, body, r.status_code, r.data)
+        assert r.json["error"]
+    # A user cannot go live alone while its organisation reviews.
+    assert client.put(f"/api/v1/orgs/{org_id}/mode", json={"mode": "review"}, headers=auth).json[
+        "users"
+    ] == [uid]
+    r = client.put(f"/api/v1/users/{uid}/mode", json={"mode": "live"}, headers=auth)
+    assert r.status_code == 409 and "activate the organisation" in r.json["error"]
+    r = client.get(f"/api/v1/users/{uid}/review", headers=auth)
+    assert r.status_code == 200 and r.json["mode"] == "review"
+    assert r.json["emails"] == {"toLog": [], "unmatched": [], "count": 0}
