@@ -198,7 +198,6 @@ def status_cmd(org_id: int | None, user_id: int | None) -> None:
     from brightsync.db import session_scope
     from brightsync.models import Organisation, User
     from brightsync.ops import status
-    from brightsync.review import panels  # noqa: F401 - registers the org panels
     from brightsync.web.admin import user_out
 
     with session_scope() as s:

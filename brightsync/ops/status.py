@@ -212,9 +212,10 @@ def register_org_panel(name: str, panel: OrgPanel) -> None:
 
 
 def _held_deletions(session: Session, org_id: int) -> dict[str, Any]:
-    from brightsync.sync.engine import held_links  # the two-way status table
+    from brightsync.review.held import list_held  # the two-way status table
 
-    return held_links(session, org_id)
+    items, total = list_held(session, org_id, limit=50)
+    return {"count": total, "items": items}
 
 
 def _possible_duplicates(session: Session, org_id: int) -> dict[str, Any]:

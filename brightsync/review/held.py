@@ -30,15 +30,19 @@ def held_out(row: ObjectLink, decision: str | None) -> dict[str, Any]:
     survivor = row.mailbox_fields if side == MAILBOX else row.crm_fields
     return {
         "id": row.id,
+        "link": row.id,
         "userId": row.user_id,
         "domain": row.domain,
+        "held": side,  # the side whose deletion waits
         "deleteIn": side,
         "deletedIn": CRM if side == MAILBOX else MAILBOX,
         "mailboxId": row.mailbox_id,
         "crmId": row.crm_id,
         "record": survivor or {},
+        # Why it waits: the guard's mass deletion, or what the side said (e.g. logged mail).
+        "reason": row.error or "many deletions at once (mass-deletion guard)",
+        "at": (row.error_at or row.updated_at).isoformat(),
         "decision": decision,
-        "since": row.updated_at.isoformat(),
     }
 
 

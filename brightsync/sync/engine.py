@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.http import (
@@ -498,30 +498,6 @@ class Engine:
             step = Step("delete", link, current, (write,), "deletion released on review")
             self._step(step, result, again=False)
         return result
-
-
-def held_links(session: Session, org_id: int, limit: int = 50) -> dict[str, Any]:
-    """Links waiting for a person (the ops status's "heldDeletions" panel): deletions the guard
-    or a side held back, with the reason (e.g. a CRM contact that has logged mail)."""
-    where = (ObjectLink.org_id == org_id, ObjectLink.held.is_not(None))
-    total = session.scalar(select(func.count()).select_from(ObjectLink).where(*where)) or 0
-    rows = session.scalars(select(ObjectLink).where(*where).order_by(ObjectLink.id).limit(limit))
-    return {
-        "count": int(total),
-        "items": [
-            {
-                "link": row.id,
-                "domain": row.domain,
-                "userId": row.user_id,
-                "held": row.held,
-                "mailboxId": row.mailbox_id,
-                "crmId": row.crm_id,
-                "reason": row.error,
-                "at": row.error_at.isoformat() if row.error_at else None,
-            }
-            for row in rows
-        ],
-    }
 
 
 def prune_tombstones(scope: Scope, older_than: timedelta = timedelta(days=TOMBSTONE_DAYS)) -> int:

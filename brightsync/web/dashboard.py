@@ -34,7 +34,7 @@ from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Organisation, User
 from brightsync.ops import actions, runlog, status, why
-from brightsync.review import held, panels  # noqa: F401 - panels: registers the org panels
+from brightsync.review import held
 from brightsync.review import mode as review_mode
 from brightsync.review.duplicates import decide_possible_duplicate
 

@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from brightsync.db import session_scope
 from brightsync.models import Organisation, User
-from brightsync.review import held, mode, panels  # noqa: F401 - registers the org panels
+from brightsync.review import held, mode
 from brightsync.web import schemas
 from brightsync.web.admin import _load, require_admin
 from brightsync.web.ops_api import _int_arg
