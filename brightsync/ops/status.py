@@ -43,6 +43,7 @@ def service_health(
     run_state: str | None,
     last_sync_at: datetime | None,
     last_error_at: datetime | None,
+    in_review: bool = False,
 ) -> str:
     """The operator's state of one user's service, from its stored facts (pure)."""
     if user_paused or service_paused:
@@ -54,6 +55,8 @@ def service_health(
     )
     if run_state == "error" or failed_last:
         return "failing"
+    if in_review:
+        return "review"  # runs record what they would do; nothing is written yet
     if last_sync_at is None:
         return "initialising"
     return "active"
@@ -122,6 +125,7 @@ def service_status(
         run_state=st.state if st else None,
         last_sync_at=st.last_sync_at if st else None,
         last_error_at=st.last_error_at if st else None,
+        in_review=user.mode == "review",
     )
     return {
         "state": st.state if st else "never",

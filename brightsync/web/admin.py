@@ -111,7 +111,8 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
 
     try:
         with session_scope() as s:
-            if s.get(Organisation, org_id) is None:
+            org = s.get(Organisation, org_id)
+            if org is None:
                 return None, "organisation not found"
             user = User(
                 org_id=org_id,
@@ -120,7 +121,8 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
                 aurinko_account_id=str(data["aurinkoAccountId"]),
                 access_token_enc=encrypt(data["aurinkoAccessToken"]),
                 services=list(dict.fromkeys(data["services"])),
-                mode=data.get("mode", "live"),
+                # A user joining an organisation in review reviews too.
+                mode="review" if org.mode == "review" else data.get("mode", "live"),
             )
             s.add(user)
             s.flush()

@@ -134,6 +134,8 @@ def test_review_then_activate_does_exactly_the_reviewed_work(clean_stack: Stack)
         run(stack, user_id, "tasks")
     assert writes(stack) == {}
     assert decision(stack, org_id, rfc822) is None  # not even claimed
+    services = stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"]
+    assert {s["health"] for s in services.values()} == {"review"}
     assert crm_emails(stack, rfc822) == []
 
     report = stack.admin("GET", f"/api/v1/orgs/{org_id}/review").json()
