@@ -107,14 +107,11 @@ def apply_decisions(engine: Engine) -> Result | None:
     result = engine.release_held(approved) if approved else None
     for link_id in rejected:
         _reject(engine, link_id)
-    # A decision stays until its link is no longer held (a lost lease or a failed write
-    # leaves it for the next run).
-    settled = select(ObjectLink.id).where(
-        ObjectLink.id.in_(approved + rejected), ObjectLink.held.is_(None)
-    )
+    # Applied once: a deletion the side still refuses (e.g. a CRM contact with logged mail)
+    # stays held with that reason and undecided, rather than being retried every run.
     with session_scope() as s:
         engine.lease.fence(s)
-        s.execute(delete(HeldDecision).where(HeldDecision.link_id.in_(settled)))
+        s.execute(delete(HeldDecision).where(HeldDecision.link_id.in_(approved + rejected)))
     return result
 
 
