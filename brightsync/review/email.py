@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from brightsync.clients.aurinko import SyncTokenExpired
 from brightsync.email.context import EmailContext, load_context
 from brightsync.email.rules import classify, creation_candidates
 from brightsync.email.sync import DEFAULT_INITIAL_DAYS, _tokens
@@ -15,7 +16,13 @@ from brightsync.review import mode
 def review_mailbox(user_id: int, run: Any) -> None:
     ctx = load_context(user_id)
     try:
-        mode.record(user_id, "email", _review(ctx, run))
+        try:
+            report = _review(ctx, run)
+        except SyncTokenExpired:
+            # A dead position: start from a fresh one (live would do the same, claims or not).
+            run.checkpoint(updated_token=None, resume_token=None)
+            report = _review(ctx, run)
+        mode.record(user_id, "email", report)
     finally:
         ctx.close()
 
