@@ -280,6 +280,15 @@ def test_review_flow_from_a_shell(tmp_path, sandbox):
     stats = requests.get(crm_url + "/_control/stats", timeout=10).json()["byOperation"]
     assert not [op for op in stats if op.endswith((".create", ".update", ".replace"))], stats
 
+    # The stored position expired: the next review run starts from a fresh one.
+    requests.post(
+        f"{aurinko_url}/_control/accounts/{acct['id']}/expire-tokens", timeout=10, json={}
+    ).raise_for_status()
+    again = run(tmp_path, "sync", str(user_id), env=env)
+    assert json.loads(again.stdout)["status"] == "ok", again.stdout + again.stderr
+    report = json.loads(run(tmp_path, "review", "report", "--user", str(user_id), env=env).stdout)
+    assert [e["subject"] for e in report["emails"]["toLog"]] == ["Pricing"]
+
     bad = run(tmp_path, "review", "report", env=env)
     assert bad.returncode != 0 and "--org or --user" in bad.stderr
     live = run(tmp_path, "review", "activate", "--org", str(org_id), env=env)
