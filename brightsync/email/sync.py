@@ -32,6 +32,7 @@ from brightsync.email.rules import (
 )
 from brightsync.email.writer import Work, late_participants, process
 from brightsync.models import EmailClaim, SyncState, User, utcnow
+from brightsync.ops.progress import progress
 from brightsync.people.addresses import normalize_address
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def _sync(ctx: EmailContext, run: Any) -> None:
                     run.checkpoint(updated_token=page.next_delta_token, resume_token=None)
                 else:
                     run.checkpoint(resume_token=page.next_page_token)
-                run.renew(progress=ctx.counters)
+                seen = ctx.counters.get("messages", 0)
+                run.renew(progress={**ctx.counters, **progress(seen, seen, None, 0.0)})
             break
         except SyncTokenExpired:
             if resume:

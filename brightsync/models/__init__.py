@@ -14,16 +14,20 @@ from brightsync.models.email import (
 )
 from brightsync.models.ops import MetricCounter, RunStat
 from brightsync.models.org import SERVICES, Organisation, Subscription, User
+from brightsync.models.review import HELD_DECISIONS, MODES, HeldDecision, ReviewReport
 from brightsync.models.sync import Lock, Notification, ObjectLink, RateWindow, SyncState
 
 __all__ = [
     "DUPLICATE_STATES",
+    "HELD_DECISIONS",
+    "MODES",
     "SERVICES",
     "Base",
     "CreateIntent",
     "EmailClaim",
     "EmailParticipant",
     "EmailSighting",
+    "HeldDecision",
     "Lock",
     "MeetingClaim",
     "MeetingCopy",
@@ -33,6 +37,7 @@ __all__ = [
     "Organisation",
     "PossibleDuplicate",
     "RateWindow",
+    "ReviewReport",
     "RunStat",
     "Subscription",
     "SyncState",

@@ -30,6 +30,8 @@ class Organisation(Base):
     crm_capabilities_at: Mapped[datetime | None] = mapped_column()
     # Watermark of the CRM-contact watch: contacts changed since then may unblock cached mail.
     crm_contacts_since: Mapped[datetime | None] = mapped_column()
+    # live | review: in review, syncs record what they would do and write nothing.
+    mode: Mapped[str] = mapped_column(String(10), default="live", server_default="live")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="org", cascade="all, delete-orphan")
@@ -51,6 +53,8 @@ class User(Base):
     mailbox_error: Mapped[str | None] = mapped_column(String(1000))
     # Set by an operator: no run of any service of this user starts until resumed.
     paused: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # live | review (see Organisation.mode); either in review puts the user's syncs in review.
+    mode: Mapped[str] = mapped_column(String(10), default="live", server_default="live")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     org: Mapped[Organisation] = relationship(back_populates="users")

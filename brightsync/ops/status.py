@@ -43,6 +43,7 @@ def service_health(
     run_state: str | None,
     last_sync_at: datetime | None,
     last_error_at: datetime | None,
+    in_review: bool = False,
 ) -> str:
     """The operator's state of one user's service, from its stored facts (pure)."""
     if user_paused or service_paused:
@@ -54,6 +55,8 @@ def service_health(
     )
     if run_state == "error" or failed_last:
         return "failing"
+    if in_review:
+        return "review"  # runs record what they would do; nothing is written yet
     if last_sync_at is None:
         return "initialising"
     return "active"
@@ -122,6 +125,7 @@ def service_status(
         run_state=st.state if st else None,
         last_sync_at=st.last_sync_at if st else None,
         last_error_at=st.last_error_at if st else None,
+        in_review=user.mode == "review",
     )
     return {
         "state": st.state if st else "never",
@@ -212,9 +216,10 @@ def register_org_panel(name: str, panel: OrgPanel) -> None:
 
 
 def _held_deletions(session: Session, org_id: int) -> dict[str, Any]:
-    from brightsync.sync.engine import held_links  # the two-way status table
+    from brightsync.review.held import list_held  # the two-way status table
 
-    return held_links(session, org_id)
+    items, total = list_held(session, org_id, limit=50)
+    return {"count": total, "items": items}
 
 
 def _possible_duplicates(session: Session, org_id: int) -> dict[str, Any]:
@@ -240,6 +245,7 @@ def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[
                 "id": user.id,
                 "email": user.email,
                 "paused": bool(user.paused),
+                "mode": user.mode,
                 "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
                 "services": {
                     name: {k: svc[k] for k in ("state", "health", "lastSyncAt", "runs")}
@@ -280,6 +286,7 @@ def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -
     return {
         "id": org.id,
         "name": org.name,
+        "mode": org.mode,
         "totals": {
             "users": len(users),
             "services": by_health,

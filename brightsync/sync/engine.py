@@ -26,13 +26,14 @@ domain, asks `twoway.plan()` for the steps and executes them one by one:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.http import (
@@ -44,6 +45,9 @@ from brightsync.clients.http import (
 )
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, SyncState, utcnow
+from brightsync.ops.progress import progress
+from brightsync.review import held
+from brightsync.review import mode as review_mode
 from brightsync.sync import leases
 from brightsync.sync.adapter import (
     CRM,
@@ -252,6 +256,7 @@ class Engine:
         # The longest Retry-After a deferred write was told: the follow-up run waits that long,
         # and otherwise backs off from seconds (a colleague's create in flight ends quickly).
         self.retry_after = 0.0
+        self.seen = 0  # records this run read (for progress)
 
     # -- deciding --
 
@@ -302,10 +307,15 @@ class Engine:
 
     def execute(self, the_plan: Plan) -> Result:
         result = Result(the_plan)
+        started = time.monotonic()
+        total = len(the_plan.steps)
         for n, step in enumerate(the_plan.steps, 1):
             self._step(step, result, again=True)
             if self.on_progress and n % 25 == 0:
-                self.on_progress(dict(result.counters))
+                elapsed = time.monotonic() - started
+                self.on_progress(
+                    {**result.counters, **progress(max(self.seen, total), n, total, elapsed)}
+                )
         if the_plan.held:
             for side, n in the_plan.held.items():
                 log.warning(
@@ -490,30 +500,6 @@ class Engine:
         return result
 
 
-def held_links(session: Session, org_id: int, limit: int = 50) -> dict[str, Any]:
-    """Links waiting for a person (the ops status's "heldDeletions" panel): deletions the guard
-    or a side held back, with the reason (e.g. a CRM contact that has logged mail)."""
-    where = (ObjectLink.org_id == org_id, ObjectLink.held.is_not(None))
-    total = session.scalar(select(func.count()).select_from(ObjectLink).where(*where)) or 0
-    rows = session.scalars(select(ObjectLink).where(*where).order_by(ObjectLink.id).limit(limit))
-    return {
-        "count": int(total),
-        "items": [
-            {
-                "link": row.id,
-                "domain": row.domain,
-                "userId": row.user_id,
-                "held": row.held,
-                "mailboxId": row.mailbox_id,
-                "crmId": row.crm_id,
-                "reason": row.error,
-                "at": row.error_at.isoformat() if row.error_at else None,
-            }
-            for row in rows
-        ],
-    }
-
-
 def prune_tombstones(scope: Scope, older_than: timedelta = timedelta(days=TOMBSTONE_DAYS)) -> int:
     """Tombstones absorb late deletion reports and stale replays; after a month they go."""
     with session_scope() as s:
@@ -545,13 +531,22 @@ def sync(
     engine = Engine(adapter, scope, settings, lease, identity, on_progress, pairer)
     if settings.direction == "off":
         return Result(Plan((), {MAILBOX: None, CRM: None}))
+    if not review:
+        with session_scope() as s:
+            review = review_mode.in_review(s, scope.user_id)  # the user or org is in review
     cursors = read_cursors(lease.state_id)
     changes = {side: adapter.changes(side, cursors[side]) for side in SIDES}
+    engine.seen = sum(len(c.records) + len(c.deleted) for c in changes.values())
     if not review:
         engine.resolve_intents()
+        held.apply_decisions(engine)  # people's decisions on held deletions, before planning
     the_plan = engine.plan(changes)
     log.info("%s sync for user %s: %s", scope.domain, scope.user_id, the_plan.describe()["counts"])
     if review:
+        # Recorded, not executed; the cursors stay put so the live run sees the same changes.
+        review_mode.record(
+            scope.user_id, scope.domain, review_mode.plan_report(the_plan.describe())
+        )
         return Result(the_plan)
     result = engine.execute(the_plan)
     store_cursors(lease, dict(the_plan.cursors))

@@ -20,6 +20,7 @@ from brightsync.coordination import singleton
 from brightsync.db import session_scope
 from brightsync.models import Notification, SyncState, User, utcnow
 from brightsync.ops.actions import is_paused
+from brightsync.review.mode import in_review
 from brightsync.sync import leases, scheduler
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ HANDLERS: dict[str, str] = {
     "tasks": "brightsync.tasks.jobs:sync_tasks",
     "contacts": "brightsync.contacts.jobs:sync_contacts",
 }
+
+# What a service runs instead while its user or organisation is in review mode. Two-way
+# domains need none: the engine itself plans, records and writes nothing in review mode.
+REVIEW_HANDLERS: dict[str, str] = {"email": "brightsync.review.email:review_mailbox"}
 
 # Retry a failed run after transient trouble, growing up to this cap.
 MAX_RETRY_COUNTDOWN = 900
@@ -72,8 +77,8 @@ class RunContext:
             self.heartbeat.renewals.append(lambda: leases.renew(model, self.token, where=where))
 
 
-def handler_for(service: str) -> Callable[[int, RunContext], Any] | None:
-    target = HANDLERS.get(service)
+def handler_for(service: str, review: bool = False) -> Callable[[int, RunContext], Any] | None:
+    target = (review and REVIEW_HANDLERS.get(service)) or HANDLERS.get(service)
     if target is None:
         return None
     module, _, name = target.partition(":")
@@ -124,13 +129,14 @@ def run_once(user_id: int, service: str, *, requested_only: bool = False) -> dic
             scheduler.clear_pending(state_id)
             return {"status": "skipped", "reason": "mailbox needs re-authorisation"}
         paused = is_paused(s, user_id, service)
+        review = in_review(s, user_id)
     if paused:  # an operator paused the user or this service: no run starts until resumed
         scheduler.clear_pending(state_id)
         return {"status": "skipped", "reason": "paused"}
     token = scheduler.try_start(state_id, requested_only=requested_only)
     if token is None:
         return {"status": "busy", "state_id": state_id}
-    handler = handler_for(service)
+    handler = handler_for(service, review)
     ctx = RunContext(state_id=state_id, token=token)
     if handler is None:
         scheduler.finish(state_id, token, error=f"{service} sync is not available in this version")

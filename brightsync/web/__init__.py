@@ -41,11 +41,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from brightsync.web.dashboard import init_dashboard
     from brightsync.web.health import bp as health_bp
     from brightsync.web.ops_api import bp as ops_api_bp
+    from brightsync.web.review_api import bp as review_api_bp
     from brightsync.web.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(ops_api_bp)
+    app.register_blueprint(review_api_bp)
     app.register_blueprint(health_bp)
     init_dashboard(app)
     install_web(app)

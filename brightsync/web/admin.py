@@ -61,6 +61,7 @@ def org_out(org: Organisation) -> dict[str, Any]:
         "domains": org.domains,
         "crm": {"baseUrl": org.crm_base_url, "authType": org.crm_auth_type},
         "settings": effective_settings(org.settings),
+        "mode": org.mode,
         "createdAt": org.created_at.isoformat(),
     }
 
@@ -80,6 +81,7 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
         "services": user.services,
         "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
         "paused": bool(user.paused),
+        "mode": user.mode,
         "status": status,
         "subscriptions": subscriptions.describe(session, user.id),
     }
@@ -100,6 +102,7 @@ def create_org(data: dict[str, Any]) -> dict[str, Any]:
             crm_auth_type=data["crm"]["authType"],
             crm_secret_enc=_crm_secret(data["crm"]),
             settings=data["settings"],
+            mode=data.get("mode", "live"),
         )
         s.add(org)
         s.flush()
@@ -122,7 +125,8 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
 
     try:
         with session_scope() as s:
-            if s.get(Organisation, org_id) is None:
+            org = s.get(Organisation, org_id)
+            if org is None:
                 return None, "organisation not found"
             user = User(
                 org_id=org_id,
@@ -131,6 +135,8 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
                 aurinko_account_id=str(data["aurinkoAccountId"]),
                 access_token_enc=encrypt(data["aurinkoAccessToken"]),
                 services=list(dict.fromkeys(data["services"])),
+                # A user joining an organisation in review reviews too.
+                mode="review" if org.mode == "review" else data.get("mode", "live"),
             )
             s.add(user)
             subscriptions.add_pending(s, user)

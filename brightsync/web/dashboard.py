@@ -34,6 +34,9 @@ from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Organisation, User
 from brightsync.ops import actions, runlog, status, why
+from brightsync.review import held
+from brightsync.review import mode as review_mode
+from brightsync.review.duplicates import decide_possible_duplicate
 
 bp = Blueprint(
     "dashboard",
@@ -166,10 +169,12 @@ def org(org_id: int) -> Any:
             abort(404, description="organisation not found")
         summary = status.org_summary(s, found, cache_limit=50)
         decisions = status.recent_decisions(s, org_id, 25)
+        report = review_mode.report_for(s, org_id=org_id)
     return render_template(
         "dashboard/org.html",
         org=summary,
         decisions=decisions,
+        report=report,
         chart=chart(runlog.series(org_id, hours=24, points=48)),
     )
 
@@ -238,6 +243,43 @@ def retry_item(org_id: int, item_id: int) -> Any:
     except actions.ActionError as exc:
         flash(exc.message, "error")
     return redirect(url_for("dashboard.org", org_id=org_id) + "#cache")
+
+
+@bp.post("/orgs/<int:org_id>/activate")
+@login_required
+def activate(org_id: int) -> Any:
+    _check_csrf()
+    try:
+        result = review_mode.activate(org_id=org_id)
+        flash(f"Live: {result['queued']} runs queued to do the reviewed work.")
+    except (review_mode.ModeError, LookupError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("dashboard.org", org_id=org_id))
+
+
+@bp.post("/orgs/<int:org_id>/held/<int:link_id>/<any(approve, reject):decision>")
+@login_required
+def decide_held(org_id: int, link_id: int, decision: str) -> Any:
+    _check_csrf()
+    result = held.decide(org_id, [link_id], decision)
+    if result["links"]:
+        flash(f"Deletion {decision}d: the next run carries it out.")
+    else:
+        flash("That deletion is no longer held.", "error")
+    return redirect(url_for("dashboard.org", org_id=org_id) + "#held")
+
+
+@bp.post("/orgs/<int:org_id>/duplicates/<int:pair_id>/<any(approved, rejected):decision>")
+@login_required
+def decide_duplicate(org_id: int, pair_id: int, decision: str) -> Any:
+    _check_csrf()
+    with session_scope() as s:
+        row = decide_possible_duplicate(s, org_id, pair_id, decision)
+    if row is None:
+        flash("No such pair in this organisation.", "error")
+    else:
+        flash("Marked the same person." if decision == "approved" else "Marked two people.")
+    return redirect(url_for("dashboard.org", org_id=org_id) + "#duplicates")
 
 
 @bp.get("/orgs/<int:org_id>/why/<kind>")

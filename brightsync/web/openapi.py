@@ -11,6 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from brightsync import __version__
 from brightsync.web import MAX_ID, schemas
 from brightsync.web.ops_openapi import add_operations
+from brightsync.web.review_api import add_review
 
 _ERR = {
     "description": "error with a reason",
@@ -196,6 +197,7 @@ def admin_openapi() -> dict[str, Any]:
         },
     )
     add_operations(spec, _ERR)
+    add_review(spec, _ERR)
     spec.path(
         "/api/v1/orgs/{orgId}/duplicates",
         parameters=[org_id],

@@ -11,7 +11,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from brightsync.config import get_settings
 from brightsync.crm.settings import OrgSettings
 from brightsync.crm.settings import Strict as _Strict
-from brightsync.models import SERVICES
+from brightsync.models import MODES, SERVICES
+
+_MODE = {
+    "validate": validate.OneOf(MODES),
+    "metadata": {"description": "review: syncs record what they would do and write nothing"},
+}
 
 
 def is_loopback(host: str | None) -> bool:
@@ -69,6 +74,7 @@ class OrgCreate(_Strict):
     )
     crm = fields.Nested(CrmConnection, required=True)
     settings = fields.Nested(OrgSettings, load_default=lambda: OrgSettings().load({}))
+    mode = fields.String(load_default="live", **_MODE)
 
 
 class OrgPatch(_Strict):
@@ -86,12 +92,26 @@ class UserCreate(_Strict):
     services = fields.List(
         fields.String(validate=validate.OneOf(SERVICES)), load_default=lambda: ["email"]
     )
+    mode = fields.String(load_default="live", **_MODE)
 
     @validates_schema
     def _account_id(self, data: dict[str, Any], **_: Any) -> None:
         value = data.get("aurinkoAccountId")
         if isinstance(value, bool) or not isinstance(value, int | str) or str(value) == "":
             raise ValidationError("must be an Aurinko account id", "aurinkoAccountId")
+
+
+class ModeRequest(_Strict):
+    mode = fields.String(required=True, **_MODE)
+
+
+class HeldDecisionRequest(_Strict):
+    ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={"description": "held deletion ids (from GET …/held-deletions)"},
+    )
 
 
 class SyncRequest(_Strict):
@@ -105,6 +125,7 @@ class OrgOut(Schema):
     domains = fields.List(fields.String())
     crm = fields.Dict(metadata={"description": "baseUrl and authType; secrets never returned"})
     settings = fields.Dict()
+    mode = fields.String(metadata={"description": "live | review"})
     createdAt = fields.DateTime()
 
 
@@ -135,6 +156,7 @@ class ServiceStatus(Schema):
 class UserOut(Schema):
     id = fields.Integer()
     paused = fields.Boolean()
+    mode = fields.String(metadata={"description": "live | review"})
     orgId = fields.Integer()
     email = fields.String()
     crmUserId = fields.String(allow_none=True)

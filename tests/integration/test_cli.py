@@ -203,3 +203,98 @@ def test_sandbox_commands_serve_the_simulators(tmp_path):
         for p in procs:
             p.terminate()
             p.wait(timeout=10)
+
+
+def test_review_flow_from_a_shell(tmp_path, sandbox):
+    aurinko_url, crm_url = sandbox
+    env = {"AURINKO_API_URL": aurinko_url, "BRIGHTSYNC_PUBLIC_URL": "http://127.0.0.1:9"}
+    assert run(tmp_path, "db", "upgrade", env=env).returncode == 0
+    requests.post(
+        crm_url + "/_control/seed",
+        timeout=10,
+        headers={"Authorization": f"Bearer {CRM_TOKEN}"},
+        json={
+            "contacts": [
+                {
+                    "id": "c-erin",
+                    "firstName": "Erin",
+                    "lastName": "P",
+                    "emailAddresses": ["erin@prospect.io"],
+                }
+            ]
+        },
+    ).raise_for_status()
+    org = run(
+        tmp_path,
+        "org",
+        "create",
+        "--name",
+        "Acme",
+        "--domain",
+        "acme.com",
+        "--crm-url",
+        crm_url,
+        "--crm-token",
+        CRM_TOKEN,
+        "--mode",
+        "review",
+        env=env,
+    )
+    assert org.returncode == 0, org.stderr
+    org_id = json.loads(org.stdout)["id"]
+    assert json.loads(org.stdout)["mode"] == "review"
+    acct = requests.post(
+        aurinko_url + "/_control/accounts", timeout=10, json={"email": "alice@acme.com"}
+    ).json()
+    user = run(
+        tmp_path,
+        "user",
+        "add",
+        "--org",
+        str(org_id),
+        "--email",
+        "alice@acme.com",
+        "--account-id",
+        str(acct["id"]),
+        "--token",
+        acct["accessToken"],
+        env=env,
+    )
+    user_id = json.loads(user.stdout)["id"]
+    requests.post(
+        aurinko_url + "/_control/mail",
+        timeout=10,
+        json={
+            "from": {"address": "erin@prospect.io"},
+            "to": [{"address": "alice@acme.com"}],
+            "subject": "Pricing",
+            "body": "x",
+            "bodyType": "text",
+        },
+    ).raise_for_status()
+    requests.post(crm_url + "/_control/stats/reset", timeout=10).raise_for_status()
+    assert run(tmp_path, "sync", str(user_id), env=env).returncode == 0
+    report = json.loads(run(tmp_path, "review", "report", "--org", str(org_id), env=env).stdout)
+    [email] = report["emails"]["toLog"]
+    assert email["subject"] == "Pricing" and email["matched"][0]["contactId"] == "c-erin"
+    stats = requests.get(crm_url + "/_control/stats", timeout=10).json()["byOperation"]
+    assert not [op for op in stats if op.endswith((".create", ".update", ".replace"))], stats
+
+    # The stored position expired: the next review run starts from a fresh one.
+    requests.post(
+        f"{aurinko_url}/_control/accounts/{acct['id']}/expire-tokens", timeout=10, json={}
+    ).raise_for_status()
+    again = run(tmp_path, "sync", str(user_id), env=env)
+    assert json.loads(again.stdout)["status"] == "ok", again.stdout + again.stderr
+    report = json.loads(run(tmp_path, "review", "report", "--user", str(user_id), env=env).stdout)
+    assert [e["subject"] for e in report["emails"]["toLog"]] == ["Pricing"]
+
+    bad = run(tmp_path, "review", "report", env=env)
+    assert bad.returncode != 0 and "--org or --user" in bad.stderr
+    live = run(tmp_path, "review", "activate", "--org", str(org_id), env=env)
+    assert live.returncode == 0, live.stderr
+    assert json.loads(live.stdout)["users"] == [user_id]
+    done = json.loads(run(tmp_path, "sync", str(user_id), env=env).stdout)
+    assert done["status"] == "ok" and done["counters"].get("logged") == 1, done
+    held = json.loads(run(tmp_path, "review", "held", "--org", str(org_id), env=env).stdout)
+    assert held == {"items": [], "total": 0}

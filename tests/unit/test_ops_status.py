@@ -99,3 +99,20 @@ def test_bucket_holds_its_moment(naive):
     bucket = bucket_of(when)
     assert bucket <= when < bucket + BUCKET
     assert bucket_of(bucket) == bucket and bucket.second == 0 and bucket.minute % 5 == 0
+
+
+def test_review_mode_shows_unless_something_needs_attention() -> None:
+    from brightsync.ops.status import service_health
+
+    facts = dict(
+        user_paused=False,
+        service_paused=False,
+        mailbox_state="ok",
+        run_state="idle",
+        last_sync_at=None,
+        last_error_at=None,
+    )
+    assert service_health(**facts, in_review=True) == "review"
+    assert service_health(**facts) == "initialising"
+    assert service_health(**{**facts, "user_paused": True}, in_review=True) == "paused"
+    assert service_health(**{**facts, "run_state": "error"}, in_review=True) == "failing"
