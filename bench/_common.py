@@ -56,6 +56,25 @@ def simulators(page_size: int, crm_token: str = CRM_TOKEN) -> Iterator[tuple[str
         crm.stop()
 
 
+def reset_simulators(aurinko: str, crm: str, crm_token: str = CRM_TOKEN) -> None:
+    """Both simulators emptied: no accounts, mail, events or CRM records."""
+    auth = {"Authorization": f"Bearer {crm_token}"}
+    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
+    requests.post(crm + "/_control/reset", timeout=30, headers=auth).raise_for_status()
+
+
+def add_accounts(aurinko: str, n: int, provider: str) -> list[dict[str, Any]]:
+    """Mailboxes user0@acme.com .. user<n-1>@acme.com on the Aurinko simulator."""
+    return [
+        requests.post(
+            aurinko + "/_control/accounts",
+            timeout=30,
+            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": provider},
+        ).json()
+        for i in range(n)
+    ]
+
+
 def reset_stats(aurinko: str, crm: str) -> None:
     """Start both simulators' call counters from zero (after the scenario's set-up)."""
     requests.post(aurinko + "/_control/stats/reset", timeout=30)

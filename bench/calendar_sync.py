@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
     CRM_TOKEN,
+    add_accounts,
     add_org,
     configure,
+    reset_simulators,
     reset_stats,
     simulators,
     stats,
@@ -41,8 +43,7 @@ from bench._common import (  # noqa: E402
 
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
     """N colleagues in every one of M meetings organised by the first; returns the accounts."""
-    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
-    requests.post(crm + "/_control/reset", timeout=30).raise_for_status()
+    reset_simulators(aurinko, crm)
     requests.post(
         crm + "/_control/seed",
         timeout=30,
@@ -57,14 +58,7 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
             "users": [{"id": f"u{i}", "email": f"user{i}@acme.com"} for i in range(n)],
         },
     ).raise_for_status()
-    accounts = [
-        requests.post(
-            aurinko + "/_control/accounts",
-            timeout=30,
-            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "google"},
-        ).json()
-        for i in range(n)
-    ]
+    accounts = add_accounts(aurinko, n, "google")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     invited = [{"emailAddress": {"address": a["email"]}} for a in accounts[1:]]
     for j in range(m):

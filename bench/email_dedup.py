@@ -26,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
     CRM_TOKEN,
+    add_accounts,
     add_org,
     configure,
+    reset_simulators,
     reset_stats,
     simulators,
     stats,
@@ -37,8 +39,7 @@ from bench._common import (  # noqa: E402
 
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
     """N colleagues, M messages from dave to all of them; returns the accounts."""
-    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
-    requests.post(crm + "/_control/reset", timeout=30).raise_for_status()
+    reset_simulators(aurinko, crm)
     requests.post(
         crm + "/_control/seed",
         timeout=30,
@@ -52,14 +53,7 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
             ]
         },
     )
-    accounts = []
-    for i in range(n):
-        r = requests.post(
-            aurinko + "/_control/accounts",
-            timeout=30,
-            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "imap"},
-        )
-        accounts.append(r.json())
+    accounts = add_accounts(aurinko, n, "imap")
     recipients = [{"address": a["email"], "name": a["email"]} for a in accounts]
     for j in range(m):
         requests.post(

@@ -28,7 +28,12 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import add_org, simulators  # noqa: E402
+from bench._common import (  # noqa: E402
+    add_accounts,
+    add_org,
+    reset_simulators,
+    simulators,
+)
 
 CUSTOMERS = 10
 
@@ -37,9 +42,7 @@ def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -
     """Accounts on the simulator, customers in the CRM, messages spread over the mailboxes."""
     from tests.conftest import CRM_TOKEN
 
-    auth = {"Authorization": f"Bearer {CRM_TOKEN}"}
-    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
-    requests.post(crm + "/_control/reset", timeout=30, headers=auth).raise_for_status()
+    reset_simulators(aurinko, crm, CRM_TOKEN)
     requests.post(
         crm + "/_control/seed",
         timeout=30,
@@ -50,14 +53,7 @@ def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -
             ]
         },
     ).raise_for_status()
-    accounts = [
-        requests.post(
-            aurinko + "/_control/accounts",
-            timeout=30,
-            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "imap"},
-        ).json()
-        for i in range(mailboxes)
-    ]
+    accounts = add_accounts(aurinko, mailboxes, "imap")
     rng = random.Random(7)  # the same mail for every worker count
     for j in range(messages):
         held = rng.sample(accounts, min(overlap, mailboxes))
