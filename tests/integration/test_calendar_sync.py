@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.conftest import Stack
 from tests.integration.helpers import make_org, make_user, seed_contacts, sync_round
-from tests.integration.test_calendar_adapter import DAVE, PEOPLE, at, attendees, meeting
+from tests.integration.test_calendar_adapter import (
+    DAVE,
+    PEOPLE,
+    at,
+    attendees,
+    crm_event,
+    meeting,
+)
 
 # The two-way engine (sync/engine.py) lands with the two-way core; until then this waits.
 pytest.importorskip("brightsync.sync.engine")
@@ -138,17 +145,7 @@ def test_calendar_two_way_through_real_workers(clean_stack):
     assert datetime.fromisoformat(review["startTime"]) == datetime.fromisoformat(at(4)["dateTime"])
 
     # A CRM-made event reaches its owner's calendar, and its deletion follows.
-    start = (datetime.now(UTC) + timedelta(days=6)).replace(minute=0, second=0, microsecond=0)
-    made = stack.crm(
-        "POST",
-        "/api/v1/events",
-        json={
-            "subject": "Demo call",
-            "startTime": start.isoformat(),
-            "endTime": (start + timedelta(hours=1)).isoformat(),
-            "attendees": [{"userId": "u-bob", "emailAddress": "bob@acme.com"}],
-        },
-    ).json()
+    made = crm_event(stack, "Demo call", 6, {"userId": "u-bob", "emailAddress": "bob@acme.com"})
     sync_round(stack, users["bob"]["id"], "calendar")
     assert [e["subject"] for e in mailbox(stack, users["bob"])].count("Demo call") == 1
     stack.crm("DELETE", f"/api/v1/events/{made['id']}").raise_for_status()
