@@ -28,13 +28,22 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.email_dedup import CRM_TOKEN, configure  # noqa: E402
+from bench._common import (  # noqa: E402
+    CRM_TOKEN,
+    add_accounts,
+    add_org,
+    configure,
+    reset_simulators,
+    reset_stats,
+    simulators,
+    stats,
+    wipe_tables,
+)
 
 
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
     """N colleagues in every one of M meetings organised by the first; returns the accounts."""
-    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
-    requests.post(crm + "/_control/reset", timeout=30).raise_for_status()
+    reset_simulators(aurinko, crm)
     requests.post(
         crm + "/_control/seed",
         timeout=30,
@@ -49,14 +58,7 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
             "users": [{"id": f"u{i}", "email": f"user{i}@acme.com"} for i in range(n)],
         },
     ).raise_for_status()
-    accounts = [
-        requests.post(
-            aurinko + "/_control/accounts",
-            timeout=30,
-            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "google"},
-        ).json()
-        for i in range(n)
-    ]
+    accounts = add_accounts(aurinko, n, "google")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     invited = [{"emailAddress": {"address": a["email"]}} for a in accounts[1:]]
     for j in range(m):
@@ -74,14 +76,13 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
                 },
             },
         ).raise_for_status()
-    requests.post(aurinko + "/_control/stats/reset", timeout=30)
-    requests.post(crm + "/_control/stats/reset", timeout=30)
+    reset_stats(aurinko, crm)
     return accounts
 
 
 def counts(aurinko: str, crm: str) -> tuple[int, int, int]:
-    a = requests.get(aurinko + "/_control/stats", timeout=30).json()
-    c = requests.get(crm + "/_control/stats", timeout=30).json()
+    a = stats(aurinko)
+    c = stats(crm)
     created = c["byOperation"].get("events.create", 0)
     return a.get("total", sum(a["byOperation"].values())), c["total"], created
 
@@ -124,38 +125,10 @@ def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
 
 def brightsync(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
     from brightsync.calendar.adapter import CalendarAdapter, load_context
-    from brightsync.crypto import encrypt, encrypt_json
-    from brightsync.db import session_scope
-    from brightsync.models import Base, Organisation, User
     from brightsync.sync.adapter import CRM, MAILBOX
 
-    with session_scope() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(table.delete())
-    with session_scope() as s:
-        org = Organisation(
-            name="Acme",
-            domains=["acme.com"],
-            crm_base_url=crm,
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": CRM_TOKEN}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
-        ids = []
-        for i, acct in enumerate(accounts):
-            u = User(
-                org_id=org.id,
-                email=acct["email"],
-                crm_user_id=f"u{i}",
-                aurinko_account_id=str(acct["id"]),
-                access_token_enc=encrypt(acct["accessToken"]),
-                services=["calendar"],
-            )
-            s.add(u)
-            s.flush()
-            ids.append(u.id)
+    wipe_tables()
+    ids = add_org(crm, accounts, ["calendar"], crm_user_ids=True)
     # The organizer last: the worst order (attendees claim first, the organizer takes over).
     for uid in reversed(ids):
         ctx = load_context(uid)
@@ -171,29 +144,20 @@ def main() -> None:
     parser.add_argument("--attendees", default="1,5,20")
     args = parser.parse_args()
 
-    from brightsync.sandbox.aurinko import create_aurinko_app
-    from brightsync.sandbox.crm import create_crm_app
-    from brightsync.sandbox.server import ServerThread
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="brightsync-bench-"))
-    aurinko = ServerThread(create_aurinko_app(page_size=100)).start()
-    crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
-    configure(workdir, aurinko.url)
     m = args.meetings
     rows = []
-    try:
+    with simulators(page_size=100) as (aurinko, crm):
+        configure(workdir, aurinko)
         for n in [int(x) for x in args.attendees.split(",")]:
             for name, fn in (("naive per-calendar", naive), ("BrightSync", brightsync)):
-                accounts = scenario(aurinko.url, crm.url, n, m)
+                accounts = scenario(aurinko, crm, n, m)
                 started = time.perf_counter()
-                fn(aurinko.url, crm.url, accounts)
+                fn(aurinko, crm, accounts)
                 elapsed = time.perf_counter() - started
-                a_calls, c_calls, created = counts(aurinko.url, crm.url)
+                a_calls, c_calls, created = counts(aurinko, crm)
                 rows.append((n, name, a_calls / m, c_calls / m, created, elapsed))
-    finally:
-        aurinko.stop()
-        crm.stop()
     print(f"\nCalendar sync: {m} meetings, each in the calendars of N colleagues")
     print(
         f"{'N':>3}  {'approach':<19} {'Aurinko calls/mtg':>17} {'CRM calls/mtg':>14} "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -25,38 +24,22 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CRM_TOKEN = "bench-token"
-
-
-def configure(workdir: Path, aurinko_url: str) -> None:
-    os.environ.update(
-        {
-            "BRIGHTSYNC_INSTANCE_PATH": str(workdir),
-            "DATABASE_URL": f"sqlite:///{workdir}/bench.db",
-            "CELERY_BROKER_URL": f"sqla+sqlite:///{workdir}/broker.db",
-            "AURINKO_API_URL": aurinko_url,
-            "BRIGHTSYNC_ENCRYPTION_KEY": "kR7y0L9b3o2S1mW6dQq1vN8d8V3Gm0sH5bq2yJ8xY0c=",
-            "AURINKO_RATE_PER_SECOND": "100000",
-            "BRIGHTSYNC_CRM_RATE_PER_SECOND": "100000",
-        }
-    )
-    os.environ.pop("REDIS_URL", None)
-    from brightsync import coordination, crypto, db
-    from brightsync.config import reset_settings
-
-    reset_settings()
-    db.reset_engine()
-    coordination.reset_coordinator()
-    crypto.reset_keys()
-    from brightsync.migrate import upgrade
-
-    upgrade()
+from bench._common import (  # noqa: E402
+    CRM_TOKEN,
+    add_accounts,
+    add_org,
+    configure,
+    reset_simulators,
+    reset_stats,
+    simulators,
+    stats,
+    wipe_tables,
+)
 
 
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
     """N colleagues, M messages from dave to all of them; returns the accounts."""
-    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
-    requests.post(crm + "/_control/reset", timeout=30).raise_for_status()
+    reset_simulators(aurinko, crm)
     requests.post(
         crm + "/_control/seed",
         timeout=30,
@@ -70,14 +53,7 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
             ]
         },
     )
-    accounts = []
-    for i in range(n):
-        r = requests.post(
-            aurinko + "/_control/accounts",
-            timeout=30,
-            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "imap"},
-        )
-        accounts.append(r.json())
+    accounts = add_accounts(aurinko, n, "imap")
     recipients = [{"address": a["email"], "name": a["email"]} for a in accounts]
     for j in range(m):
         requests.post(
@@ -92,14 +68,13 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
                 "bodyType": "html",
             },
         ).raise_for_status()
-    requests.post(aurinko + "/_control/stats/reset", timeout=30)
-    requests.post(crm + "/_control/stats/reset", timeout=30)
+    reset_stats(aurinko, crm)
     return accounts
 
 
 def counts(aurinko: str, crm: str) -> tuple[int, int, int]:
-    a = requests.get(aurinko + "/_control/stats", timeout=30).json()["byOperation"]
-    c = requests.get(crm + "/_control/stats", timeout=30).json()
+    a = stats(aurinko)["byOperation"]
+    c = stats(crm)
     logged = c["byOperation"].get("emails.create", 0)
     return a.get("message.get", 0), c.get("total", sum(c["byOperation"].values())), logged
 
@@ -131,37 +106,10 @@ def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
 
 
 def brightsync(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
-    from brightsync.crypto import encrypt, encrypt_json
-    from brightsync.db import session_scope
-    from brightsync.models import Base, Organisation, User
     from brightsync.sync.jobs import run_once
 
-    with session_scope() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(table.delete())
-    with session_scope() as s:
-        org = Organisation(
-            name="Acme",
-            domains=["acme.com"],
-            crm_base_url=crm,
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": CRM_TOKEN}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
-        ids = []
-        for acct in accounts:
-            u = User(
-                org_id=org.id,
-                email=acct["email"],
-                aurinko_account_id=str(acct["id"]),
-                access_token_enc=encrypt(acct["accessToken"]),
-                services=["email"],
-            )
-            s.add(u)
-            s.flush()
-            ids.append(u.id)
+    wipe_tables()
+    ids = add_org(crm, accounts, ["email"])
     for uid in ids:
         result = run_once(uid, "email")
         assert result["status"] == "ok", result
@@ -173,29 +121,20 @@ def main() -> None:
     parser.add_argument("--recipients", default="1,5,20")
     args = parser.parse_args()
 
-    from brightsync.sandbox.aurinko import create_aurinko_app
-    from brightsync.sandbox.crm import create_crm_app
-    from brightsync.sandbox.server import ServerThread
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines
     workdir = Path(tempfile.mkdtemp(prefix="brightsync-bench-"))
-    aurinko = ServerThread(create_aurinko_app(page_size=100)).start()
-    crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
-    configure(workdir, aurinko.url)
     m = args.messages
     rows = []
-    try:
+    with simulators(page_size=100) as (aurinko, crm):
+        configure(workdir, aurinko)
         for n in [int(x) for x in args.recipients.split(",")]:
             for name, fn in (("naive per-mailbox", naive), ("BrightSync", brightsync)):
-                accounts = scenario(aurinko.url, crm.url, n, m)
+                accounts = scenario(aurinko, crm, n, m)
                 started = time.perf_counter()
-                fn(aurinko.url, crm.url, accounts)
+                fn(aurinko, crm, accounts)
                 elapsed = time.perf_counter() - started
-                loads, crm_calls, logged = counts(aurinko.url, crm.url)
+                loads, crm_calls, logged = counts(aurinko, crm)
                 rows.append((n, name, loads / m, crm_calls / max(1, logged), logged, elapsed))
-    finally:
-        aurinko.stop()
-        crm.stop()
     print(f"\nEmail dedup: {m} messages, each held by N mailboxes (IMAP: bodies omitted in sync)")
     print(
         f"{'N':>3}  {'approach':<18} {'body loads/email':>16} {'CRM calls/logged':>17} "

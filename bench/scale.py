@@ -28,6 +28,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import (  # noqa: E402
+    add_accounts,
+    add_org,
+    reset_simulators,
+    simulators,
+)
+
 CUSTOMERS = 10
 
 
@@ -35,9 +42,7 @@ def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -
     """Accounts on the simulator, customers in the CRM, messages spread over the mailboxes."""
     from tests.conftest import CRM_TOKEN
 
-    auth = {"Authorization": f"Bearer {CRM_TOKEN}"}
-    requests.post(aurinko + "/_control/reset", timeout=30).raise_for_status()
-    requests.post(crm + "/_control/reset", timeout=30, headers=auth).raise_for_status()
+    reset_simulators(aurinko, crm, CRM_TOKEN)
     requests.post(
         crm + "/_control/seed",
         timeout=30,
@@ -48,14 +53,7 @@ def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -
             ]
         },
     ).raise_for_status()
-    accounts = [
-        requests.post(
-            aurinko + "/_control/accounts",
-            timeout=30,
-            json={"email": f"user{i}@acme.com", "name": f"User {i}", "provider": "imap"},
-        ).json()
-        for i in range(mailboxes)
-    ]
+    accounts = add_accounts(aurinko, mailboxes, "imap")
     rng = random.Random(7)  # the same mail for every worker count
     for j in range(messages):
         held = rng.sample(accounts, min(overlap, mailboxes))
@@ -75,35 +73,9 @@ def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -
 
 
 def register(crm: str, accounts: list[dict]) -> list[int]:
-    from brightsync.crypto import encrypt, encrypt_json
-    from brightsync.db import session_scope
-    from brightsync.models import Organisation, User
     from tests.conftest import CRM_TOKEN
 
-    with session_scope() as s:
-        org = Organisation(
-            name="Acme",
-            domains=["acme.com"],
-            crm_base_url=crm,
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": CRM_TOKEN}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
-        users = [
-            User(
-                org_id=org.id,
-                email=a["email"],
-                aurinko_account_id=str(a["id"]),
-                access_token_enc=encrypt(a["accessToken"]),
-                services=["email"],
-            )
-            for a in accounts
-        ]
-        s.add_all(users)
-        s.flush()
-        return [u.id for u in users]
+    return add_org(crm, accounts, ["email"], crm_token=CRM_TOKEN)
 
 
 def crm_emails(crm: str) -> list[str]:
@@ -172,21 +144,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.INFO)
 
-    from brightsync.sandbox.aurinko import create_aurinko_app
-    from brightsync.sandbox.crm import create_crm_app
-    from brightsync.sandbox.server import ServerThread
     from tests.conftest import CRM_TOKEN
 
     saved = dict(os.environ)
-    aurinko = ServerThread(create_aurinko_app(page_size=50)).start()
-    crm = ServerThread(create_crm_app(token=CRM_TOKEN)).start()
     rows = []
     try:
-        for n in (int(x) for x in args.workers.split(",")):
-            rows.append(one_round(n, args, aurinko.url, crm.url))
+        with simulators(page_size=50, crm_token=CRM_TOKEN) as (aurinko, crm):
+            for n in (int(x) for x in args.workers.split(",")):
+                rows.append(one_round(n, args, aurinko, crm))
     finally:
-        aurinko.stop()
-        crm.stop()
         os.environ.clear()
         os.environ.update(saved)
 

@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -40,6 +40,7 @@ from brightsync.email.rules import EmailPolicy, Participant
 from brightsync.models import MeetingClaim, MeetingCopy, utcnow
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side
 from brightsync.sync.creates import create_once
+from brightsync.sync.cursors import CRM_CURSOR_LAG, parse_instant, read_delta
 from brightsync.unmatched import cache
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 CALENDAR = "primary"
 OCCURRENCE = "#"
 CACHE_KIND = "meeting"
-CRM_CURSOR_LAG = timedelta(minutes=5)
 
 
 class CalendarContext(CrmContext):
@@ -67,16 +67,6 @@ class CalendarContext(CrmContext):
 
 def load_context(user_id: int) -> CalendarContext:
     return _load(user_id, CalendarContext)
-
-
-def _modified(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def occurrence_id(event: Mapping[str, Any]) -> str | None:
@@ -218,17 +208,15 @@ class CalendarAdapter:
                 "calendar", calendar_id=CALENDAR, time_min=self.window[0], time_max=self.window[1]
             )
             tokens = {"updated": started.updated_token, "deleted": started.deleted_token}
-        events: list[dict[str, Any]] = []
         next_tokens = dict(tokens)
-        for page in aurinko.delta_pages("calendar", "updated", tokens["updated"]):
-            events += [e for e in page.records if isinstance(e, dict)]
-            if page.next_delta_token:
-                next_tokens["updated"] = page.next_delta_token
-        gone: list[str] = []
-        for page in aurinko.delta_pages("calendar", "deleted", tokens["deleted"]):
-            gone += [str(e["id"]) for e in page.records if isinstance(e, dict) and e.get("id")]
-            if page.next_delta_token:
-                next_tokens["deleted"] = page.next_delta_token
+        updated, next_tokens["updated"] = read_delta(
+            aurinko.delta_pages("calendar", "updated", tokens["updated"]), tokens["updated"]
+        )
+        deleted, next_tokens["deleted"] = read_delta(
+            aurinko.delta_pages("calendar", "deleted", tokens["deleted"]), tokens["deleted"]
+        )
+        events = [e for e in updated if isinstance(e, dict)]
+        gone = [str(e["id"]) for e in deleted if isinstance(e, dict) and e.get("id")]
         records, deleted = self._records(self._candidates(events), gone)
         return ChangeSet(tuple(records), tuple(deleted), json.dumps(next_tokens, sort_keys=True))
 
@@ -462,7 +450,7 @@ class CalendarAdapter:
             id=record_id,
             fields=fields,
             version=event.get("etag") if OCCURRENCE not in record_id else None,
-            modified=_modified(event.get("lastModifiedTime")),
+            modified=parse_instant(event.get("lastModifiedTime")),
             native=event,
         )
 
@@ -526,7 +514,7 @@ class CalendarAdapter:
             id=str(event["id"]),
             fields=R.crm_fields(event) or {},
             version=str(event.get("lastModifiedAt") or "") or None,
-            modified=_modified(event.get("lastModifiedAt")),
+            modified=parse_instant(event.get("lastModifiedAt")),
             native=event,
         )
 

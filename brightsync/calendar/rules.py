@@ -385,6 +385,14 @@ def mailbox_fields(event: Mapping[str, Any], private: bool | None = None) -> dic
     organizer = organizer_of(event)
     if organizer:
         responses.setdefault(organizer, "accepted")
+    return _fields(event, when, private, responses)
+
+
+def _fields(
+    event: Mapping[str, Any], when: When, private: bool, responses: dict[str, str]
+) -> dict[str, Any]:
+    """The common fields of either side's event, once its time, privacy and answers are read:
+    a private event's description never syncs."""
     fields: dict[str, Any] = {
         "subject": _text(event.get("subject")),
         "location": _text(event.get("location")),
@@ -414,19 +422,7 @@ def crm_fields(event: Mapping[str, Any]) -> dict[str, Any] | None:
             if addr:
                 status = att.get("status")
                 responses.setdefault(addr, rsvp_to_crm(status) if status else NEEDS_ACTION)
-    fields: dict[str, Any] = {
-        "subject": _text(event.get("subject")),
-        "location": _text(event.get("location")),
-        "allDay": when.all_day,
-        "start": when.start,
-        "end": when.end,
-        "private": private,
-        "attendees": sorted(responses),
-        "responses": sorted([a, s] for a, s in responses.items()),
-    }
-    if not private:
-        fields["description"] = _text(event.get("description"))
-    return fields
+    return _fields(event, when, private, responses)
 
 
 def when_of(fields: Mapping[str, Any]) -> When:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from brightsync.clients.aurinko import AurinkoClient, SyncTokenExpired
@@ -34,22 +33,13 @@ from brightsync.crm.matching import Matcher
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Held, Record, Side
 from brightsync.sync.creates import attempt_create
+from brightsync.sync.cursors import next_since, now, read_delta
 
 log = logging.getLogger(__name__)
-
-CRM_CURSOR_LAG = timedelta(minutes=5)
 
 # (contact id, addresses) -> number of logged emails; (addresses) -> None
 ActivityCheck = Callable[[str, list[str]], int]
 Released = Callable[[set[str]], Any]
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ContactsAdapter:
@@ -158,17 +148,11 @@ class ContactsAdapter:
         raise SyncTokenExpired("contacts delta tokens expired twice in a row")
 
     def _delta(self, kind: str, token: str) -> tuple[list[dict[str, Any]], str]:
-        records: list[dict[str, Any]] = []
-        next_token = token
-        for page in self.aurinko.delta_pages("contacts", kind, token):
-            records.extend(page.records)
-            if page.next_delta_token:
-                next_token = page.next_delta_token
-        return records, next_token
+        return read_delta(self.aurinko.delta_pages("contacts", kind, token), token)
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
         since = cursor or None
-        started = _now()
+        started = now()
         records: list[Record] = []
         gone: list[str] = []
         for contact in self.crm.contacts_since(since):
@@ -181,10 +165,7 @@ class ContactsAdapter:
             gone.extend(str(d["id"]) for d in self.crm.deleted_contacts_since(since))
             # New or changed CRM contacts, however they were made: release waiting mail now.
             self._release({a for r in records for a in r.fields["emails"]})
-        trail = started - CRM_CURSOR_LAG
-        previous = rules.parse_instant(since)
-        next_since = since if previous and previous > trail else _stamp(trail)
-        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), next_since)
+        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), next_since(since, started))
 
     def get(self, side: Side, record_id: str) -> Record | None:
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,18 +26,10 @@ from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError, NotFoundError
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side
 from brightsync.sync.creates import attempt_create
+from brightsync.sync.cursors import next_since, now, read_delta, stamp
 from brightsync.tasks import rules
 
-CRM_CURSOR_LAG = timedelta(minutes=5)
 FIND_WINDOW = timedelta(days=2)  # how far back a maybe-created CRM task is looked for
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TasksAdapter:
@@ -111,7 +103,7 @@ class TasksAdapter:
         state: dict[str, Any] = json.loads(cursor) if cursor else {}
         if state.get("list") != self.list_id:
             state = {"list": self.list_id}  # first sync, or the setting names another list
-        state.setdefault("activated", _stamp(_now()))
+        state.setdefault("activated", stamp(now()))
         for _attempt in range(2):
             if not state.get("updated"):
                 skip = state["activated"] if self.skip_completed else None
@@ -132,17 +124,12 @@ class TasksAdapter:
         raise SyncTokenExpired("tasks delta tokens expired twice in a row")
 
     def _delta(self, kind: str, token: str) -> tuple[list[dict[str, Any]], str]:
-        records: list[dict[str, Any]] = []
-        next_token = token
-        for page in self.aurinko.delta_pages("tasks", kind, token, task_list_id=self.list_id):
-            records.extend(page.records)
-            if page.next_delta_token:
-                next_token = page.next_delta_token
-        return records, next_token
+        pages = self.aurinko.delta_pages("tasks", kind, token, task_list_id=self.list_id)
+        return read_delta(pages, token)
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
         since, _, activated = (cursor or "").partition("|")
-        started = _now()
+        started = now()
         activated_at = rules.parse_instant(activated) or started
         records: list[Record] = []
         gone: list[str] = []
@@ -159,11 +146,8 @@ class TasksAdapter:
             records.append(record)
         if since:
             gone.extend(str(d["id"]) for d in self.crm.deleted_tasks_since(since))
-        trail = started - CRM_CURSOR_LAG
-        previous = rules.parse_instant(since)
-        next_since = since if previous and previous > trail else _stamp(trail)
-        activated = _stamp(activated_at)
-        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), f"{next_since}|{activated}")
+        cursor = f"{next_since(since or None, started)}|{stamp(activated_at)}"
+        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), cursor)
 
     def get(self, side: Side, record_id: str) -> Record | None:
         try:
@@ -183,7 +167,7 @@ class TasksAdapter:
     def _find_raw(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
         """A recent CRM task of this user with the same identity (tasks have no lookup key)."""
         want = {k: fields.get(k) for k in rules.IDENTITY}
-        for task in self.crm.tasks_since(_now() - FIND_WINDOW):
+        for task in self.crm.tasks_since(now() - FIND_WINDOW):
             if not self._mine(task):
                 continue
             mapped = rules.from_crm(task, self.statuses, self.tz)

@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from brightsync.sync.cursors import parse_instant
+
 MAILBOX_STATUSES = ("notStarted", "inProgress", "completed", "waitingOnOthers", "deferred")
 IMPORTANCE = ("low", "normal", "high")
 IDENTITY = ("title", "due")  # what pairs a record with its lost-create or moved twin
@@ -33,16 +35,6 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
-
-
-def parse_instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def utc_text(value: str | None) -> str | None:

@@ -10,7 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from brightsync import __version__
 from brightsync.web import MAX_ID, schemas
-from brightsync.web.ops_openapi import add_operations
+from brightsync.web.ops_openapi import add_operations, json_body
 from brightsync.web.review_api import add_review
 
 _ERR = {
@@ -24,10 +24,6 @@ _ERR = {
         }
     },
 }
-
-
-def _json(schema: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
 
 
 @lru_cache(maxsize=1)
@@ -65,8 +61,8 @@ def admin_openapi() -> dict[str, Any]:
             "post": {
                 **secured,
                 "summary": "Create an organisation",
-                "requestBody": _json("OrgCreate"),
-                "responses": {"201": {"description": "created", **_json("OrgOut")}, **common},
+                "requestBody": json_body("OrgCreate"),
+                "responses": {"201": {"description": "created", **json_body("OrgOut")}, **common},
             },
             "get": {
                 **secured,
@@ -82,16 +78,16 @@ def admin_openapi() -> dict[str, Any]:
             "get": {
                 **secured,
                 "responses": {
-                    "200": {"description": "the organisation", **_json("OrgOut")},
+                    "200": {"description": "the organisation", **json_body("OrgOut")},
                     "404": _ERR,
                     **common,
                 },
             },
             "patch": {
                 **secured,
-                "requestBody": _json("OrgPatch"),
+                "requestBody": json_body("OrgPatch"),
                 "responses": {
-                    "200": {"description": "updated", **_json("OrgOut")},
+                    "200": {"description": "updated", **json_body("OrgOut")},
                     "404": _ERR,
                     **common,
                 },
@@ -107,9 +103,9 @@ def admin_openapi() -> dict[str, Any]:
                 "summary": "Register a mailbox; a worker then creates its Aurinko subscriptions",
                 "description": "Answers at once: each subscription is `pending` until a worker "
                 "has created it (`active`) or Aurinko refused it (`failed`, with the reason).",
-                "requestBody": _json("UserCreate"),
+                "requestBody": json_body("UserCreate"),
                 "responses": {
-                    "201": {"description": "created", **_json("UserOut")},
+                    "201": {"description": "created", **json_body("UserOut")},
                     "404": _ERR,
                     "409": _ERR,
                     "503": _ERR,
@@ -126,7 +122,7 @@ def admin_openapi() -> dict[str, Any]:
                 **secured,
                 "summary": "The user with a status per service",
                 "responses": {
-                    "200": {"description": "user", **_json("UserOut")},
+                    "200": {"description": "user", **json_body("UserOut")},
                     "404": _ERR,
                     **common,
                 },
@@ -140,7 +136,7 @@ def admin_openapi() -> dict[str, Any]:
             "post": {
                 **secured,
                 "summary": "Sync now",
-                "requestBody": _json("SyncRequest"),
+                "requestBody": json_body("SyncRequest"),
                 "responses": {
                     "202": {"description": "queued or coalesced"},
                     "404": _ERR,
@@ -189,7 +185,7 @@ def admin_openapi() -> dict[str, Any]:
                     }
                 ],
                 "responses": {
-                    "200": {"description": "decision", **_json("EmailDecisionOut")},
+                    "200": {"description": "decision", **json_body("EmailDecisionOut")},
                     "404": _ERR,
                     **common,
                 },
@@ -229,7 +225,7 @@ def admin_openapi() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "one page of pairs, oldest first",
-                        **_json("PossibleDuplicatePage"),
+                        **json_body("PossibleDuplicatePage"),
                     },
                     "404": _ERR,
                     **common,
@@ -247,9 +243,9 @@ def admin_openapi() -> dict[str, Any]:
             "patch": {
                 **secured,
                 "summary": "Decide a possible duplicate: approved (same person) or rejected",
-                "requestBody": {"required": True, **_json("DuplicateDecision")},
+                "requestBody": {"required": True, **json_body("DuplicateDecision")},
                 "responses": {
-                    "200": {"description": "the pair", **_json("PossibleDuplicateOut")},
+                    "200": {"description": "the pair", **json_body("PossibleDuplicateOut")},
                     "404": _ERR,
                     **common,
                 },

@@ -84,7 +84,8 @@ class DecisionsOut(Schema):
     items = fields.List(fields.Nested(DecisionItem))
 
 
-def _json(schema: str) -> dict[str, Any]:
+def json_body(schema: str) -> dict[str, Any]:
+    """A JSON request or response body of the named schema."""
     return {"content": {"application/json": {"schema": schema}}}
 
 
@@ -126,7 +127,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                     {"name": "cacheLimit", "in": "query", "schema": {"type": "integer"}}
                 ],
                 "responses": {
-                    "200": {"description": "status", **_json("OrgStatusOut")},
+                    "200": {"description": "status", **json_body("OrgStatusOut")},
                     "404": err,
                     **common,
                 },
@@ -149,9 +150,9 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                 "post": {
                     **secured,
                     "summary": summary,
-                    "requestBody": _json("SyncRequest"),
+                    "requestBody": json_body("SyncRequest"),
                     "responses": {
-                        code: {"description": "done", **_json("ActionOut")},
+                        code: {"description": "done", **json_body("ActionOut")},
                         "404": err,
                         "409": err,
                         **common,
@@ -170,7 +171,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                 **secured,
                 "summary": "Look the item's addresses up in the CRM now",
                 "responses": {
-                    "200": {"description": "matched or still waiting", **_json("RetryOut")},
+                    "200": {"description": "matched or still waiting", **json_body("RetryOut")},
                     "404": err,
                     "503": err,
                     **common,
@@ -204,7 +205,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                     }
                 ],
                 "responses": {
-                    "200": {"description": "explanation", **_json("EmailDecisionOut")},
+                    "200": {"description": "explanation", **json_body("EmailDecisionOut")},
                     "404": err,
                     **common,
                 },
@@ -220,7 +221,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                 "summary": "The latest decisions",
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {
-                    "200": {"description": "decisions", **_json("DecisionsOut")},
+                    "200": {"description": "decisions", **json_body("DecisionsOut")},
                     "404": err,
                     **common,
                 },
@@ -236,7 +237,10 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                     **secured,
                     "summary": "Run outcomes over time: records synced, skipped, cached, errors",
                     "parameters": runs_params,
-                    "responses": {"200": {"description": "series", **_json("RunsOut")}, **common},
+                    "responses": {
+                        "200": {"description": "series", **json_body("RunsOut")},
+                        **common,
+                    },
                 }
             },
         )

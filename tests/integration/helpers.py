@@ -40,6 +40,20 @@ def make_user(
     )
     acct.raise_for_status()
     account = acct.json()
+    user_id = activate(stack, org_id, email, account, services or ["email"], crm_user_id)
+    user = wait_subscribed(stack, user_id)
+    return {**user, "accountId": account["id"], "accessToken": account["accessToken"]}
+
+
+def activate(
+    stack: Stack,
+    org_id: int,
+    email: str,
+    account: dict[str, Any],
+    services: list[str],
+    crm_user_id: str | None = None,
+) -> int:
+    """Register an existing simulated mailbox with BrightSync; the new user's id."""
     r = stack.admin(
         "POST",
         f"/api/v1/orgs/{org_id}/users",
@@ -47,13 +61,28 @@ def make_user(
             "email": email,
             "aurinkoAccountId": account["id"],
             "aurinkoAccessToken": account["accessToken"],
-            "services": services or ["email"],
+            "services": services,
             **({"crmUserId": crm_user_id} if crm_user_id else {}),
         },
     )
     assert r.status_code == 201, r.text
-    user = wait_subscribed(stack, r.json()["id"])
-    return {**user, "accountId": account["id"], "accessToken": account["accessToken"]}
+    return r.json()["id"]
+
+
+def sync_round(stack: Stack, user_id: int, service: str) -> dict[str, Any]:
+    """Run one sync of `service` to its end; returns the service status."""
+
+    def status() -> dict[str, Any]:
+        return stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"][service]
+
+    runs = status()["runs"]
+    r = stack.admin("POST", f"/api/v1/users/{user_id}/sync", json={"service": service})
+    assert r.status_code == 202, r.text
+    return wait_for(
+        lambda: (s := status())["runs"] > runs and s["state"] not in ("queued", "running") and s,
+        timeout=60,
+        message=f"a {service} sync run",
+    )
 
 
 def wait_subscribed(stack: Stack, user_id: int, timeout: float = 30) -> dict[str, Any]:

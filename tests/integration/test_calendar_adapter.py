@@ -58,6 +58,23 @@ def meeting(stack, **body):
     return r.json()
 
 
+def crm_event(stack, subject: str, days: int, *people: dict[str, str]) -> dict:
+    """An hour-long event made in the CRM `days` from now, on the hour."""
+    start = (datetime.now(UTC) + timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    r = stack.crm(
+        "POST",
+        "/api/v1/events",
+        json={
+            "subject": subject,
+            "startTime": start.isoformat(),
+            "endTime": (start + timedelta(hours=1)).isoformat(),
+            "attendees": list(people),
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 def crm_events(stack):
     return stack.crm("GET", "/api/v1/events", params={"since": "2000-01-01T00:00:00Z"}).json()[
         "records"
@@ -125,21 +142,13 @@ def test_one_meeting_in_three_calendars_is_one_crm_event_and_follows_the_organiz
 def test_crm_made_event_reaches_the_mailbox_and_private_all_day_and_412(team):
     stack, users = team
     bob = adapter(users["bob"])
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    r = stack.crm(
-        "POST",
-        "/api/v1/events",
-        json={
-            "subject": "Demo call",
-            "startTime": start.isoformat(),
-            "endTime": (start + timedelta(hours=1)).isoformat(),
-            "attendees": [
-                {"userId": "u-bob", "emailAddress": "bob@acme.com"},
-                {"emailAddress": "dave@customer.com"},
-            ],
-        },
+    crm_event(
+        stack,
+        "Demo call",
+        2,
+        {"userId": "u-bob", "emailAddress": "bob@acme.com"},
+        {"emailAddress": "dave@customer.com"},
     )
-    assert r.status_code == 201, r.text
     crm = bob.changes(CRM, None)
     (record,) = crm.records
     assert adapter(users["alice"]).changes(CRM, None).records == ()

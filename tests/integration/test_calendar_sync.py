@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.conftest import Stack, wait_for
-from tests.integration.helpers import make_org, make_user, seed_contacts
-from tests.integration.test_calendar_adapter import DAVE, PEOPLE, at, attendees, meeting
+from tests.conftest import Stack
+from tests.integration.helpers import make_org, make_user, seed_contacts, sync_round
+from tests.integration.test_calendar_adapter import (
+    DAVE,
+    PEOPLE,
+    at,
+    attendees,
+    crm_event,
+    meeting,
+)
 
 # The two-way engine (sync/engine.py) lands with the two-way core; until then this waits.
 pytest.importorskip("brightsync.sync.engine")
 
 
-def sync_round(stack: Stack, user_id: int) -> dict[str, Any]:
-    """Run one calendar sync to its end; returns the service status."""
-
-    def status() -> dict[str, Any]:
-        return stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"]["calendar"]
-
-    runs = status()["runs"]
-    r = stack.admin("POST", f"/api/v1/users/{user_id}/sync", json={"service": "calendar"})
-    assert r.status_code == 202, r.text
-    return wait_for(
-        lambda: (s := status())["runs"] > runs and s["state"] not in ("queued", "running") and s,
-        timeout=60,
-        message="a calendar sync run",
-    )
-
-
 def settle(stack: Stack, users: dict[str, dict[str, Any]]) -> None:
     for name in ("bob", "carol", "alice"):  # the organizer last: the take-over path
-        status = sync_round(stack, users[name]["id"])
+        status = sync_round(stack, users[name]["id"], "calendar")
         assert status["lastError"] is None or status["state"] != "error", status
 
 
@@ -149,26 +140,16 @@ def test_calendar_two_way_through_real_workers(clean_stack):
     stack.aurinko(
         "PATCH", f"/_control/meetings/{m['iCalUid']}", json={"start": at(4), "end": at(4, 11)}
     ).raise_for_status()
-    sync_round(stack, users["alice"]["id"])
+    sync_round(stack, users["alice"]["id"], "calendar")
     (review,) = [e for e in crm_events(stack) if e["subject"] == "Quote review"]
     assert datetime.fromisoformat(review["startTime"]) == datetime.fromisoformat(at(4)["dateTime"])
 
     # A CRM-made event reaches its owner's calendar, and its deletion follows.
-    start = (datetime.now(UTC) + timedelta(days=6)).replace(minute=0, second=0, microsecond=0)
-    made = stack.crm(
-        "POST",
-        "/api/v1/events",
-        json={
-            "subject": "Demo call",
-            "startTime": start.isoformat(),
-            "endTime": (start + timedelta(hours=1)).isoformat(),
-            "attendees": [{"userId": "u-bob", "emailAddress": "bob@acme.com"}],
-        },
-    ).json()
-    sync_round(stack, users["bob"]["id"])
+    made = crm_event(stack, "Demo call", 6, {"userId": "u-bob", "emailAddress": "bob@acme.com"})
+    sync_round(stack, users["bob"]["id"], "calendar")
     assert [e["subject"] for e in mailbox(stack, users["bob"])].count("Demo call") == 1
     stack.crm("DELETE", f"/api/v1/events/{made['id']}").raise_for_status()
-    sync_round(stack, users["bob"]["id"])
+    sync_round(stack, users["bob"]["id"], "calendar")
     assert "Demo call" not in [e["subject"] for e in mailbox(stack, users["bob"])]
 
     # Quiet rounds (webhooks of our own writes included): nothing is written on either side.

@@ -12,40 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Stack, wait_for
-from tests.integration.helpers import make_org, person, send, wait_decided
+from tests.conftest import Stack
+from tests.integration.helpers import (
+    activate,
+    make_org,
+    person,
+    send,
+    sync_round,
+    wait_decided,
+)
 
 OWNER = "u-ann"
-
-
-def activate(stack: Stack, org_id: int, email: str, account: dict[str, Any]) -> int:
-    r = stack.admin(
-        "POST",
-        f"/api/v1/orgs/{org_id}/users",
-        json={
-            "email": email,
-            "crmUserId": OWNER,
-            "aurinkoAccountId": account["id"],
-            "aurinkoAccessToken": account["accessToken"],
-            "services": ["email", "contacts"],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def sync_round(stack: Stack, user_id: int) -> dict[str, Any]:
-    def status() -> dict[str, Any]:
-        return stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"]["contacts"]
-
-    runs = status()["runs"]
-    r = stack.admin("POST", f"/api/v1/users/{user_id}/sync", json={"service": "contacts"})
-    assert r.status_code == 202, r.text
-    return wait_for(
-        lambda: (s := status())["runs"] > runs and s["state"] not in ("queued", "running") and s,
-        timeout=60,
-        message="a contacts sync run",
-    )
 
 
 def mailbox(stack: Stack, account_id: int) -> dict[str, dict[str, Any]]:
@@ -166,8 +143,8 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     ):
         stack.aurinko("POST", url, json=body).raise_for_status()
 
-    user_id = activate(stack, org_id, "ann@acme.com", account)
-    first = sync_round(stack, user_id)
+    user_id = activate(stack, org_id, "ann@acme.com", account, ["email", "contacts"], OWNER)
+    first = sync_round(stack, user_id, "contacts")
     assert first["health"] != "failing", first
 
     # No duplicate on either side: 4 pairs linked, Zoe and Carl copied, Dan waits for review.
@@ -236,7 +213,7 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     edit_crm("c-carl", {"phoneNumbers": ["+44 20 7946 0958"]})
     edit_mailbox("Robert Smith", {"company": {"name": "Globex", "jobTitle": "Finance Director"}})
     edit_crm("c-robert", {"title": "Chief Financial Officer"})
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "contacts")
     people, book = crm(stack), mailbox(stack, account["id"])
     assert people["Zoe New"]["title"] == "CTO"
     assert book["Carl Only"]["phoneNumbers"][0]["number"] in ("+44 20 7946 0958", "+442079460958")
@@ -260,7 +237,7 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
         cid = mailbox(stack, account["id"])[name]["id"]
         stack.aurinko("DELETE", f"{url}/{cid}").raise_for_status()
     stack.crm("DELETE", "/api/v1/contacts/c-carl").raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "contacts")
     people, book = crm(stack), mailbox(stack, account["id"])
     assert "Zoe New" not in people and "Carl Only" not in book
     assert "Anna Kowalski" in people and "Anna Kowalski" not in book
@@ -268,5 +245,5 @@ def test_contacts_two_way(clean_stack: Stack) -> None:
     assert held["count"] == 1, held
     assert held["items"][0]["crmId"] == "c-anna" and "logged email" in held["items"][0]["reason"]
     # The hold lasts: the next run neither deletes her nor asks again.
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "contacts")
     assert "Anna Kowalski" in crm(stack)

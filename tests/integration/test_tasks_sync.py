@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Stack, wait_for
-from tests.integration.helpers import make_org
+from tests.conftest import Stack
+from tests.integration.helpers import activate, make_org, sync_round
 
 OWNER = "u-ann"
 
@@ -20,38 +20,6 @@ def register(stack: Stack, org_id: int, email: str) -> dict[str, Any]:
         "POST", "/_control/accounts", json={"email": email, "name": "Ann", "provider": "google"}
     ).json()
     return account
-
-
-def activate(stack: Stack, org_id: int, email: str, account: dict[str, Any]) -> int:
-    r = stack.admin(
-        "POST",
-        f"/api/v1/orgs/{org_id}/users",
-        json={
-            "email": email,
-            "crmUserId": OWNER,
-            "aurinkoAccountId": account["id"],
-            "aurinkoAccessToken": account["accessToken"],
-            "services": ["tasks"],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def sync_round(stack: Stack, user_id: int) -> dict[str, Any]:
-    """Run one tasks sync to its end; returns the service status."""
-
-    def status() -> dict[str, Any]:
-        return stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"]["tasks"]
-
-    runs = status()["runs"]
-    r = stack.admin("POST", f"/api/v1/users/{user_id}/sync", json={"service": "tasks"})
-    assert r.status_code == 202, r.text
-    return wait_for(
-        lambda: (s := status())["runs"] > runs and s["state"] not in ("queued", "running") and s,
-        timeout=60,
-        message="a tasks sync run",
-    )
 
 
 def mailbox_tasks(stack: Stack, account_id: int) -> dict[str, dict[str, Any]]:
@@ -129,8 +97,8 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
         },
     ).raise_for_status()
 
-    user_id = activate(stack, org_id, "ann@acme.com", account)
-    sync_round(stack, user_id)
+    user_id = activate(stack, org_id, "ann@acme.com", account, ["tasks"], OWNER)
+    sync_round(stack, user_id, "tasks")
 
     # First activation: active tasks both ways, completed ones nowhere, others' tasks left alone.
     crm, mailbox = crm_tasks(stack), mailbox_tasks(stack, account["id"])
@@ -147,8 +115,8 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
 
     # Quiet rounds write nothing anywhere.
     reset_stats(stack)
-    sync_round(stack, user_id)
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
+    sync_round(stack, user_id, "tasks")
     assert writes(stack) == {}
 
     # A mailbox edit reaches the CRM without touching what only the CRM holds: its finer
@@ -157,7 +125,7 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     stack.aurinko(
         "PATCH", f"{tasks_url}/{quote_id}", json={"title": "Send the signed quote"}
     ).raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     quote = crm_tasks(stack)["Send the signed quote"]
     assert quote["status"] == "waitingOnOthers"
     assert quote["relatedTo"]["contacts"] == ["c-1"]
@@ -168,7 +136,7 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     stack.crm(
         "PATCH", f"/api/v1/tasks/{ben['id']}", json={"status": "completed"}
     ).raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     assert mailbox_tasks(stack, account["id"])["Call Ben"]["status"] == "completed"
 
     # The same field edited on both sides: the org's policy (crm) decides.
@@ -178,7 +146,7 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     stack.crm(
         "PATCH", f"/api/v1/tasks/{quote['id']}", json={"description": "from the CRM"}
     ).raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     assert mailbox_tasks(stack, account["id"])["Send the signed quote"]["notes"] == "from the CRM"
     assert crm_tasks(stack)["Send the signed quote"]["description"] == "from the CRM"
 
@@ -187,11 +155,11 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     stack.crm(
         "POST", "/api/v1/tasks", json={"ownerId": OWNER, "subject": "Book the demo"}
     ).raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     assert "Send the signed quote" not in crm_tasks(stack)
     assert "Book the demo" in mailbox_tasks(stack, account["id"])
     stack.crm("DELETE", f"/api/v1/tasks/{ben['id']}").raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     assert "Call Ben" not in mailbox_tasks(stack, account["id"])
 
     # A task moved out of the list and back comes back with a new id: a move, not a deletion.
@@ -200,7 +168,7 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     stack.aurinko("DELETE", f"{tasks_url}/{demo['id']}").raise_for_status()
     moved = stack.aurinko("POST", tasks_url, json={"title": "Book the demo"}).json()
     reset_stats(stack)
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     assert writes(stack) == {}
     assert crm_tasks(stack)["Book the demo"]["id"] == demo_in_crm["id"]
 
@@ -208,11 +176,11 @@ def test_tasks_two_way(clean_stack: Stack) -> None:
     stack.aurinko(
         "PATCH", f"{tasks_url}/{moved['id']}", json={"status": "completed"}
     ).raise_for_status()
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
     done = crm_tasks(stack)["Book the demo"]
     assert done["status"] == "completed" and done["completedAt"]
 
     reset_stats(stack)
-    sync_round(stack, user_id)
-    sync_round(stack, user_id)
+    sync_round(stack, user_id, "tasks")
+    sync_round(stack, user_id, "tasks")
     assert writes(stack) == {}

@@ -1,0 +1,56 @@
+"""Time and cursor helpers shared by the two-way adapters (calendar, contacts, tasks).
+
+The CRM side of each adapter reads `?since=<instant>`; its next cursor trails the read by
+`CRM_CURSOR_LAG`, because the connector's `since` is inclusive and re-reads are echo-free
+while a change landing during the read must never be missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from brightsync.clients.aurinko import DeltaPage
+
+CRM_CURSOR_LAG = timedelta(minutes=5)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(value: datetime) -> str:
+    """An instant as the CRM cursor text: UTC, whole seconds, `Z`."""
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_instant(value: object) -> datetime | None:
+    """An ISO-8601 instant (naive: UTC); None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def next_since(since: str | None, started: datetime) -> str:
+    """The CRM cursor after a read that started at `started` from `since`: it trails the
+    read by `CRM_CURSOR_LAG`, and never moves back."""
+    trail = started - CRM_CURSOR_LAG
+    previous = parse_instant(since)
+    return since if since and previous and previous > trail else stamp(trail)
+
+
+def read_delta(pages: Iterable[DeltaPage], token: str) -> tuple[list[dict[str, Any]], str]:
+    """All records of one Aurinko delta read, and the token to start the next one from."""
+    records: list[dict[str, Any]] = []
+    next_token = token
+    for page in pages:
+        records.extend(page.records)
+        if page.next_delta_token:
+            next_token = page.next_delta_token
+    return records, next_token
