@@ -30,6 +30,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
+
 from brightsync.people.addresses import normalize_address
 from brightsync.people.domains import in_domains, normalize_domains
 
@@ -503,6 +505,29 @@ def mailbox_payload(
 # --- recurring series -------------------------------------------------------------------------
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_INSTANCES = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+# Aurinko's frequencies (OpenAPI `Recurrence_simple_pattern`), plus the Graph spellings some
+# providers pass through unchanged.
+_FREQUENCIES = {
+    "daily": "daily",
+    "weekly": "weekly",
+    "monthly": "monthly",
+    "absolutemonthly": "monthly",
+    "monthlyrelative": "monthlyRelative",
+    "relativemonthly": "monthlyRelative",
+    "yearly": "yearly",
+    "absoluteyearly": "yearly",
+    "yearlyrelative": "yearlyRelative",
+    "relativeyearly": "yearlyRelative",
+}
+_RANGES = {
+    "bydate": "byDate",
+    "enddate": "byDate",
+    "bycount": "byCount",
+    "numbered": "byCount",
+    "unbounded": "unbounded",
+    "noend": "unbounded",
+}
 
 
 def _pattern(master: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
@@ -514,6 +539,76 @@ def _pattern(master: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str,
     return simple["pattern"], rng
 
 
+def _first(mapping: Mapping[str, Any], *names: str) -> Any:
+    for name in names:
+        if mapping.get(name) is not None:
+            return mapping[name]
+    return None
+
+
+def _bounded(value: object, low: int, high: int) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    return value if ok else None  # type: ignore[return-value]
+
+
+def _day_of_month(day: int) -> dict[str, Any]:
+    """rrule arguments for "day `day` of the month": on days 29-31 a shorter month falls on
+    its last day (as Outlook and Google do) rather than being skipped."""
+    if day <= 28:
+        return {"bymonthday": day}
+    return {"bymonthday": tuple(range(28, day + 1)), "bysetpos": -1}
+
+
+def series_rule(
+    pattern: Mapping[str, Any], rng: Mapping[str, Any], first: datetime
+) -> rrule | None:
+    """The dateutil rule of an Aurinko recurrence pattern and range, starting at `first` (a
+    naive wall time in the series' zone); None for a pattern that cannot be read."""
+    frequency = _FREQUENCIES.get(str(pattern.get("frequency") or "").lower())
+    if frequency is None:
+        return None
+    interval = _bounded(pattern.get("interval"), 1, 10_000) or 1
+    names = pattern.get("daysOfWeek")
+    days = tuple(
+        _WEEKDAYS.index(d.lower())
+        for d in (names if isinstance(names, list) else [])
+        if isinstance(d, str) and d.lower() in _WEEKDAYS
+    ) or (first.weekday(),)
+    week_start = str(_first(pattern, "weekStart", "firstDayOfWeek") or "monday").lower()
+    month = _bounded(_first(pattern, "monthOfYear", "month"), 1, 12) or first.month
+    day = _bounded(pattern.get("dayOfMonth"), 1, 31) or first.day
+    instance = _INSTANCES.get(str(_first(pattern, "instance", "index") or "first").lower(), 1)
+    args: dict[str, Any] = {
+        "dtstart": first,
+        "interval": interval,
+        "wkst": _WEEKDAYS.index(week_start) if week_start in _WEEKDAYS else 0,
+    }
+    if frequency == "daily":
+        freq = DAILY
+    elif frequency == "weekly":
+        freq, args["byweekday"] = WEEKLY, days
+    elif frequency == "monthly":
+        freq = MONTHLY
+        args.update(_day_of_month(day))
+    elif frequency == "monthlyRelative":
+        # "The last Friday", or with several days "the first weekday": a position in the set.
+        freq, args["byweekday"], args["bysetpos"] = MONTHLY, days, instance
+    elif frequency == "yearly":
+        freq, args["bymonth"] = YEARLY, month
+        args.update(_day_of_month(day))
+    else:
+        freq, args["bymonth"] = YEARLY, month
+        args["byweekday"], args["bysetpos"] = days, instance
+    kind = _RANGES.get(str(rng.get("type") or "").lower())
+    count = _bounded(rng.get("count"), 1, 1_000_000)
+    until = _date(rng.get("recurrenceEnd"))
+    if count is not None and kind in (None, "byCount"):
+        args["count"] = count
+    elif until is not None and kind in (None, "byDate"):
+        args["until"] = datetime.combine(until, time.max)  # the end date is inclusive
+    return rrule(freq, **args)
+
+
 def expand(
     master: Mapping[str, Any],
     exceptions: Iterable[Mapping[str, Any]],
@@ -522,36 +617,30 @@ def expand(
 ) -> list[dict[str, Any]] | None:
     """The occurrences of a series master inside `window`, as individual events.
 
-    Occurrences are computed in the master's own time zone (wall time kept across DST).
-    `exceptions` are the series' occurrence records: a modified one replaces the computed
-    occurrence with the same original start, a deleted one (or a pattern exclusion) becomes a
-    cancelled occurrence. At most `limit` occurrences, the earliest first. None: a pattern
-    this module cannot expand (only daily and weekly are).
+    Every pattern of Aurinko's simple recurrence is expanded (daily, weekly, monthly and
+    yearly, absolute and relative, with an interval), by dateutil's rrule over the master's
+    wall time in its own time zone, so 10:00 stays 10:00 across DST. A count counts from the
+    series start, not from the window. `exceptions` are the series' occurrence records: a
+    modified one replaces the computed occurrence with the same original start, a deleted one
+    (or a pattern exclusion) becomes a cancelled occurrence. At most `limit` occurrences, the
+    earliest first. None: a series this module cannot expand (no simple pattern, or an
+    unknown frequency).
     """
     parsed = _pattern(master)
     when = mailbox_when(master)
     if parsed is None or when is None:
         return None
     pattern, rng = parsed
-    frequency = pattern.get("frequency")
-    if frequency not in ("daily", "weekly"):
-        return None
-    interval = pattern.get("interval")
-    interval = interval if isinstance(interval, int) and interval > 0 else 1
     tz_name = (master.get("start") or {}).get("timezone")
-    zone = _zone(tz_name) if not when.all_day else UTC
-    zone = zone or UTC
+    zone = (_zone(tz_name) if not when.all_day else UTC) or UTC
     first = when.start_instant().astimezone(zone)
     if when.all_day:
         duration = date.fromisoformat(when.end) - date.fromisoformat(when.start)
     else:
         duration = datetime.fromisoformat(when.end.replace("Z", "+00:00")) - first
-    days = {_WEEKDAYS.index(d) for d in pattern.get("daysOfWeek") or [] if d in _WEEKDAYS} or {
-        first.weekday()
-    }
-    count = rng.get("count") if rng.get("type") == "numbered" or rng.get("count") else None
-    count = count if isinstance(count, int) and count > 0 else None
-    until = _date(rng.get("recurrenceEnd")) if rng.get("type") != "noEnd" else None
+    rule = series_rule(pattern, rng, first.replace(tzinfo=None))
+    if rule is None:
+        return None
     excluded = set()
     for item in rng.get("patternExclusions") or []:
         excluded_when = mailbox_when({"start": item}) if isinstance(item, Mapping) else None
@@ -564,37 +653,21 @@ def expand(
             by_original[original] = ex
     lo, hi = window
     out: list[dict[str, Any]] = []
-    produced = 0
-    day = first.date()
-    week0 = day - timedelta(days=day.weekday())
-    # A generous bound on days walked: every occurrence up to the window's end and the limit.
-    for _ in range(366 * 20):
-        if until is not None and day > until:
+    if limit <= 0:
+        return out
+    for local in rule:
+        # The wall time read in the zone (a time in a DST gap lands an hour later).
+        start = local.replace(tzinfo=zone).astimezone(UTC)
+        if start >= hi:
             break
-        if frequency == "daily":
-            due = (day - first.date()).days % interval == 0
-        else:
-            week = ((day - timedelta(days=day.weekday())) - week0).days // 7
-            due = week % interval == 0 and day.weekday() in days
-        if due:
-            local = datetime.combine(day, first.timetz().replace(tzinfo=None))
-            start = local.replace(tzinfo=zone).astimezone(UTC)
-            produced += 1
-            if count is not None and produced > count:
-                break
-            if start >= hi:
-                break
-            original = day.isoformat() if when.all_day else utc_text(start)
-            end_instant = start + duration if not when.all_day else None
-            if when.all_day or (end_instant is not None and end_instant > lo):
-                out.append(
-                    _occurrence(
-                        master, original, start, duration, when, tz_name, excluded, by_original
-                    )
-                )
-                if len(out) >= limit:
-                    break
-        day += timedelta(days=1)
+        if start + duration <= lo:  # over before the window (all-day: days from UTC midnight)
+            continue
+        original = local.date().isoformat() if when.all_day else utc_text(start)
+        out.append(
+            _occurrence(master, original, start, duration, when, tz_name, excluded, by_original)
+        )
+        if len(out) >= limit:
+            break
     return out
 
 
