@@ -655,7 +655,10 @@ def expand(
     out: list[dict[str, Any]] = []
     if limit <= 0:
         return out
-    for local in rule:
+    # Skip to a day before the window (wall time, so a DST shift is covered): rrule still
+    # counts from the series start, but occurrences long past are not built into events.
+    earliest = (lo - duration).astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+    for local in rule.xafter(max(earliest, first.replace(tzinfo=None)), inc=True):
         # The wall time read in the zone (a time in a DST gap lands an hour later).
         start = local.replace(tzinfo=zone).astimezone(UTC)
         if start >= hi:
