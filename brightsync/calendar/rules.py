@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulebase, rrulestr
 
 from brightsync.people.addresses import normalize_address
 from brightsync.people.domains import in_domains, normalize_domains
@@ -609,6 +609,28 @@ def series_rule(
     return rrule(freq, **args)
 
 
+def ical_rule(recurrence: object, first: datetime, all_day: bool) -> tuple[rrulebase, bool] | None:
+    """The rule set of a recurrence Aurinko gives as iCalendar lines only (`ical.rules`:
+    RRULE, RDATE, EXDATE), from `first` (aware, in the series' zone), and whether it yields
+    aware datetimes; None when there is no RRULE or the lines cannot be read."""
+    ical = recurrence.get("ical") if isinstance(recurrence, Mapping) else None
+    rules = ical.get("rules") if isinstance(ical, Mapping) else None
+    lines = [r.strip() for r in rules if isinstance(r, str)] if isinstance(rules, list) else []
+    if not any(line.upper().startswith("RRULE") for line in lines):
+        return None
+    # Aware first, so a UTC UNTIL or a zoned EXDATE compare as instants; lines with floating
+    # or date-only values only read as wall times.
+    for aware in (False,) if all_day else (True, False):
+        start = first if aware else first.replace(tzinfo=None)
+        try:
+            rule = rrulestr("\n".join(lines), dtstart=start, forceset=True, ignoretz=not aware)
+            next(iter(rule), None)  # a naive/aware mix fails here, not halfway through
+        except (ValueError, TypeError, OverflowError, KeyError, IndexError):
+            continue
+        return rule, aware
+    return None
+
+
 def expand(
     master: Mapping[str, Any],
     exceptions: Iterable[Mapping[str, Any]],
@@ -623,14 +645,13 @@ def expand(
     series start, not from the window. `exceptions` are the series' occurrence records: a
     modified one replaces the computed occurrence with the same original start, a deleted one
     (or a pattern exclusion) becomes a cancelled occurrence. At most `limit` occurrences, the
-    earliest first. None: a series this module cannot expand (no simple pattern, or an
-    unknown frequency).
+    earliest first. A series Aurinko gives as iCalendar rules only is read from those. None:
+    a series this module cannot expand (no readable pattern or rule).
     """
     parsed = _pattern(master)
     when = mailbox_when(master)
-    if parsed is None or when is None:
+    if when is None:
         return None
-    pattern, rng = parsed
     tz_name = (master.get("start") or {}).get("timezone")
     zone = (_zone(tz_name) if not when.all_day else UTC) or UTC
     first = when.start_instant().astimezone(zone)
@@ -638,9 +659,16 @@ def expand(
         duration = date.fromisoformat(when.end) - date.fromisoformat(when.start)
     else:
         duration = datetime.fromisoformat(when.end.replace("Z", "+00:00")) - first
-    rule = series_rule(pattern, rng, first.replace(tzinfo=None))
-    if rule is None:
+    rng: Mapping[str, Any] = {}
+    if parsed is not None:
+        pattern, rng = parsed
+        simple = series_rule(pattern, rng, first.replace(tzinfo=None))
+        found = (simple, False) if simple is not None else None
+    else:
+        found = ical_rule(master.get("recurrence"), first, when.all_day)
+    if found is None:
         return None
+    rule, aware = found
     excluded = set()
     for item in rng.get("patternExclusions") or []:
         excluded_when = mailbox_when({"start": item}) if isinstance(item, Mapping) else None
@@ -657,10 +685,10 @@ def expand(
         return out
     # Skip to a day before the window (wall time, so a DST shift is covered): rrule still
     # counts from the series start, but occurrences long past are not built into events.
-    earliest = (lo - duration).astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
-    for local in rule.xafter(max(earliest, first.replace(tzinfo=None)), inc=True):
+    earliest = max((lo - duration).astimezone(zone) - timedelta(days=1), first)
+    for local in rule.xafter(earliest if aware else earliest.replace(tzinfo=None), inc=True):
         # The wall time read in the zone (a time in a DST gap lands an hour later).
-        start = local.replace(tzinfo=zone).astimezone(UTC)
+        start = (local if aware else local.replace(tzinfo=zone)).astimezone(UTC)
         if start >= hi:
             break
         if start + duration <= lo:  # over before the window (all-day: days from UTC midnight)

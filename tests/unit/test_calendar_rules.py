@@ -363,6 +363,35 @@ def test_weekly_interval_end_date_exclusions_and_all_day_series():
     assert meeting_key(out[0]) == "ical:uid-1@acme.com|2026-03-15"
 
 
+def test_a_series_given_as_ical_rules_only_is_read_from_them():
+    def ical(*rules: str, **over) -> dict:
+        recurrence = {"original": "ical", "ical": {"rules": list(rules)}}
+        return meeting(id="m4", recurrenceType="master", recurrence=recurrence, **over)
+
+    # The last Friday until 1 May 10:00 Berlin (08:00 UTC), 27 March excluded: across DST.
+    master = ical(
+        "RRULE:FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20260501T080000Z",
+        "EXDATE;TZID=Europe/Berlin:20260327T100000",
+        start={"dateTime": "2026-02-27T10:00:00+01:00", "timezone": "Europe/Berlin"},
+        end={"dateTime": "2026-02-27T11:00:00+01:00", "timezone": "Europe/Berlin"},
+    )
+    out = expand(master, [], span("2026-01-01", "2026-07-01"))
+    assert walls(out) == ["2026-02-27T10:00", "2026-04-24T10:00"]
+    assert out[1]["start"]["dateTime"] == "2026-04-24T10:00:00+02:00"
+    # A floating EXDATE is read as wall time in the series' zone.
+    weekly_rules = ical("RRULE:FREQ=WEEKLY;COUNT=3", "EXDATE:20260317T100000")
+    assert walls(expand(weekly_rules, [], WINDOW)) == ["2026-03-10T10:00", "2026-03-24T10:00"]
+    all_day = ical(
+        "RRULE:FREQ=YEARLY;UNTIL=20280101",
+        start={"dateOnly": "2026-03-15"},
+        end={"dateOnly": "2026-03-16"},
+    )
+    out = expand(all_day, [], span("2026-01-01", "2030-01-01"))
+    assert [o["start"] for o in out] == [{"dateOnly": "2026-03-15"}, {"dateOnly": "2027-03-15"}]
+    assert expand(ical("EXDATE:20260317T100000"), [], WINDOW) is None
+    assert expand(ical("RRULE:FREQ=SOMETIMES"), [], WINDOW) is None
+
+
 def test_a_patch_with_one_bound_writes_that_bound_only():
     assert crm_payload({"start": "2026-03-10T09:00:00Z"}) == {
         "startTime": "2026-03-10T09:00:00+00:00"
