@@ -609,25 +609,56 @@ def series_rule(
     return rrule(freq, **args)
 
 
-def ical_rule(recurrence: object, first: datetime, all_day: bool) -> tuple[rrulebase, bool] | None:
+def _ical_exclusions(lines: list[str], zone: Any, all_day: bool) -> set[str]:
+    """The original starts (UTC instant text, or date) that EXDATE lines cancel; a floating
+    value is wall time in the series' zone."""
+    out: set[str] = set()
+    for line in lines:
+        head, _, values = line.partition(":")
+        name, *params = head.split(";")
+        if name.strip().upper() != "EXDATE":
+            continue
+        tzid = [p.split("=", 1)[1] for p in params if p.upper().startswith("TZID=")]
+        value_zone = (_zone(tzid[0]) if tzid else None) or zone
+        for value in (v.strip() for v in values.split(",")):
+            try:
+                if len(value) == 8:
+                    out.add(datetime.strptime(value, "%Y%m%d").date().isoformat())
+                    continue
+                utc = value.upper().endswith("Z")
+                moment = datetime.strptime(value.rstrip("Zz"), "%Y%m%dT%H%M%S")
+            except ValueError:
+                continue
+            moment = moment.replace(tzinfo=UTC if utc else value_zone)
+            out.add(moment.date().isoformat() if all_day else utc_text(moment))
+    return out
+
+
+def ical_rule(
+    recurrence: object, first: datetime, all_day: bool
+) -> tuple[rrulebase, bool, set[str]] | None:
     """The rule set of a recurrence Aurinko gives as iCalendar lines only (`ical.rules`:
-    RRULE, RDATE, EXDATE), from `first` (aware, in the series' zone), and whether it yields
-    aware datetimes; None when there is no RRULE or the lines cannot be read."""
+    RRULE, RDATE, EXDATE), from `first` (aware, in the series' zone): the rules, whether they
+    yield aware datetimes, and the original starts EXDATE cancels (kept as cancelled
+    occurrences, as pattern exclusions are, so a synced one leaves the CRM). None when there
+    is no RRULE or the lines cannot be read."""
     ical = recurrence.get("ical") if isinstance(recurrence, Mapping) else None
     rules = ical.get("rules") if isinstance(ical, Mapping) else None
     lines = [r.strip() for r in rules if isinstance(r, str)] if isinstance(rules, list) else []
     if not any(line.upper().startswith("RRULE") for line in lines):
         return None
-    # Aware first, so a UTC UNTIL or a zoned EXDATE compare as instants; lines with floating
-    # or date-only values only read as wall times.
+    excluded = _ical_exclusions(lines, first.tzinfo, all_day)
+    text = "\n".join(line for line in lines if not line.upper().startswith("EXDATE"))
+    # Aware first, so a UTC UNTIL compares as an instant; a date-only or floating value
+    # reads only as wall time.
     for aware in (False,) if all_day else (True, False):
         start = first if aware else first.replace(tzinfo=None)
         try:
-            rule = rrulestr("\n".join(lines), dtstart=start, forceset=True, ignoretz=not aware)
+            rule = rrulestr(text, dtstart=start, forceset=True, ignoretz=not aware)
             next(iter(rule), None)  # a naive/aware mix fails here, not halfway through
         except (ValueError, TypeError, OverflowError, KeyError, IndexError):
             continue
-        return rule, aware
+        return rule, aware, excluded
     return None
 
 
@@ -663,13 +694,12 @@ def expand(
     if parsed is not None:
         pattern, rng = parsed
         simple = series_rule(pattern, rng, first.replace(tzinfo=None))
-        found = (simple, False) if simple is not None else None
+        found = (simple, False, set()) if simple is not None else None
     else:
         found = ical_rule(master.get("recurrence"), first, when.all_day)
     if found is None:
         return None
-    rule, aware = found
-    excluded = set()
+    rule, aware, excluded = found
     for item in rng.get("patternExclusions") or []:
         excluded_when = mailbox_when({"start": item}) if isinstance(item, Mapping) else None
         if excluded_when:

@@ -376,11 +376,23 @@ def test_a_series_given_as_ical_rules_only_is_read_from_them():
         end={"dateTime": "2026-02-27T11:00:00+01:00", "timezone": "Europe/Berlin"},
     )
     out = expand(master, [], span("2026-01-01", "2026-07-01"))
-    assert walls(out) == ["2026-02-27T10:00", "2026-04-24T10:00"]
-    assert out[1]["start"]["dateTime"] == "2026-04-24T10:00:00+02:00"
-    # A floating EXDATE is read as wall time in the series' zone.
-    weekly_rules = ical("RRULE:FREQ=WEEKLY;COUNT=3", "EXDATE:20260317T100000")
-    assert walls(expand(weekly_rules, [], WINDOW)) == ["2026-03-10T10:00", "2026-03-24T10:00"]
+    assert walls(out) == ["2026-02-27T10:00", "2026-03-27T10:00", "2026-04-24T10:00"]
+    assert out[2]["start"]["dateTime"] == "2026-04-24T10:00:00+02:00"
+    # An excluded date is a cancelled occurrence (as a pattern exclusion), so a synced copy
+    # leaves the CRM.
+    cancelled = [o["occurrenceInfo"]["type"] == "deleted" for o in out]
+    assert cancelled == [False, True, False]
+    # A floating EXDATE is read as wall time in the series' zone, a UTC one as an instant.
+    weekly_rules = ical(
+        "RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE:20260317T100000", "EXDATE:20260324T090000Z"
+    )
+    out = expand(weekly_rules, [], WINDOW)
+    assert [o["occurrenceInfo"]["type"] for o in out] == [
+        "regular",
+        "deleted",
+        "deleted",
+        "regular",
+    ]
     all_day = ical(
         "RRULE:FREQ=YEARLY;UNTIL=20280101",
         start={"dateOnly": "2026-03-15"},
