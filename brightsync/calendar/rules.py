@@ -520,6 +520,7 @@ _FREQUENCIES = {
     "yearlyrelative": "yearlyRelative",
     "relativeyearly": "yearlyRelative",
 }
+_TOO_FREQUENT = ("HOURLY", "MINUTELY", "SECONDLY")
 _RANGES = {
     "bydate": "byDate",
     "enddate": "byDate",
@@ -647,6 +648,8 @@ def ical_rule(
     lines = [r.strip() for r in rules if isinstance(r, str)] if isinstance(rules, list) else []
     if not any(line.upper().startswith("RRULE") for line in lines):
         return None
+    if any(f"FREQ={f}" in line.upper() for f in _TOO_FREQUENT for line in lines):
+        return None  # no calendar repeats a meeting by the hour; expanding it would be costly
     excluded = _ical_exclusions(lines, first.tzinfo, all_day)
     text = "\n".join(line for line in lines if not line.upper().startswith("EXDATE"))
     # Aware first, so a UTC UNTIL compares as an instant; a date-only or floating value

@@ -402,6 +402,7 @@ def test_a_series_given_as_ical_rules_only_is_read_from_them():
     assert [o["start"] for o in out] == [{"dateOnly": "2026-03-15"}, {"dateOnly": "2027-03-15"}]
     assert expand(ical("EXDATE:20260317T100000"), [], WINDOW) is None
     assert expand(ical("RRULE:FREQ=SOMETIMES"), [], WINDOW) is None
+    assert expand(ical("RRULE:FREQ=SECONDLY"), [], WINDOW) is None
 
 
 def test_a_patch_with_one_bound_writes_that_bound_only():
