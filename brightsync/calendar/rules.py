@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulebase, rrulestr
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
 
 from brightsync.people.addresses import normalize_address
 from brightsync.people.domains import in_domains, normalize_domains
@@ -520,7 +520,6 @@ _FREQUENCIES = {
     "yearlyrelative": "yearlyRelative",
     "relativeyearly": "yearlyRelative",
 }
-_TOO_FREQUENT = ("HOURLY", "MINUTELY", "SECONDLY")
 _RANGES = {
     "bydate": "byDate",
     "enddate": "byDate",
@@ -610,59 +609,120 @@ def series_rule(
     return rrule(freq, **args)
 
 
-def _ical_exclusions(lines: list[str], zone: Any, all_day: bool) -> set[str]:
-    """The original starts (UTC instant text, or date) that EXDATE lines cancel; a floating
-    value is wall time in the series' zone."""
-    out: set[str] = set()
+def _ical_values(lines: list[str], name: str, zone: Any) -> list[date | datetime]:
+    """The values of every `name` line (EXDATE): dates, or aware datetimes (a floating value
+    is wall time in the series' zone, a TZID one in its own)."""
+    out: list[date | datetime] = []
     for line in lines:
         head, _, values = line.partition(":")
-        name, *params = head.split(";")
-        if name.strip().upper() != "EXDATE":
+        prop, *params = head.split(";")
+        if prop.strip().upper() != name:
             continue
         tzid = [p.split("=", 1)[1] for p in params if p.upper().startswith("TZID=")]
         value_zone = (_zone(tzid[0]) if tzid else None) or zone
         for value in (v.strip() for v in values.split(",")):
             try:
                 if len(value) == 8:
-                    out.add(datetime.strptime(value, "%Y%m%d").date().isoformat())
+                    out.append(datetime.strptime(value, "%Y%m%d").date())
                     continue
-                utc = value.upper().endswith("Z")
                 moment = datetime.strptime(value.rstrip("Zz"), "%Y%m%dT%H%M%S")
             except ValueError:
                 continue
-            moment = moment.replace(tzinfo=UTC if utc else value_zone)
-            out.add(moment.date().isoformat() if all_day else utc_text(moment))
+            out.append(moment.replace(tzinfo=UTC if value[-1:] in "Zz" else value_zone))
     return out
 
 
-def ical_rule(
-    recurrence: object, first: datetime, all_day: bool
-) -> tuple[rrulebase, bool, set[str]] | None:
-    """The rule set of a recurrence Aurinko gives as iCalendar lines only (`ical.rules`:
-    RRULE, RDATE, EXDATE), from `first` (aware, in the series' zone): the rules, whether they
-    yield aware datetimes, and the original starts EXDATE cancels (kept as cancelled
-    occurrences, as pattern exclusions are, so a synced one leaves the CRM). None when there
-    is no RRULE or the lines cannot be read."""
+_ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+
+
+def ical_pattern(rule: str, zone: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An iCalendar RRULE as Aurinko's simple pattern and range, when it is one a calendar
+    lets people make (what Aurinko's simple form holds); None otherwise. Arbitrary rules are
+    not handed to rrule: one no day satisfies (BYMONTHDAY=30;BYMONTH=2) is walked to the year
+    9999 before yielding nothing."""
+    parts: dict[str, str] = {}
+    for item in rule.split(":", 1)[-1].split(";"):
+        key, _, value = item.partition("=")
+        if key.strip():
+            parts[key.strip().upper()] = value.strip().upper()
+    frequency = {"DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "monthly", "YEARLY": "yearly"}
+    if parts.get("FREQ") not in frequency or set(parts) - {
+        "FREQ",
+        "INTERVAL",
+        "COUNT",
+        "UNTIL",
+        "WKST",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYMONTH",
+        "BYSETPOS",
+    }:
+        return None
+    pattern: dict[str, Any] = {"frequency": frequency[parts["FREQ"]]}
+    rng: dict[str, Any] = {"type": "unbounded"}
+    try:
+        if "INTERVAL" in parts:
+            pattern["interval"] = int(parts["INTERVAL"])
+        if "WKST" in parts:
+            pattern["weekStart"] = _WEEKDAYS[_ICAL_DAYS.index(parts["WKST"])]
+        days, positions = [], []
+        for item in filter(None, parts.get("BYDAY", "").split(",")):
+            days.append(_WEEKDAYS[_ICAL_DAYS.index(item[-2:])])
+            if item[:-2]:
+                positions.append(int(item[:-2]))
+        if "BYSETPOS" in parts:
+            positions.append(int(parts["BYSETPOS"]))
+        if "BYMONTHDAY" in parts:
+            day = int(parts["BYMONTHDAY"])
+            pattern["dayOfMonth"] = 31 if day == -1 else day  # 31 falls on the last day
+        if "BYMONTH" in parts:
+            pattern["monthOfYear"] = int(parts["BYMONTH"])
+        if "COUNT" in parts:
+            rng = {"type": "byCount", "count": int(parts["COUNT"])}
+        elif "UNTIL" in parts:
+            until = parts["UNTIL"]
+            end = datetime.strptime(until[:8], "%Y%m%d")
+            if until.endswith("Z") and "T" in until:
+                moment = datetime.strptime(until[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+                end = moment.astimezone(zone)
+            rng = {"type": "byDate", "recurrenceEnd": end.date().isoformat()}
+    except (ValueError, IndexError):
+        return None
+    if days:
+        pattern["daysOfWeek"] = days
+    if len(set(positions)) > 1 or (positions and positions[0] not in _ORDINALS):
+        return None
+    if positions:
+        if pattern["frequency"] not in ("monthly", "yearly") or "dayOfMonth" in pattern:
+            return None
+        pattern["frequency"] += "Relative"
+        pattern["instance"] = _ORDINALS[positions[0]]
+    elif days and pattern["frequency"] in ("monthly", "yearly"):
+        return None  # every Friday of a month: not a simple pattern
+    return pattern, rng
+
+
+def ical_rule(recurrence: object, first: datetime, all_day: bool) -> tuple[rrule, set[str]] | None:
+    """The rule of a recurrence Aurinko gives as iCalendar lines only (`ical.rules`), from
+    `first` (aware, in the series' zone), and the original starts EXDATE cancels (kept as
+    cancelled occurrences, as pattern exclusions are, so a synced one leaves the CRM). None
+    unless there is exactly one RRULE of a simple form (RDATE lines are not read)."""
     ical = recurrence.get("ical") if isinstance(recurrence, Mapping) else None
     rules = ical.get("rules") if isinstance(ical, Mapping) else None
     lines = [r.strip() for r in rules if isinstance(r, str)] if isinstance(rules, list) else []
-    if not any(line.upper().startswith("RRULE") for line in lines):
+    rrules = [line for line in lines if line.upper().startswith("RRULE")]
+    parsed = ical_pattern(rrules[0], first.tzinfo) if len(rrules) == 1 else None
+    rule = series_rule(*parsed, first.replace(tzinfo=None)) if parsed else None
+    if rule is None:
         return None
-    if any(f"FREQ={f}" in line.upper() for f in _TOO_FREQUENT for line in lines):
-        return None  # no calendar repeats a meeting by the hour; expanding it would be costly
-    excluded = _ical_exclusions(lines, first.tzinfo, all_day)
-    text = "\n".join(line for line in lines if not line.upper().startswith("EXDATE"))
-    # Aware first, so a UTC UNTIL compares as an instant; a date-only or floating value
-    # reads only as wall time.
-    for aware in (False,) if all_day else (True, False):
-        start = first if aware else first.replace(tzinfo=None)
-        try:
-            rule = rrulestr(text, dtstart=start, forceset=True, ignoretz=not aware)
-            next(iter(rule), None)  # a naive/aware mix fails here, not halfway through
-        except (ValueError, TypeError, OverflowError, KeyError, IndexError):
-            continue
-        return rule, aware, excluded
-    return None
+    excluded = set()
+    for value in _ical_values(lines, "EXDATE", first.tzinfo):
+        if not isinstance(value, datetime):
+            excluded.add(value.isoformat())
+        else:
+            excluded.add(value.date().isoformat() if all_day else utc_text(value))
+    return rule, excluded
 
 
 def expand(
@@ -697,12 +757,12 @@ def expand(
     if parsed is not None:
         pattern, rng = parsed
         simple = series_rule(pattern, rng, first.replace(tzinfo=None))
-        found = (simple, False, set()) if simple is not None else None
+        found = (simple, set()) if simple is not None else None
     else:
         found = ical_rule(master.get("recurrence"), first, when.all_day)
     if found is None:
         return None
-    rule, aware, excluded = found
+    rule, excluded = found
     for item in rng.get("patternExclusions") or []:
         excluded_when = mailbox_when({"start": item}) if isinstance(item, Mapping) else None
         if excluded_when:
@@ -718,10 +778,10 @@ def expand(
         return out
     # Skip to a day before the window (wall time, so a DST shift is covered): rrule still
     # counts from the series start, but occurrences long past are not built into events.
-    earliest = max((lo - duration).astimezone(zone) - timedelta(days=1), first)
-    for local in rule.xafter(earliest if aware else earliest.replace(tzinfo=None), inc=True):
+    earliest = (lo - duration).astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+    for local in rule.xafter(max(earliest, first.replace(tzinfo=None)), inc=True):
         # The wall time read in the zone (a time in a DST gap lands an hour later).
-        start = (local if aware else local.replace(tzinfo=zone)).astimezone(UTC)
+        start = local.replace(tzinfo=zone).astimezone(UTC)
         if start >= hi:
             break
         if start + duration <= lo:  # over before the window (all-day: days from UTC midnight)

@@ -403,6 +403,19 @@ def test_a_series_given_as_ical_rules_only_is_read_from_them():
     assert expand(ical("EXDATE:20260317T100000"), [], WINDOW) is None
     assert expand(ical("RRULE:FREQ=SOMETIMES"), [], WINDOW) is None
     assert expand(ical("RRULE:FREQ=SECONDLY"), [], WINDOW) is None
+    # Read as the simple pattern it is: 30 February falls on the month's last day (rrule alone
+    # would walk to the year 9999 looking for one), and BYMONTHDAY=-1 is the last day.
+    feb_30 = ical("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=2")
+    assert walls(expand(feb_30, [], span("2026-01-01", "2030-01-01"))) == [
+        "2027-02-28T10:00",
+        "2028-02-29T10:00",
+    ]
+    month_end = ical("RRULE:FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=-1;UNTIL=20260601")
+    assert walls(expand(month_end, [], WINDOW)) == ["2026-03-31T10:00"]
+    # Not a simple form (every Monday of every month; two rules): not guessed at.
+    assert expand(ical("RRULE:FREQ=MONTHLY;BYDAY=MO"), [], WINDOW) is None
+    two = ical("RRULE:FREQ=WEEKLY", "RRULE:FREQ=MONTHLY")
+    assert expand(two, [], WINDOW) is None
 
 
 def test_a_patch_with_one_bound_writes_that_bound_only():
