@@ -633,7 +633,21 @@ def _ical_values(lines: list[str], name: str, zone: Any) -> list[date | datetime
 
 
 _ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_ICAL_FREQUENCIES = {"DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "monthly", "YEARLY": "yearly"}
+_ICAL_ALWAYS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST"})
+_ICAL_PARTS = {
+    "daily": frozenset(),
+    "weekly": frozenset({"BYDAY"}),
+    "monthly": frozenset({"BYDAY", "BYMONTHDAY", "BYSETPOS"}),
+    "yearly": frozenset({"BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS"}),
+}
 _ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+
+
+def _checked(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"{value} is not in {low}..{high}")
+    return value
 
 
 def ical_pattern(rule: str, zone: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -646,24 +660,16 @@ def ical_pattern(rule: str, zone: Any) -> tuple[dict[str, Any], dict[str, Any]] 
         key, _, value = item.partition("=")
         if key.strip():
             parts[key.strip().upper()] = value.strip().upper()
-    frequency = {"DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "monthly", "YEARLY": "yearly"}
-    if parts.get("FREQ") not in frequency or set(parts) - {
-        "FREQ",
-        "INTERVAL",
-        "COUNT",
-        "UNTIL",
-        "WKST",
-        "BYDAY",
-        "BYMONTHDAY",
-        "BYMONTH",
-        "BYSETPOS",
-    }:
-        return None
-    pattern: dict[str, Any] = {"frequency": frequency[parts["FREQ"]]}
+    frequency = _ICAL_FREQUENCIES.get(parts.get("FREQ", ""))
+    if frequency is None or set(parts) - _ICAL_ALWAYS - _ICAL_PARTS[frequency]:
+        return None  # a part the simple form has no room for (BYMONTH of a monthly rule)
+    if frequency == "yearly" and set(parts) & {"BYDAY", "BYMONTHDAY"} and "BYMONTH" not in parts:
+        return None  # the 15th of every month, by a yearly rule
+    pattern: dict[str, Any] = {"frequency": frequency}
     rng: dict[str, Any] = {"type": "unbounded"}
     try:
         if "INTERVAL" in parts:
-            pattern["interval"] = int(parts["INTERVAL"])
+            pattern["interval"] = _checked(int(parts["INTERVAL"]), 1, 10_000)
         if "WKST" in parts:
             pattern["weekStart"] = _WEEKDAYS[_ICAL_DAYS.index(parts["WKST"])]
         days, positions = [], []
@@ -674,12 +680,12 @@ def ical_pattern(rule: str, zone: Any) -> tuple[dict[str, Any], dict[str, Any]] 
         if "BYSETPOS" in parts:
             positions.append(int(parts["BYSETPOS"]))
         if "BYMONTHDAY" in parts:
-            day = int(parts["BYMONTHDAY"])
-            pattern["dayOfMonth"] = 31 if day == -1 else day  # 31 falls on the last day
+            day = int(parts["BYMONTHDAY"])  # -1: the last day, as 31 falls on it
+            pattern["dayOfMonth"] = 31 if day == -1 else _checked(day, 1, 31)
         if "BYMONTH" in parts:
-            pattern["monthOfYear"] = int(parts["BYMONTH"])
+            pattern["monthOfYear"] = _checked(int(parts["BYMONTH"]), 1, 12)
         if "COUNT" in parts:
-            rng = {"type": "byCount", "count": int(parts["COUNT"])}
+            rng = {"type": "byCount", "count": _checked(int(parts["COUNT"]), 1, 1_000_000)}
         elif "UNTIL" in parts:
             until = parts["UNTIL"]
             end = datetime.strptime(until[:8], "%Y%m%d")

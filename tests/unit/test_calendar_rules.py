@@ -413,7 +413,16 @@ def test_a_series_given_as_ical_rules_only_is_read_from_them():
     month_end = ical("RRULE:FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=-1;UNTIL=20260601")
     assert walls(expand(month_end, [], WINDOW)) == ["2026-03-31T10:00"]
     # Not a simple form (every Monday of every month; two rules): not guessed at.
-    assert expand(ical("RRULE:FREQ=MONTHLY;BYDAY=MO"), [], WINDOW) is None
+    for unsimple in (
+        "RRULE:FREQ=MONTHLY;BYDAY=MO",
+        "RRULE:FREQ=DAILY;BYDAY=MO,TU",
+        "RRULE:FREQ=YEARLY;BYMONTHDAY=15",
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=-2",
+        "RRULE:FREQ=YEARLY;BYMONTH=13",
+        "RRULE:FREQ=WEEKLY;BYDAY=1MO",
+        "RRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=5",
+    ):
+        assert expand(ical(unsimple), [], WINDOW) is None, unsimple
     two = ical("RRULE:FREQ=WEEKLY", "RRULE:FREQ=MONTHLY")
     assert expand(two, [], WINDOW) is None
 
