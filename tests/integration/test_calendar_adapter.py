@@ -206,7 +206,7 @@ def test_crm_made_event_reaches_the_mailbox_and_private_all_day_and_412(team):
     assert created.fields == {k: v for k, v in fields.items() if k != "meeting"}
 
 
-def test_a_weekly_series_syncs_its_occurrences_with_one_moved_and_one_cancelled(team):
+def test_weekly_and_monthly_series_sync_their_occurrences_one_moved_one_cancelled(team):
     stack, users = team
     m = meeting(
         stack,
@@ -251,6 +251,41 @@ def test_a_weekly_series_syncs_its_occurrences_with_one_moved_and_one_cancelled(
     )
     assert any("#" in d for d in changes.deleted)  # the cancelled occurrence
     assert adapter(users["bob"]).changes(MAILBOX, None).records == ()
+
+    # A relative monthly series ("the nth <weekday>", or the last one) expands too: three
+    # occurrences a month apart, on that weekday, at 10:00 Berlin whatever the DST.
+    first = datetime.fromisoformat(at(2)["dateTime"])
+    instance = (
+        "last"
+        if (first + timedelta(days=7)).month != first.month
+        else (("first", "second", "third", "fourth")[(first.day - 1) // 7])
+    )
+    monthly = meeting(
+        stack,
+        organizer={"address": "carol@acme.com"},
+        subject="Monthly",
+        start=at(2),
+        end=at(2, 11),
+        meetingInfo=attendees("dave@customer.com"),
+        recurrence={
+            "simple": {
+                "pattern": {
+                    "frequency": "monthlyRelative",
+                    "daysOfWeek": [first.strftime("%A").lower()],
+                    "instance": instance,
+                },
+                "range": {"type": "byCount", "count": 3},
+            }
+        },
+    )
+    starts = sorted(
+        datetime.fromisoformat(r.fields["start"].replace("Z", "+00:00")).astimezone(BERLIN)
+        for r in adapter(users["carol"]).changes(MAILBOX, None).records
+        if r.fields["meeting"].startswith(f"ical:{monthly['iCalUid']}|")
+    )
+    assert len(starts) == 3 and starts[0] == first
+    assert {(s.weekday(), s.hour) for s in starts} == {(first.weekday(), 10)}
+    assert [(s.year * 12 + s.month) - (first.year * 12 + first.month) for s in starts] == [0, 1, 2]
 
     # A series edit updates every occurrence, and the moved and cancelled ones stay so.
     stack.aurinko("PATCH", f"/_control/meetings/{m['iCalUid']}", json={"subject": "Weekly sync"})

@@ -231,10 +231,200 @@ def test_series_exceptions_follow_and_the_series_is_bounded():
         }
     )
     assert len(expand(counted, [], WINDOW)) == 4
-    assert (
-        expand(meeting(recurrence={"simple": {"pattern": {"frequency": "monthly"}}}), [], WINDOW)
-        is None
+    unknown = {"simple": {"pattern": {"frequency": "hourly"}}}
+    assert expand(meeting(recurrence=unknown), [], WINDOW) is None
+
+
+def series(start: str, zone: str, pattern: dict, rng: dict | None = None) -> dict:
+    """A one-hour series master starting at the wall time `start` in `zone`."""
+    local = datetime.fromisoformat(start).replace(tzinfo=ZoneInfo(zone))
+    simple = {"pattern": pattern, "range": rng or {"type": "unbounded"}}
+    return meeting(
+        id="m2",
+        recurrenceType="master",
+        recurrence={"simple": simple},
+        start={"dateTime": local.isoformat(), "timezone": zone},
+        end={"dateTime": (local + timedelta(hours=1)).isoformat(), "timezone": zone},
     )
+
+
+def walls(occurrences: list[dict], zone: str = "Europe/Berlin") -> list[str]:
+    """Each occurrence's start as wall time in `zone`, minutes precision."""
+    return [
+        datetime.fromisoformat(o["start"]["dateTime"]).astimezone(ZoneInfo(zone)).isoformat()[:16]
+        for o in occurrences
+    ]
+
+
+def span(first: str, last: str) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(f"{first}T00:00:00+00:00"), datetime.fromisoformat(
+        f"{last}T00:00:00+00:00"
+    )
+
+
+def test_a_monthly_series_on_the_31st_falls_on_short_months_last_day_across_dst():
+    master = series("2026-01-31T10:00", "Europe/Berlin", {"frequency": "monthly", "dayOfMonth": 31})
+    out = expand(master, [], span("2026-01-01", "2026-07-01"))
+    assert walls(out) == [
+        "2026-01-31T10:00",
+        "2026-02-28T10:00",
+        "2026-03-31T10:00",  # CEST from 29 March: 08:00 UTC, still 10:00 in Berlin
+        "2026-04-30T10:00",
+        "2026-05-31T10:00",
+        "2026-06-30T10:00",
+    ]
+    assert out[1]["start"]["dateTime"].endswith("+01:00")
+    assert out[2]["start"]["dateTime"].endswith("+02:00")
+    assert meeting_key(out[2]) == "ical:uid-1@acme.com|2026-03-31T08:00:00Z"
+    assert len({meeting_key(o) for o in out}) == 6
+    assert all(o["occurrenceInfo"]["masterId"] == "m2" for o in out)
+
+
+def test_relative_monthly_series_last_friday_and_every_other_second_tuesday():
+    last_friday = {"frequency": "monthlyRelative", "daysOfWeek": ["friday"], "instance": "last"}
+    master = series("2026-01-30T09:30", "Europe/Berlin", last_friday)
+    expected = ["2026-01-30T09:30", "2026-02-27T09:30", "2026-03-27T09:30", "2026-04-24T09:30"]
+    assert walls(expand(master, [], span("2026-01-01", "2026-05-01"))) == expected
+    # The Graph spellings (relativeMonthly, index) read the same.
+    graph = {"frequency": "relativeMonthly", "daysOfWeek": ["friday"], "index": "last"}
+    graph_master = series("2026-01-30T09:30", "Europe/Berlin", graph)
+    assert walls(expand(graph_master, [], span("2026-01-01", "2026-05-01"))) == expected
+    second_tuesday = {
+        "frequency": "monthlyRelative",
+        "interval": 2,
+        "daysOfWeek": ["tuesday"],
+        "instance": "second",
+    }
+    master = series("2026-03-10T10:00", "Europe/Berlin", second_tuesday)
+    assert walls(expand(master, [], span("2026-03-01", "2026-10-01"))) == [
+        "2026-03-10T10:00",
+        "2026-05-12T10:00",
+        "2026-07-14T10:00",
+        "2026-09-08T10:00",
+    ]
+
+
+def test_yearly_series_absolute_and_relative_with_a_count_from_the_series_start():
+    leap_day = series("2024-02-29T12:00", "UTC", {"frequency": "yearly", "monthOfYear": 2})
+    assert walls(expand(leap_day, [], span("2024-01-01", "2029-01-01")), "UTC") == [
+        "2024-02-29T12:00",
+        "2025-02-28T12:00",
+        "2026-02-28T12:00",
+        "2027-02-28T12:00",
+        "2028-02-29T12:00",
+    ]
+    thanksgiving = {
+        "frequency": "yearlyRelative",
+        "monthOfYear": 11,
+        "daysOfWeek": ["thursday"],
+        "instance": "fourth",
+    }
+    master = series(
+        "2025-11-27T16:00", "America/New_York", thanksgiving, {"type": "byCount", "count": 3}
+    )
+    # Three in all, counted from 2025: the window from 2026 sees the last two only.
+    out = expand(master, [], span("2026-01-01", "2031-01-01"))
+    assert walls(out, "America/New_York") == ["2026-11-26T16:00", "2027-11-25T16:00"]
+    every_two = series("2026-03-10T10:00", "Europe/Berlin", {"frequency": "yearly", "interval": 2})
+    assert walls(expand(every_two, [], span("2026-01-01", "2031-01-01"))) == [
+        "2026-03-10T10:00",
+        "2028-03-10T10:00",
+        "2030-03-10T10:00",
+    ]
+
+
+def test_weekly_interval_end_date_exclusions_and_all_day_series():
+    pattern = {"frequency": "weekly", "interval": 2, "daysOfWeek": ["tuesday", "thursday"]}
+    excluded = {"dateTime": "2026-03-24T10:00:00+01:00", "timezone": "Europe/Berlin"}
+    rng = {"type": "byDate", "recurrenceEnd": "2026-04-07", "patternExclusions": [excluded]}
+    out = expand(series("2026-03-10T10:00", "Europe/Berlin", pattern, rng), [], WINDOW)
+    assert walls(out) == [
+        "2026-03-10T10:00",
+        "2026-03-12T10:00",
+        "2026-03-24T10:00",
+        "2026-03-26T10:00",
+        "2026-04-07T10:00",  # the end date is inclusive
+    ]
+    assert [classify(o, POLICY, "alice@acme.com").action for o in out].count("cancel") == 1
+    assert out[2]["occurrenceInfo"]["type"] == "deleted"
+
+    monthly_all_day = meeting(
+        id="m3",
+        recurrenceType="master",
+        start={"dateOnly": "2026-01-15"},
+        end={"dateOnly": "2026-01-16"},
+        recurrence={"simple": {"pattern": {"frequency": "monthly"}, "range": {"type": "noEnd"}}},
+    )
+    out = expand(monthly_all_day, [], WINDOW)
+    assert [(o["start"], o["end"]) for o in out] == [
+        ({"dateOnly": "2026-03-15"}, {"dateOnly": "2026-03-16"}),
+        ({"dateOnly": "2026-04-15"}, {"dateOnly": "2026-04-16"}),
+    ]
+    assert meeting_key(out[0]) == "ical:uid-1@acme.com|2026-03-15"
+
+
+def test_a_series_given_as_ical_rules_only_is_read_from_them():
+    def ical(*rules: str, **over) -> dict:
+        recurrence = {"original": "ical", "ical": {"rules": list(rules)}}
+        return meeting(id="m4", recurrenceType="master", recurrence=recurrence, **over)
+
+    # The last Friday until 1 May 10:00 Berlin (08:00 UTC), 27 March excluded: across DST.
+    master = ical(
+        "RRULE:FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20260501T080000Z",
+        "EXDATE;TZID=Europe/Berlin:20260327T100000",
+        start={"dateTime": "2026-02-27T10:00:00+01:00", "timezone": "Europe/Berlin"},
+        end={"dateTime": "2026-02-27T11:00:00+01:00", "timezone": "Europe/Berlin"},
+    )
+    out = expand(master, [], span("2026-01-01", "2026-07-01"))
+    assert walls(out) == ["2026-02-27T10:00", "2026-03-27T10:00", "2026-04-24T10:00"]
+    assert out[2]["start"]["dateTime"] == "2026-04-24T10:00:00+02:00"
+    # An excluded date is a cancelled occurrence (as a pattern exclusion), so a synced copy
+    # leaves the CRM.
+    cancelled = [o["occurrenceInfo"]["type"] == "deleted" for o in out]
+    assert cancelled == [False, True, False]
+    # A floating EXDATE is read as wall time in the series' zone, a UTC one as an instant.
+    weekly_rules = ical(
+        "RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE:20260317T100000", "EXDATE:20260324T090000Z"
+    )
+    out = expand(weekly_rules, [], WINDOW)
+    assert [o["occurrenceInfo"]["type"] for o in out] == [
+        "regular",
+        "deleted",
+        "deleted",
+        "regular",
+    ]
+    all_day = ical(
+        "RRULE:FREQ=YEARLY;UNTIL=20280101",
+        start={"dateOnly": "2026-03-15"},
+        end={"dateOnly": "2026-03-16"},
+    )
+    out = expand(all_day, [], span("2026-01-01", "2030-01-01"))
+    assert [o["start"] for o in out] == [{"dateOnly": "2026-03-15"}, {"dateOnly": "2027-03-15"}]
+    assert expand(ical("EXDATE:20260317T100000"), [], WINDOW) is None
+    assert expand(ical("RRULE:FREQ=SOMETIMES"), [], WINDOW) is None
+    assert expand(ical("RRULE:FREQ=SECONDLY"), [], WINDOW) is None
+    # Read as the simple pattern it is: 30 February falls on the month's last day (rrule alone
+    # would walk to the year 9999 looking for one), and BYMONTHDAY=-1 is the last day.
+    feb_30 = ical("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=2")
+    assert walls(expand(feb_30, [], span("2026-01-01", "2030-01-01"))) == [
+        "2027-02-28T10:00",
+        "2028-02-29T10:00",
+    ]
+    month_end = ical("RRULE:FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=-1;UNTIL=20260601")
+    assert walls(expand(month_end, [], WINDOW)) == ["2026-03-31T10:00"]
+    # Not a simple form (every Monday of every month; two rules): not guessed at.
+    for unsimple in (
+        "RRULE:FREQ=MONTHLY;BYDAY=MO",
+        "RRULE:FREQ=DAILY;BYDAY=MO,TU",
+        "RRULE:FREQ=YEARLY;BYMONTHDAY=15",
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=-2",
+        "RRULE:FREQ=YEARLY;BYMONTH=13",
+        "RRULE:FREQ=WEEKLY;BYDAY=1MO",
+        "RRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=5",
+    ):
+        assert expand(ical(unsimple), [], WINDOW) is None, unsimple
+    two = ical("RRULE:FREQ=WEEKLY", "RRULE:FREQ=MONTHLY")
+    assert expand(two, [], WINDOW) is None
 
 
 def test_a_patch_with_one_bound_writes_that_bound_only():
@@ -256,16 +446,31 @@ def test_a_patch_with_one_bound_writes_that_bound_only():
 @given(
     st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 1, 1)),
     st.sampled_from(ZONES),
-    st.sampled_from(["daily", "weekly"]),
+    st.sampled_from(["daily", "weekly", "monthly", "monthlyRelative", "yearly", "yearlyRelative"]),
     st.integers(1, 3),
     st.integers(1, 60),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "daysOfWeek": st.lists(
+                st.sampled_from(["monday", "wednesday", "friday", "sunday"]), min_size=1
+            ),
+            "dayOfMonth": st.integers(1, 31),
+            "monthOfYear": st.integers(1, 12),
+            "instance": st.sampled_from(["first", "second", "third", "fourth", "last"]),
+            "weekStart": st.sampled_from(["monday", "sunday"]),
+        },
+    ),
+    st.one_of(st.none(), st.integers(1, 30)),
 )
 def test_series_expansion_keeps_wall_time_stays_in_the_window_and_is_bounded(
-    local, zone, frequency, interval, limit
+    local, zone, frequency, interval, limit, details, count
 ):
     tz = ZoneInfo(zone)
     start = local.replace(minute=0, second=0, microsecond=0, tzinfo=tz)
-    simple = {"pattern": {"frequency": frequency, "interval": interval}, "range": {"type": "noEnd"}}
+    pattern = {"frequency": frequency, "interval": interval, **details}
+    rng = {"type": "byCount", "count": count} if count else {"type": "unbounded"}
+    simple = {"pattern": pattern, "range": rng}
     master = meeting(
         id="s1",
         recurrenceType="master",
@@ -274,9 +479,19 @@ def test_series_expansion_keeps_wall_time_stays_in_the_window_and_is_bounded(
         end={"dateTime": (start + timedelta(hours=1)).isoformat(), "timezone": zone},
     )
     lo = start.astimezone(UTC) + timedelta(days=20)
-    window = (lo, lo + timedelta(days=90))
+    window = (lo, lo + timedelta(days=400))
     out = expand(master, [], window, limit)
     assert len(out) <= limit
+    # A count counts from the series start: the whole series holds no more than it, and the
+    # window sees exactly the whole series' occurrences that overlap it (up to the limit).
+    whole = expand(master, [], (start - timedelta(days=1), window[1]), 10_000)
+    assert count is None or len(whole) <= count
+    overlapping = [
+        meeting_key(o)
+        for o in whole
+        if window[0] < datetime.fromisoformat(o["start"]["dateTime"]) + timedelta(hours=1)
+    ]
+    assert [meeting_key(o) for o in out] == overlapping[:limit]
     keys = [meeting_key(o) for o in out]
     assert len(set(keys)) == len(keys)
     for occ in out:
