@@ -3,6 +3,7 @@ id, one organisation's links never answer for another, the duplicate pair a reco
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from brightsync.db import session_scope
@@ -77,6 +78,15 @@ def test_why_for_contact_and_task_links(app, client) -> None:
     assert why(org_id, "contact", "t-mb").status_code == 404
     missing = why(org_id, "contact", "")
     assert missing.status_code == 400 and "CRM contact's id" in missing.json["error"]
+
+    # The CLI answers the same (datetimes in the duplicate pair included).
+    from click.testing import CliRunner
+
+    from brightsync.cli import cli
+
+    out = CliRunner().invoke(cli, ["why", str(org_id), "contact", "c-mb"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["duplicate"]["createdAt"]
 
     doc = client.get("/api/v1/openapi.json").json
     assert "LinkWhyOut" in doc["components"]["schemas"]
