@@ -46,12 +46,26 @@ register("email", _email, "the message's RFC 822 Message-ID")
 
 
 def _meeting(session: Session, org_id: int, key: str) -> dict[str, Any] | None:
+    """The meeting's claim and copies by meeting key, with its two-way calendar link when it
+    has a CRM event; by an event id (mailbox or CRM), that link alone."""
     from brightsync.calendar.claims import describe_meeting
+    from brightsync.ops.why_links import describe_link
 
-    return describe_meeting(session, org_id, key)
+    found = describe_meeting(session, org_id, key)
+    if found is None:
+        return describe_link(session, org_id, "calendar", key)
+    if found.get("crmEventId"):
+        link = describe_link(session, org_id, "calendar", found["crmEventId"])
+        if link is not None:
+            found["calendarLink"] = link
+    return found
 
 
-register("meeting", _meeting, "the meeting key (ical:<iCalUid>, plus |<original start>)")
+register(
+    "meeting",
+    _meeting,
+    "the meeting key (ical:<iCalUid>, plus |<original start>), or a mailbox or CRM event id",
+)
 
 
 def _link_explainer(domain: str) -> Explainer:

@@ -87,7 +87,7 @@ class DecisionsOut(Schema):
 
 
 class LinkWhyOut(Schema):
-    """`why` for a two-way link (contact, task)."""
+    """`why` for a two-way link: a contact, a task, a meeting asked by its event id."""
 
     kind = fields.String()
     key = fields.String()

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from brightsync.db import session_scope
-from brightsync.models import ObjectLink, Organisation
+from brightsync.models import MeetingClaim, ObjectLink, Organisation
 from brightsync.review.duplicates import record_key, record_possible_duplicate
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import make_org, make_user
@@ -72,6 +72,36 @@ def test_why_for_contact_and_task_links(app, client) -> None:
     dupe = why(org_id, "contact", "c-mb").json
     assert dupe["decision"] == "review" and dupe["duplicate"]["score"] == 0.7
     assert dupe["duplicate"]["reasons"] == ["same name"]
+
+    # A calendar link no meeting claim covers answers "meeting" by its event ids.
+    event = link(
+        org_id,
+        uid,
+        "calendar",
+        mailbox_id="ev-mb",
+        crm_id="ev-crm",
+        state="failed",
+        blocked="h",
+        error="422: start is after end",
+    )
+    meeting = why(org_id, "meeting", "ev-crm").json
+    assert meeting["link"] == event and meeting["decision"] == "failed"
+    assert "start is after end" in meeting["why"] and meeting["domain"] == "calendar"
+
+    # By its meeting key, the claim answers with that link alongside.
+    with session_scope() as s:
+        s.add(
+            MeetingClaim(
+                org_id=org_id,
+                meeting_key="ical:abc",
+                owner_user_id=uid,
+                owner_event_id="ev-mb",
+                crm_event_id="ev-crm",
+                subject="Review",
+            )
+        )
+    claimed = why(org_id, "meeting", "ical:abc").json
+    assert claimed["crmEventId"] == "ev-crm" and claimed["calendarLink"]["link"] == event
 
     # Another org, or the other domain, knows nothing of these ids.
     assert why(other_org, "task", "t-mb").status_code == 404
