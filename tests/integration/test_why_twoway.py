@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Stack
-from tests.integration.helpers import make_org, person, send, wait_decided
+from tests.integration.helpers import activate, make_org, person, send, sync_round, wait_decided
 from tests.integration.test_contacts_sync import OWNER, crm, mailbox, mailbox_contact
-from tests.integration.test_contacts_sync import sync_round as contacts_round
 from tests.integration.test_tasks_sync import crm_tasks, mailbox_tasks
-from tests.integration.test_tasks_sync import sync_round as tasks_round
 
 
 def test_why_explains_contact_and_task_links(clean_stack: Stack) -> None:
@@ -45,21 +43,10 @@ def test_why_explains_contact_and_task_links(clean_stack: Stack) -> None:
         "POST", f"{base}/contacts", json=mailbox_contact("Zoe", "New", "zoe@newco.io")
     ).raise_for_status()
     stack.aurinko("POST", f"{base}/tasks", json={"title": "Call Ben"}).raise_for_status()
-    r = stack.admin(
-        "POST",
-        f"/api/v1/orgs/{org_id}/users",
-        json={
-            "email": "ann@acme.com",
-            "crmUserId": OWNER,
-            "aurinkoAccountId": account["id"],
-            "aurinkoAccessToken": account["accessToken"],
-            "services": ["email", "contacts", "tasks"],
-        },
-    )
-    assert r.status_code == 201, r.text
-    user_id = r.json()["id"]
-    assert contacts_round(stack, user_id)["health"] != "failing"
-    assert tasks_round(stack, user_id)["health"] != "failing"
+    services = ["email", "contacts", "tasks"]
+    user_id = activate(stack, org_id, "ann@acme.com", account, services, crm_user_id=OWNER)
+    assert sync_round(stack, user_id, "contacts")["health"] != "failing"
+    assert sync_round(stack, user_id, "tasks")["health"] != "failing"
 
     def why(kind: str, key: str) -> dict[str, Any]:
         r = stack.admin("GET", f"/api/v1/orgs/{org_id}/why/{kind}", params={"key": key})
@@ -94,7 +81,7 @@ def test_why_explains_contact_and_task_links(clean_stack: Stack) -> None:
     wait_decided(stack, org_id, mail["internetMessageId"], "logged")
     anna_mailbox_id = pairs["contact"][1][0]
     stack.aurinko("DELETE", f"{base}/contacts/{anna_mailbox_id}").raise_for_status()
-    contacts_round(stack, user_id)
+    sync_round(stack, user_id, "contacts")
     held = why("contact", "c-anna")
     assert held["state"] == "held" and held["decision"] == "held", held
     assert held["held"]["deleteIn"] == "crm" and held["held"]["deletedIn"] == "mailbox"
