@@ -7,6 +7,8 @@ from typing import Any
 from apispec import APISpec
 from marshmallow import Schema, fields
 
+from brightsync.ops import why
+
 
 class UnmatchedPage(Schema):
     count = fields.Integer()
@@ -84,6 +86,36 @@ class DecisionsOut(Schema):
     items = fields.List(fields.Nested(DecisionItem))
 
 
+class LinkWhyOut(Schema):
+    """`why` for a two-way link: a contact, a task, a meeting asked by its event id."""
+
+    kind = fields.String()
+    key = fields.String()
+    matchedBy = fields.String(metadata={"description": "mailboxId | crmId: which id the key is"})
+    domain = fields.String()
+    link = fields.Integer()
+    state = fields.String(metadata={"description": "synced | creating | held | failed | deleted"})
+    mailboxId = fields.String(allow_none=True)
+    crmId = fields.String(allow_none=True)
+    userId = fields.Integer(metadata={"description": "whose mailbox"})
+    mailbox = fields.String(allow_none=True, metadata={"description": "that mailbox's address"})
+    lastSyncedAt = fields.DateTime(allow_none=True, metadata={"description": "link last written"})
+    lastRunAt = fields.DateTime(allow_none=True, metadata={"description": "that user's last run"})
+    decision = fields.String(
+        metadata={"description": "synced | creating | held | failed | review | deleted"}
+    )
+    why = fields.String()
+    conflict = fields.Dict(
+        metadata={"description": "the last conflict: fields, lost values, policy, winner, at"}
+    )
+    held = fields.Dict(metadata={"description": "deleteIn, deletedIn, reason, at, decision"})
+    duplicate = fields.Dict(metadata={"description": "the possible-duplicate pair under review"})
+    error = fields.String(allow_none=True)
+    errorAt = fields.DateTime(allow_none=True)
+    settings = fields.Dict(metadata={"description": "the org's direction and conflict policy"})
+    otherLinks = fields.List(fields.Dict(), metadata={"description": "other users' links"})
+
+
 def json_body(schema: str) -> dict[str, Any]:
     """A JSON request or response body of the named schema."""
     return {"content": {"application/json": {"schema": schema}}}
@@ -96,6 +128,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         ("RetryOut", RetryOut),
         ("RunsOut", RunsOut),
         ("DecisionsOut", DecisionsOut),
+        ("LinkWhyOut", LinkWhyOut),
     ]:
         spec.components.schema(name, schema=schema)
     secured = {"security": [{"bearer": []}]}
@@ -188,7 +221,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": "email (meeting, contact and task as their domains land)",
+                "description": ", ".join(sorted(why.EXPLAINERS)),
             },
         ],
         operations={
@@ -201,11 +234,26 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                         "in": "query",
                         "required": True,
                         "schema": {"type": "string"},
-                        "description": "for email: the RFC 822 Message-ID",
+                        "description": "; ".join(
+                            f"{kind}: {hint}" for kind, hint in sorted(why.KEY_HINTS.items())
+                        ),
                     }
                 ],
                 "responses": {
-                    "200": {"description": "explanation", **json_body("EmailDecisionOut")},
+                    "200": {
+                        "description": "explanation (its fields depend on the kind)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "anyOf": [
+                                        {"$ref": "#/components/schemas/EmailDecisionOut"},
+                                        {"$ref": "#/components/schemas/LinkWhyOut"},
+                                        {"type": "object"},
+                                    ]
+                                }
+                            }
+                        },
+                    },
                     "404": err,
                     **common,
                 },
