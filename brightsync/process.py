@@ -17,6 +17,7 @@ def reset_process_state() -> None:
     metrics.flush()
     metrics.discard_pending()
     reset_settings()
+    metrics.reset_process_state()
     db.reset_engine()
     coordination.reset_coordinator()
     crypto.reset_keys()

@@ -316,6 +316,22 @@ def reset_gauge_cache() -> None:
     _gauge_cache = None
 
 
+def reset_process_state() -> None:
+    """Forget the store, the cached gauges and unflushed increments: the settings changed.
+
+    Gauges counted in the previous database and increments made under the previous settings
+    belong to that setup; carried over, they would show up in the new one's scrape.
+    """
+    global _buffer, _buffer_pid, _store, _store_key
+    with _state_lock:
+        _buffer, _buffer_pid = {}, os.getpid()
+        _store, _store_key = None, None
+    for engine in _broker_engines.values():
+        engine.dispose()
+    _broker_engines.clear()
+    reset_gauge_cache()
+
+
 def _queue_depths() -> list[tuple[str, str, float]]:
     from brightsync.config import get_settings
 
