@@ -276,7 +276,7 @@ def _finish(ctx: EmailContext, item: Work) -> None:
     )
     if not payload.get("rfc822MsgId"):
         # No Message-ID: a stable synthetic one keeps look-before-create possible.
-        payload["rfc822MsgId"] = f"<{rfc_key.removeprefix('digest:')}@brightsync.invalid>"
+        payload["rfc822MsgId"] = crm_msg_id(rfc_key)
     try:
         # The claim is the intent: attempts > 1 means an earlier attempt may have been sent.
         made = creates.attempt_create(
@@ -303,6 +303,13 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         _participants(s, ctx.org_id, c.id, external, set(matched))
     if moved:
         _update_threads(ctx, moved, thread_id)
+
+
+def crm_msg_id(message_key: str) -> str:
+    """The rfc822MsgId a claim's email carries in the CRM (what look-ups ask for)."""
+    if message_key.startswith("digest:"):
+        return f"<{message_key.removeprefix('digest:')}@brightsync.invalid>"
+    return f"<{message_key}>"
 
 
 def _logged_email(ctx: EmailContext, rfc822_msg_id: str) -> dict[str, Any] | None:
@@ -498,9 +505,34 @@ def _hand_over(ctx: EmailContext, claim_id: int, reason: str, owner: str) -> Non
 
     with session_scope() as s:
         try:
-            claims.held(s, claim_id, owner)
+            c = claims.held(s, claim_id, owner)
         except leases.LeaseLost:
             return
-        if claims.hand_over(s, claim_id, reason):
+        # An earlier attempt recorded its intent: its create may have reached the CRM.
+        maybe_created, key = c.attempts > 0, c.message_key
+        inherited = claims.hand_over(s, claim_id, reason)
+        if inherited:
             after_commit(s, lambda: process_claims.delay([claim_id]))
     ctx.count("handed_over")
+    if not inherited and maybe_created:
+        _adopt_orphan(ctx, claim_id, key)
+
+
+def _adopt_orphan(ctx: EmailContext, claim_id: int, message_key: str) -> None:
+    """No copy is left to finish the claim, but the email may be in the CRM: look it up.
+
+    Found -> the claim is logged with that record; not found (or the CRM cannot be asked)
+    -> it stays orphaned, to be adopted if a copy comes back.
+    """
+    try:
+        found = _logged_email(ctx, crm_msg_id(message_key))
+    except (TransientError, FinalError) as exc:
+        log.warning(
+            "claim %s: looking for its email after the last copy went failed: %s", claim_id, exc
+        )
+        return
+    if not found or found.get("id") in (None, ""):
+        return
+    with session_scope() as s:
+        if claims.adopt_orphan(s, claim_id, str(found["id"]), found.get("relatedTo")):
+            ctx.count("found_existing")
