@@ -172,7 +172,8 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
 
     A lookup the CRM refuses for good fails only the message it was for: when the batched
     lookup is refused, each message asks for its own addresses, so one poisoned address
-    cannot hold the rest of the batch. Returns the items still to be written.
+    cannot hold the rest of the batch. The same holds for the opportunity lookup. Returns the
+    items still to be written.
     """
     decisions = [w.decision for w in ready if w.decision is not None]
     try:
@@ -201,8 +202,22 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
             continue
         kept.append(w)
         contacts.extend(w.matched.values())
-    ctx.matcher.prefetch_opportunities(_unique_contacts(contacts))
-    return kept
+    if ctx.matcher.prefetch_opportunities(_unique_contacts(contacts)):
+        return kept
+    # The batched opportunity lookup was refused: each message asks for its own contacts'
+    # deals, and a refusal fails only the message it was for.
+    still: list[Work] = []
+    for w in kept:
+        try:
+            if w.matched:
+                ctx.matcher.relations(_unique_contacts(list(w.matched.values())))
+        except FinalError as exc:
+            if isinstance(exc, AuthError):
+                raise
+            _fail(ctx, w.claim_id, exc, what="opportunity lookup", lease=w.lease)
+            continue
+        still.append(w)
+    return still
 
 
 def _unique_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
