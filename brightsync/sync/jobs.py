@@ -283,6 +283,17 @@ def prune_notifications() -> int:
         ).rowcount
 
 
+@app.task(name="brightsync.maintenance.prune_broker")
+def prune_broker() -> int:
+    """The embedded (SQL) broker keeps every delivered message: delete the old ones."""
+    from brightsync.broker import prune_delivered
+
+    with singleton("prune-broker", 600) as mine:
+        if not mine:
+            return 0
+        return prune_delivered(get_settings().broker_url)
+
+
 @app.task(name="brightsync.maintenance.check_subscriptions")
 def check_subscriptions() -> int:
     """Create pending, missing or failing Aurinko subscriptions of every user."""
