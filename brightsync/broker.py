@@ -80,20 +80,21 @@ _messages = sa.table(
 _engines: dict[str, sa.Engine] = {}
 
 
-def _engine(url: str) -> sa.Engine:
-    key = f"{os.getpid()}:{url}"
+def sql_engine(url: str, timeout: float = 30.0) -> sa.Engine:
+    """This process's engine on the SQL broker's database (`url` without `sqla+`), for the
+    jobs and gauges that read or trim it; `timeout`: seconds to wait for SQLite's lock."""
+    key = f"{os.getpid()}:{timeout}:{url}"
     if key not in _engines:
-        engine = sa.create_engine(url, connect_args={"timeout": 30} if "sqlite" in url else {})
-        if engine.dialect.name == "sqlite":
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-                cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA busy_timeout=30000")
-                cursor.close()
-
-        _engines[key] = engine
+        sqlite = url.startswith("sqlite")
+        _engines[key] = sa.create_engine(url, connect_args={"timeout": timeout} if sqlite else {})
     return _engines[key]
+
+
+def reset_engines() -> None:
+    """Forget the broker engines (the settings changed)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
 
 
 def prune_delivered(
@@ -112,7 +113,7 @@ def prune_delivered(
     """
     if not broker_url.startswith("sqla+"):
         return 0
-    engine = _engine(broker_url.removeprefix("sqla+"))
+    engine = sql_engine(broker_url.removeprefix("sqla+"))
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("kombu_message"):
             return 0  # nothing was ever published

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def reset_process_state() -> None:
     """Forget cached settings and everything built from them (after the environment changed)."""
-    from brightsync import coordination, crypto, db
+    from brightsync import broker, coordination, crypto, db
     from brightsync.celery import reconfigure
     from brightsync.config import reset_settings
     from brightsync.ops import metrics
@@ -18,6 +18,7 @@ def reset_process_state() -> None:
     metrics.discard_pending()
     reset_settings()
     metrics.reset_process_state()
+    broker.reset_engines()
     db.reset_engine()
     coordination.reset_coordinator()
     crypto.reset_keys()

@@ -326,9 +326,6 @@ def reset_process_state() -> None:
     with _state_lock:
         _buffer, _buffer_pid = {}, os.getpid()
         _store, _store_key = None, None
-    for engine in _broker_engines.values():
-        engine.dispose()
-    _broker_engines.clear()
     reset_gauge_cache()
 
 
@@ -348,7 +345,9 @@ def _queue_depths() -> list[tuple[str, str, float]]:
     elif settings.broker_url.startswith("sqla+"):
         import sqlalchemy as sa
 
-        engine = _broker_engine(settings.broker_url.removeprefix("sqla+"))
+        from brightsync.broker import sql_engine
+
+        engine = sql_engine(settings.broker_url.removeprefix("sqla+"), timeout=5)
         depth: dict[str, int] = {}
         with engine.connect() as conn:
             # The tables appear with the first published message; until then every queue is 0.
@@ -364,18 +363,6 @@ def _queue_depths() -> list[tuple[str, str, float]]:
             labels = render_labels({"queue": queue})
             out.append(("brightsync_queue_depth", labels, depth.get(queue, 0)))
     return out
-
-
-_broker_engines: dict[str, Any] = {}
-
-
-def _broker_engine(url: str) -> Any:
-    import sqlalchemy as sa
-
-    key = f"{os.getpid()}:{url}"
-    if key not in _broker_engines:
-        _broker_engines[key] = sa.create_engine(url, connect_args={"timeout": 5})
-    return _broker_engines[key]
 
 
 def _database_gauges() -> list[tuple[str, str, float]]:
