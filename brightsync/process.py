@@ -15,9 +15,8 @@ def reset_process_state() -> None:
 
     # Counts still buffered belong to the deployment being left, never to the next one.
     metrics.flush()
-    metrics.discard_pending()
     reset_settings()
-    metrics.reset_process_state()
+    metrics.reset_process_state()  # what could not be flushed, the store, the gauges
     broker.reset_engines()
     db.reset_engine()
     coordination.reset_coordinator()

@@ -319,12 +319,14 @@ def reset_gauge_cache() -> None:
 def reset_process_state() -> None:
     """Forget the store, the cached gauges and unflushed increments: the settings changed.
 
+    (brightsync.process flushes the increments to the store they were counted for first.)
+
     Gauges counted in the previous database and increments made under the previous settings
     belong to that setup; carried over, they would show up in the new one's scrape.
     """
-    global _buffer, _buffer_pid, _store, _store_key
+    global _store, _store_key
+    discard_pending()
     with _state_lock:
-        _buffer, _buffer_pid = {}, os.getpid()
         _store, _store_key = None, None
     reset_gauge_cache()
 
