@@ -129,14 +129,18 @@ def test_the_sweepers_republish_lost_work_once_and_leave_live_work_alone(backend
     dead_run = scheduler.try_start(dead_state)
     _lapse(SyncState, dead_state)
 
-    assert sorted(scheduler.due_for_republish()) == [(lost_user, "email"), (dead_user, "email")]
-    assert scheduler.due_for_republish() == []  # re-marked: not republished again at once
+    # Only this test's rows count: the session's database may hold earlier tests' runs.
+    mine = {lost_user, busy_user, later_user, dead_user}
+
+    def republished(**kwargs) -> list[tuple[int, str]]:
+        return sorted(d for d in scheduler.due_for_republish(**kwargs) if d[0] in mine)
+
+    assert republished() == [(lost_user, "email"), (dead_user, "email")]
+    assert republished() == []  # re-marked: not republished again at once
     with pytest.raises(leases.LeaseLost):  # the dead run, should it wake up, is fenced out
         scheduler.checkpoint(dead_state, dead_run, updated_token="zombie")
     assert scheduler.try_start(dead_state, requested_only=True) is not None
-    assert scheduler.due_for_republish(now=utcnow() + timedelta(seconds=40)) == [
-        (lost_user, "email")
-    ]
+    assert republished(now=utcnow() + timedelta(seconds=40)) == [(lost_user, "email")]
 
     with session_scope() as s:
         ids = [
@@ -154,13 +158,13 @@ def test_the_sweepers_republish_lost_work_once_and_leave_live_work_alone(backend
             for i in range(3)
         ]
     with session_scope() as s:
-        assert claims.due_for_sweep(s, "sweeper-1") == []  # leases still live
+        assert set(claims.due_for_sweep(s, "sweeper-0")) & set(ids) == set()  # leases live
     _lapse(EmailClaim, ids[0])
     _lapse(EmailClaim, ids[1])
     with session_scope() as s:
-        assert claims.due_for_sweep(s, "sweeper-1") == ids[:2]
-    with session_scope() as s:
-        assert claims.due_for_sweep(s, "sweeper-2") == []  # leased to the published task
+        assert [i for i in claims.due_for_sweep(s, "sweeper-1") if i in ids] == ids[:2]
+    with session_scope() as s:  # leased to the published task
+        assert set(claims.due_for_sweep(s, "sweeper-2")) & set(ids) == set()
         assert {c.lease_owner for c in s.query(EmailClaim).filter(EmailClaim.id.in_(ids))} == {
             "sweeper-1",
             "dead-worker",
