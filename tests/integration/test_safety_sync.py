@@ -57,11 +57,14 @@ def test_only_quiet_unpaused_services_are_due(backend):
 
 def test_the_upgrade_gives_every_registered_service_its_state(unit_env, tmp_path):
     """Users registered before 0013 that never synced are still found by the safety sync."""
-    from brightsync.migrate import upgrade
+    from alembic.script import ScriptDirectory
+
+    from brightsync.migrate import alembic_config, upgrade
     from tests.conftest import apply_env
 
+    before = ScriptDirectory.from_config(alembic_config()).get_revision("0013").down_revision
     apply_env({**unit_env, "DATABASE_URL": f"sqlite:///{tmp_path}/before.db"})
-    upgrade("0007")
+    upgrade(str(before))
     org_id = make_org("before")
     fresh = make_user(org_id, "fresh")
     synced = make_user(org_id, "synced")

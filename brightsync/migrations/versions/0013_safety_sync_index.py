@@ -1,7 +1,7 @@
 """safety sync: index sync_state.last_sync_at; a state row for every registered service
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from brightsync.models.base import UTCDateTime
 
 revision = "0013"
-down_revision = "0007"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
