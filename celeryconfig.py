@@ -81,6 +81,11 @@ beat_schedule = {
         "task": "brightsync.maintenance.prune_notifications",
         "schedule": crontab(minute=30, hour=4),
     },
+    # The embedded SQL broker never deletes delivered messages itself (no-op on Redis).
+    "prune-broker": {
+        "task": "brightsync.maintenance.prune_broker",
+        "schedule": 10 * 60.0,
+    },
     "subscription-check": {
         "task": "brightsync.maintenance.check_subscriptions",
         "schedule": 6 * 3600.0,

@@ -9,12 +9,19 @@ busy timeout so the faster polling never makes publishers fail with "database is
 
 It is registered as the `sqla` transport when the Celery app is imported, so the documented
 `sqla+sqlite:///…` URLs keep working unchanged.
+
+kombu keeps every delivered message as a row marked invisible and never deletes it (a message
+that goes back to the queue is stored again as a new row), so `prune_delivered` (a
+maintenance beat job) deletes delivered rows past a safe age, in bounded batches.
 """
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sql
 from sqlalchemy import event
@@ -55,3 +62,75 @@ class Transport(kombu_sql.Transport):
 def register() -> None:
     """Make `sqla+…` broker URLs use this transport in this process."""
     TRANSPORT_ALIASES["sqla"] = "brightsync.broker:Transport"
+
+
+# Delivered rows are never read again; an hour of them is kept only to look at when
+# something goes wrong. A batch is one short write transaction, so publishers and workers
+# polling the broker are never held up for long.
+DELIVERED_RETENTION = timedelta(hours=1)
+PRUNE_BATCH = 2000
+PRUNE_MAX_BATCHES = 50
+
+_messages = sa.table(
+    "kombu_message",
+    sa.column("id", sa.Integer),
+    sa.column("visible", sa.Boolean),
+    sa.column("timestamp", sa.DateTime),
+)
+_engines: dict[str, sa.Engine] = {}
+
+
+def sql_engine(url: str, timeout: float = 30.0) -> sa.Engine:
+    """This process's engine on the SQL broker's database (`url` without `sqla+`), for the
+    jobs and gauges that read or trim it; `timeout`: seconds to wait for SQLite's lock."""
+    key = f"{os.getpid()}:{timeout}:{url}"
+    if key not in _engines:
+        sqlite = url.startswith("sqlite")
+        _engines[key] = sa.create_engine(url, connect_args={"timeout": timeout} if sqlite else {})
+    return _engines[key]
+
+
+def reset_engines() -> None:
+    """Forget the broker engines (the settings changed)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def prune_delivered(
+    broker_url: str,
+    *,
+    older_than: timedelta = DELIVERED_RETENTION,
+    now: datetime | None = None,
+    batch: int = PRUNE_BATCH,
+    max_batches: int = PRUNE_MAX_BATCHES,
+) -> int:
+    """Delete messages the SQL broker delivered more than `older_than` ago; how many.
+
+    Only rows kombu marked invisible on delivery go (their `timestamp` is the delivery time,
+    in the broker's local time as kombu writes it); waiting messages are never touched. At
+    most `batch * max_batches` rows per call: a backlog goes over a few runs.
+    """
+    if not broker_url.startswith("sqla+"):
+        return 0
+    engine = sql_engine(broker_url.removeprefix("sqla+"))
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("kombu_message"):
+            return 0  # nothing was ever published
+    cutoff = (now or datetime.now()) - older_than  # naive local time, as kombu stores it
+    m = _messages.c
+    due = (
+        sa.select(m.id)
+        .where(m.visible.is_(False), m.timestamp < cutoff)
+        .order_by(m.id)
+        .limit(batch)
+        .scalar_subquery()
+    )
+    deleted = 0
+    for _ in range(max_batches):
+        with engine.begin() as conn:
+            n = conn.execute(sa.delete(_messages).where(m.id.in_(due))).rowcount
+        deleted += n
+        if n < batch:
+            break
+    return deleted

@@ -8,15 +8,16 @@ from pathlib import Path
 
 def reset_process_state() -> None:
     """Forget cached settings and everything built from them (after the environment changed)."""
-    from brightsync import coordination, crypto, db
+    from brightsync import broker, coordination, crypto, db
     from brightsync.celery import reconfigure
     from brightsync.config import reset_settings
     from brightsync.ops import metrics
 
     # Counts still buffered belong to the deployment being left, never to the next one.
     metrics.flush()
-    metrics.discard_pending()
     reset_settings()
+    metrics.reset_process_state()  # what could not be flushed, the store, the gauges
+    broker.reset_engines()
     db.reset_engine()
     coordination.reset_coordinator()
     crypto.reset_keys()

@@ -325,8 +325,16 @@ def aurinko():
 
 @pytest.fixture
 def unit_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A private embedded backend for tests that need settings and a database but no worker."""
+    """A private embedded backend for tests that need settings and a database but no worker.
+
+    It starts from an environment without any BrightSync setting: a session-wide `backend`
+    still alive from earlier integration tests must not lend this test its Redis, its
+    simulators' URLs or its test-speed knobs (such as re-counting gauges on every scrape).
+    """
     saved = dict(os.environ)
+    base = clean_environ()
+    os.environ.clear()
+    os.environ.update(base)
     env = {
         "BRIGHTSYNC_INSTANCE_PATH": str(tmp_path / "instance"),
         "DATABASE_URL": f"sqlite:///{tmp_path}/unit.db",
@@ -341,11 +349,14 @@ def unit_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     upgrade()
     yield env
     from brightsync import db
+    from brightsync.process import reset_process_state
 
     db.reset_engine()
     os.environ.clear()
     os.environ.update(saved)
-    apply_env({})
+    # Back to whatever was configured before (a session backend's database, say), not to an
+    # environment stripped of it.
+    reset_process_state()
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from datetime import datetime, timedelta
 
 from kombu import Connection
 
@@ -38,3 +40,39 @@ def test_sqla_urls_use_the_fast_transport_and_deliver_within_a_poll(tmp_path):
         # kombu's own transport sleeps a whole second between empty polls.
         assert received - sent_at[0] < 0.4
         queue.close()
+
+
+def _rows(broker_db: str) -> dict[bool, int]:
+    with sqlite3.connect(broker_db) as db:
+        return {
+            bool(v): n
+            for v, n in db.execute("SELECT visible, count(*) FROM kombu_message GROUP BY visible")
+        }
+
+
+def test_delivered_messages_are_pruned_in_bounded_batches_and_waiting_ones_kept(unit_env):
+    from brightsync.broker import prune_delivered
+    from brightsync.sync.jobs import prune_broker
+
+    url = unit_env["CELERY_BROKER_URL"]
+    broker_db = url.removeprefix("sqla+sqlite:///")
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue("prune")
+        for n in range(5):
+            queue.put({"n": n})
+        for _ in range(3):
+            queue.get(timeout=5).ack()
+        queue.close()
+    assert _rows(broker_db) == {False: 3, True: 2}  # kombu keeps what it delivered
+
+    assert prune_broker() == 0  # the maintenance job: delivered just now, kept for a while
+    later = datetime.now() + timedelta(hours=2)
+    assert prune_delivered(url, now=later, batch=2, max_batches=1) == 2  # bounded per call
+    assert prune_delivered(url, now=later, batch=2) == 1
+    assert _rows(broker_db) == {True: 2}  # waiting messages are never touched
+
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue("prune")
+        assert [queue.get(timeout=5).payload["n"] for _ in range(2)] == [3, 4]
+        queue.close()
+    assert prune_delivered("redis://127.0.0.1:6379/0") == 0  # only the SQL broker needs it

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from brightsync.clients.crm import CrmClient
-from brightsync.clients.http import FinalError
+from brightsync.clients.http import AuthError, FinalError
 from brightsync.coordination import lock
 from brightsync.crm.relations import related_to
 from brightsync.people.domains import company_domain, company_name_from_domain
@@ -69,6 +69,13 @@ def address_variants(first: str, last: str, domain: str) -> list[str]:
     return [f"{lp}@{domain}" for lp in dict.fromkeys(locals_)]
 
 
+def _owner_ids(contacts: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(contact ids, company ids) whose opportunities a set of contacts is related to."""
+    contact_ids = sorted({str(c["id"]) for c in contacts if c.get("id") is not None})
+    company_ids = sorted({str(c["companyId"]) for c in contacts if c.get("companyId")})
+    return tuple(contact_ids), tuple(company_ids)
+
+
 class _Supports:
     """`caps.email_update` asks the client lazily: only what a run uses is ever probed."""
 
@@ -86,6 +93,8 @@ class Matcher:
         self.create_companies = create_companies
         self.caps = _Supports(crm)
         self._opps: list[dict[str, Any]] | None = None
+        # The batched opportunity lookup was refused: each record asks for its own contacts.
+        self._opps_per_record: dict[tuple[tuple[str, ...], tuple[str, ...]], list] | None = None
         self.created_contacts: list[dict[str, Any]] = []
         self.created_companies: list[dict[str, Any]] = []
 
@@ -112,23 +121,36 @@ class Matcher:
     def relations(self, contacts: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
         return related_to(list(contacts), self._opportunities(contacts))
 
-    def prefetch_opportunities(self, contacts: Sequence[dict[str, Any]]) -> None:
-        """One opportunities lookup for the whole batch; relations() picks from it."""
+    def prefetch_opportunities(self, contacts: Sequence[dict[str, Any]]) -> bool:
+        """One opportunities lookup for the whole batch; relations() picks from it.
+
+        False when the CRM refused it for good: relations() then asks for each record's own
+        contacts and raises that record's refusal (FinalError), so one poisoned id fails the
+        record it belongs to, not the deals of the whole batch.
+        """
+        self._opps_per_record = None
         if not self.caps.opportunities or not contacts:
             self._opps = []
-            return
-        contact_ids = sorted({str(c["id"]) for c in contacts if c.get("id") is not None})
-        company_ids = sorted({str(c["companyId"]) for c in contacts if c.get("companyId")})
+            return True
         try:
-            self._opps = self.crm.lookup_opportunities(contact_ids, company_ids)
+            self._opps = self.crm.lookup_opportunities(*_owner_ids(contacts))
+        except AuthError:
+            raise  # the connection is refused, not one record: the caller defers everything
         except FinalError as exc:
-            log.warning("opportunity lookup refused: %s", exc)
-            self._opps = []
+            log.warning("batched opportunity lookup refused (%s); asking record by record", exc)
+            self._opps, self._opps_per_record = [], {}
+            return False
+        return True
 
     def _opportunities(self, contacts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if self._opps is None:
             self.prefetch_opportunities(contacts)
-        return self._opps or []
+        if self._opps_per_record is None or not contacts:
+            return self._opps or []
+        ids = _owner_ids(contacts)
+        if ids not in self._opps_per_record:
+            self._opps_per_record[ids] = self.crm.lookup_opportunities(*ids)  # may refuse
+        return self._opps_per_record[ids]
 
     # -- auto-creation --------------------------------------------------------------------
     def ensure_contacts(self, candidates: Sequence[Person]) -> dict[str, dict[str, Any]]:

@@ -348,6 +348,22 @@ def hand_over(session: Session, claim_id: int, reason: str) -> bool:
     return True
 
 
+def adopt_orphan(
+    session: Session, claim_id: int, crm_email_id: str, related_to: object = None
+) -> bool:
+    """An orphaned claim whose email an earlier attempt did log is logged with that record.
+
+    Conditional on the claim still being orphaned: a copy that turned up meanwhile and took
+    it over decides (and looks before it creates) itself.
+    """
+    c = session.get(EmailClaim, claim_id, with_for_update=True, populate_existing=True)
+    if c is None or c.state != ORPHANED:
+        return False
+    c.state, c.reason, c.crm_email_id, c.decided_at = "logged", None, crm_email_id, utcnow()
+    c.related_to = related_to if isinstance(related_to, dict) else None
+    return True
+
+
 def _transfer(
     session: Session, c: EmailClaim, user_id: int, provider_message_id: str, note: str | None
 ) -> None:

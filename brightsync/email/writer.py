@@ -172,7 +172,8 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
 
     A lookup the CRM refuses for good fails only the message it was for: when the batched
     lookup is refused, each message asks for its own addresses, so one poisoned address
-    cannot hold the rest of the batch. Returns the items still to be written.
+    cannot hold the rest of the batch. The same holds for the opportunity lookup. Returns the
+    items still to be written.
     """
     decisions = [w.decision for w in ready if w.decision is not None]
     try:
@@ -201,8 +202,22 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
             continue
         kept.append(w)
         contacts.extend(w.matched.values())
-    ctx.matcher.prefetch_opportunities(_unique_contacts(contacts))
-    return kept
+    if ctx.matcher.prefetch_opportunities(_unique_contacts(contacts)):
+        return kept
+    # The batched opportunity lookup was refused: each message asks for its own contacts'
+    # deals, and a refusal fails only the message it was for.
+    still: list[Work] = []
+    for w in kept:
+        try:
+            if w.matched:
+                ctx.matcher.relations(_unique_contacts(list(w.matched.values())))
+        except FinalError as exc:
+            if isinstance(exc, AuthError):
+                raise
+            _fail(ctx, w.claim_id, exc, what="opportunity lookup", lease=w.lease)
+            continue
+        still.append(w)
+    return still
 
 
 def _unique_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -276,7 +291,7 @@ def _finish(ctx: EmailContext, item: Work) -> None:
     )
     if not payload.get("rfc822MsgId"):
         # No Message-ID: a stable synthetic one keeps look-before-create possible.
-        payload["rfc822MsgId"] = f"<{rfc_key.removeprefix('digest:')}@brightsync.invalid>"
+        payload["rfc822MsgId"] = crm_msg_id(rfc_key)
     try:
         # The claim is the intent: attempts > 1 means an earlier attempt may have been sent.
         made = creates.attempt_create(
@@ -303,6 +318,13 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         _participants(s, ctx.org_id, c.id, external, set(matched))
     if moved:
         _update_threads(ctx, moved, thread_id)
+
+
+def crm_msg_id(message_key: str) -> str:
+    """The rfc822MsgId a claim's email carries in the CRM (what look-ups ask for)."""
+    if message_key.startswith("digest:"):
+        return f"<{message_key.removeprefix('digest:')}@brightsync.invalid>"
+    return f"<{message_key}>"
 
 
 def _logged_email(ctx: EmailContext, rfc822_msg_id: str) -> dict[str, Any] | None:
@@ -498,9 +520,34 @@ def _hand_over(ctx: EmailContext, claim_id: int, reason: str, owner: str) -> Non
 
     with session_scope() as s:
         try:
-            claims.held(s, claim_id, owner)
+            c = claims.held(s, claim_id, owner)
         except leases.LeaseLost:
             return
-        if claims.hand_over(s, claim_id, reason):
+        # An earlier attempt recorded its intent: its create may have reached the CRM.
+        maybe_created, key = c.attempts > 0, c.message_key
+        inherited = claims.hand_over(s, claim_id, reason)
+        if inherited:
             after_commit(s, lambda: process_claims.delay([claim_id]))
     ctx.count("handed_over")
+    if not inherited and maybe_created:
+        _adopt_orphan(ctx, claim_id, key)
+
+
+def _adopt_orphan(ctx: EmailContext, claim_id: int, message_key: str) -> None:
+    """No copy is left to finish the claim, but the email may be in the CRM: look it up.
+
+    Found -> the claim is logged with that record; not found (or the CRM cannot be asked)
+    -> it stays orphaned, to be adopted if a copy comes back.
+    """
+    try:
+        found = _logged_email(ctx, crm_msg_id(message_key))
+    except (TransientError, FinalError) as exc:
+        log.warning(
+            "claim %s: looking for its email after the last copy went failed: %s", claim_id, exc
+        )
+        return
+    if not found or found.get("id") in (None, ""):
+        return
+    with session_scope() as s:
+        if claims.adopt_orphan(s, claim_id, str(found["id"]), found.get("relatedTo")):
+            ctx.count("found_existing")

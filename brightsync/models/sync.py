@@ -25,6 +25,7 @@ class SyncState(Base):
         UniqueConstraint("user_id", "service"),
         Index("ix_sync_state_pending", "pending_since"),
         Index("ix_sync_state_lease", "lease_until"),
+        Index("ix_sync_state_last_sync", "last_sync_at"),  # the safety sync's quiet services
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -316,6 +316,21 @@ def reset_gauge_cache() -> None:
     _gauge_cache = None
 
 
+def reset_process_state() -> None:
+    """Forget the store, the cached gauges and unflushed increments: the settings changed.
+
+    (brightsync.process flushes the increments to the store they were counted for first.)
+
+    Gauges counted in the previous database and increments made under the previous settings
+    belong to that setup; carried over, they would show up in the new one's scrape.
+    """
+    global _store, _store_key
+    discard_pending()
+    with _state_lock:
+        _store, _store_key = None, None
+    reset_gauge_cache()
+
+
 def _queue_depths() -> list[tuple[str, str, float]]:
     from brightsync.config import get_settings
 
@@ -332,7 +347,9 @@ def _queue_depths() -> list[tuple[str, str, float]]:
     elif settings.broker_url.startswith("sqla+"):
         import sqlalchemy as sa
 
-        engine = _broker_engine(settings.broker_url.removeprefix("sqla+"))
+        from brightsync.broker import sql_engine
+
+        engine = sql_engine(settings.broker_url.removeprefix("sqla+"), timeout=5)
         depth: dict[str, int] = {}
         with engine.connect() as conn:
             # The tables appear with the first published message; until then every queue is 0.
@@ -348,18 +365,6 @@ def _queue_depths() -> list[tuple[str, str, float]]:
             labels = render_labels({"queue": queue})
             out.append(("brightsync_queue_depth", labels, depth.get(queue, 0)))
     return out
-
-
-_broker_engines: dict[str, Any] = {}
-
-
-def _broker_engine(url: str) -> Any:
-    import sqlalchemy as sa
-
-    key = f"{os.getpid()}:{url}"
-    if key not in _broker_engines:
-        _broker_engines[key] = sa.create_engine(url, connect_args={"timeout": 5})
-    return _broker_engines[key]
 
 
 def _database_gauges() -> list[tuple[str, str, float]]:

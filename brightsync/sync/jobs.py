@@ -6,11 +6,12 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Select, delete, select
+from sqlalchemy.orm import Session
 
 from brightsync.celery import app
 from brightsync.clients.aurinko import TokenDeadError
@@ -236,23 +237,38 @@ def safety_sync() -> int:
     with singleton("safety-sync", 600) as mine:
         if not mine:
             return 0
-        cutoff = utcnow() - SAFETY_SYNC_QUIET
         with session_scope() as s:
-            users = s.execute(select(User.id, User.services).where(User.mailbox_state == "ok"))
-            pairs = [
-                (uid, svc) for uid, services in users for svc in services or [] if svc in HANDLERS
-            ]
-            recent = {
-                (st.user_id, st.service)
-                for st in s.scalars(select(SyncState).where(SyncState.last_sync_at >= cutoff))
-            }
+            due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET)
         queued = 0
-        for user_id, service in pairs:
-            if (user_id, service) in recent:
-                continue
+        for user_id, service in due:
             if scheduler.request_and_publish(user_id, service, publish_sync):
                 queued += 1
         return queued
+
+
+def quiet_services(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
+    """(user, service) pairs not synced since `cutoff` (or never), neither paused nor dead.
+
+    Indexed on sync_state.last_sync_at: the cost follows the services due, not every user.
+    Each registered service has its state row from registration on (never synced: NULL).
+    """
+    rows = session.execute(quiet_services_query(cutoff))
+    # A service the user no longer has keeps its row (and history) but is not synced.
+    return sorted((uid, svc) for uid, svc, services in rows if svc in (services or []))
+
+
+def quiet_services_query(cutoff: datetime) -> Select[tuple[int, str, list[Any]]]:
+    return (
+        select(SyncState.user_id, SyncState.service, User.services)
+        .join(User, User.id == SyncState.user_id)
+        .where(
+            (SyncState.last_sync_at < cutoff) | SyncState.last_sync_at.is_(None),
+            SyncState.service.in_(sorted(HANDLERS)),
+            SyncState.paused.is_(False),
+            User.paused.is_(False),
+            User.mailbox_state == "ok",
+        )
+    )
 
 
 NOTIFICATION_RETENTION = timedelta(days=30)
@@ -265,6 +281,17 @@ def prune_notifications() -> int:
         return s.execute(
             delete(Notification).where(Notification.received_at < utcnow() - NOTIFICATION_RETENTION)
         ).rowcount
+
+
+@app.task(name="brightsync.maintenance.prune_broker")
+def prune_broker() -> int:
+    """The embedded (SQL) broker keeps every delivered message: delete the old ones."""
+    from brightsync.broker import prune_delivered
+
+    with singleton("prune-broker", 600) as mine:
+        if not mine:
+            return 0
+        return prune_delivered(get_settings().broker_url)
 
 
 @app.task(name="brightsync.maintenance.check_subscriptions")

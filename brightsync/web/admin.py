@@ -21,6 +21,7 @@ from brightsync.email.decisions import describe_message
 from brightsync.models import Organisation, UnmatchedItem, User
 from brightsync.ops import actions
 from brightsync.ops.status import services_of, unmatched_out
+from brightsync.sync import scheduler
 from brightsync.web import schemas
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
             subscriptions.add_pending(s, user)
             s.flush()
             user_id = user.id
+            for service in user.services:  # never synced yet: the safety sync finds them
+                scheduler.ensure_state(s, user_id, service)
     except IntegrityError:
         return None, "this Aurinko account is already registered"
     try:

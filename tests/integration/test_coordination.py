@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from brightsync.coordination import get_coordinator, lock
@@ -107,6 +108,10 @@ def test_lock_excludes_and_expires(backend):
 
 def test_rate_budget_is_shared(backend):
     coordinator = get_coordinator()
+    first = int(time.time())
     granted = [coordinator.take_rate("t-rate", 5) == 0.0 for _ in range(12)]
-    # Within one second window at most 5 pass (a window boundary may let a few more through).
-    assert 5 <= granted.count(True) <= 10
+    windows = int(time.time()) - first + 1
+    # Each one-second window passes 5; a slow machine may spread the 12 over more windows.
+    assert 5 <= granted.count(True) <= 5 * windows, (granted, windows)
+    if windows == 1:
+        assert granted.count(True) == 5

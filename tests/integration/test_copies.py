@@ -241,3 +241,36 @@ def test_a_poisoned_lookup_fails_only_its_message_and_the_mailbox_moves_on(clean
     assert _state(st, org_id, poisoned["internetMessageId"]) == "failed"
     status = st.admin("GET", f"/api/v1/users/{alice['id']}").json()["status"]["email"]
     assert status["state"] not in ("failed", "error"), status
+
+
+def test_a_refused_opportunity_lookup_fails_only_its_message(clean_stack):
+    st = clean_stack
+    seed_contacts(
+        st,
+        {**DAVE, "id": "ct-dave"},
+        {**ERIN, "id": "ct-erin"},
+        opportunities=[{"id": "op-dave", "name": "Renewal", "contactIds": ["ct-dave"]}],
+    )
+    org_id, alice, _ = _pair(st, {})
+    # The CRM refuses any opportunity lookup that names Erin: the batch's, then her own.
+    st.crm(
+        "POST",
+        "/_control/faults",
+        json={
+            "path": "/api/v1/opportunities/lookup",
+            "status": 422,
+            "count": 0,
+            "match": "ct-erin",
+            "message": "contact id rejected by CRM policy",
+        },
+    ).raise_for_status()
+    _webhooks(st, alice, False)  # one page, one batch
+    dave = send(st, "dave@customer.com", ["alice@acme.com"], "Renewal terms")
+    erin = send(st, "erin@client.com", ["alice@acme.com"], "Hello")
+    sync_now(st, alice["id"])
+    d = wait_decided(st, org_id, erin["internetMessageId"], "failed")
+    assert "opportunity lookup" in d["reason"] and "rejected by CRM policy" in d["reason"]
+    wait_decided(st, org_id, dave["internetMessageId"], "logged")
+    (logged,) = crm_emails(st, dave["internetMessageId"])
+    assert logged["relatedTo"]["opportunities"] == ["op-dave"]  # not dropped for the batch
+    assert crm_emails(st, erin["internetMessageId"]) == []

@@ -1,10 +1,12 @@
 """The dashboard in a real headless Chromium: log in, open a user, sync now, see it change.
 
-Screenshots of the pages land in docs/ (the README shows them).
+Screenshots of the pages go to a temporary directory. To refresh the ones the README shows,
+run it with BRIGHTSYNC_SCREENSHOTS=docs (they are written into docs/).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from tests.integration.helpers import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+SCREENSHOTS = "BRIGHTSYNC_SCREENSHOTS"  # "docs": refresh the README's pictures in docs/
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -47,8 +50,22 @@ def _chromium() -> str:
     return path
 
 
-def test_operator_logs_in_opens_a_user_and_syncs_now(clean_stack):
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where the pictures go: docs/ only when asked, so a test run leaves the checkout clean."""
+    return DOCS if os.environ.get(SCREENSHOTS, "").strip().lower() == "docs" else tmp_path
+
+
+def test_screenshots_go_into_docs_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv(SCREENSHOTS, raising=False)
+    assert screenshot_dir(tmp_path) == tmp_path
+    monkeypatch.setenv(SCREENSHOTS, "docs")
+    assert screenshot_dir(tmp_path) == DOCS
+
+
+def test_operator_logs_in_opens_a_user_and_syncs_now(clean_stack, tmp_path):
     st = clean_stack
+    shots = screenshot_dir(tmp_path)
+    pictures = {p: p.stat().st_mtime_ns for p in DOCS.glob("dashboard-*.png")}
     if st.backend.name != "embedded":
         pytest.skip("the page is the same on both backends; one browser run is enough")
     chromium = _chromium()
@@ -82,7 +99,7 @@ def test_operator_logs_in_opens_a_user_and_syncs_now(clean_stack):
             expect(page.locator("#users")).to_contain_text("alice@acme.com")
             expect(page.locator("#decisions")).to_contain_text("Renewal quote")
             expect(page.locator("#cache")).to_contain_text("1")
-            page.screenshot(path=str(DOCS / "dashboard-organisation.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-organisation.png"), full_page=True)
 
             page.click("#decisions >> tr:has-text('Renewal quote') >> text=why?")
             expect(page.locator("#why")).to_contain_text("logged")
@@ -99,7 +116,7 @@ def test_operator_logs_in_opens_a_user_and_syncs_now(clean_stack):
             # The cards refresh themselves: the new run appears without reloading the page.
             expect(card.locator('[data-field="runs"]')).to_have_text(str(runs + 1), timeout=30000)
             expect(card.locator('[data-field="state"]')).to_have_text("idle")
-            page.screenshot(path=str(DOCS / "dashboard-user.png"), full_page=True)
+            page.screenshot(path=str(shots / "dashboard-user.png"), full_page=True)
 
             page.click("#user-actions button[data-action=pause]")
             expect(page.locator("h1 .pill")).to_have_text("paused")
@@ -110,3 +127,7 @@ def test_operator_logs_in_opens_a_user_and_syncs_now(clean_stack):
             expect(card.locator('[data-field="health"]')).to_have_text("active", timeout=30000)
         finally:
             browser.close()
+    assert (shots / "dashboard-organisation.png").stat().st_size > 0
+    assert (shots / "dashboard-user.png").stat().st_size > 0
+    if shots != DOCS:  # the checkout stays as it was
+        assert {p: p.stat().st_mtime_ns for p in DOCS.glob("dashboard-*.png")} == pictures

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, update
 
-from brightsync.db import get_engine
+from brightsync.db import get_engine, session_scope
+from brightsync.models import User
 from brightsync.ops import metrics
 from brightsync.signing import signed_headers
 from tests.conftest import SIGNING_SECRET
@@ -117,3 +120,39 @@ def test_exposition_format_is_prometheus_text():
     assert 'brightsync_webhooks_rejected_total{reason="a\\"b"} 1.0' in lines
     assert metrics.record_classification("skipped_internal") == ("skipped", "internal")
     assert metrics.record_classification("body_loads") is None
+
+
+@pytest.fixture
+def session_backend_env(monkeypatch):
+    """What a session-wide integration backend leaves in the environment while it lives."""
+    monkeypatch.setenv("BRIGHTSYNC_METRICS_GAUGE_SECONDS", "0")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("AURINKO_API_URL", "http://127.0.0.1:1")
+
+
+def test_a_unit_backend_borrows_nothing_from_a_live_session_backend(session_backend_env, unit_env):
+    from brightsync.config import get_settings
+
+    # Fixtures are set up in argument order: the session backend's settings were there first.
+    assert metrics._gauge_ttl() == 60
+    assert not get_settings().redis_url
+    assert "AURINKO_API_URL" not in os.environ
+
+
+def test_switching_settings_forgets_gauges_and_increments_of_the_previous_setup(
+    client, unit_env, tmp_path
+):
+    from brightsync.migrate import upgrade
+    from tests.conftest import apply_env
+
+    client.get("/metrics")  # gauges counted (and kept for a minute) in the first database
+    metrics.inc("brightsync_lease_takeovers_total", {"service": "email"})  # not yet flushed
+
+    apply_env({**unit_env, "DATABASE_URL": f"sqlite:///{tmp_path}/other.db"})
+    upgrade()
+    make_user(make_org(), "bob")
+    with session_scope() as s:
+        s.execute(update(User).values(mailbox_state="reauth_required"))
+    text = metrics.scrape()
+    assert _value(text, "brightsync_mailboxes_needing_reauth") == 1
+    assert "brightsync_lease_takeovers_total{" not in text
