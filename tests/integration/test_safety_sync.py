@@ -56,13 +56,13 @@ def test_only_quiet_unpaused_services_are_due(backend):
 
 
 def test_the_upgrade_gives_every_registered_service_its_state(unit_env, tmp_path):
-    """Users registered before 0013 that never synced are still found by the safety sync."""
+    """Users registered before 0010 that never synced are still found by the safety sync."""
     from alembic.script import ScriptDirectory
 
     from brightsync.migrate import alembic_config, upgrade
     from tests.conftest import apply_env
 
-    before = ScriptDirectory.from_config(alembic_config()).get_revision("0013").down_revision
+    before = ScriptDirectory.from_config(alembic_config()).get_revision("0010").down_revision
     apply_env({**unit_env, "DATABASE_URL": f"sqlite:///{tmp_path}/before.db"})
     upgrade(str(before))
     org_id = make_org("before")

@@ -1,6 +1,6 @@
 """operations: pause flags, the run-outcome time series, metric counters
 
-Revision ID: 0009
+Revision ID: 0002
 Revises: 0001
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import brightsync.models.base
 
-revision = "0009"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

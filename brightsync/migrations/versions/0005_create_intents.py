@@ -1,7 +1,7 @@
 """create intents: a CRM create is recorded before it is sent
 
-Revision ID: 0003
-Revises: 0008
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import brightsync.models.base
 
-revision = "0003"
-down_revision = "0008"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

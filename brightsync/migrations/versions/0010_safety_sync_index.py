@@ -1,7 +1,7 @@
 """safety sync: index sync_state.last_sync_at; a state row for every registered service
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from brightsync.models.base import UTCDateTime
 
-revision = "0013"
-down_revision = "0012"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

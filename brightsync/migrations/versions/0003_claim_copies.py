@@ -1,7 +1,7 @@
 """claims record the participants they saw, wait for the sender's copy, count failures
 
-Revision ID: 0004
-Revises: 0009
+Revision ID: 0003
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import brightsync.models.base
 
-revision = "0004"
-down_revision = "0009"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """two-way status table: per-side seen fields, merge bases, tombstones, intents, holds
 
-Revision ID: 0006
-Revises: 0002
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import brightsync.models.base
 
-revision = "0006"
-down_revision = "0002"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

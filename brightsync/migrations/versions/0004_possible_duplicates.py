@@ -1,7 +1,7 @@
 """possible duplicate contacts for review
 
-Revision ID: 0008
-Revises: 0004
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import brightsync.models.base
 
-revision = "0008"
-down_revision = "0004"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

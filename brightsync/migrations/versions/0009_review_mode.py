@@ -1,7 +1,7 @@
 """review mode: mode flags on organisations and users, review reports, held-deletion decisions
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import brightsync.models.base
 
-revision = "0012"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
