@@ -132,9 +132,7 @@ class OrgOut(Schema):
 class ServiceStatus(Schema):
     state = fields.String(metadata={"description": "run state: never|idle|queued|running|error"})
     health = fields.String(
-        metadata={
-            "description": "initialising | review | active | paused | needs_reauth | failing"
-        }
+        metadata={"description": "initialising | review | active | paused | needs_reauth | failing"}
     )
     paused = fields.Boolean()
     nextRunAt = fields.DateTime(
