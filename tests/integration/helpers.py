@@ -31,8 +31,10 @@ def make_user(
     provider: str = "imap",
     services: list[str] | None = None,
     crm_user_id: str | None = None,
+    subscribed: bool = True,
 ) -> dict[str, Any]:
-    """A simulated mailbox registered with BrightSync (its subscriptions created)."""
+    """A simulated mailbox registered with BrightSync; with `subscribed`, after a worker has
+    created its subscriptions (a scenario that starts its own workers later waits itself)."""
     acct = stack.aurinko(
         "POST",
         "/_control/accounts",
@@ -41,7 +43,10 @@ def make_user(
     acct.raise_for_status()
     account = acct.json()
     user_id = activate(stack, org_id, email, account, services or ["email"], crm_user_id)
-    user = wait_subscribed(stack, user_id)
+    if subscribed:
+        user = wait_subscribed(stack, user_id)
+    else:
+        user = stack.admin("GET", f"/api/v1/users/{user_id}").json()
     return {**user, "accountId": account["id"], "accessToken": account["accessToken"]}
 
 
