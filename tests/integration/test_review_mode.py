@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Stack, wait_for
-from tests.integration.helpers import crm_emails, decision, make_org, seed_contacts, send
+from tests.integration.helpers import (
+    crm_emails,
+    decision,
+    make_org,
+    seed_contacts,
+    send,
+    sync_round,
+)
 
 OWNER = "u-ann"
 WRITES = ("create", "update", "delete", "replace", "patch")
@@ -39,22 +46,6 @@ def writes(stack: Stack) -> dict[str, int]:
 def reset_stats(stack: Stack) -> None:
     stack.aurinko("POST", "/_control/stats/reset")
     stack.crm("POST", "/_control/stats/reset")
-
-
-def run(stack: Stack, user_id: int, service: str) -> dict[str, Any]:
-    """One run of a service to its end; returns its status."""
-
-    def status() -> dict[str, Any]:
-        return stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"][service]
-
-    runs = status()["runs"]
-    r = stack.admin("POST", f"/api/v1/users/{user_id}/sync", json={"service": service})
-    assert r.status_code == 202, r.text
-    return wait_for(
-        lambda: (s := status())["runs"] > runs and s["state"] not in ("queued", "running") and s,
-        timeout=60,
-        message=f"a {service} run",
-    )
 
 
 def crm_tasks(stack: Stack) -> list[dict[str, Any]]:
@@ -130,8 +121,8 @@ def test_review_then_activate_does_exactly_the_reviewed_work(clean_stack: Stack)
 
     reset_stats(stack)
     for _ in range(2):  # repeated review runs report the same, still writing nothing
-        run(stack, user_id, "email")
-        run(stack, user_id, "tasks")
+        sync_round(stack, user_id, "email")
+        sync_round(stack, user_id, "tasks")
     assert writes(stack) == {}
     assert decision(stack, org_id, rfc822) is None  # not even claimed
     services = stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"]
@@ -165,8 +156,8 @@ def test_review_then_activate_does_exactly_the_reviewed_work(clean_stack: Stack)
         timeout=60,
         message="the reviewed tasks written",
     )
-    run(stack, user_id, "email")
-    run(stack, user_id, "tasks")
+    sync_round(stack, user_id, "email")
+    sync_round(stack, user_id, "tasks")
     done = writes(stack)
     # Exactly the reviewed work: one email logged, one task created on each side, nothing else.
     assert done == {"aurinko:task.create": 1, "crm:emails.create": 1, "crm:tasks.create": 1}, done
@@ -193,11 +184,11 @@ def test_held_deletions_approved_are_done_rejected_are_not(clean_stack: Stack) -
     tasks_url = f"/_control/accounts/{account['id']}/tasks"
     for n in range(10):
         stack.aurinko("POST", tasks_url, json={"title": f"Task {n}"}).raise_for_status()
-    run(stack, user_id, "tasks")
+    sync_round(stack, user_id, "tasks")
     assert len(crm_tasks(stack)) == 10
     for task in crm_tasks(stack):  # all deleted in the CRM: the guard holds the mass deletion
         stack.crm("DELETE", f"/api/v1/tasks/{task['id']}").raise_for_status()
-    run(stack, user_id, "tasks")
+    sync_round(stack, user_id, "tasks")
     assert len(mailbox_tasks(stack, account["id"])) == 10
 
     page = stack.admin("GET", f"/api/v1/orgs/{org_id}/held-deletions").json()
@@ -221,10 +212,10 @@ def test_held_deletions_approved_are_done_rejected_are_not(clean_stack: Stack) -
         timeout=60,
         message="the decisions carried out",
     )
-    run(stack, user_id, "tasks")
+    sync_round(stack, user_id, "tasks")
     kept = sorted(t["title"] for t in mailbox_tasks(stack, account["id"]))
     assert kept == sorted(titles[i] for i in reject)
     # Rejected: the kept records were created again where they had been deleted, once each.
     assert sorted(t["subject"] for t in crm_tasks(stack)) == kept
-    run(stack, user_id, "tasks")
+    sync_round(stack, user_id, "tasks")
     assert sorted(t["subject"] for t in crm_tasks(stack)) == kept
