@@ -43,13 +43,15 @@ def split_by_owner(
     "no deals" is worth keeping too). Deals that name none of them are related_to nothing.
     """
     out: dict[Owner, list[dict[str, Any]]] = {owner: [] for owner in wanted}
+    # Ids compared as related_to() compares them (trimmed strings).
+    by_id = {(kind, i.strip()): (kind, i) for kind, i in wanted}
     for opp in opportunities:
         if not isinstance(opp, dict):
             continue
         contact_ids, company_id = opportunity_owners(opp)
         for owner in {("contact", c) for c in contact_ids} | {("company", company_id or "")}:
-            if owner in out:
-                out[owner].append(opp)
+            if owner in by_id:
+                out[by_id[owner]].append(opp)
     return out
 
 

@@ -102,6 +102,11 @@ def test_split_and_merge_keep_what_relations_read():
         ("company", "co1"): [deal],
     }
     assert merge([deal], [deal, other], ["junk"]) == [deal, other]
+    numeric = {"id": 7, "contactIds": [5], "companyId": 9}
+    assert split_by_owner([numeric], [("contact", "5"), ("company", " 9")]) == {
+        ("contact", "5"): [numeric],
+        ("company", " 9"): [numeric],
+    }
 
 
 def _ids(opps: list[dict[str, Any]]) -> list[str]:
