@@ -1,4 +1,5 @@
-"""Cross-process coordination: named locks with expiry and shared rate budgets.
+"""Cross-process coordination: named locks with expiry, shared rate budgets and a small
+shared cache of short-lived values.
 
 Redis when one is configured (production); the database otherwise (embedded default). Never
 process memory: every worker on every machine must see the same lock and the same counter.
@@ -6,9 +7,10 @@ process memory: every worker on every machine must see the same lock and the sam
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from functools import lru_cache
@@ -18,7 +20,12 @@ from sqlalchemy import delete, select
 
 from brightsync.config import get_settings
 from brightsync.db import dialect_insert, get_engine, session_scope
-from brightsync.models import Lock, RateWindow, utcnow
+from brightsync.models import CacheEntry, Lock, RateWindow, utcnow
+
+log = logging.getLogger(__name__)
+
+# Keys per statement on the database: far below SQLite's bound-parameter limit.
+_CACHE_CHUNK = 300
 
 
 class Coordinator(Protocol):
@@ -29,6 +36,14 @@ class Coordinator(Protocol):
     def take_rate(self, key: str, limit: int) -> float:
         """Count one request against `limit` per second; 0.0 when granted, else seconds to wait
         before asking again."""
+        ...
+
+    def cache_get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        """The values of those `keys` that were stored less than their ttl ago."""
+        ...
+
+    def cache_set_many(self, values: Mapping[str, str], ttl: float) -> None:
+        """Store each value under its key (at most 200 characters) for `ttl` seconds."""
         ...
 
 
@@ -60,6 +75,21 @@ class RedisCoordinator:
         if count <= limit:
             return 0.0
         return max(0.001, window + 1 - now)
+
+    def cache_get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        found = self.redis.mget([self.prefix + "cache:" + k for k in keys])
+        return {k: v.decode() for k, v in zip(keys, found, strict=True) if v is not None}
+
+    def cache_set_many(self, values: Mapping[str, str], ttl: float) -> None:
+        if not values or ttl <= 0:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(self.prefix + "cache:" + key, value, px=max(1, int(ttl * 1000)))
+        pipe.execute()
 
 
 class DatabaseCoordinator:
@@ -96,6 +126,46 @@ class DatabaseCoordinator:
         if count is not None and count <= limit:
             return 0.0
         return max(0.001, window + 1 - now)
+
+    def cache_get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        keys = list(dict.fromkeys(keys))
+        now = utcnow()
+        out: dict[str, str] = {}
+        with session_scope() as s:
+            for start in range(0, len(keys), _CACHE_CHUNK):
+                rows = s.execute(
+                    select(CacheEntry.key, CacheEntry.value).where(
+                        CacheEntry.key.in_(keys[start : start + _CACHE_CHUNK]),
+                        CacheEntry.expires_at > now,
+                    )
+                )
+                out.update({k: v for k, v in rows})
+        return out
+
+    def cache_set_many(self, values: Mapping[str, str], ttl: float) -> None:
+        if not values or ttl <= 0:
+            return
+        now = utcnow()
+        expires = now + timedelta(seconds=ttl)
+        # Sorted, so two workers storing overlapping keys lock their rows in the same order.
+        rows = [{"key": k, "value": values[k], "expires_at": expires} for k in sorted(values)]
+        insert = dialect_insert(get_engine())
+        with session_scope() as s:
+            for start in range(0, len(rows), _CACHE_CHUNK):
+                ins = insert(CacheEntry).values(rows[start : start + _CACHE_CHUNK])
+                s.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["key"],
+                        set_={"value": ins.excluded.value, "expires_at": ins.excluded.expires_at},
+                    )
+                )
+        # Expired rows go in their own transaction (indexed: only what is due is touched). Two
+        # workers pruning at once may collide; that costs nothing but this round's prune.
+        try:
+            with session_scope() as s:
+                s.execute(delete(CacheEntry).where(CacheEntry.expires_at <= now))
+        except Exception as exc:  # noqa: BLE001 - best effort, the next store prunes again
+            log.debug("cache prune skipped: %s", exc)
 
 
 @lru_cache(maxsize=1)

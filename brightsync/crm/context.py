@@ -43,9 +43,19 @@ class CrmContext:
         """Auto-created contacts get a company too (the email settings' rule, for every kind)."""
         return bool(self.settings.get("email", {}).get("createCompanies", True))
 
+    @property
+    def opportunity_cache_seconds(self) -> int:
+        """How long an opportunity lookup is shared (the email settings' rule, for every kind)."""
+        return int(self.settings.get("email", {}).get("opportunityCacheSeconds", 0))
+
     @cached_property
     def matcher(self) -> Matcher:
-        return Matcher(self.crm, self.org_id, create_companies=self.create_companies)
+        return Matcher(
+            self.crm,
+            self.org_id,
+            create_companies=self.create_companies,
+            opportunity_cache_seconds=self.opportunity_cache_seconds,
+        )
 
     def close(self) -> None:
         if "crm" in self.__dict__:

@@ -4,7 +4,10 @@ Creates go through brightsync.sync.creates: contacts keyed by address, companies
 so a create whose answer was lost is found by the lookup instead of being made twice.
 
 One Matcher per sync run: lookups are batched across the run's messages and cached by the
-CRM client, so N messages (or meetings) with the same people cost one lookup, not N.
+CRM client, so N messages (or meetings) with the same people cost one lookup, not N. Contact
+lookups are cached for the run only (a contact created or changed in the CRM is seen by the
+next run); opportunity lookups are shared across runs and workers for the organisation's
+short window (brightsync.crm.opportunities).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import AuthError, FinalError
 from brightsync.coordination import lock
+from brightsync.crm.opportunities import OpportunityCache
 from brightsync.crm.relations import related_to
 from brightsync.people.domains import company_domain, company_name_from_domain
 from brightsync.people.names import split_name
@@ -87,10 +91,18 @@ class _Supports:
 
 
 class Matcher:
-    def __init__(self, crm: CrmClient, org_id: int, *, create_companies: bool = True) -> None:
+    def __init__(
+        self,
+        crm: CrmClient,
+        org_id: int,
+        *,
+        create_companies: bool = True,
+        opportunity_cache_seconds: float = 0,
+    ) -> None:
         self.crm = crm
         self.org_id = org_id
         self.create_companies = create_companies
+        self.opportunity_cache = OpportunityCache(org_id, crm.base_url, opportunity_cache_seconds)
         self.caps = _Supports(crm)
         self._opps: list[dict[str, Any]] | None = None
         # The batched opportunity lookup was refused: each record asks for its own contacts.
@@ -133,7 +145,7 @@ class Matcher:
             self._opps = []
             return True
         try:
-            self._opps = self.crm.lookup_opportunities(*_owner_ids(contacts))
+            self._opps = self._lookup_opportunities(*_owner_ids(contacts))
         except AuthError:
             raise  # the connection is refused, not one record: the caller defers everything
         except FinalError as exc:
@@ -149,8 +161,15 @@ class Matcher:
             return self._opps or []
         ids = _owner_ids(contacts)
         if ids not in self._opps_per_record:
-            self._opps_per_record[ids] = self.crm.lookup_opportunities(*ids)  # may refuse
+            self._opps_per_record[ids] = self._lookup_opportunities(*ids)  # may refuse
         return self._opps_per_record[ids]
+
+    def _lookup_opportunities(
+        self, contact_ids: Sequence[str], company_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return self.opportunity_cache.lookup(
+            self.crm.lookup_opportunities, contact_ids, company_ids
+        )
 
     # -- auto-creation --------------------------------------------------------------------
     def ensure_contacts(self, candidates: Sequence[Person]) -> dict[str, dict[str, Any]]:

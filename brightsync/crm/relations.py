@@ -82,6 +82,11 @@ def _unique(items: Iterable[str]) -> list[str]:
     return out
 
 
+def opportunity_owners(opp: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """(contact ids, company id) an opportunity belongs to, as related_to() reads them."""
+    return _ids(opp.get("contactIds")), _id(opp.get("companyId"))
+
+
 def related_to(
     contacts: Iterable[Mapping[str, Any]] | None,
     opportunities: Iterable[Mapping[str, Any]] | None,

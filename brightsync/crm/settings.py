@@ -36,6 +36,11 @@ class EmailSettings(Strict):
     senderCopyWaitSeconds = fields.Integer(
         load_default=180, strict=True, validate=validate.Range(0, 3600)
     )
+    # Seconds an opportunity lookup is shared by every run (email and calendar); 0: never.
+    # A deal created or changed in the CRM is related after at most this long.
+    opportunityCacheSeconds = fields.Integer(
+        load_default=60, strict=True, validate=validate.Range(0, 3600)
+    )
 
 
 class CalendarSettings(Strict):

@@ -15,7 +15,7 @@ from brightsync.models.email import (
 from brightsync.models.ops import MetricCounter, RunStat
 from brightsync.models.org import SERVICES, Organisation, Subscription, User
 from brightsync.models.review import HELD_DECISIONS, MODES, HeldDecision, ReviewReport
-from brightsync.models.sync import Lock, Notification, ObjectLink, RateWindow, SyncState
+from brightsync.models.sync import CacheEntry, Lock, Notification, ObjectLink, RateWindow, SyncState
 
 __all__ = [
     "DUPLICATE_STATES",
@@ -23,6 +23,7 @@ __all__ = [
     "MODES",
     "SERVICES",
     "Base",
+    "CacheEntry",
     "CreateIntent",
     "EmailClaim",
     "EmailParticipant",

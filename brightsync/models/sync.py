@@ -135,3 +135,15 @@ class RateWindow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window: Mapped[int] = mapped_column(primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class CacheEntry(Base):
+    """A short-lived shared value (embedded fallback for `Coordinator.cache_*`; Redis keys
+    expire by themselves). Read only while `expires_at` is ahead; expired rows are pruned
+    when values are stored (index on expires_at: the prune touches only what is due)."""
+
+    __tablename__ = "coordination_cache"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -72,6 +72,8 @@ def test_initial_days_is_accepted_on_create_and_patch(client):
         ({"email": {"initialDays": "14"}}, "email", "initialDays"),
         ({"email": {"initialDays": 1.5}}, "email", "initialDays"),
         ({"email": {"initialDays": 1e400}}, "email", "initialDays"),
+        ({"email": {"opportunityCacheSeconds": -1}}, "email", "opportunityCacheSeconds"),
+        ({"email": {"opportunityCacheSeconds": 3601}}, "email", "opportunityCacheSeconds"),
         ({"calendar": {"pastDays": -1}}, "calendar", "pastDays"),
         ({"unmatched": {"retentionDays": 366}}, "unmatched", "retentionDays"),
         ({"unmatched": {"retryEveryHours": 0}}, "unmatched", "retryEveryHours"),
