@@ -258,6 +258,20 @@ def decide(
     return wanted, rows
 
 
+def coalesced_into_pending(
+    entries: list[dict[str, Any]], rows: list[dict[str, Any]], pending: set[tuple[int, str]]
+) -> list[dict[str, Any]]:
+    """The audit rows once the runs were requested: a (user, service) that already had a run
+    pending published nothing, so its "enqueued" row is "coalesced" after all."""
+    out = []
+    for e, row in zip(entries, rows, strict=True):
+        key = (row["user_id"], service_for_resource(e["resource"]))
+        if row["outcome"] == "enqueued" and key in pending:
+            row = {**row, "outcome": "coalesced"}
+        out.append(row)
+    return out
+
+
 def _handle(entries: list[dict[str, Any]]) -> None:
     from brightsync.sync.jobs import publish_intake
 
@@ -273,6 +287,7 @@ def _handle(entries: list[dict[str, Any]]) -> None:
         }
         wanted, rows = decide(entries, users)
         publish = [(u, svc) for u, svc in wanted if scheduler.request_run(s, u, svc)]
+        rows = coalesced_into_pending(entries, rows, set(wanted) - set(publish))
     for user_id, service in publish:
         try:
             publish_intake(user_id, service)
