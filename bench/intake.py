@@ -1,18 +1,22 @@
 """Webhook intake benchmark: req/s of POST /webhooks/aurinko ÷ a bare Flask route.
 
 Both apps run under the same gunicorn command the Procfile starts `web` with (same workers,
-same access log), one after the other, loaded by the same client from 127.0.0.1 for the same
-time. The product receives validly signed, distinct notifications (no replays) for a
-registered mailbox, so each one goes the whole way: signature check, replay check, coalescing
-and the broker. The bare route returns 200 and nothing else. The figure is the ratio. On
-PostgreSQL + Redis the database intake path (BRIGHTSYNC_WEBHOOK_INTAKE=database: three
-transactions per webhook) is measured in the same run as a second baseline.
+same access log), side by side, loaded by the same client from 127.0.0.1 in alternating
+slices (--rounds of them, the same time for each app), so load that other work puts on a
+shared machine falls on both alike. The product receives validly signed, distinct
+notifications (no replays) for a registered mailbox, so each one goes the whole way: signature
+check, replay check, coalescing and the broker. The bare route returns 200 and nothing else.
+The figure is the ratio. On PostgreSQL + Redis the database intake path
+(BRIGHTSYNC_WEBHOOK_INTAKE=database) is measured in the same run as a second baseline.
 
-    python bench/intake.py [--backend postgres|embedded] [--seconds 10] [--connections 16]
-        [--workers 2] [--client wrk|python]
+    python bench/intake.py [--backend postgres|embedded] [--seconds 10] [--rounds 5]
+        [--connections 16] [--workers 2] [--client wrk|python]
+
+Also printed: the gunicorn workers' CPU time per request (from /proc), which moves less with
+the machine's other work than req/s does.
 
 The load generator is wrk when installed (`apt-get install -y wrk`), else a bounded Python
-client (processes × keep-alive connections, stopped after --seconds). PostgreSQL + Redis come
+client (processes × keep-alive connections, stopped after each slice). PostgreSQL + Redis come
 from BRIGHTSYNC_TEST_PG / BRIGHTSYNC_TEST_REDIS (as for the tests); a fresh database and Redis
 db number are made and removed.
 """
@@ -105,7 +109,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def signed_requests(secret: str, count: int) -> list[tuple[str, str, bytes]]:
+def signed_requests(secret: str, count: int, prefix: str = "m") -> list[tuple[str, str, bytes]]:
     """`count` distinct notifications for the registered mailbox: (timestamp, signature, body)."""
     from brightsync.signing import sign
 
@@ -117,7 +121,7 @@ def signed_requests(secret: str, count: int) -> list[tuple[str, str, bytes]]:
                 "subscription": 1,
                 "resource": "/email/messages",
                 "accountId": int(ACCOUNT_ID),
-                "payloads": [{"id": f"m{i}", "changeType": "created"}],
+                "payloads": [{"id": f"{prefix}-{i}", "changeType": "created"}],
             },
             separators=(",", ":"),
         ).encode()
@@ -299,20 +303,57 @@ def outcomes() -> dict[str, int]:
     return seen
 
 
+def worker_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn arbiter's workers."""
+    total = 0.0
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError):
+        return float("nan")  # no /proc (not Linux): the req/s figures still stand
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load_slice(
+    args: argparse.Namespace, port: int, secret: str | None, workdir: Path
+) -> tuple[int, int, str]:
+    """One slice of load on one app (signed notifications when `secret`): (requests, non-2xx,
+    p99)."""
+    reqs = None
+    if secret:
+        # Fresh, distinct notifications for every slice (timestamps stay inside the window).
+        reqs = signed_requests(secret, args.requests, prefix=str(time.time_ns()))
+    if args.client == "wrk":
+        data = None
+        if reqs:
+            data = workdir / "signed.tsv"
+            data.write_bytes(
+                b"".join(f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs)
+            )
+        rps, bad, p99 = run_wrk(port, args.slice, args.connections, args.threads, data, workdir)
+    else:
+        rps, bad, p99 = run_python(port, args.slice, args.connections, reqs)
+    return round(rps * args.slice), bad, p99
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="postgres", choices=["postgres", "embedded"])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="load time per app, in total")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices per app")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both apps)")
-    parser.add_argument("--requests", type=int, default=60000, help="signed notifications made")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (every app)")
+    parser.add_argument("--requests", type=int, default=30000, help="signed notifications a slice")
     parser.add_argument(
         "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
     args = parser.parse_args()
+    args.slice = max(1, round(args.seconds / args.rounds))
     if args.client == "python":
-        args.requests = min(args.requests, 20000)
+        args.requests = min(args.requests, 10000)
 
     from brightsync.migrate import upgrade
     from tests.conftest import SIGNING_SECRET, apply_env, destroy_backend, make_backend
@@ -320,50 +361,49 @@ def main() -> None:
     saved = dict(os.environ)
     backend = make_backend(args.backend)
     workdir = Path(tempfile.mkdtemp(prefix="brightsync-intake-"))
-    results = {}
+    apps = [("bare Flask route", "intake:bare_app()", {})]
+    if backend.env.get("REDIS_URL"):
+        apps.append(
+            (
+                "webhooks, database path",
+                "brightsync.web:create_app()",
+                {"BRIGHTSYNC_WEBHOOK_INTAKE": "database"},
+            )
+        )
+    apps.append(("/webhooks/aurinko", "brightsync.web:create_app()", {}))
+    totals = {label: [0, 0.0, 0, 0.0, []] for label, _, _ in apps}  # reqs, s, bad, cpu, p99s
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
     try:
         apply_env(backend.env)
         upgrade()
         seed_mailbox()
-        apps = [("bare Flask route", "intake:bare_app()", {})]
-        if backend.env.get("REDIS_URL"):
-            apps.append(
-                (
-                    "webhooks, database path",
-                    "brightsync.web:create_app()",
-                    {"BRIGHTSYNC_WEBHOOK_INTAKE": "database"},
-                )
-            )
-        apps.append(("/webhooks/aurinko", "brightsync.web:create_app()", {}))
         for label, spec, extra in apps:
             port = free_port()
             env = {**backend.env, **extra}
-            proc = start_web(spec, port, args.workers, env, workdir / "web.log")
-            try:
-                reqs = (
-                    signed_requests(SIGNING_SECRET, args.requests) if "webhooks" in label else None
-                )
-                warm_up(port, reqs[-args.workers * 10 :] if reqs else None, args.workers * 10)
-                if reqs:
-                    reqs = reqs[: -args.workers * 10]
-                if args.client == "wrk":
-                    data = None
-                    if reqs:
-                        data = workdir / "signed.tsv"
-                        data.write_bytes(
-                            b"".join(
-                                f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs
-                            )
-                        )
-                    results[label] = run_wrk(
-                        port, args.seconds, args.connections, args.threads, data, workdir
-                    )
-                else:
-                    results[label] = run_python(port, args.seconds, args.connections, reqs)
-            finally:
-                stop(proc)
+            proc = start_web(spec, port, args.workers, env, workdir / f"web-{len(servers)}.log")
+            servers[label] = (proc, port)
+            warm = args.workers * 10
+            signed = "webhooks" in label
+            reqs = signed_requests(SIGNING_SECRET, warm, prefix=f"warm-{label}") if signed else None
+            warm_up(port, reqs, warm)
+        for _ in range(args.rounds):
+            for label, _, _ in apps:
+                proc, port = servers[label]
+                cpu = worker_cpu(proc)
+                secret = SIGNING_SECRET if "webhooks" in label else None
+                done, bad, p99 = load_slice(args, port, secret, workdir)
+                total = totals[label]
+                total[0] += done
+                total[1] += args.slice
+                total[2] += bad
+                total[3] += worker_cpu(proc) - cpu
+                total[4].append(p99)
+        for proc, _ in servers.values():
+            stop(proc)
         seen = outcomes()
     finally:
+        for proc, _ in servers.values():
+            stop(proc)
         destroy_backend(backend)
         shutil.rmtree(workdir, ignore_errors=True)
         os.environ.clear()
@@ -371,18 +411,20 @@ def main() -> None:
 
     print(
         f"\nWebhook intake on {args.backend}: gunicorn x{args.workers} workers, "
-        f"{args.client} with {args.connections} connections for {args.seconds} s, 127.0.0.1"
+        f"{args.client} with {args.connections} connections, {args.rounds} alternating slices "
+        f"of {args.slice} s per app, 127.0.0.1"
     )
-    print(f"{'route':<22} {'req/s':>9} {'p99':>10} {'non-2xx':>8}")
-    for label, (rps, bad, p99) in results.items():
-        print(f"{label:<22} {rps:>9.0f} {p99:>10} {bad:>8}")
+    print(f"{'route':<24} {'req/s':>8} {'CPU/req':>9} {'non-2xx':>8}  p99 per slice")
+    rps = {}
+    for label, (done, seconds, bad, cpu, p99s) in totals.items():
+        rps[label] = done / seconds
+        per_req = f"{cpu / done * 1e6:.0f} us" if done else "?"
+        print(f"{label:<24} {rps[label]:>8.0f} {per_req:>9} {bad:>8}  {' '.join(p99s)}")
     print(f"notification outcomes recorded: {seen}")
-    bare = results["bare Flask route"][0]
-    if "webhooks, database path" in results:
-        print(
-            f"ratio database path ÷ bare route: {results['webhooks, database path'][0] / bare:.3f}"
-        )
-    ratio = results["/webhooks/aurinko"][0] / bare
+    bare = rps["bare Flask route"]
+    if "webhooks, database path" in rps:
+        print(f"ratio database path ÷ bare route: {rps['webhooks, database path'] / bare:.3f}")
+    ratio = rps["/webhooks/aurinko"] / bare
     print(f"\nratio /webhooks/aurinko ÷ bare route: {ratio:.3f} (target >= 0.5)")
 
 

@@ -139,13 +139,10 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop("after_commit", None)
 
 
-def dialect_insert(session_or_engine: Session | Engine) -> Callable[..., Any]:
+def dialect_insert(bind: Session | Engine) -> Callable[..., Any]:
     """`insert` with ON CONFLICT support for the backend in use (SQLite or PostgreSQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    bind = (
-        session_or_engine.get_bind()
-        if isinstance(session_or_engine, Session)
-        else session_or_engine
-    )
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert

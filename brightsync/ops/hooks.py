@@ -188,8 +188,13 @@ def install_web(app: Any) -> None:
     @app.after_request
     def _count(response: Any) -> Any:
         if request.endpoint == "webhooks.receive":
-            body = response.get_json(silent=True) if response.is_json else None
-            kind, label = webhook_outcome(response.status_code, body)
+            # An accepted webhook names its outcome; only the rest is read from the answer.
+            accepted = g.pop("brightsync_webhook_outcome", None)
+            if accepted is not None and response.status_code < 300:
+                kind, label = "received", accepted
+            else:
+                body = response.get_json(silent=True) if response.is_json else None
+                kind, label = webhook_outcome(response.status_code, body)
             if kind == "received":
                 metrics.inc("brightsync_webhooks_received_total", {"outcome": label})
             else:

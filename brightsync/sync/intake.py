@@ -12,25 +12,30 @@ what it handled; it clears the flag last, so a burst rides on the running drain.
 dies leaves its entries in the buffer for the next one: requests coalesce and audit rows are
 keyed by digest, so redoing them changes nothing.
 
-The embedded default (no Redis) keeps the database path in brightsync.web.webhooks.
+accept_in_database (web, the embedded default and BRIGHTSYNC_WEBHOOK_INTAKE=database): one
+transaction of three lean statements: the account, the run request (one upsert: the
+coalescing protocol of brightsync.sync.scheduler) and the audit row, whose digest is unique
+(a replay rolls the transaction back).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, select
 
 from brightsync.celery import app
 from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings, get_settings
 from brightsync.coordination import singleton
-from brightsync.db import dialect_insert, session_scope
-from brightsync.models import Notification, User
+from brightsync.db import dialect_insert, get_engine, session_scope
+from brightsync.models import Notification, User, utcnow
 from brightsync.sync import scheduler
 
 log = logging.getLogger(__name__)
@@ -57,20 +62,40 @@ def enabled(settings: Settings) -> bool:
     )
 
 
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, int, bool], Any] = {}
 
 
-def _redis(settings: Settings | None = None) -> Any:
+def _redis(settings: Settings | None = None, *, single: bool = False) -> Any:
+    """This process's Redis client for `settings` (a forked child makes its own).
+
+    `single`: one connection held for the process (the web's hot path), instead of a pool
+    checkout with its "is the socket clean?" probe before every command; redis-py reconnects
+    it after an error, and its lock keeps it safe under threaded servers.
+    """
     import redis
 
     url = (settings or get_settings()).redis_url
     assert url, "the fast intake needs REDIS_URL"
-    client = _clients.get(url)
+    key = (url, os.getpid(), single)
+    client = _clients.get(key)
     if client is None:
-        client = _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=3, socket_connect_timeout=3
+        client = _clients[key] = redis.Redis.from_url(
+            url, socket_timeout=3, socket_connect_timeout=3, single_connection_client=single
         )
     return client
+
+
+_scripts: dict[tuple[str, int], Any] = {}
+
+
+def _accept_script(settings: Settings) -> Any:
+    """The accept script on this process's single connection, called by EVALSHA: its text
+    crosses the wire once (redis-py loads it on NOSCRIPT), not with every webhook."""
+    key = (settings.redis_url or "", os.getpid())
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = _redis(settings, single=True).register_script(_ACCEPT)
+    return script
 
 
 def entry(note: dict[str, Any], digest: str, received: float | None = None) -> dict[str, Any]:
@@ -93,17 +118,14 @@ def accept(settings: Settings, note: dict[str, Any], digest: str) -> str:
     Raises when Redis or the broker is down (the caller answers 503); the replay mark is then
     undone so Aurinko's redelivery is accepted, not dismissed.
     """
-    client = _redis(settings)
     seen = PREFIX + "seen:" + digest
-    outcome = client.eval(
-        _ACCEPT,
-        3,
-        seen,
-        BUFFER,
-        FLAG,
-        2 * settings.webhook_tolerance_seconds,
-        json.dumps(entry(note, digest), separators=(",", ":")),
-        FLAG_SECONDS,
+    outcome = _accept_script(settings)(
+        keys=(seen, BUFFER, FLAG),
+        args=(
+            2 * settings.webhook_tolerance_seconds,
+            json.dumps(entry(note, digest), separators=(",", ":")),
+            FLAG_SECONDS,
+        ),
     )
     if outcome == -1:
         return "duplicate"
@@ -116,9 +138,93 @@ def accept(settings: Settings, note: dict[str, Any], digest: str) -> str:
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         )
     except Exception:
-        client.delete(seen, FLAG)
+        _redis(settings, single=True).delete(seen, FLAG)
         raise
     return "enqueued"
+
+
+class Replay(Exception):
+    """The delivery was accepted before (its digest is recorded)."""
+
+
+def audit_row(
+    note: dict[str, Any], digest: str, outcome: str, user_id: int | None
+) -> dict[str, Any]:
+    return {
+        "digest": digest,
+        "account_id": str(note["accountId"]),
+        "resource": note["resource"][:200],
+        "subscription": str(note["subscription"])[:100]
+        if note.get("subscription") is not None
+        else None,
+        "user_id": user_id,
+        "lifecycle_event": note.get("lifecycleEvent"),
+        "payload_count": len(note.get("payloads") or []),
+        "outcome": outcome,
+    }
+
+
+_USER = select(User.id, User.services).where(User.aurinko_account_id == bindparam("account"))
+_AUDIT_COLUMNS = (
+    "digest",
+    "account_id",
+    "resource",
+    "subscription",
+    "user_id",
+    "lifecycle_event",
+    "payload_count",
+    "outcome",
+    "received_at",
+)
+
+
+@cache
+def _audit_insert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (digest) DO NOTHING RETURNING id, built once per dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = Notification.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values({name: bindparam(name) for name in _AUDIT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[table.c.digest])
+        .returning(table.c.id)
+    )
+
+
+def accept_in_database(
+    note: dict[str, Any], digest: str, service: str | None
+) -> tuple[str, int | None]:
+    """The database path, one transaction: (outcome, user id).
+
+    outcome: "enqueued" (the caller publishes the run), "coalesced", "unknown account" or
+    "not synced" (both audited as "ignored"). Raises Replay for a delivery seen before; the
+    transaction is then rolled back, so a replay changes nothing.
+    """
+    now = utcnow()
+    with get_engine().begin() as conn:
+        user = conn.execute(_USER, {"account": str(note["accountId"])}).first()
+        user_id = user.id if user is not None else None
+        if user is None:
+            outcome, audited = "unknown account", "ignored"
+        elif service is None or service not in (user.services or []):
+            outcome, audited = "not synced", "ignored"
+        else:
+            published = scheduler.request_run_in(conn, user.id, service, now)
+            outcome = audited = "enqueued" if published else "coalesced"
+        row = {**audit_row(note, digest, audited, user_id), "received_at": now}
+        if conn.execute(_audit_insert(conn.dialect.name), row).first() is None:
+            raise Replay(digest)  # leaves the block: the run request is rolled back too
+    return outcome, user_id
+
+
+def unaccept_in_database(digest: str, user_id: int, service: str) -> None:
+    """Undo an accepted notification whose run could not be published: Aurinko redelivers it
+    and the redelivery must not look like a replay."""
+    with get_engine().begin() as conn:
+        conn.execute(delete(Notification).where(Notification.digest == digest))
+    scheduler.cancel_request(user_id, service)
 
 
 def decide(
@@ -152,6 +258,20 @@ def decide(
     return wanted, rows
 
 
+def coalesced_into_pending(
+    entries: list[dict[str, Any]], rows: list[dict[str, Any]], pending: set[tuple[int, str]]
+) -> list[dict[str, Any]]:
+    """The audit rows once the runs were requested: a (user, service) that already had a run
+    pending published nothing, so its "enqueued" row is "coalesced" after all."""
+    out = []
+    for e, row in zip(entries, rows, strict=True):
+        key = (row["user_id"], service_for_resource(e["resource"]))
+        if row["outcome"] == "enqueued" and key in pending:
+            row = {**row, "outcome": "coalesced"}
+        out.append(row)
+    return out
+
+
 def _handle(entries: list[dict[str, Any]]) -> None:
     from brightsync.sync.jobs import publish_intake
 
@@ -167,6 +287,7 @@ def _handle(entries: list[dict[str, Any]]) -> None:
         }
         wanted, rows = decide(entries, users)
         publish = [(u, svc) for u, svc in wanted if scheduler.request_run(s, u, svc)]
+        rows = coalesced_into_pending(entries, rows, set(wanted) - set(publish))
     for user_id, service in publish:
         try:
             publish_intake(user_id, service)

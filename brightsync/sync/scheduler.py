@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,6 +97,43 @@ def request_run(
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+@cache
+def _request_upsert(dialect: str) -> Any:
+    """The request as one upsert, built once per dialect (only its parameters change)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = SyncState.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = bindparam("now")
+    return (
+        insert(table)
+        .values(user_id=bindparam("user_id"), service=bindparam("service"), pending_since=now)
+        .values(state="queued")
+        .on_conflict_do_update(
+            index_elements=[table.c.user_id, table.c.service],
+            set_={"pending_since": now, "state": "queued", "updated_at": now},
+            where=or_(table.c.pending_since.is_(None), table.c.pending_since < bindparam("stale")),
+        )
+        .returning(table.c.id)
+    )
+
+
+def request_run_in(conn: Connection, user_id: int, service: str, now: datetime) -> bool:
+    """request_run in one statement on a Core connection (the webhook's database path).
+
+    The state row is created when missing, else marked pending where no run is (or only a
+    stale one); RETURNING yields a row exactly when this caller flipped it, so exactly one
+    concurrent caller publishes, as with request_run.
+    """
+    params = {
+        "user_id": user_id,
+        "service": service,
+        "now": now,
+        "stale": now - PENDING_STALE_AFTER,
+    }
+    return conn.execute(_request_upsert(conn.dialect.name), params).first() is not None
 
 
 def cancel_request(user_id: int, service: str) -> None:

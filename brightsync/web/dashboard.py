@@ -17,6 +17,8 @@ from typing import Any
 from flask import (
     Blueprint,
     Flask,
+    Request,
+    Response,
     abort,
     current_app,
     flash,
@@ -27,6 +29,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
@@ -57,8 +60,25 @@ def _fingerprint(token: str) -> str:
     return hashlib.sha256(b"brightsync-dashboard-session:" + token.encode()).hexdigest()[:32]
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus their cost where no session is used: a request
+    without the cookie (every webhook) gets an empty session without building the signer,
+    and one that never touched it writes nothing."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # nothing read, nothing to set or delete
+        super().save_session(app, session, response)
+
+
 def init_dashboard(app: Flask) -> None:
     settings: Settings = app.config["BRIGHTSYNC"]
+    app.session_interface = CookieSessions()
     if not app.secret_key:
         # Same key in every process (derived, not random), and a new token voids old cookies.
         seed = (settings.admin_token or secrets.token_hex(32)).encode()

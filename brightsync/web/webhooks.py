@@ -7,17 +7,17 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
-from sqlalchemy import delete, select
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from brightsync import signing
 from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
-from brightsync.sync import intake, scheduler
+from brightsync.sync import intake
 from brightsync.sync.jobs import publish_intake
 
 log = logging.getLogger(__name__)
@@ -45,32 +45,94 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def _id_like(value: Any) -> None:
+_ID_ERROR = "must be an id: a string or integer of at most 100 characters"
+_NULL = "Field may not be null."
+_MISSING = "Missing data for required field."
+_NOT_STRING = "Not a valid string."
+
+
+def _id_error(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValidationError("must be an id: a string or integer of at most 100 characters")
-    if not 0 < len(str(value)) <= 100:
-        raise ValidationError("must be an id: a string or integer of at most 100 characters")
+        return _ID_ERROR
+    return None if 0 < len(str(value)) <= 100 else _ID_ERROR
 
 
-class NotificationSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    subscription = fields.Raw(load_default=None, allow_none=True, validate=_id_like)
-    resource = fields.String(required=True, validate=validate.Length(1, 200))
-    accountId = fields.Raw(required=True, validate=_id_like)
-    payloads = fields.List(fields.Dict(), load_default=list)
-    error = fields.String(load_default=None, allow_none=True)
-    lifecycleEvent = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=20)
-    )
+def _text_error(value: Any, low: int, high: int) -> str | None:
+    if not isinstance(value, str):
+        return _NOT_STRING
+    if low <= len(value) <= high:
+        return None
+    if low:
+        return f"Length must be between {low} and {high}."
+    return f"Longer than maximum length {high}."
 
 
-_SCHEMA = NotificationSchema()  # built once: a schema's load keeps no state between calls
+def read_notification(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The notification with its defaults, and the errors by field (empty when valid).
+
+    A hand check of the few fields the intake reads (a schema library cost more than the rest
+    of the request); other fields are kept as sent.
+    """
+    note = dict(raw)
+    errors: dict[str, Any] = {}
+
+    for name in ("resource", "accountId"):
+        if name not in raw:
+            errors[name] = [_MISSING]
+        elif raw[name] is None:
+            errors[name] = [_NULL]
+    if "resource" not in errors and (problem := _text_error(raw["resource"], 1, 200)):
+        errors["resource"] = [problem]
+    if "accountId" not in errors and (problem := _id_error(raw["accountId"])):
+        errors["accountId"] = [problem]
+
+    note.setdefault("subscription", None)
+    if note["subscription"] is not None and (problem := _id_error(note["subscription"])):
+        errors["subscription"] = [problem]
+
+    payloads = note.setdefault("payloads", [])
+    if payloads is None:
+        errors["payloads"] = [_NULL]
+    elif not isinstance(payloads, list):
+        errors["payloads"] = ["Not a valid list."]
+    else:
+        bad = {
+            i: ["Not a valid mapping type."]
+            for i, item in enumerate(payloads)
+            if not isinstance(item, dict)
+        }
+        if bad:
+            errors["payloads"] = bad
+
+    for name, longest in (("error", None), ("lifecycleEvent", 20)):
+        value = note.setdefault(name, None)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            errors[name] = [_NOT_STRING]
+        elif longest is not None and len(value) > longest:
+            errors[name] = [f"Longer than maximum length {longest}."]
+    return note, errors
 
 
 def _problem(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
+
+
+# The few bodies the accepting path answers with, encoded once (as jsonify would: compact, \n).
+_ENCODED: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+
+def _answer(**body: str) -> Response:
+    """A 200 JSON answer; its outcome is left for the request metrics (no re-parsing)."""
+    key = tuple(body.items())
+    data = _ENCODED.get(key)
+    if data is None:
+        data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
+        if len(_ENCODED) < 64:
+            _ENCODED[key] = data
+    g.brightsync_webhook_outcome = body["status"]
+    return current_app.response_class(data, mimetype="application/json")
 
 
 @bp.post("/webhooks/aurinko")
@@ -79,11 +141,12 @@ def receive() -> Any:
     if not settings.aurinko_signing_secret:
         return _problem(401, "webhooks are refused until AURINKO_SIGNING_SECRET is set")
     body = request.get_data(cache=True)  # raw bytes: the signature covers them exactly
-    timestamp = request.headers.get("X-Aurinko-Request-Timestamp")
+    headers = request.headers
+    timestamp = headers.get("X-Aurinko-Request-Timestamp")
     reason = signing.verify(
         settings.aurinko_signing_secret,
         timestamp,
-        request.headers.get("X-Aurinko-Signature"),
+        headers.get("X-Aurinko-Signature"),
         body,
         tolerance=settings.webhook_tolerance_seconds,
     )
@@ -91,9 +154,10 @@ def receive() -> Any:
         log.warning("webhook rejected: %s", reason)
         return _problem(401, reason)
 
-    token = request.args.get("validationToken")
-    if token is not None:
-        return Response(token, status=200, content_type="text/plain")
+    if request.query_string:
+        token = request.args.get("validationToken")
+        if token is not None:
+            return Response(token, status=200, content_type="text/plain")
 
     try:
         raw = json.loads(body)
@@ -105,122 +169,84 @@ def receive() -> Any:
         return _problem(400, "body must be a JSON object")
     if json_depth_exceeds(raw, MAX_JSON_DEPTH):
         return _problem(400, f"body nests deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        note = _SCHEMA.load(raw)
-    except ValidationError as exc:
-        return jsonify(error="invalid notification", fields=exc.messages), 400
+    note, errors = read_notification(raw)
+    if errors:
+        return jsonify(error="invalid notification", fields=errors), 400
 
     digest = hashlib.sha256(f"{timestamp}:".encode() + body).hexdigest()
-    return _handle(note, digest)
+    if note["lifecycleEvent"]:
+        return _lifecycle_notification(note, digest)
+    service = service_for_resource(note["resource"])
+    if intake.enabled(settings):
+        return _accept_fast(settings, note, digest, service)
+    return _accept_in_database(note, digest, service)
 
 
-def _notification(
-    note: dict[str, Any], digest: str, outcome: str, user_id: int | None
-) -> Notification:
-    return Notification(
-        digest=digest,
-        account_id=str(note["accountId"]),
-        resource=note["resource"][:200],
-        subscription=str(note["subscription"])[:100] if note["subscription"] is not None else None,
-        user_id=user_id,
-        lifecycle_event=note["lifecycleEvent"],
-        payload_count=len(note["payloads"]),
-        outcome=outcome,
-    )
-
-
-def _record(note: dict[str, Any], digest: str, outcome: str, user_id: int | None) -> None:
-    try:
-        with session_scope() as s:
-            s.add(_notification(note, digest, outcome, user_id))
-    except IntegrityError:
-        pass  # the same delivery raced in twice; one record is enough
-
-
-def _accept_fast(settings: Settings, note: dict[str, Any], digest: str) -> Any:
+def _accept_fast(settings: Settings, note: dict[str, Any], digest: str, service: str | None) -> Any:
     """Redis deployments: one Redis round trip; a worker resolves the account and audits."""
     try:
         outcome = intake.accept(settings, note, digest)
     except Exception as exc:
         log.warning("intake refused the notification: %r", exc)
         return _problem(503, "queue unavailable; retry later")
-    service = service_for_resource(note["resource"])
     if outcome == "duplicate":
-        return jsonify(status="duplicate")
+        return _answer(status="duplicate")
     if service is None:
-        return jsonify(status="ignored", reason="resource not synced")
-    return jsonify(status=outcome, service=service)
+        return _answer(status="ignored", reason="resource not synced")
+    return _answer(status=outcome, service=service)
 
 
-def _handle(note: dict[str, Any], digest: str) -> Any:
-    settings: Settings = current_app.config["BRIGHTSYNC"]
-    if intake.enabled(settings) and not note["lifecycleEvent"]:
-        return _accept_fast(settings, note, digest)
+def _accept_in_database(note: dict[str, Any], digest: str, service: str | None) -> Any:
+    """The embedded default: one transaction, then the broker for the first of a burst."""
+    try:
+        outcome, user_id = intake.accept_in_database(note, digest, service)
+    except intake.Replay:
+        return _answer(status="duplicate")
+    if outcome == "unknown account":
+        log.info("notification for unknown Aurinko account %s ignored", note["accountId"])
+        return _answer(status="ignored", reason="unknown account")
+    if outcome == "not synced":
+        return _answer(status="ignored", reason="resource not synced for this user")
+    assert user_id is not None and service is not None
+    if outcome == "enqueued":
+        try:
+            publish_intake(user_id, service)
+        except Exception as exc:
+            # An expected outage, not a bug: one line without a traceback.
+            log.warning("broker refused the sync task for user %s/%s: %r", user_id, service, exc)
+            # Undone: Aurinko redelivers and the redelivery must not look like a replay.
+            intake.unaccept_in_database(digest, user_id, service)
+            return _problem(503, "queue unavailable; retry later")
+    return _answer(status=outcome, service=service)
+
+
+def _lifecycle_notification(note: dict[str, Any], digest: str) -> Any:
+    """A subscription's lifecycle event (rare): recorded in the database on every deployment."""
     account_id = str(note["accountId"])
-    service = service_for_resource(note["resource"])
-    published = False
     try:
         with session_scope() as s:
-            if s.scalar(select(Notification.id).where(Notification.digest == digest)) is not None:
-                return jsonify(status="duplicate")
-            user = s.scalar(select(User).where(User.aurinko_account_id == account_id))
-            user_id = user.id if user else None
-            services = list(user.services or []) if user else []
-            synced = user_id is not None and not note["lifecycleEvent"] and service in services
-            if synced:
-                # The common case in one transaction: request (coalescing) and audit row.
-                published = scheduler.request_run(s, user_id, service)
-                outcome = "enqueued" if published else "coalesced"
-                s.add(_notification(note, digest, outcome, user_id))
-                s.flush()  # a delivery racing in twice fails here, before anything commits
+            user_id = s.scalar(select(User.id).where(User.aurinko_account_id == account_id))
+            if user_id is not None:
+                _lifecycle(s, user_id, note)
+            outcome = "lifecycle" if user_id is not None else "ignored"
+            s.add(Notification(**intake.audit_row(note, digest, outcome, user_id)))
+            s.flush()  # a delivery seen before fails here, before anything commits
     except IntegrityError:
-        return jsonify(status="duplicate")
-
-    if synced:
-        if published:
-            try:
-                publish_intake(user_id, service)
-            except Exception as exc:
-                # An expected outage, not a bug: one line without a traceback.
-                log.warning(
-                    "broker refused the sync task for user %s/%s: %r", user_id, service, exc
-                )
-                # Undone: Aurinko redelivers and the redelivery must not look like a replay.
-                _unrecord(digest, user_id, service)
-                return _problem(503, "queue unavailable; retry later")
-        return jsonify(status=outcome, service=service)
-
+        return _answer(status="duplicate")
     if user_id is None:
         log.info("notification for unknown Aurinko account %s ignored", account_id)
-        _record(note, digest, "ignored", None)
-        return jsonify(status="ignored", reason="unknown account")
-
-    if note["lifecycleEvent"]:
-        _lifecycle(user_id, note)
-        _record(note, digest, "lifecycle", user_id)
-        return jsonify(status="recorded", lifecycleEvent=note["lifecycleEvent"])
-
-    _record(note, digest, "ignored", user_id)
-    return jsonify(status="ignored", reason="resource not synced for this user")
+        return _answer(status="ignored", reason="unknown account")
+    return jsonify(status="recorded", lifecycleEvent=note["lifecycleEvent"])
 
 
-def _unrecord(digest: str, user_id: int, service: str) -> None:
-    with session_scope() as s:
-        s.execute(delete(Notification).where(Notification.digest == digest))
-    scheduler.cancel_request(user_id, service)
-
-
-def _lifecycle(user_id: int, note: dict[str, Any]) -> None:
+def _lifecycle(s: Session, user_id: int, note: dict[str, Any]) -> None:
     event = note["lifecycleEvent"]
-    with session_scope() as s:
-        subs = s.scalars(select(Subscription).where(Subscription.user_id == user_id)).all()
-        sub_id = str(note["subscription"]) if note["subscription"] is not None else None
-        targets = [x for x in subs if sub_id and x.aurinko_id == sub_id] or [
-            x for x in subs if x.resource == note["resource"]
-        ]
-        for sub in targets:
-            sub.state = "error" if event == "error" else "active"
-            sub.last_error = (
-                (note["error"] or "lifecycle error")[:1000] if event == "error" else None
-            )
-            sub.updated_at = utcnow()
+    subs = s.scalars(select(Subscription).where(Subscription.user_id == user_id)).all()
+    sub_id = str(note["subscription"]) if note["subscription"] is not None else None
+    targets = [x for x in subs if sub_id and x.aurinko_id == sub_id] or [
+        x for x in subs if x.resource == note["resource"]
+    ]
+    for sub in targets:
+        sub.state = "error" if event == "error" else "active"
+        sub.last_error = (note["error"] or "lifecycle error")[:1000] if event == "error" else None
+        sub.updated_at = utcnow()

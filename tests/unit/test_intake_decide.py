@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brightsync.sync.intake import decide, entry
+from brightsync.sync.intake import coalesced_into_pending, decide, entry
 
 
 def _entry(account: str, resource: str, n: int):
@@ -36,3 +36,17 @@ def test_each_user_service_is_requested_once_and_the_rest_is_audited():
     assert {r["digest"] for r in rows} == {f"d{n}" for n in range(7)}
     assert rows[0]["subscription"] == "7" and rows[0]["payload_count"] == 1
     assert rows[5]["received_at"].year == 2023 and rows[5]["received_at"].tzinfo is not None
+
+
+def test_a_request_that_found_a_run_pending_is_audited_as_coalesced():
+    users = {"42": (1, ["email", "calendar"]), "43": (2, ["email"])}
+    batch = [
+        _entry("42", "/email/messages", 0),
+        _entry("42", "/email/messages", 1),
+        _entry("43", "/email/messages", 2),
+        _entry("42", "/calendars/primary/events", 3),
+    ]
+    wanted, rows = decide(batch, users)
+    # (1, email) already had a run queued: requesting it published nothing.
+    rows = coalesced_into_pending(batch, rows, {(1, "email")})
+    assert [r["outcome"] for r in rows] == ["coalesced", "coalesced", "enqueued", "enqueued"]
