@@ -128,8 +128,13 @@ def make_backend(name: str) -> Backend:
 
 def destroy_backend(backend: Backend) -> None:
     from brightsync import db
+    from brightsync.ops import metrics
 
     db.reset_engine()
+    # Counts still buffered belong to the store about to go: flushed later (a timer, atexit)
+    # they would leave a key in a Redis db number this run no longer owns, and a db holding
+    # a stray key is never claimed again by a later run.
+    metrics.discard_pending()
     for cleanup in reversed(backend.cleanups):
         try:
             cleanup()
