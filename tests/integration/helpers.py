@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import CRM_TOKEN, Stack, wait_for
@@ -205,3 +206,17 @@ def send(
     if cc:
         message["cc"] = [who(p) for p in cc]
     return deliver(stack, **message)
+
+
+def notification_body(
+    account: int | str, i: int, resource: str = "/email/messages", subscription: int = 1
+) -> bytes:
+    """The raw body of an Aurinko change notification for message `m{i}` of `account`."""
+    return json.dumps(
+        {
+            "subscription": subscription,
+            "resource": resource,
+            "accountId": account,
+            "payloads": [{"id": f"m{i}", "changeType": "created"}],
+        }
+    ).encode()

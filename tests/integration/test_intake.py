@@ -11,17 +11,7 @@ import requests
 from brightsync.signing import signed_headers
 from tests.conftest import SIGNING_SECRET, apply_env, wait_for
 from tests.integration.helpers import make_org, make_user
-
-
-def _note(account, i: int, resource: str = "/email/messages") -> bytes:
-    return json.dumps(
-        {
-            "subscription": 1,
-            "resource": resource,
-            "accountId": account,
-            "payloads": [{"id": f"m{i}", "changeType": "created"}],
-        }
-    ).encode()
+from tests.integration.helpers import notification_body as _note
 
 
 def _post(stack, raw: bytes, headers: dict[str, str] | None = None) -> requests.Response:

@@ -10,18 +10,23 @@ def _entry(account: str, resource: str, n: int):
     return entry(note, f"d{n}", received=1_700_000_000.0 + n)
 
 
+USERS = {"42": (1, ["email", "calendar"]), "43": (2, ["email"])}
+# Two of alice's mails, one of bob's, one of alice's meetings.
+BURST = [
+    ("42", "/email/messages"),
+    ("42", "/email/messages"),
+    ("43", "/email/messages"),
+    ("42", "/calendars/primary/events"),
+]
+
+
 def test_each_user_service_is_requested_once_and_the_rest_is_audited():
-    users = {"42": (1, ["email", "calendar"]), "43": (2, ["email"])}
-    batch = [
-        _entry("42", "/email/messages", 0),
-        _entry("42", "/email/messages", 1),
-        _entry("43", "/email/messages", 2),
-        _entry("42", "/calendars/primary/events", 3),
+    batch = [_entry(account, resource, n) for n, (account, resource) in enumerate(BURST)] + [
         _entry("43", "/contacts", 4),  # alice's colleague does not sync contacts
         _entry("999", "/email/messages", 5),  # unknown account
         _entry("42", "/email/tracking", 6),  # no service at all
     ]
-    wanted, rows = decide(batch, users)
+    wanted, rows = decide(batch, USERS)
     assert wanted == [(1, "email"), (2, "email"), (1, "calendar")]
     assert [r["outcome"] for r in rows] == [
         "enqueued",
@@ -39,14 +44,8 @@ def test_each_user_service_is_requested_once_and_the_rest_is_audited():
 
 
 def test_a_request_that_found_a_run_pending_is_audited_as_coalesced():
-    users = {"42": (1, ["email", "calendar"]), "43": (2, ["email"])}
-    batch = [
-        _entry("42", "/email/messages", 0),
-        _entry("42", "/email/messages", 1),
-        _entry("43", "/email/messages", 2),
-        _entry("42", "/calendars/primary/events", 3),
-    ]
-    wanted, rows = decide(batch, users)
+    batch = [_entry(account, resource, n) for n, (account, resource) in enumerate(BURST)]
+    wanted, rows = decide(batch, USERS)
     # (1, email) already had a run queued: requesting it published nothing.
     rows = coalesced_into_pending(batch, rows, {(1, "email")})
     assert [r["outcome"] for r in rows] == ["coalesced", "coalesced", "enqueued", "enqueued"]

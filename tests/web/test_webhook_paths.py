@@ -4,7 +4,6 @@ Redis buffer, then the drain task's code run here in place of a worker)."""
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from tests.conftest import (
     destroy_backend,
     make_backend,
 )
+from tests.integration.helpers import notification_body
 
 URL = "/webhooks/aurinko"
 PATHS = {
@@ -55,14 +55,7 @@ def path(request):
 
 
 def _note(i: int, account: int | str = 42, resource: str = "/email/messages") -> bytes:
-    return json.dumps(
-        {
-            "subscription": 7,
-            "resource": resource,
-            "accountId": account,
-            "payloads": [{"id": f"m{i}", "changeType": "created"}],
-        }
-    ).encode()
+    return notification_body(account, i, resource, subscription=7)
 
 
 def _post(client, raw: bytes, headers: dict[str, str] | None = None):
