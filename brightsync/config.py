@@ -47,8 +47,8 @@ class Settings:
     retry_base_seconds: int = 60
     lease_seconds: int = 60
     sweep_seconds: int = 30
-    # A run finishes this many of the emails it owns per page itself and hands the rest to
-    # other workers in tasks of this size (each task costs one contact and one deal lookup).
+    # A run writes the emails it owns on a page itself up to this many; more go to every
+    # worker in tasks of at most this size (each costs one contact and one deal lookup).
     email_chunk: int = 20
     broker_poll_ms: int = 100
     # auto: webhooks are buffered in Redis when Redis is the broker; database: always the

@@ -118,7 +118,7 @@ def handle_page(
     """Decide and claim every message of a page; then finish the ones this mailbox owns.
 
     New open claims are born leased to `owner` (the run), then finished under that lease;
-    with `share` (a run in a worker) beyond BRIGHTSYNC_EMAIL_CHUNK of them go to other workers.
+    with `share` (a run in a worker) more than BRIGHTSYNC_EMAIL_CHUNK of them go to tasks.
     """
     owned: list[Work] = []
     waiting: list[int] = []

@@ -71,20 +71,31 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def share_out(items: list[T], chunk: int) -> tuple[list[T], list[list[T]]]:
-    """The first `chunk` items (this worker finishes them) and the rest in parts of `chunk`
-    (each a task another worker can take)."""
+    """(what this worker finishes itself, parts for tasks): up to `chunk` items stay here;
+    more are split into as few parts of at most `chunk` as possible, of even sizes, and
+    nothing stays (the run goes on reading while other workers write)."""
     chunk = max(1, chunk)
-    rest = items[chunk:]
-    return items[:chunk], [rest[i : i + chunk] for i in range(0, len(rest), chunk)]
+    if len(items) <= chunk:
+        return items, []
+    count = -(-len(items) // chunk)  # ceil
+    size, extra = divmod(len(items), count)
+    parts, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        parts.append(items[start:end])
+        start = end
+    return [], parts
 
 
 def hand_out(ctx: EmailContext, owned: list[Work], owner: str) -> list[Work]:
-    """Keep BRIGHTSYNC_EMAIL_CHUNK of a run's owned claims, publish the rest for other workers.
+    """Publish a run's owned claims for other workers when there are more than
+    BRIGHTSYNC_EMAIL_CHUNK of them; what the run still writes itself.
 
     One run per mailbox is too coarse a unit when one mailbox owns most of a backlog (a first
     sync, a burst of mail that mailbox saw first): its writes would wait on each other's
     network round trips while other workers sit idle. Each part is leased to its task (see
-    claims.pass_lease) and finished by process_claims, fenced like any other claim work.
+    claims.pass_lease) and finished by process_claims, fenced like any other claim work; a
+    part costs one contact and one opportunity lookup, as the run's own batch would.
     """
     keep, parts = share_out(owned, get_settings().email_chunk)
     for part in parts:

@@ -156,9 +156,9 @@ def test_two_workers_syncing_three_mailboxes_concurrently_still_log_once(clean_s
 
 
 def test_a_run_owning_more_than_a_chunk_hands_the_rest_to_other_workers(clean_stack):
-    """A mailbox's backlog is not one worker's alone: beyond BRIGHTSYNC_EMAIL_CHUNK (20) owned
-    emails a run publishes the rest as claim tasks, which the worker's other process takes
-    while the run writes its own. Still once each, with one body load each."""
+    """A mailbox's backlog is not one worker's alone: with more than BRIGHTSYNC_EMAIL_CHUNK (20)
+    owned emails on a page a run publishes them as claim tasks, which the worker's processes
+    share. Still once each, with one body load each."""
     seed_contacts(clean_stack, DAVE)
     org_id = make_org(clean_stack)
     account = clean_stack.aurinko(
@@ -182,8 +182,8 @@ def test_a_run_owning_more_than_a_chunk_hands_the_rest_to_other_workers(clean_st
     assert aurinko_stats(clean_stack)["byOperation"].get("message.get", 0) == len(ids)
     with session_scope() as s:
         counters = s.scalars(select(SyncState.counters).where(SyncState.user_id == user_id)).one()
-    # The run wrote one chunk itself; a task wrote the ten it handed out.
-    assert counters["handed_out"] == 10 and counters["logged"] == 20
+    # The run handed all thirty out (two tasks of fifteen) and wrote none itself.
+    assert counters["handed_out"] == 30 and "logged" not in counters
 
 
 def test_skip_rules_are_recorded_with_their_reason(clean_stack):
