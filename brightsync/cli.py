@@ -506,12 +506,24 @@ def sandbox() -> None:
 @sandbox.command("aurinko")
 @click.option("--port", type=int, default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def sandbox_aurinko(port: int, host: str) -> None:
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(0, 10_000),
+    default=0.0,
+    show_default=True,
+    help="hold every API answer this long, like the real API across a network",
+)
+def sandbox_aurinko(port: int, host: str, latency_ms: float) -> None:
     """Run the Aurinko simulator (webhooks signed with AURINKO_SIGNING_SECRET)."""
     from brightsync.sandbox.aurinko import serve
 
     click.echo(f"Aurinko simulator on http://{host}:{port} (control API under /_control)")
-    serve(port, host, signing_secret=get_settings().aurinko_signing_secret)
+    serve(
+        port,
+        host,
+        signing_secret=get_settings().aurinko_signing_secret,
+        latency_ms=latency_ms,
+    )
 
 
 @cli.command("run")

@@ -47,6 +47,9 @@ class Settings:
     retry_base_seconds: int = 60
     lease_seconds: int = 60
     sweep_seconds: int = 30
+    # A run writes the emails it owns on a page itself up to this many; more go to every
+    # worker in tasks of at most this size (each costs one contact and one deal lookup).
+    email_chunk: int = 20
     broker_poll_ms: int = 100
     # auto: webhooks are buffered in Redis when Redis is the broker; database: always the
     # database path (answers "ignored" for unknown accounts at once, one transaction more).
@@ -218,6 +221,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
         lease_seconds=_int(env, "BRIGHTSYNC_LEASE_SECONDS", 60, minimum=5),
         sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
+        email_chunk=_int(env, "BRIGHTSYNC_EMAIL_CHUNK", 20, minimum=1),
         broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
         webhook_intake=_choice(env, "BRIGHTSYNC_WEBHOOK_INTAKE", ("auto", "database")),
         allow_insecure_crm=_bool(env, "BRIGHTSYNC_ALLOW_INSECURE_CRM"),

@@ -391,6 +391,33 @@ def _transfer(
         )
 
 
+def pass_lease(
+    session: Session,
+    claim_ids: list[int],
+    owner: str,
+    to_owner: str,
+    now: datetime | None = None,
+) -> list[int]:
+    """Hand the open claims `owner` holds among `claim_ids` to `to_owner` (the task about to
+    be published) for a fresh lease; their ids. Fenced: a claim `owner` lost stays where it
+    is. Should the task be lost, the lease lapses and the sweeper republishes the claims."""
+    if not claim_ids:
+        return []
+    now = now or utcnow()
+    result = session.execute(
+        update(EmailClaim)
+        .where(
+            EmailClaim.id.in_(claim_ids),
+            EmailClaim.lease_owner == owner,
+            EmailClaim.state.in_(OPEN_STATES),
+        )
+        .values(lease_owner=to_owner, lease_until=leases.expiry(now))
+        .returning(EmailClaim.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars())
+
+
 def take_for_work(session: Session, claim_id: int, owner: str, now: datetime | None = None) -> bool:
     """Lease an open claim to `owner` for one attempt (re-entrant for the same owner); False
     when another worker holds a live lease on it or it is no longer open."""

@@ -30,7 +30,7 @@ from brightsync.email.rules import (
     is_sender_copy,
     with_hidden,
 )
-from brightsync.email.writer import Work, late_participants, process
+from brightsync.email.writer import Work, hand_out, late_participants, process
 from brightsync.models import EmailClaim, SyncState, User, utcnow
 from brightsync.ops.progress import progress
 from brightsync.people.addresses import normalize_address
@@ -69,7 +69,7 @@ def _sync(ctx: EmailContext, run: Any) -> None:
             ctx.count("resumed")
         try:
             for page in ctx.aurinko.delta_pages("email", "updated", token, page_token=resume):
-                handle_page(ctx, page.records, owner=run.token)
+                handle_page(ctx, page.records, owner=run.token, share=run.share_work)
                 # Checkpoint every handled page: a crash or a time limit resumes at the next.
                 if page.next_delta_token:
                     run.checkpoint(updated_token=page.next_delta_token, resume_token=None)
@@ -112,10 +112,13 @@ def _mailboxes(s: Session, org_id: int) -> dict[int, str]:
     return {r.id: a for r in rows if (a := normalize_address(r.email))}
 
 
-def handle_page(ctx: EmailContext, records: list[Any], owner: str | None = None) -> None:
+def handle_page(
+    ctx: EmailContext, records: list[Any], owner: str | None = None, share: bool = False
+) -> None:
     """Decide and claim every message of a page; then finish the ones this mailbox owns.
 
-    New open claims are born leased to `owner` (the run), then finished under that lease.
+    New open claims are born leased to `owner` (the run), then finished under that lease;
+    with `share` (a run in a worker) more than BRIGHTSYNC_EMAIL_CHUNK of them go to tasks.
     """
     owned: list[Work] = []
     waiting: list[int] = []
@@ -217,6 +220,8 @@ def handle_page(ctx: EmailContext, records: list[Any], owner: str | None = None)
             _finish_waits_later(s, ended, timedelta(0))
     if late:
         late_participants(ctx, late)
+    if owned and share and owner is not None:
+        owned = hand_out(ctx, owned, owner)  # the rest goes to other workers
     if owned:
         process(ctx, owned, owner)
 

@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -48,6 +48,9 @@ ATTACHMENT_CONTENT_CAP = 256 * 1024
 RETRY_CAP = timedelta(minutes=30)
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class Work:
     claim_id: int
@@ -65,6 +68,44 @@ def _needs_body(msg: dict[str, Any]) -> bool:
 def retry_delay(attempts: int) -> timedelta:
     base = timedelta(seconds=get_settings().retry_base_seconds)
     return min(RETRY_CAP, base * (2 ** max(0, attempts - 1)))
+
+
+def share_out(items: list[T], chunk: int) -> tuple[list[T], list[list[T]]]:
+    """(what this worker finishes itself, parts for tasks): up to `chunk` items stay here;
+    more are split into as few parts of at most `chunk` as possible, of even sizes, and
+    nothing stays (the run goes on reading while other workers write)."""
+    chunk = max(1, chunk)
+    if len(items) <= chunk:
+        return items, []
+    count = -(-len(items) // chunk)  # ceil
+    size, extra = divmod(len(items), count)
+    parts, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        parts.append(items[start:end])
+        start = end
+    return [], parts
+
+
+def hand_out(ctx: EmailContext, owned: list[Work], owner: str) -> list[Work]:
+    """Publish a run's owned claims for other workers when there are more than
+    BRIGHTSYNC_EMAIL_CHUNK of them; what the run still writes itself.
+
+    One run per mailbox is too coarse a unit when one mailbox owns most of a backlog (a first
+    sync, a burst of mail that mailbox saw first): its writes would wait on each other's
+    network round trips while other workers sit idle. Each part is leased to its task (see
+    claims.pass_lease) and finished by process_claims, fenced like any other claim work; a
+    part costs one contact and one opportunity lookup, as the run's own batch would.
+    """
+    keep, parts = share_out(owned, get_settings().email_chunk)
+    for part in parts:
+        task_owner = leases.new_owner()
+        with session_scope() as s:
+            ids = claims.pass_lease(s, [w.claim_id for w in part], owner, task_owner)
+            if ids:
+                _requeue(s, ids, owner=task_owner)
+        ctx.count("handed_out", len(ids))
+    return keep
 
 
 def process(ctx: EmailContext, items: list[Work], owner: str | None = None) -> None:

@@ -17,9 +17,10 @@ the example a platform provider reads before building its own connector, so it s
 
 Test hooks live under `/_control` (no auth): reset, stats per operation and method, injected
 faults (before the request is handled, or after it: a write that stores the record and then
-answers 502, or never answers in time), bulk seeding. `breakages` switches on deliberate
-contract violations, so `brightsync connector check` can be shown to catch each one (see
-BREAKAGES).
+answers 502, or never answers in time), bulk seeding, settings (`latencyMs`: every API answer
+held that long, like a real CRM across a network; kept over a reset). `breakages` switches
+on deliberate contract violations, so `brightsync connector check` can be shown to catch each
+one (see BREAKAGES).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from brightsync.connector.schemas import (
     must_carry,
     strict_schema,
 )
+from brightsync.sandbox.server import MAX_LATENCY_MS, checked_latency, network_latency
 
 DEFAULT_TOKEN = "sandbox-crm-token"
 
@@ -369,8 +371,9 @@ def _request_text() -> str:
 class Control:
     """Stats, faults and settings shared by the request handlers of one app."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency_ms: float = 0.0) -> None:
         self.lock = threading.Lock()
+        self.latency_ms = checked_latency(latency_ms)
         self.total = 0
         self.by_operation: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
@@ -428,13 +431,15 @@ def create_crm_app(
     breakages: frozenset[str] = frozenset(),
     paging: str = "token",
     omit_nulls: bool = False,
+    latency_ms: float = 0.0,
 ) -> Flask:
     """The reference connector as a Flask app.
 
     Credentials: `Authorization: Bearer <token>`, or HTTP Basic `basic=(user, password)`; with
     both None the API is open. `paging` is "token" (default) or "offset". `omit_nulls`
     leaves empty optional fields out of answers (e.g. a contact without a company carries
-    no `companyId`), which the contract allows.
+    no `companyId`), which the contract allows. `latency_ms` holds every API answer that long
+    (also `POST /_control/settings {"latencyMs": 50}`), as a real CRM across a network does.
     """
     unknown = set(breakages) - set(BREAKAGES)
     if unknown:
@@ -445,7 +450,7 @@ def create_crm_app(
     removed = set().union(*(_REMOVES.get(b, set()) for b in broken))
 
     store = Store(db_path)
-    control = Control()
+    control = Control(latency_ms)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["brightsync_crm"] = {"store": store, "control": control}
@@ -737,6 +742,7 @@ def create_crm_app(
             control.count("options", "OPTIONS")
         else:
             control.count(request.endpoint or "unrouted", request.method)
+        network_latency(control.latency_ms)  # outside the lock: concurrent requests overlap
         if request.method == "OPTIONS" and "no_options" in broken:
             return {"error": "method_not_allowed", "message": "no OPTIONS here"}, 405
         fault = control.take_fault()
@@ -837,6 +843,26 @@ def create_crm_app(
                 control.faults.append(fault)
         with control.lock:
             return {"faults": [vars(f) for f in control.faults]}
+
+    @app.route("/_control/settings", methods=["GET", "POST"])
+    def control_settings() -> Any:
+        """`{"latencyMs": 50}`: every API answer waits that long from now on."""
+        if request.method == "POST":
+            spec = body()
+            unknown = set(spec) - {"latencyMs"}
+            if unknown:
+                raise BadRequest(f"unknown settings {sorted(unknown)}; known: ['latencyMs']")
+            if "latencyMs" in spec:
+                try:
+                    latency = checked_latency(spec["latencyMs"])
+                except (TypeError, ValueError):
+                    raise BadRequest(
+                        f"latencyMs must be a number from 0 to {MAX_LATENCY_MS:g}"
+                    ) from None
+                with control.lock:
+                    control.latency_ms = latency
+        with control.lock:
+            return {"latencyMs": control.latency_ms}
 
     @app.post("/_control/seed")
     def control_seed() -> Any:
@@ -964,6 +990,10 @@ class CrmSandbox:
     def clear_faults(self) -> None:
         self._control("DELETE", "faults")
 
+    def settings(self, **values: Any) -> dict[str, Any]:
+        """Change settings (`latencyMs=50`: every API answer held 50 ms); the current ones."""
+        return self._control("POST", "settings", values)
+
     def seed(self, **collections: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         return self._control("POST", "seed", collections)
 
@@ -983,6 +1013,13 @@ class CrmSandbox:
 @click.option("--paging", type=click.Choice(["token", "offset"]), default="token")
 @click.option("--omit-nulls", is_flag=True, help="leave empty optional fields out of answers")
 @click.option(
+    "--latency-ms",
+    type=click.FloatRange(0, MAX_LATENCY_MS),
+    default=0.0,
+    show_default=True,
+    help="hold every API answer this long, like a real CRM across a network",
+)
+@click.option(
     "--break",
     "breakages",
     multiple=True,
@@ -997,6 +1034,7 @@ def crm_command(
     basic: str | None,
     paging: str,
     omit_nulls: bool,
+    latency_ms: float,
     breakages: tuple[str, ...],
 ) -> None:
     """Run the reference CRM connector (mount on `brightsync sandbox`)."""
@@ -1012,6 +1050,7 @@ def crm_command(
         breakages=frozenset(breakages),
         paging=paging,
         omit_nulls=omit_nulls,
+        latency_ms=latency_ms,
     )
     click.echo(f"reference CRM on http://{host}:{port}  (token {token!r}; contract /openapi.json)")
     run_simple(host, port, app, threaded=True)

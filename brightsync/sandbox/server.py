@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+#: The most response latency a simulator takes (ms): more than any real API answers in.
+MAX_LATENCY_MS = 10_000.0
+
+
+def checked_latency(value: Any) -> float:
+    """A `latencyMs` setting: milliseconds from 0 to MAX_LATENCY_MS, else ValueError."""
+    ms = float(value)
+    if not 0 <= ms <= MAX_LATENCY_MS:
+        raise ValueError(f"latencyMs must be between 0 and {MAX_LATENCY_MS:g}")
+    return ms
+
+
+def network_latency(ms: float) -> None:
+    """Hold the current request `ms` milliseconds, as a real API across a network does.
+
+    Only this request's thread sleeps (the servers are threaded, and a sleep releases the
+    GIL), so concurrent requests overlap their latency as they would against the real API.
+    """
+    if ms > 0:
+        time.sleep(ms / 1000.0)
 
 
 class ServerThread:

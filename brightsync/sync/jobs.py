@@ -51,13 +51,15 @@ class RunContext:
     `token` is the run's fencing token: rows the run works on (e.g. email claims) are leased
     to it too, and `hold()` puts them under the run's heartbeat. Every change to the run's own
     state goes through `renew()` / `checkpoint()`, which raise LeaseLost once another run owns
-    the mailbox.
+    the mailbox. `share_work`: other worker processes take tasks, so a run may hand part of
+    its work to them (a run in the CLI or a test finishes everything itself).
     """
 
     state_id: int
     token: str
     counters: dict[str, int] = field(default_factory=dict)
     heartbeat: leases.Heartbeat | None = None
+    share_work: bool = False
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -115,11 +117,14 @@ def mark_reauth(user_id: int, message: str) -> None:
             user.mailbox_error = message[:1000]
 
 
-def run_once(user_id: int, service: str, *, requested_only: bool = False) -> dict[str, Any]:
+def run_once(
+    user_id: int, service: str, *, requested_only: bool = False, share_work: bool = False
+) -> dict[str, Any]:
     """Run one sync in this process if no other run holds the lease (CLI and tasks use it).
 
     `requested_only` (tasks): run only if a run is still pending. A task that finds the lease
     busy ends at once: the holder hands over to the pending run when it finishes.
+    `share_work` (tasks): the run may publish part of its work for other workers.
     """
     with session_scope() as s:
         state_id = scheduler.ensure_state(s, user_id, service).id
@@ -138,7 +143,7 @@ def run_once(user_id: int, service: str, *, requested_only: bool = False) -> dic
     if token is None:
         return {"status": "busy", "state_id": state_id}
     handler = handler_for(service, review)
-    ctx = RunContext(state_id=state_id, token=token)
+    ctx = RunContext(state_id=state_id, token=token, share_work=share_work)
     if handler is None:
         scheduler.finish(state_id, token, error=f"{service} sync is not available in this version")
         return {"status": "unsupported"}
@@ -192,7 +197,7 @@ def _finish(
 @app.task(name="brightsync.sync.run", bind=True, max_retries=None)
 def run_sync(self: Any, user_id: int, service: str) -> dict[str, Any]:
     try:
-        return run_once(user_id, service, requested_only=True)
+        return run_once(user_id, service, requested_only=True, share_work=True)
     except TransientError as exc:
         # Queue one follow-up unless a notification already queued one. The request is marked
         # due then, so the sweeper republishes it if this retry is lost; the countdown stays

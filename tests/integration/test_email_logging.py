@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import select
+
 from brightsync.db import session_scope
-from brightsync.models import UnmatchedItem, utcnow
+from brightsync.models import SyncState, UnmatchedItem, utcnow
 from tests.conftest import wait_for
 from tests.integration.helpers import (
+    activate,
     aurinko_stats,
     crm_emails,
     crm_stats,
@@ -18,6 +21,7 @@ from tests.integration.helpers import (
     seed_contacts,
     send,
     sync_now,
+    sync_round,
     wait_decided,
     wait_idle,
 )
@@ -149,6 +153,37 @@ def test_two_workers_syncing_three_mailboxes_concurrently_still_log_once(clean_s
     assert [len(crm_emails(clean_stack, m)) for m in ids] == [1] * len(ids)
     assert crm_stats(clean_stack)["byOperation"].get("emails.create", 0) == len(ids)
     assert aurinko_stats(clean_stack)["byOperation"].get("message.get", 0) == len(ids)
+
+
+def test_a_run_owning_more_than_a_chunk_hands_the_rest_to_other_workers(clean_stack):
+    """A mailbox's backlog is not one worker's alone: with more than BRIGHTSYNC_EMAIL_CHUNK (20)
+    owned emails on a page a run publishes them as claim tasks, which the worker's processes
+    share. Still once each, with one body load each."""
+    seed_contacts(clean_stack, DAVE)
+    org_id = make_org(clean_stack)
+    account = clean_stack.aurinko(
+        "POST",
+        "/_control/accounts",
+        json={"email": "alice@acme.com", "name": "Alice", "provider": "imap"},
+    ).json()
+    ids = [
+        send(clean_stack, "dave@customer.com", ["alice@acme.com"], f"Order {i}")[
+            "internetMessageId"
+        ]
+        for i in range(30)
+    ]
+    clean_stack.aurinko("POST", "/_control/stats/reset")
+    user_id = activate(clean_stack, org_id, "alice@acme.com", account, ["email"])
+    sync_round(clean_stack, user_id, "email")
+    for msg_id in ids:
+        wait_decided(clean_stack, org_id, msg_id)
+    assert [len(crm_emails(clean_stack, m)) for m in ids] == [1] * len(ids)
+    assert crm_stats(clean_stack)["byOperation"].get("emails.create", 0) == len(ids)
+    assert aurinko_stats(clean_stack)["byOperation"].get("message.get", 0) == len(ids)
+    with session_scope() as s:
+        counters = s.scalars(select(SyncState.counters).where(SyncState.user_id == user_id)).one()
+    # The run handed all thirty out (two tasks of fifteen) and wrote none itself.
+    assert counters["handed_out"] == 30 and "logged" not in counters
 
 
 def test_skip_rules_are_recorded_with_their_reason(clean_stack):

@@ -301,3 +301,59 @@ def test_a_message_whose_last_copy_vanished_after_a_lost_create_is_found_in_the_
         assert outcome[stored] == ("logged", str(in_crm[0]["id"]))
         assert outcome[refused] == ("orphaned", None)
         assert world.crm_emails(refused) == []
+
+
+def test_a_run_passes_only_claims_it_still_holds_to_a_task(backend):
+    org_id, user_id, _ = _state("pass")
+    run, other, task = leases.new_owner(), leases.new_owner(), leases.new_owner()
+    with session_scope() as s:
+        ids = [
+            claims.claim(
+                s,
+                org_id=org_id,
+                user_id=user_id,
+                key=f"pass-{i}",
+                provider_message_id=f"p{i}",
+                internet_message_id=f"<pass-{i}>",
+                subject="s",
+                direction="received",
+                lease_owner=run,
+            ).claim_id
+            for i in range(3)
+        ]
+    # The run's lease on the last claim lapsed and another worker took it meanwhile.
+    _lapse(EmailClaim, ids[2])
+    with session_scope() as s:
+        assert claims.take_for_work(s, ids[2], other)
+    with session_scope() as s:
+        assert claims.pass_lease(s, ids, run, task) == ids[:2]
+    with session_scope() as s:
+        for claim_id in ids[:2]:
+            assert claims.held(s, claim_id, task).lease_until > utcnow()
+            with pytest.raises(leases.LeaseLost):
+                claims.held(s, claim_id, run)
+        assert claims.held(s, ids[2], other).id == ids[2]
+
+
+def test_a_run_outside_a_worker_finishes_every_email_it_owns_itself(backend):
+    """`brightsync sync` (run_once in this process) hands nothing out: no worker may be there."""
+    with in_process_world(backend) as world:
+        world.reset()
+        world.crm.seed(contacts=[DAVE])
+        org_id = world.org()
+        alice = world.user(org_id, "alice")
+        sent = [
+            world.aurinko.mail(
+                **{
+                    "from": {"address": "dave@customer.com"},
+                    "to": [{"address": "alice@acme.com"}],
+                    "subject": f"order {i}",
+                    "body": "x",
+                    "bodyType": "text",
+                }
+            )["internetMessageId"]
+            for i in range(25)  # more than BRIGHTSYNC_EMAIL_CHUNK (20)
+        ]
+        counters = run_once(alice, "email")["counters"]
+        assert counters["logged"] == 25 and "handed_out" not in counters
+        assert [len(world.crm_emails(m)) for m in sent] == [1] * 25

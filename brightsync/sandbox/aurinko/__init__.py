@@ -53,8 +53,12 @@ def create_aurinko_app(
     webhook_debounce: float = 0.05,
     webhook_attempts: int = 3,
     webhook_retry_delay: float = 0.2,
+    latency_ms: float = 0.0,
 ) -> Flask:
-    """The simulator as a Flask app; its state lives in memory (see `simulator_of(app)`)."""
+    """The simulator as a Flask app; its state lives in memory (see `simulator_of(app)`).
+
+    `latency_ms` holds every /v1 answer that long, as the real API across a network does
+    (also `POST /_control/settings {"latencyMs": 50}`)."""
     sim = AurinkoSimulator(
         signing_secret=signing_secret,
         client_id=client_id,
@@ -63,6 +67,7 @@ def create_aurinko_app(
         webhook_debounce=webhook_debounce,
         webhook_attempts=webhook_attempts,
         webhook_retry_delay=webhook_retry_delay,
+        latency_ms=latency_ms,
     )
     app = Flask("brightsync.sandbox.aurinko")
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -84,6 +89,7 @@ def serve(
     signing_secret: str | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
+    latency_ms: float = 0.0,
 ) -> None:
     """Run the simulator in the foreground (for `brightsync sandbox aurinko --port N`).
 
@@ -96,5 +102,6 @@ def serve(
         signing_secret=signing_secret or os.environ.get("AURINKO_SIGNING_SECRET") or None,
         client_id=client_id or os.environ.get("AURINKO_CLIENT_ID") or "sandbox-client",
         client_secret=client_secret or os.environ.get("AURINKO_CLIENT_SECRET") or "sandbox-secret",
+        latency_ms=latency_ms,
     )
     run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -13,6 +13,7 @@ from brightsync.sandbox.aurinko import meetings
 from brightsync.sandbox.aurinko import records as R
 from brightsync.sandbox.aurinko.records import ApiFailure, bad_request
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
+from brightsync.sandbox.server import network_latency
 
 # Flask endpoint -> operation name used by the statistics (GET /_control/stats).
 OPERATIONS: dict[str, str] = {}
@@ -95,6 +96,7 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
         g.entry = sim.record_request(
             op, account_id, request.method, request.path, request.args.to_dict(flat=False), body
         )
+        network_latency(sim.latency_ms)  # outside the simulator's lock: requests overlap
         fault = sim.take_fault(request.path, request.method, account_id)
         if fault is not None:
             if fault.delay:

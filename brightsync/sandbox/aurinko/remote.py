@@ -38,7 +38,8 @@ class SandboxControl:
         self._call("POST", "/reset")
 
     def settings(self, **values: Any) -> dict[str, Any]:
-        """pageSize, webhookDebounce, webhookAttempts, webhookRetryDelay, handshakeTimeout."""
+        """pageSize, webhookDebounce, webhookAttempts, webhookRetryDelay, handshakeTimeout,
+        latencyMs (every /v1 answer held that long)."""
         return self._call("POST", "/settings", values)
 
     def add_account(

@@ -36,6 +36,7 @@ from brightsync.sandbox.aurinko.model import (
 )
 from brightsync.sandbox.aurinko.records import ApiFailure, bad_request, not_found
 from brightsync.sandbox.aurinko.webhooks import WebhookDispatcher
+from brightsync.sandbox.server import MAX_LATENCY_MS, checked_latency
 
 _CALENDAR_RESOURCE = re.compile(r"^/calendars/([^/]+)/events$")
 _TASKS_RESOURCE = re.compile(r"^/tasklists/([^/]+)/tasks$")
@@ -53,6 +54,7 @@ class AurinkoSimulator:
         webhook_attempts: int = 3,
         webhook_retry_delay: float = 0.2,
         handshake_timeout: float = 10.0,
+        latency_ms: float = 0.0,
     ) -> None:
         self.lock = threading.RLock()
         self.signing_secret = signing_secret
@@ -63,6 +65,8 @@ class AurinkoSimulator:
         self.webhook_attempts = webhook_attempts
         self.webhook_retry_delay = webhook_retry_delay
         self.handshake_timeout = handshake_timeout
+        # Every /v1 answer waits this long, like the real API across the network.
+        self.latency_ms = checked_latency(latency_ms)
         self.webhooks = WebhookDispatcher(self)
         self._clear()
 
@@ -93,6 +97,7 @@ class AurinkoSimulator:
             "webhookAttempts": ("webhook_attempts", int),
             "webhookRetryDelay": ("webhook_retry_delay", float),
             "handshakeTimeout": ("handshake_timeout", float),
+            "latencyMs": ("latency_ms", checked_latency),
         }
         changes = {}
         for key, value in values.items():
@@ -102,7 +107,8 @@ class AurinkoSimulator:
             try:
                 changes[attr] = kind(value)
             except (TypeError, ValueError):
-                raise bad_request(f"{key} must be a number") from None
+                within = f" from 0 to {MAX_LATENCY_MS:g}" if key == "latencyMs" else ""
+                raise bad_request(f"{key} must be a number{within}") from None
             if changes[attr] < (1 if key in ("pageSize", "webhookAttempts") else 0):
                 raise bad_request(f"{key} is too small")
         with self.lock:
