@@ -8,6 +8,7 @@ message is in the reference CRM, then duplicates in the CRM are counted (must be
 1-worker figure is the baseline measured in the same run; each row prints its speed-up.
 
     python bench/scale.py [--workers 1,2,4] [--accounts 8] [--messages 120] [--overlap 3]
+    python bench/scale.py --mailboxes 1000,10000 [...]   (flat cost: bench/mailboxes.py)
 
 Rate limits (Aurinko, CRM) are lifted so the workers, not a budget, are what is measured.
 On a 2-core machine the simulators and the workers share the same two cores, so the curve
@@ -135,6 +136,10 @@ def one_round(workers: int, args: argparse.Namespace, aurinko: str, crm: str) ->
 
 
 def main() -> None:
+    if any(a.split("=")[0] == "--mailboxes" for a in sys.argv[1:]):
+        from bench.mailboxes import main as mailboxes  # the flat-cost mode lives there
+
+        return mailboxes(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--accounts", type=int, default=8, help="mailboxes sharing the mail")
