@@ -274,9 +274,9 @@ def cpu_seconds(pid: int) -> float:
     return total / tick
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, tree: bool = True) -> float:
     total = 0
-    for p in _proc_tree(pid):
+    for p in _proc_tree(pid) if tree else [pid]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -439,6 +439,7 @@ def one_size(n: int, args: argparse.Namespace, aurinko: str, crm: str, soak: boo
 def soak_worker(pid: int, user_ids: list[int], n: int, args: argparse.Namespace, aurinko: str):
     """Rounds of new mail and runs through the same worker; its RSS (MiB) after each."""
     samples = [rss_mib(pid)]
+    note(f"worker RSS {samples[0]:.1f} MiB (main process {rss_mib(pid, tree=False):.1f})")
     customers = max(n // 2, len(user_ids) * args.mails_per_mailbox)
     for r in range(args.soak_rounds):
         mail = [day_of_mail(i, n, 1, customers, tag=f" round {r}")[0] for i in range(len(user_ids))]
@@ -447,6 +448,7 @@ def soak_worker(pid: int, user_ids: list[int], n: int, args: argparse.Namespace,
         ).raise_for_status()
         sync_through_worker(pid, user_ids, r + 2, args.limit)
         samples.append(rss_mib(pid))
+        note(f"round {r + 1}: RSS {samples[-1]:.1f} MiB (main {rss_mib(pid, tree=False):.1f})")
     return samples
 
 
