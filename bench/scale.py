@@ -11,6 +11,7 @@ latency is the baseline measured in the same run; each row prints its speed-up.
 
     python bench/scale.py [--workers 1,2,4] [--latency-ms 0,50] [--email-chunk 20]
                           [--accounts 8] [--messages 120] [--overlap 3] [--limit 120]
+    python bench/scale.py --mailboxes 1000,10000 [...]   (flat cost: bench/mailboxes.py)
 
 Both simulators hold every API answer `--latency-ms` (default: every worker count at 0 ms,
 the simulators answering at once, then at 50 ms, a real API across the network). Rate
@@ -196,6 +197,10 @@ def one_round(
 
 
 def main() -> None:
+    if any(a.split("=")[0] == "--mailboxes" for a in sys.argv[1:]):
+        from bench.mailboxes import main as mailboxes  # the flat-cost mode lives there
+
+        return mailboxes(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", default="1,2,4", help="worker processes per round")
     parser.add_argument(

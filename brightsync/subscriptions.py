@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import SERVICE_RESOURCES, AurinkoClient, TokenDeadError
@@ -120,6 +121,50 @@ def _save(user_id: int, outcome: Outcome) -> None:
         sub.state = outcome.state
         sub.last_error = outcome.error[:1000] if outcome.error else None
         sub.updated_at = utcnow()
+        sub.checked_at = sub.updated_at if outcome.state == ACTIVE else None
+
+
+def _verified(user_id: int, service: str) -> None:
+    """Aurinko still has it: the periodic check leaves it alone for VERIFY_EVERY."""
+    with session_scope() as s:
+        s.execute(
+            update(Subscription)
+            .where(Subscription.user_id == user_id, Subscription.service == service)
+            .values(checked_at=utcnow())
+        )
+
+
+# The periodic check asks Aurinko about an active subscription at most this often (a lost
+# one is also noticed by the safety sync, which syncs mailboxes whose webhooks went quiet).
+VERIFY_EVERY = timedelta(hours=24)
+
+
+def due_for_check(session: Session, now: datetime | None = None) -> list[int]:
+    """Users with a subscription to create or repair, or not verified for VERIFY_EVERY.
+
+    Indexed on (state, checked_at): the cost follows the subscriptions due, not every user.
+    """
+    cutoff = (now or utcnow()) - VERIFY_EVERY
+    return sorted(
+        set(
+            session.scalars(
+                select(Subscription.user_id)
+                .join(User, User.id == Subscription.user_id)
+                .where(
+                    User.mailbox_state == "ok",
+                    or_(
+                        Subscription.state.in_((PENDING, FAILED, "error")),
+                        and_(
+                            Subscription.state == ACTIVE,
+                            or_(
+                                Subscription.checked_at.is_(None), Subscription.checked_at < cutoff
+                            ),
+                        ),
+                    ),
+                )
+            )
+        )
+    )
 
 
 def ensure_subscriptions(user_id: int) -> list[Outcome]:
@@ -172,6 +217,8 @@ def _ensure(user_id: int) -> list[Outcome]:
             outcome = Outcome(service, ACTIVE, id=str(current.get("id")))
             if (recorded_id, state) != (outcome.id, ACTIVE):
                 _save(user_id, outcome)
+            else:
+                _verified(user_id, service)
             outcomes.append(outcome)
             continue
         outcome = _create(client, service, resource, url, current)

@@ -364,6 +364,22 @@ def _skip(reason: str, **kwargs: Any) -> Decision:
     return Decision(action="skip", reason=reason, **kwargs)
 
 
+def sender_field(msg: Mapping[str, Any]) -> object:
+    """The message's From as classify() reads it: the field, else the header."""
+    from_value = msg.get("from")
+    if not from_value and header(msg, "From"):
+        from_value = header(msg, "From")
+    return from_value
+
+
+def sender_address(msg: object) -> str | None:
+    """The normalised sender address classify() would find (None without a usable one)."""
+    if not isinstance(msg, Mapping):
+        return None
+    entries = parse_address_list(sender_field(msg), 1)[0]
+    return entries[0][0] if entries else None
+
+
 def classify(msg: object, policy: EmailPolicy) -> Decision:
     """Decide from headers alone whether a message is logged, and with whom. Never raises."""
     if not isinstance(msg, Mapping):
@@ -391,9 +407,7 @@ def _classify(msg: Mapping[str, Any], policy: EmailPolicy) -> Decision:
     labels = _labels(msg)
 
     # Participants, bounded: exclusion/internal checks see up to MAX_SCANNED_ADDRESSES.
-    from_value = msg.get("from")
-    if not from_value and header(msg, "From"):
-        from_value = header(msg, "From")
+    from_value = sender_field(msg)
     budget = MAX_SCANNED_ADDRESSES
     scanned: dict[str, list[tuple[str, str]]] = {}
     invalid = 0

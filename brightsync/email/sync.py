@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import SyncTokenExpired
@@ -28,6 +28,7 @@ from brightsync.email.rules import (
     classify,
     copy_participants,
     is_sender_copy,
+    sender_address,
     with_hidden,
 )
 from brightsync.email.writer import Work, hand_out, late_participants, process
@@ -106,9 +107,18 @@ def sender_copy_wait(settings: dict[str, Any]) -> timedelta:
     return timedelta(seconds=max(0, int(value)))
 
 
-def _mailboxes(s: Session, org_id: int) -> dict[int, str]:
-    """user id -> normalised address of every registered mailbox of the organisation."""
-    rows = s.execute(select(User.id, User.email).where(User.org_id == org_id)).all()
+def _mailboxes(s: Session, org_id: int, user_id: int, records: list[Any]) -> dict[int, str]:
+    """user id -> normalised address of this mailbox and of the registered mailboxes among the
+    page's senders: what the decisions ask about. Indexed on (org_id, email), so a page costs
+    its own senders, not every mailbox of the organisation (addresses are stored lowercased
+    at registration)."""
+    # The sender as classify() reads it: the same parser, the same single entry.
+    senders = {a for msg in records if (a := sender_address(msg))}
+    rows = s.execute(
+        select(User.id, User.email).where(
+            User.org_id == org_id, or_(User.id == user_id, User.email.in_(sorted(senders)))
+        )
+    ).all()
     return {r.id: a for r in rows if (a := normalize_address(r.email))}
 
 
@@ -126,7 +136,7 @@ def handle_page(
     late: dict[int, frozenset[str]] = {}  # logged already, and this copy shows more people
     wait = sender_copy_wait(ctx.settings)
     with session_scope() as s:
-        mailboxes = _mailboxes(s, ctx.org_id)
+        mailboxes = _mailboxes(s, ctx.org_id, ctx.user_id, records)
         registered = set(mailboxes.values())
         for msg in records:
             ctx.count("messages")

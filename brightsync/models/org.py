@@ -39,7 +39,11 @@ class Organisation(Base):
 
 class User(Base):
     __tablename__ = "user_account"
-    __table_args__ = (UniqueConstraint("aurinko_account_id"),)
+    __table_args__ = (
+        UniqueConstraint("aurinko_account_id"),
+        # A sync page looks up only its senders among the organisation's mailboxes.
+        Index("ix_user_account_org_email", "org_id", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
@@ -72,6 +76,8 @@ class Subscription(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "resource"),
         Index("ix_subscription_aurinko_id", "aurinko_id"),
+        # The periodic check reads only what is due: not active, or not verified lately.
+        Index("ix_subscription_due", "state", "checked_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,6 +87,8 @@ class Subscription(Base):
     aurinko_id: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(20), default="pending")  # active|error|failed
     last_error: Mapped[str | None] = mapped_column(String(1000))
+    # When Aurinko last confirmed it live (NULL: never, or not active since).
+    checked_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="subscriptions")

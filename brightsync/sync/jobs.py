@@ -301,14 +301,15 @@ def prune_broker() -> int:
 
 @app.task(name="brightsync.maintenance.check_subscriptions")
 def check_subscriptions() -> int:
-    """Create pending, missing or failing Aurinko subscriptions of every user."""
-    from brightsync.subscriptions import SubscriptionsBusy, ensure_subscriptions
+    """Create pending or failing Aurinko subscriptions, and recreate lost ones: each user with
+    a subscription not active, or not verified at Aurinko for a day (O(due), not every user)."""
+    from brightsync.subscriptions import SubscriptionsBusy, due_for_check, ensure_subscriptions
 
     with singleton("subscription-check", 3600) as mine:
         if not mine:
             return 0
         with session_scope() as s:
-            user_ids = list(s.scalars(select(User.id).where(User.mailbox_state == "ok")))
+            user_ids = due_for_check(s)
         fixed = 0
         for user_id in user_ids:
             try:

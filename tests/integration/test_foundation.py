@@ -149,6 +149,13 @@ def test_safety_sync_runs_accounts_whose_webhooks_went_quiet(clean_stack):
 
 
 def test_subscription_check_recreates_a_lost_subscription(clean_stack):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from brightsync.db import session_scope
+    from brightsync.models import Subscription, utcnow
+    from brightsync.subscriptions import VERIFY_EVERY
     from brightsync.sync.jobs import check_subscriptions
 
     org_id = make_org(clean_stack)
@@ -156,6 +163,13 @@ def test_subscription_check_recreates_a_lost_subscription(clean_stack):
     old_id = user["subscriptions"][0]["id"]
     auth = {"Authorization": f"Bearer {user['accessToken']}"}
     assert clean_stack.aurinko("DELETE", f"/v1/subscriptions/{old_id}", headers=auth).ok
+    assert check_subscriptions() == 0  # verified at registration: not due before a day
+    with session_scope() as s:  # a day later it is due for verification again
+        s.execute(
+            update(Subscription)
+            .where(Subscription.user_id == user["id"])
+            .values(checked_at=utcnow() - VERIFY_EVERY - timedelta(minutes=1))
+        )
     assert check_subscriptions() == 1
     records = clean_stack.aurinko("GET", "/v1/subscriptions", headers=auth).json()["records"]
     assert len(records) == 1 and str(records[0]["id"]) != str(old_id)

@@ -945,3 +945,48 @@ def test_a_meeting_has_a_copy_per_invitee_and_only_the_organizer_changes_it(auri
 
     assert boss_api("DELETE", boss_path).status_code == 200
     assert ann_api("GET", ann_path).json()["meetingInfo"]["canceled"] is True
+
+
+def test_bulk_seeding_accounts_subscriptions_and_mail(aurinko):
+    """Large scenarios: many accounts with live subscriptions and their mail in one request;
+    mail lands in its sender's and recipients' mailboxes only."""
+    url, _control = aurinko
+    sub = {"resource": "/email/messages", "notificationUrl": "http://127.0.0.1:9/hook"}
+    answer = requests.post(
+        url + "/_control/bulk",
+        timeout=30,
+        json={
+            "accounts": [
+                {"email": f"u{i}@acme.com", "provider": "imap", "subscriptions": [sub]}
+                for i in range(3)
+            ],
+            "mail": [
+                {
+                    "from": person("c@customer.com"),
+                    "to": [person("u0@acme.com")],
+                    "cc": [person("U1@acme.com")],
+                    "subject": "Order",
+                }
+            ],
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["mail"] == 1
+    accounts = body["accounts"]
+    assert [a["email"] for a in accounts] == ["u0@acme.com", "u1@acme.com", "u2@acme.com"]
+    for a in accounts:
+        api = Api(url, a["accessToken"])
+        live = api("GET", "/v1/subscriptions").json()["records"]
+        assert [s["id"] for s in live] == [a["subscriptions"][0]["id"]]
+        assert live[0]["resource"] == "/email/messages" and live[0]["active"]
+    held = [
+        [
+            m["subject"]
+            for m in requests.get(f"{url}/_control/accounts/{a['id']}/messages", timeout=10).json()[
+                "records"
+            ]
+        ]
+        for a in accounts
+    ]
+    assert held == [["Order"], ["Order"], []]

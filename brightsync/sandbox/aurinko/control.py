@@ -75,6 +75,32 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
         )
         return jsonify(_account_out(sim, account.id)), 201
 
+    @bp.post("/bulk")
+    def bulk() -> Any:
+        """Many accounts (with live subscriptions, no handshake), then many messages, in one
+        request for large scenarios: {"accounts": [{email, name, provider, subscriptions:
+        [{resource, notificationUrl}]}], "mail": [<as POST /mail>]}."""
+        body = _body()
+        out = []
+        for spec in body.get("accounts") or []:
+            account = sim.create_account(
+                str(spec.get("email") or ""), spec.get("name"), spec.get("provider") or "google"
+            )
+            subs = [
+                sim.add_subscription(account, *sim.check_subscription(account, sub))
+                for sub in spec.get("subscriptions") or []
+            ]
+            out.append(
+                {
+                    "id": account.id,
+                    "email": account.email,
+                    "accessToken": account.access_token,
+                    "subscriptions": [sub.to_json() for sub in subs],
+                }
+            )
+        delivered = sum(1 for m in body.get("mail") or [] if sim.deliver_mail(m))
+        return jsonify(accounts=out, mail=delivered), 201
+
     @bp.get("/accounts")
     def accounts() -> Any:
         with sim.lock:

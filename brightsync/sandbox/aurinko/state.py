@@ -73,6 +73,8 @@ class AurinkoSimulator:
     def _clear(self) -> None:
         self.accounts: dict[int, Account] = {}
         self.by_token: dict[str, int] = {}
+        # address -> account ids: delivering a message costs its recipients, not every account.
+        self.by_email: dict[str, list[int]] = {}
         self.sessions: dict[str, SyncSession] = {}
         self.tokens: dict[str, Cursor] = {}
         self._delta_tokens: dict[tuple[str, str, int, int], str] = {}
@@ -145,6 +147,7 @@ class AurinkoSimulator:
             )
             self.accounts[account_id] = account
             self.by_token[token] = account_id
+            self.by_email.setdefault(account.email.lower(), []).append(account_id)
             self.configure_account(account_id, options)
             return account
 
@@ -683,7 +686,9 @@ class AurinkoSimulator:
         recipients = {a["address"].lower() for a in to + cc + bcc}
         copies: dict[str, str] = {}
         with self.lock:
-            for account in sorted(self.accounts.values(), key=lambda a: a.id):
+            held = {sender["address"].lower()} | recipients
+            ids = sorted({i for addr in held for i in self.by_email.get(addr, [])})
+            for account in (self.accounts[i] for i in ids):
                 mine = account.email.lower()
                 is_sender = mine == sender["address"].lower()
                 if not is_sender and mine not in recipients:
