@@ -26,6 +26,8 @@ class EmailClaim(Base):
         UniqueConstraint("org_id", "message_key"),
         Index("ix_email_claim_rfc822", "org_id", "internet_message_id"),
         Index("ix_email_claim_state", "state", "lease_until"),
+        # The sweeper's "waits that are over" (state, wait_until <= now): O(due), not O(waiting).
+        Index("ix_email_claim_waits", "state", "wait_until"),
         Index("ix_email_claim_lease_owner", "lease_owner"),
     )
 
