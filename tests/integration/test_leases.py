@@ -142,21 +142,7 @@ def test_the_sweepers_republish_lost_work_once_and_leave_live_work_alone(backend
     assert scheduler.try_start(dead_state, requested_only=True) is not None
     assert republished(now=utcnow() + timedelta(seconds=40)) == [(lost_user, "email")]
 
-    with session_scope() as s:
-        ids = [
-            claims.claim(
-                s,
-                org_id=org_id,
-                user_id=lost_user,
-                key=f"c{i}",
-                provider_message_id=f"p{i}",
-                internet_message_id=f"<c{i}>",
-                subject="s",
-                direction="received",
-                lease_owner="dead-worker",
-            ).claim_id
-            for i in range(3)
-        ]
+    ids = _open_claims(org_id, lost_user, "c", owner="dead-worker")
     with session_scope() as s:
         assert set(claims.due_for_sweep(s, "sweeper-0")) & set(ids) == set()  # leases live
     _lapse(EmailClaim, ids[0])
@@ -173,6 +159,25 @@ def test_the_sweepers_republish_lost_work_once_and_leave_live_work_alone(backend
 
 class WorkerDied(BaseException):
     """A worker killed at this line: nothing after it runs (but `finally` blocks do)."""
+
+
+def _open_claims(org_id: int, user_id: int, prefix: str, owner: str, count: int = 3) -> list[int]:
+    """`count` received emails claimed by `user_id`, leased to `owner`; their claim ids."""
+    with session_scope() as s:
+        return [
+            claims.claim(
+                s,
+                org_id=org_id,
+                user_id=user_id,
+                key=f"{prefix}{i}",
+                provider_message_id=f"p{i}",
+                internet_message_id=f"<{prefix}{i}>",
+                subject="s",
+                direction="received",
+                lease_owner=owner,
+            ).claim_id
+            for i in range(count)
+        ]
 
 
 def _die_on_page(monkeypatch, page: int) -> None:
@@ -306,21 +311,7 @@ def test_a_message_whose_last_copy_vanished_after_a_lost_create_is_found_in_the_
 def test_a_run_passes_only_claims_it_still_holds_to_a_task(backend):
     org_id, user_id, _ = _state("pass")
     run, other, task = leases.new_owner(), leases.new_owner(), leases.new_owner()
-    with session_scope() as s:
-        ids = [
-            claims.claim(
-                s,
-                org_id=org_id,
-                user_id=user_id,
-                key=f"pass-{i}",
-                provider_message_id=f"p{i}",
-                internet_message_id=f"<pass-{i}>",
-                subject="s",
-                direction="received",
-                lease_owner=run,
-            ).claim_id
-            for i in range(3)
-        ]
+    ids = _open_claims(org_id, user_id, "pass-", owner=run)
     # The run's lease on the last claim lapsed and another worker took it meanwhile.
     _lapse(EmailClaim, ids[2])
     with session_scope() as s:
