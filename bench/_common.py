@@ -96,6 +96,24 @@ def wipe_tables() -> None:
             s.execute(table.delete())
 
 
+def new_org(session: Any, crm: str, crm_token: str = CRM_TOKEN) -> Any:
+    """Organisation "Acme" (acme.com) on this CRM with a bearer token, flushed (has its id)."""
+    from brightsync.crypto import encrypt_json
+    from brightsync.models import Organisation
+
+    org = Organisation(
+        name="Acme",
+        domains=["acme.com"],
+        crm_base_url=crm,
+        crm_auth_type="bearer",
+        crm_secret_enc=encrypt_json({"token": crm_token}),
+        settings={},
+    )
+    session.add(org)
+    session.flush()
+    return org
+
+
 def add_org(
     crm: str,
     accounts: list[dict[str, Any]],
@@ -106,21 +124,12 @@ def add_org(
 ) -> list[int]:
     """Organisation "Acme" (acme.com) on this CRM with one user per account; their ids.
     With `crm_user_ids`, the i-th user is CRM user ``u<i>``."""
-    from brightsync.crypto import encrypt, encrypt_json
+    from brightsync.crypto import encrypt
     from brightsync.db import session_scope
-    from brightsync.models import Organisation, User
+    from brightsync.models import User
 
     with session_scope() as s:
-        org = Organisation(
-            name="Acme",
-            domains=["acme.com"],
-            crm_base_url=crm,
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": crm_token}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
+        org = new_org(s, crm, crm_token)
         users = [
             User(
                 org_id=org.id,

@@ -54,7 +54,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import reset_simulators, reset_stats, simulators, stats  # noqa: E402
+from bench._common import (  # noqa: E402
+    new_org,
+    reset_simulators,
+    reset_stats,
+    simulators,
+    stats,
+)
 from bench.background_rows import TEMPLATES, copy_background, template_tables  # noqa: E402
 
 CHUNK = 1000
@@ -136,23 +142,14 @@ def seed_database(crm: str, accounts: list[dict]) -> list[int]:
     account, inserted in bulk; the users' ids in account order."""
     from sqlalchemy import insert, select
 
-    from brightsync.crypto import encrypt, encrypt_json
+    from brightsync.crypto import encrypt
     from brightsync.db import session_scope
-    from brightsync.models import Organisation, Subscription, SyncState, User, utcnow
+    from brightsync.models import Subscription, SyncState, User, utcnow
     from tests.conftest import CRM_TOKEN
 
     now = utcnow()
     with session_scope() as s:
-        org = Organisation(
-            name="Acme",
-            domains=["acme.com"],
-            crm_base_url=crm,
-            crm_auth_type="bearer",
-            crm_secret_enc=encrypt_json({"token": CRM_TOKEN}),
-            settings={},
-        )
-        s.add(org)
-        s.flush()
+        org = new_org(s, crm, CRM_TOKEN)
         s.execute(
             insert(User),
             [
