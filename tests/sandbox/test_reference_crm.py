@@ -533,3 +533,31 @@ def test_faults_after_the_write_store_the_record_and_lose_the_answer(api, crm):
         api.http.post(f"{crm.url}{API}/emails", json={"subject": "hung"}, timeout=0.5)
     assert [e["subject"] for e in crm.records("emails")] == ["stored", "hung"]
     assert crm.stats()["byStatus"]["502"] == 1
+
+
+def test_lookups_follow_changes_and_deletions(api):
+    """The lookups find records by their current keys only (the index follows every write)."""
+    ann = api.ok(
+        "POST", "/contacts", 201, json={"firstName": "Ann", "emailAddresses": ["a@old.io"]}
+    )
+    moved = api.ok("PATCH", f"/contacts/{ann['id']}", json={"emailAddresses": ["A@new.io"]})
+    assert api.ok("GET", "/contacts/lookup", params={"emails": "a@old.io"}) == []
+    assert api.ok("GET", "/contacts/lookup", params={"emails": "a@NEW.io"}) == [moved]
+    acme = api.ok("POST", "/companies", 201, json={"name": "Acme", "domains": ["Acme.com"]})
+    assert api.ok("GET", "/companies/lookup", params={"domain": "acme.com"}) == [acme]
+    assert api.ok("GET", "/companies/lookup", params={"name": "ACME "}) == [acme]
+    assert api.ok("GET", "/companies/lookup", params={"domain": "acme.com", "name": "x"}) == []
+    api.ok("DELETE", f"/contacts/{ann['id']}", 204)
+    assert api.ok("GET", "/contacts/lookup", params={"emails": "a@new.io"}) == []
+
+
+def test_a_store_file_from_before_the_lookup_index_is_indexed_on_open(tmp_path):
+    from brightsync.sandbox.crm import Store
+
+    path = str(tmp_path / "crm.db")
+    store = Store(path)
+    store.insert("contacts", {"firstName": "Ann", "emailAddresses": ["ann@a.com"]})
+    store.db.execute("DELETE FROM lookup_keys")  # as a file written by an older version
+    store.db.close()
+    reopened = Store(path)
+    assert [c["firstName"] for c in reopened.by_keys("contacts", ["ann@a.com"])] == ["Ann"]
