@@ -96,6 +96,11 @@ def wipe_tables() -> None:
             s.execute(table.delete())
 
 
+def seed_crm(crm: str, records: dict[str, list[dict[str, Any]]], timeout: float = 30) -> None:
+    """Bulk-insert records into the reference CRM ({"contacts": [...], "companies": [...]})."""
+    requests.post(crm + "/_control/seed", timeout=timeout, json=records).raise_for_status()
+
+
 def new_org(session: Any, crm: str, crm_token: str = CRM_TOKEN) -> Any:
     """Organisation "Acme" (acme.com) on this CRM with a bearer token, flushed (has its id)."""
     from brightsync.crypto import encrypt_json

@@ -35,6 +35,7 @@ from bench._common import (  # noqa: E402
     configure,
     reset_simulators,
     reset_stats,
+    seed_crm,
     simulators,
     stats,
     wipe_tables,
@@ -44,10 +45,9 @@ from bench._common import (  # noqa: E402
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
     """N colleagues in every one of M meetings organised by the first; returns the accounts."""
     reset_simulators(aurinko, crm)
-    requests.post(
-        crm + "/_control/seed",
-        timeout=30,
-        json={
+    seed_crm(
+        crm,
+        {
             "contacts": [
                 {
                     "firstName": "Dave",
@@ -57,7 +57,7 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
             ],
             "users": [{"id": f"u{i}", "email": f"user{i}@acme.com"} for i in range(n)],
         },
-    ).raise_for_status()
+    )
     accounts = add_accounts(aurinko, n, "google")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     invited = [{"emailAddress": {"address": a["email"]}} for a in accounts[1:]]

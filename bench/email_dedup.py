@@ -39,6 +39,7 @@ from bench._common import (  # noqa: E402
     configure,
     reset_simulators,
     reset_stats,
+    seed_crm,
     simulators,
     stats,
     wipe_tables,
@@ -48,10 +49,9 @@ from bench._common import (  # noqa: E402
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
     """N colleagues, M messages from dave to all of them; returns the accounts."""
     reset_simulators(aurinko, crm)
-    requests.post(
-        crm + "/_control/seed",
-        timeout=30,
-        json={
+    seed_crm(
+        crm,
+        {
             "contacts": [
                 {
                     "firstName": "Dave",
@@ -126,10 +126,9 @@ def brightsync(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
 def single_scenario(aurinko: str, crm: str, customers: int) -> list[dict[str, Any]]:
     """One mailbox; C customers, each a contact of their own company with an open deal."""
     reset_simulators(aurinko, crm)
-    requests.post(
-        crm + "/_control/seed",
-        timeout=30,
-        json={
+    seed_crm(
+        crm,
+        {
             "companies": [
                 {"id": f"co{i}", "name": f"Client {i}", "domains": [f"client{i}.com"]}
                 for i in range(customers)
@@ -149,7 +148,7 @@ def single_scenario(aurinko: str, crm: str, customers: int) -> list[dict[str, An
                 for i in range(customers)
             ],
         },
-    ).raise_for_status()
+    )
     return add_accounts(aurinko, 1, "imap")
 
 

@@ -30,6 +30,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench._common import seed_crm  # noqa: E402
+
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
@@ -145,11 +147,9 @@ def run_backend(name: str, rates: list[float], mails: int, intake: str) -> list[
     try:
         apply_env(backend.env)
         upgrade()
-        requests.post(
-            crm.url + "/_control/seed",
-            timeout=30,
-            json={"contacts": [{"firstName": "Dave", "emailAddresses": ["dave@customer.com"]}]},
-        ).raise_for_status()
+        seed_crm(
+            crm.url, {"contacts": [{"firstName": "Dave", "emailAddresses": ["dave@customer.com"]}]}
+        )
         account = requests.post(
             aurinko.url + "/_control/accounts",
             timeout=30,

@@ -58,6 +58,7 @@ from bench._common import (  # noqa: E402
     new_org,
     reset_simulators,
     reset_stats,
+    seed_crm,
     simulators,
     stats,
 )
@@ -98,16 +99,16 @@ def seed_simulators(aurinko: str, crm: str, n: int, mails: int, customers: int) 
 
     reset_simulators(aurinko, crm, CRM_TOKEN)
     for start in range(0, customers, 5000):
-        requests.post(
-            crm + "/_control/seed",
-            timeout=120,
-            json={
+        seed_crm(
+            crm,
+            {
                 "contacts": [
                     {"firstName": f"Customer{c}", "emailAddresses": [f"c{c}@customer{c % 97}.com"]}
                     for c in range(start, min(customers, start + 5000))
                 ]
             },
-        ).raise_for_status()
+            timeout=120,
+        )
     accounts: list[dict] = []
     sub = {"resource": "/email/messages", "notificationUrl": "http://127.0.0.1:9/webhooks/aurinko"}
     for start in range(0, n, CHUNK):

@@ -46,6 +46,7 @@ from bench._common import (  # noqa: E402
     add_accounts,
     add_org,
     reset_simulators,
+    seed_crm,
     simulators,
 )
 
@@ -57,16 +58,15 @@ def scene(aurinko: str, crm: str, mailboxes: int, messages: int, overlap: int) -
     from tests.conftest import CRM_TOKEN
 
     reset_simulators(aurinko, crm, CRM_TOKEN)
-    requests.post(
-        crm + "/_control/seed",
-        timeout=30,
-        json={
+    seed_crm(
+        crm,
+        {
             "contacts": [
                 {"firstName": f"Customer{c}", "emailAddresses": [f"c{c}@customer{c}.com"]}
                 for c in range(CUSTOMERS)
             ]
         },
-    ).raise_for_status()
+    )
     accounts = add_accounts(aurinko, mailboxes, "imap")
     rng = random.Random(7)  # the same mail for every worker count
     for j in range(messages):
