@@ -49,6 +49,31 @@ def run(tmp_path, *args, env=None):
     )
 
 
+def add_alice(tmp_path, aurinko_url: str, org_id, env, **account):
+    """alice@acme.com: an account on the simulator, then `brightsync user add` for it;
+    (the account, the command's result)."""
+    acct = requests.post(
+        aurinko_url + "/_control/accounts",
+        timeout=10,
+        json={"email": "alice@acme.com", **account},
+    ).json()
+    user = run(
+        tmp_path,
+        "user",
+        "add",
+        "--org",
+        str(org_id),
+        "--email",
+        "alice@acme.com",
+        "--account-id",
+        str(acct["id"]),
+        "--token",
+        acct["accessToken"],
+        env=env,
+    )
+    return acct, user
+
+
 def test_operator_flow_from_a_shell(tmp_path, sandbox):
     aurinko_url, crm_url = sandbox
     # A public URL nothing answers at: no worker runs here, so subscriptions stay pending.
@@ -75,25 +100,7 @@ def test_operator_flow_from_a_shell(tmp_path, sandbox):
     assert org.returncode == 0, org.stderr
     org_id = json.loads(org.stdout)["id"]
 
-    acct = requests.post(
-        aurinko_url + "/_control/accounts",
-        timeout=10,
-        json={"email": "alice@acme.com", "provider": "imap"},
-    ).json()
-    user = run(
-        tmp_path,
-        "user",
-        "add",
-        "--org",
-        str(org_id),
-        "--email",
-        "alice@acme.com",
-        "--account-id",
-        str(acct["id"]),
-        "--token",
-        acct["accessToken"],
-        env=env,
-    )
+    acct, user = add_alice(tmp_path, aurinko_url, org_id, env, provider="imap")
     assert user.returncode == 0, user.stderr
     out = json.loads(user.stdout)
     # Recorded, not yet created: a worker creates it once the registration is committed.
@@ -243,23 +250,7 @@ def test_review_flow_from_a_shell(tmp_path, sandbox):
     assert org.returncode == 0, org.stderr
     org_id = json.loads(org.stdout)["id"]
     assert json.loads(org.stdout)["mode"] == "review"
-    acct = requests.post(
-        aurinko_url + "/_control/accounts", timeout=10, json={"email": "alice@acme.com"}
-    ).json()
-    user = run(
-        tmp_path,
-        "user",
-        "add",
-        "--org",
-        str(org_id),
-        "--email",
-        "alice@acme.com",
-        "--account-id",
-        str(acct["id"]),
-        "--token",
-        acct["accessToken"],
-        env=env,
-    )
+    acct, user = add_alice(tmp_path, aurinko_url, org_id, env)
     user_id = json.loads(user.stdout)["id"]
     requests.post(
         aurinko_url + "/_control/mail",
