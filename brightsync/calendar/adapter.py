@@ -40,7 +40,8 @@ from brightsync.email.rules import EmailPolicy, Participant
 from brightsync.models import MeetingClaim, MeetingCopy, utcnow
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side
 from brightsync.sync.creates import create_once
-from brightsync.sync.cursors import CRM_CURSOR_LAG, parse_instant, read_delta
+from brightsync.sync.cursors import CRM_CURSOR_LAG, read_delta
+from brightsync.times import parse_instant
 from brightsync.unmatched import cache
 
 log = logging.getLogger(__name__)

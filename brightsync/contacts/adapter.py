@@ -34,6 +34,7 @@ from brightsync.people.phones import DEFAULT_REGION
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Held, Record, Side
 from brightsync.sync.creates import attempt_create
 from brightsync.sync.cursors import next_since, now, read_delta
+from brightsync.times import parse_instant
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class ContactsAdapter:
             str(contact["id"]),
             rules.from_mailbox(contact, self.region),
             contact.get("etag"),
-            rules.parse_instant(contact.get("lastModifiedTime")),
+            parse_instant(contact.get("lastModifiedTime")),
             contact,
         )
 
@@ -96,7 +97,7 @@ class ContactsAdapter:
             str(contact["id"]),
             rules.from_crm(contact, self._company_name(contact.get("companyId")), self.region),
             contact.get("lastModifiedAt"),
-            rules.parse_instant(contact.get("lastModifiedAt")),
+            parse_instant(contact.get("lastModifiedAt")),
             contact,
         )
 

@@ -20,7 +20,6 @@ takes the other side's value.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from brightsync.people.phones import DEFAULT_REGION, normalize_phone
@@ -28,16 +27,6 @@ from brightsync.people.phones import DEFAULT_REGION, normalize_phone
 FIELDS = ("firstName", "lastName", "emails", "phones", "company", "jobTitle", "notes")
 # What pairs a lost create or a moved record with its twin (exact content).
 IDENTITY = ("firstName", "lastName", "emails")
-
-
-def parse_instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _text(value: Any) -> str:

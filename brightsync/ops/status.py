@@ -25,14 +25,11 @@ from brightsync.models import (
     User,
     utcnow,
 )
+from brightsync.times import iso
 
 HEALTHS = ("initialising", "review", "active", "paused", "needs_reauth", "failing")
 # Beat's safety sync runs a service whose webhooks went quiet this long after its last run.
 SAFETY_SYNC_QUIET = timedelta(minutes=30)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def service_health(
@@ -131,8 +128,8 @@ def service_status(
         "state": st.state if st else "never",
         "health": health,
         "paused": bool(user.paused or (st and st.paused)),
-        "lastSyncAt": _iso(st.last_sync_at) if st else None,
-        "nextRunAt": _iso(
+        "lastSyncAt": iso(st.last_sync_at) if st else None,
+        "nextRunAt": iso(
             next_run_at(
                 health,
                 st.pending_since if st else None,
@@ -141,7 +138,7 @@ def service_status(
             )
         ),
         "lastError": st.last_error if st else None,
-        "lastErrorAt": _iso(st.last_error_at) if st else None,
+        "lastErrorAt": iso(st.last_error_at) if st else None,
         "lastErrorCause": error_cause(
             st.last_error if st else None, aurinko_url=aurinko_url, crm_url=crm_url
         ),
@@ -341,9 +338,9 @@ def unmatched_out(r: UnmatchedItem) -> dict[str, Any]:
         "addresses": r.addresses,
         "reason": r.reason,
         "attempts": r.attempts,
-        "nextRetryAt": _iso(r.next_retry_at),
-        "expiresAt": _iso(r.expires_at),
-        "lastAttemptAt": _iso(r.last_attempt_at),
+        "nextRetryAt": iso(r.next_retry_at),
+        "expiresAt": iso(r.expires_at),
+        "lastAttemptAt": iso(r.last_attempt_at),
         "userId": r.user_id,
     }
 
@@ -365,8 +362,8 @@ def recent_decisions(session: Session, org_id: int, limit: int = 20) -> list[dic
             "reason": c.reason,
             "direction": c.direction,
             "ownerUserId": c.owner_user_id,
-            "decidedAt": _iso(c.decided_at),
-            "claimedAt": _iso(c.claimed_at),
+            "decidedAt": iso(c.decided_at),
+            "claimedAt": iso(c.claimed_at),
         }
         for c in rows
     ]

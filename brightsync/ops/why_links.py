@@ -31,12 +31,9 @@ from brightsync.models import (
 from brightsync.review.duplicates import duplicate_out, record_key
 from brightsync.review.held import held_out
 from brightsync.sync.adapter import CRM, MAILBOX
+from brightsync.times import iso
 
 _OTHER = {MAILBOX: CRM, CRM: MAILBOX}
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
 
 
 def decision_of(
@@ -116,11 +113,11 @@ def explain_link(
         "crmId": row.crm_id,
         "userId": row.user_id,
         "mailbox": user_email,
-        "lastSyncedAt": _iso(row.updated_at),
-        "lastRunAt": _iso(last_run_at),
+        "lastSyncedAt": iso(row.updated_at),
+        "lastRunAt": iso(last_run_at),
         **decision_of(row, duplicate, held_decision),
         "error": row.error,
-        "errorAt": _iso(row.error_at),
+        "errorAt": iso(row.error_at),
         "settings": {"direction": options.get("direction"), "conflict": options.get("conflict")},
     }
 

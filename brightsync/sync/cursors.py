@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from brightsync.times import parse_instant
+
 if TYPE_CHECKING:
     from brightsync.clients.aurinko import DeltaPage
 
@@ -24,17 +26,6 @@ def now() -> datetime:
 def stamp(value: datetime) -> str:
     """An instant as the CRM cursor text: UTC, whole seconds, `Z`."""
     return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_instant(value: object) -> datetime | None:
-    """An ISO-8601 instant (naive: UTC); None for anything else."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def next_since(since: str | None, started: datetime) -> str:

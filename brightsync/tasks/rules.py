@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from brightsync.sync.cursors import parse_instant
+from brightsync.times import parse_instant
 
 MAILBOX_STATUSES = ("notStarted", "inProgress", "completed", "waitingOnOthers", "deferred")
 IMPORTANCE = ("low", "normal", "high")

@@ -67,10 +67,6 @@ def org_out(org: Organisation) -> dict[str, Any]:
     }
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def user_out(session: Any, user: User) -> dict[str, Any]:
     status = services_of(session, user)
     return {
