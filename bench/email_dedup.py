@@ -114,7 +114,7 @@ def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
 
 
 def brightsync(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
-    from brightsync.sync.jobs import run_once
+    from brightsync.sync.run import run_once
 
     wipe_tables()
     ids = add_org(crm, accounts, ["email"])
@@ -158,7 +158,7 @@ def one_by_one(
     """The stream of single-email runs; CRM calls of each run, and the seconds it all took."""
     from brightsync.db import session_scope
     from brightsync.models import Organisation
-    from brightsync.sync.jobs import run_once
+    from brightsync.sync.run import run_once
 
     accounts = single_scenario(aurinko, crm, customers)
     wipe_tables()

@@ -108,7 +108,7 @@ def initial_sync(user_id: int) -> None:
     from brightsync.db import session_scope
     from brightsync.models import SyncState
     from brightsync.sync import scheduler
-    from brightsync.sync.jobs import publish_sync
+    from brightsync.sync.queue import publish_sync
 
     scheduler.request_and_publish(user_id, "email", publish_sync)
     deadline = time.monotonic() + 60

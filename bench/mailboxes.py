@@ -296,7 +296,7 @@ def rss_mib(pid: int, tree: bool = True) -> float:
 def sync_through_worker(pid: int, user_ids: list[int], round_no: int, limit: float) -> float:
     """One run per mailbox through the worker; the worker's CPU seconds it took."""
     from brightsync.sync import scheduler
-    from brightsync.sync.jobs import publish_sync
+    from brightsync.sync.queue import publish_sync
 
     before = cpu_seconds(pid)
     for uid in user_ids:
@@ -375,7 +375,7 @@ def one_size(n: int, args: argparse.Namespace, aurinko: str, crm: str, soak: boo
     from brightsync.db import session_scope
     from brightsync.migrate import upgrade
     from brightsync.models import SyncState, utcnow
-    from brightsync.sync.jobs import run_once
+    from brightsync.sync.run import run_once
     from tests.conftest import WorkerProcess, apply_env, destroy_backend, make_backend
 
     sample = min(args.sample, n)

@@ -132,7 +132,7 @@ def one_round(
 ) -> dict:
     from brightsync.migrate import upgrade
     from brightsync.sync import scheduler
-    from brightsync.sync.jobs import publish_intake, publish_sync
+    from brightsync.sync.queue import publish_intake, publish_sync
     from tests.conftest import WorkerProcess, apply_env, destroy_backend, make_backend
 
     backend = make_backend("postgres")

@@ -158,7 +158,7 @@ def sync_cmd(user_id: int, service: str | None, queued: bool) -> None:
     from brightsync.db import session_scope
     from brightsync.models import User
     from brightsync.ops import actions, hooks, logs
-    from brightsync.sync.jobs import run_once
+    from brightsync.sync.run import run_once
 
     if queued:
         _echo_json(

@@ -210,3 +210,8 @@ def lock(name: str, ttl: float = 60.0, wait: float = 30.0) -> Iterator[bool]:
 def singleton(name: str, ttl: float) -> AbstractContextManager[bool]:
     """`with singleton("unmatched-retry", 3600) as mine:` — run the body only if `mine`."""
     return lock(name, ttl=ttl, wait=0)
+
+
+def sweep_lock_ttl() -> float:
+    """A sweep's singleton lock outlives no sweep interval (a killed sweep never skips two)."""
+    return max(1.0, get_settings().sweep_seconds * 0.8)

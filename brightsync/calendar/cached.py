@@ -30,7 +30,7 @@ def resume(ids: list[int]) -> None:
 
 def queue_runs(user_ids: list[int]) -> None:
     """A calendar run for each of these users who syncs their calendar."""
-    from brightsync.sync.jobs import publish_sync
+    from brightsync.sync.queue import publish_sync
 
     with session_scope() as s:
         wanted = [

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from brightsync.celery import app
 from brightsync.clients.aurinko import TokenDeadError
-from brightsync.coordination import singleton
+from brightsync.coordination import singleton, sweep_lock_ttl
 from brightsync.db import session_scope
 from brightsync.email import claims
 from brightsync.email.claims import OPEN_STATES, end_waits
@@ -17,7 +17,6 @@ from brightsync.email.context import load_context
 from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim
 from brightsync.sync import leases
-from brightsync.sync.jobs import sweep_lock_ttl
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def finish_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, i
             try:
                 process(ctx, [Work(claim_id=i) for i in ids], owner)
             except TokenDeadError as exc:
-                from brightsync.sync.jobs import mark_reauth
+                from brightsync.sync.run import mark_reauth
 
                 mark_reauth(user_id, str(exc))
             finally:

@@ -87,7 +87,7 @@ def set_paused(user_id: int, service: str | None, paused: bool) -> dict[str, Any
 
 def sync_now(user_id: int, service: str | None = None) -> dict[str, str]:
     """Queue a run per service ("enqueued", or "coalesced" into one already queued)."""
-    from brightsync.sync.jobs import publish_intake
+    from brightsync.sync.queue import publish_intake
 
     with session_scope() as s:
         user = _user(s, user_id)

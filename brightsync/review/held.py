@@ -64,7 +64,8 @@ def list_held(
 
 def decide(org_id: int, link_ids: list[int], decision: str) -> dict[str, Any]:
     """Record `decision` for the org's held links among `link_ids` and queue their runs."""
-    from brightsync.sync import jobs, scheduler
+    from brightsync.sync import scheduler
+    from brightsync.sync.queue import publish_sync
 
     if decision not in HELD_DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(HELD_DECISIONS)}")
@@ -83,7 +84,7 @@ def decide(org_id: int, link_ids: list[int], decision: str) -> dict[str, Any]:
         found = sorted(r.id for r in rows)
         runs = {(r.user_id, r.domain) for r in rows}
     for user_id, domain in runs:
-        scheduler.request_and_publish(user_id, domain, jobs.publish_sync)
+        scheduler.request_and_publish(user_id, domain, publish_sync)
     return {
         "decision": decision,
         "links": found,

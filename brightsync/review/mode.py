@@ -121,7 +121,9 @@ def set_mode(*, mode: str, org_id: int | None = None, user_id: int | None = None
 
 def activate(*, org_id: int | None = None, user_id: int | None = None) -> dict[str, Any]:
     """Switch to live and queue a run of every service: it does the reviewed work."""
-    from brightsync.sync import jobs, scheduler
+    from brightsync.sync import scheduler
+    from brightsync.sync.queue import publish_sync
+    from brightsync.sync.run import HANDLERS
 
     user_ids = set_mode(mode="live", org_id=org_id, user_id=user_id)
     queued = 0
@@ -132,8 +134,6 @@ def activate(*, org_id: int | None = None, user_id: int | None = None) -> dict[s
         }
     for uid, names in services.items():
         for service in names:
-            if service in jobs.HANDLERS and scheduler.request_and_publish(
-                uid, service, jobs.publish_sync
-            ):
+            if service in HANDLERS and scheduler.request_and_publish(uid, service, publish_sync):
                 queued += 1
     return {"mode": "live", "users": sorted(user_ids), "queued": queued}

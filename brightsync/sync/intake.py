@@ -273,7 +273,7 @@ def coalesced_into_pending(
 
 
 def _handle(entries: list[dict[str, Any]]) -> None:
-    from brightsync.sync.jobs import publish_intake
+    from brightsync.sync.queue import publish_intake
 
     accounts = {e["accountId"] for e in entries}
     with session_scope() as s:

@@ -118,7 +118,7 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
     process, so the request must not wait for Aurinko. When the broker refuses the task the
     registration is undone and QueueUnavailable raised, so a retry starts clean.
     """
-    from brightsync.sync.jobs import publish_subscriptions
+    from brightsync.sync.queue import publish_subscriptions
 
     try:
         with session_scope() as s:

@@ -18,7 +18,7 @@ from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
 from brightsync.sync import intake
-from brightsync.sync.jobs import publish_intake
+from brightsync.sync.queue import publish_intake
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)

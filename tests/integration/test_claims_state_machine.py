@@ -38,7 +38,7 @@ from brightsync.email import claims
 from brightsync.email.jobs import finish_claims
 from brightsync.models import EmailClaim, SyncState, utcnow
 from brightsync.sync import leases
-from brightsync.sync.jobs import run_once
+from brightsync.sync.run import run_once
 from tests.integration.inprocess import World, in_process_world
 
 USERS = ("alice", "bob", "carol")

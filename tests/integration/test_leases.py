@@ -14,7 +14,7 @@ from brightsync.email import claims
 from brightsync.email import sync as email_sync
 from brightsync.models import EmailClaim, SyncState, utcnow
 from brightsync.sync import leases, scheduler
-from brightsync.sync.jobs import run_once
+from brightsync.sync.run import run_once
 from tests.factories import make_org, make_user
 from tests.integration.inprocess import in_process_world
 

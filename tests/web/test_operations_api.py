@@ -35,7 +35,7 @@ def test_pause_is_durable_and_refuses_sync_now_until_resumed(client, org_user):
     assert refused.status_code == 409 and "paused" in refused.json["error"]
 
     # A run that starts anyway (a webhook queued it earlier) stops at the door.
-    from brightsync.sync.jobs import run_once
+    from brightsync.sync.run import run_once
 
     assert run_once(uid, "email") == {"status": "skipped", "reason": "paused"}
 
