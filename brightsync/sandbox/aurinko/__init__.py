@@ -8,9 +8,14 @@
     # https://api.aurinko.io
 
 Modules: `model` (the data: records with change stamps, accounts, sync cursors), `state`
-(AurinkoSimulator: every operation, under one lock), `records` (shapes of the OpenAPI
-schemas), `api` (the /v1 routes), `control` (the /_control routes), `webhooks` (handshake and
-notifications), `remote` (SandboxControl, a client of /_control, and WebhookRecorder).
+(AurinkoSimulator: the one lock, the settings and the shared tables, storing a change), and
+per resource the operations on it, each under that lock: `accounts` (accounts and
+credentials), `mail` (delivery and messages), `items` (events, contacts, tasks), `meetings`
+(a meeting's copies across calendars), `delta` (delta sync), `subscriptions`, `traffic`
+(statistics, request log, faults). `records` (shapes of the OpenAPI schemas), `intake` (what
+every /v1 request goes through), `api` (the /v1 routes), `control` (the /_control routes),
+`webhooks` (handshake and notifications, fed by the core), `remote` (SandboxControl, a client
+of /_control, and WebhookRecorder).
 
 Fidelity notes (where Aurinko's documentation is silent the simulator picks the strict or
 the documented-example behaviour): answers carry only documented properties and never null;

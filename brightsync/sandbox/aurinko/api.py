@@ -1,29 +1,39 @@
-"""The simulated Aurinko REST API under /v1 (paths, parameters and shapes of its OpenAPI)."""
+"""The simulated Aurinko REST API under /v1 (paths, parameters and shapes of its OpenAPI).
+
+The routes only; what every request goes through first (statistics, latency, faults,
+authentication) is intake.py.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from brightsync.sandbox.aurinko import meetings
 from brightsync.sandbox.aurinko import records as R
+from brightsync.sandbox.aurinko.accounts import account_json
+from brightsync.sandbox.aurinko.delta import delta, start_sync
+from brightsync.sandbox.aurinko.intake import OPERATIONS, register_intake
+from brightsync.sandbox.aurinko.items import (
+    create_record,
+    delete_record,
+    get_record,
+    list_calendars,
+    list_task_lists,
+    update_record,
+)
+from brightsync.sandbox.aurinko.mail import get_message, trash_message
 from brightsync.sandbox.aurinko.records import ApiFailure, bad_request
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
-from brightsync.sandbox.server import network_latency
-
-# Flask endpoint -> operation name used by the statistics (GET /_control/stats).
-OPERATIONS: dict[str, str] = {}
-
-
-def failure_response(failure: ApiFailure) -> Response:
-    response = jsonify(failure.body())
-    response.status_code = failure.status
-    response.headers.update(failure.headers)
-    return response
+from brightsync.sandbox.aurinko.subscriptions import (
+    add_subscription,
+    check_subscription,
+    delete_subscription,
+    get_subscription,
+    list_subscriptions,
+)
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -86,49 +96,13 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
 
         return decorator
 
-    @app.before_request
-    def _intake() -> Any:
-        if not request.path.startswith("/v1/"):
-            return None
-        op = OPERATIONS.get(request.endpoint or "", "unknown")
-        account_id = sim.identify(request.headers)
-        body = request.get_json(silent=True) if request.content_length else None
-        g.entry = sim.record_request(
-            op, account_id, request.method, request.path, request.args.to_dict(flat=False), body
-        )
-        network_latency(sim.latency_ms)  # outside the simulator's lock: requests overlap
-        fault = sim.take_fault(request.path, request.method, account_id)
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.status is not None:
-                return failure_response(sim.fault_failure(fault))
-        g.account = sim.authenticate(request.headers, allow_dead=op == "account.get")
-        return None
-
-    @app.after_request
-    def _outcome(response: Response) -> Response:
-        entry = g.get("entry")
-        if entry is not None:
-            sim.record_status(entry, response.status_code)
-        return response
-
-    @app.errorhandler(ApiFailure)
-    def _failure(exc: ApiFailure) -> Response:
-        return failure_response(exc)
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Any:
-        if not request.path.startswith("/v1/"):
-            return exc
-        code = {404: "notFound", 405: "methodNotAllowed"}.get(exc.code or 500, "badRequest")
-        return failure_response(ApiFailure(exc.code or 500, code, exc.description or code))
+    register_intake(app, sim)
 
     # --- account ----------------------------------------------------------------------------
 
     @route("/v1/account", "account.get")
     def account() -> Any:
-        return jsonify(sim.account_json(g.account))
+        return jsonify(account_json(g.account))
 
     # --- sync, one set of three routes per service --------------------------------------------
 
@@ -147,10 +121,11 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
         return {}
 
     def sync_start(service: str, container: str | None) -> Any:
-        return jsonify(sim.start_sync(g.account, service, container, **sync_params(service)))
+        return jsonify(start_sync(sim, g.account, service, container, **sync_params(service)))
 
     def sync_delta(service: str, container: str | None, kind: str) -> Any:
-        page = sim.delta(
+        page = delta(
+            sim,
             g.account,
             service,
             container,
@@ -212,24 +187,24 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
 
     @route("/v1/email/messages/<message_id>", "message.get")
     def message(message_id: str) -> Any:
-        return jsonify(sim.get_message(g.account, message_id, _body_type()))
+        return jsonify(get_message(sim, g.account, message_id, _body_type()))
 
     @route("/v1/email/messages/<message_id>", "message.delete", ("DELETE",))
     def message_delete(message_id: str) -> Any:
-        sim.trash_message(g.account, message_id)
+        trash_message(sim, g.account, message_id)
         return jsonify(status="Ok")
 
     # --- calendars and events ---------------------------------------------------------------
 
     @route("/v1/calendars", "calendars.list")
     def calendars() -> Any:
-        records = sim.calendars(g.account)
+        records = list_calendars(g.account)
         return jsonify(length=len(records), records=records)
 
     @route("/v1/calendars/<calendar_id>", "calendar.get")
     def calendar(calendar_id: str) -> Any:
         sim.feed_key(g.account, "calendar", calendar_id)
-        return jsonify(sim.calendars(g.account)[0])
+        return jsonify(list_calendars(g.account)[0])
 
     def event_answer(record: dict[str, Any], status: int) -> Any:
         out: dict[str, Any] = {"id": record["id"], "etag": record["etag"]}
@@ -242,7 +217,7 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
     @route("/v1/calendars/<calendar_id>/events", "event.create", ("POST",))
     def event_create(calendar_id: str) -> Any:
         _bool("notifyAttendees", True)
-        record = sim.create_record(g.account, "calendar", calendar_id, _json_body())
+        record = create_record(sim, g.account, "calendar", calendar_id, _json_body())
         meetings.propagate(sim, g.account, record, deleted=False)
         return event_answer(record, 201)
 
@@ -253,7 +228,7 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
 
     @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.get")
     def event_get(calendar_id: str, event_id: str) -> Any:
-        return jsonify(sim.get_record(g.account, "calendar", calendar_id, event_id))
+        return jsonify(get_record(sim, g.account, "calendar", calendar_id, event_id))
 
     @route("/v1/calendars/<calendar_id>/events/<event_id>", "event.update", ("PATCH",))
     def event_update(calendar_id: str, event_id: str) -> Any:
@@ -262,8 +237,8 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
         if not if_match:
             raise bad_request("the If-Match header is required")
         meetings.check_api_write(sim, g.account, event_id)
-        record = sim.update_record(
-            g.account, "calendar", calendar_id, event_id, _json_body(), if_match=if_match
+        record = update_record(
+            sim, g.account, "calendar", calendar_id, event_id, _json_body(), if_match=if_match
         )
         meetings.propagate(sim, g.account, record, deleted=False)
         return event_answer(record, 200)
@@ -272,8 +247,8 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
     def event_delete(calendar_id: str, event_id: str) -> Any:
         _bool("notifyAttendees", True)
         meetings.check_api_write(sim, g.account, event_id)
-        record = sim.get_record(g.account, "calendar", calendar_id, event_id)
-        sim.delete_record(g.account, "calendar", calendar_id, event_id)
+        record = get_record(sim, g.account, "calendar", calendar_id, event_id)
+        delete_record(sim, g.account, "calendar", calendar_id, event_id)
         meetings.propagate(sim, g.account, record, deleted=True)
         return Response(status=200)
 
@@ -284,45 +259,46 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
 
     @route("/v1/contacts", "contact.create", ("POST",))
     def contact_create() -> Any:
-        return or_id(sim.create_record(g.account, "contacts", None, _json_body()), 201)
+        return or_id(create_record(sim, g.account, "contacts", None, _json_body()), 201)
 
     @route("/v1/contacts/<contact_id>", "contact.get")
     def contact_get(contact_id: str) -> Any:
-        return jsonify(sim.get_record(g.account, "contacts", None, contact_id))
+        return jsonify(get_record(sim, g.account, "contacts", None, contact_id))
 
     @route("/v1/contacts/<contact_id>", "contact.update", ("PATCH",))
     def contact_update(contact_id: str) -> Any:
         if_match = request.headers.get("If-Match")
         if not if_match:
             raise bad_request("the If-Match header is required")
-        record = sim.update_record(
-            g.account, "contacts", None, contact_id, _json_body(), if_match=if_match
+        record = update_record(
+            sim, g.account, "contacts", None, contact_id, _json_body(), if_match=if_match
         )
         return or_id(record, 200)
 
     @route("/v1/contacts/<contact_id>", "contact.delete", ("DELETE",))
     def contact_delete(contact_id: str) -> Any:
-        sim.delete_record(g.account, "contacts", None, contact_id)
+        delete_record(sim, g.account, "contacts", None, contact_id)
         return Response(status=200)
 
     # --- task lists and tasks ---------------------------------------------------------------
 
     @route("/v1/tasklists", "tasklists.list")
     def task_lists() -> Any:
-        records = sim.task_lists(g.account)
+        records = list_task_lists(g.account)
         return jsonify(length=len(records), records=records)
 
     @route("/v1/tasklists/<list_id>/tasks", "task.create", ("POST",))
     def task_create(list_id: str) -> Any:
-        return or_id(sim.create_record(g.account, "tasks", list_id, _json_body()), 201)
+        return or_id(create_record(sim, g.account, "tasks", list_id, _json_body()), 201)
 
     @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.get")
     def task_get(list_id: str, task_id: str) -> Any:
-        return jsonify(sim.get_record(g.account, "tasks", list_id, task_id))
+        return jsonify(get_record(sim, g.account, "tasks", list_id, task_id))
 
     @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.update", ("PATCH",))
     def task_update(list_id: str, task_id: str) -> Any:
-        record = sim.update_record(
+        record = update_record(
+            sim,
             g.account,
             "tasks",
             list_id,
@@ -334,18 +310,18 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
 
     @route("/v1/tasklists/<list_id>/tasks/<task_id>", "task.delete", ("DELETE",))
     def task_delete(list_id: str, task_id: str) -> Any:
-        sim.delete_record(g.account, "tasks", list_id, task_id)
+        delete_record(sim, g.account, "tasks", list_id, task_id)
         return jsonify(status="Ok")
 
     # --- subscriptions ----------------------------------------------------------------------
 
     @route("/v1/subscriptions", "subscription.create", ("POST",))
     def subscription_create() -> Any:
-        resource, url, filters = sim.check_subscription(g.account, _json_body())
+        resource, url, filters = check_subscription(sim, g.account, _json_body())
         ok, detail = sim.webhooks.handshake(url, account_id=g.account.id)
         if not ok:
             raise ApiFailure(400, "badRequest", f"notificationUrl verification failed: {detail}")
-        sub = sim.add_subscription(g.account, resource, url, filters)
+        sub = add_subscription(sim, g.account, resource, url, filters)
         return jsonify(sub.to_json())
 
     @route("/v1/subscriptions", "subscriptions.list")
@@ -353,14 +329,14 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
         limit = _int("limit", 50, minimum=1)
         offset = _int("offset", 0)
         assert limit is not None and offset is not None
-        page = sim.list_subscriptions(g.account, limit, offset, _bool("includeInactive", False))
+        page = list_subscriptions(sim, g.account, limit, offset, _bool("includeInactive", False))
         return jsonify(page)
 
     @route("/v1/subscriptions/<sub_id>", "subscription.get")
     def subscription(sub_id: str) -> Any:
-        return jsonify(sim.subscription(g.account, sub_id).to_json())
+        return jsonify(get_subscription(sim, g.account, sub_id).to_json())
 
     @route("/v1/subscriptions/<sub_id>", "subscription.delete", ("DELETE",))
     def subscription_delete(sub_id: str) -> Any:
-        sim.delete_subscription(g.account, sub_id)
+        delete_subscription(sim, g.account, sub_id)
         return Response(status=200)

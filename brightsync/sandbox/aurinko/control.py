@@ -9,9 +9,29 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from brightsync.sandbox.aurinko import meetings
+from brightsync.sandbox.aurinko.accounts import (
+    configure_account,
+    create_account,
+    expire_tokens,
+    set_token_status,
+)
+from brightsync.sandbox.aurinko.items import (
+    create_record,
+    delete_record,
+    list_records,
+    update_record,
+)
+from brightsync.sandbox.aurinko.mail import delete_message, deliver_mail, put_raw_message
 from brightsync.sandbox.aurinko.model import Stats
 from brightsync.sandbox.aurinko.records import ApiFailure
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
+from brightsync.sandbox.aurinko.subscriptions import (
+    add_subscription,
+    check_subscription,
+    get_subscription,
+    send_lifecycle,
+)
+from brightsync.sandbox.aurinko.traffic import add_fault, clear_faults
 
 KINDS = {"events": "calendar", "contacts": "contacts", "tasks": "tasks"}
 
@@ -67,7 +87,8 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     def account_create() -> Any:
         body = _body()
         options = {k: v for k, v in body.items() if k not in ("email", "name", "provider")}
-        account = sim.create_account(
+        account = create_account(
+            sim,
             str(body.get("email") or ""),
             body.get("name"),
             body.get("provider") or "google",
@@ -83,11 +104,14 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
         body = _body()
         out = []
         for spec in body.get("accounts") or []:
-            account = sim.create_account(
-                str(spec.get("email") or ""), spec.get("name"), spec.get("provider") or "google"
+            account = create_account(
+                sim,
+                str(spec.get("email") or ""),
+                spec.get("name"),
+                spec.get("provider") or "google",
             )
             subs = [
-                sim.add_subscription(account, *sim.check_subscription(account, sub))
+                add_subscription(sim, account, *check_subscription(sim, account, sub))
                 for sub in spec.get("subscriptions") or []
             ]
             out.append(
@@ -98,7 +122,7 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
                     "subscriptions": [sub.to_json() for sub in subs],
                 }
             )
-        delivered = sum(1 for m in body.get("mail") or [] if sim.deliver_mail(m))
+        delivered = sum(1 for m in body.get("mail") or [] if deliver_mail(sim, m))
         return jsonify(accounts=out, mail=delivered), 201
 
     @bp.get("/accounts")
@@ -113,23 +137,24 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
 
     @bp.post("/accounts/<int:account_id>/settings")
     def account_settings(account_id: int) -> Any:
-        return jsonify(sim.configure_account(account_id, _body()))
+        return jsonify(configure_account(sim, account_id, _body()))
 
     @bp.post("/accounts/<int:account_id>/token")
     def token(account_id: int) -> Any:
-        sim.set_token_status(account_id, str(_body().get("status") or ""))
+        set_token_status(sim, account_id, str(_body().get("status") or ""))
         return jsonify(_account_out(sim, account_id))
 
     @bp.post("/accounts/<int:account_id>/expire-tokens")
     def expire(account_id: int) -> Any:
         mode = str(_body().get("mode") or "410")
-        sim.expire_tokens(account_id, mode)
+        expire_tokens(sim, account_id, mode)
         return jsonify(status="ok", mode=mode)
 
     @bp.post("/accounts/<int:account_id>/lifecycle")
     def lifecycle(account_id: int) -> Any:
         body = _body()
-        subs = sim.lifecycle(
+        subs = send_lifecycle(
+            sim,
             account_id,
             str(body.get("event") or "error"),
             body.get("error"),
@@ -141,20 +166,20 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
 
     @bp.post("/mail")
     def mail() -> Any:
-        return jsonify(sim.deliver_mail(_body())), 201
+        return jsonify(deliver_mail(sim, _body())), 201
 
     @bp.post("/accounts/<int:account_id>/messages")
     def raw_message(account_id: int) -> Any:
         body = request.get_json(silent=True)
-        return jsonify(id=sim.put_raw_message(account_id, body)), 201
+        return jsonify(id=put_raw_message(sim, account_id, body)), 201
 
     @bp.get("/accounts/<int:account_id>/messages")
     def messages(account_id: int) -> Any:
-        return jsonify(records=sim.list_records(account_id, "email"))
+        return jsonify(records=list_records(sim, account_id, "email"))
 
     @bp.delete("/accounts/<int:account_id>/messages/<message_id>")
     def message_delete(account_id: int, message_id: str) -> Any:
-        sim.delete_message(account_id, message_id)
+        delete_message(sim, account_id, message_id)
         return jsonify(status="ok")
 
     @bp.post("/meetings")
@@ -187,20 +212,21 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
 
     @bp.get("/accounts/<int:account_id>/<kind>")
     def records(account_id: int, kind: str) -> Any:
-        return jsonify(records=sim.list_records(account_id, kind_of(kind)))
+        return jsonify(records=list_records(sim, account_id, kind_of(kind)))
 
     @bp.post("/accounts/<int:account_id>/<kind>")
     def record_create(account_id: int, kind: str) -> Any:
         service = kind_of(kind)
-        record = sim.create_record(
-            sim.account(account_id), service, container(service), _body(), mailbox=True
+        record = create_record(
+            sim, sim.account(account_id), service, container(service), _body(), mailbox=True
         )
         return jsonify(record), 201
 
     @bp.patch("/accounts/<int:account_id>/<kind>/<record_id>")
     def record_update(account_id: int, kind: str, record_id: str) -> Any:
         service = kind_of(kind)
-        record = sim.update_record(
+        record = update_record(
+            sim,
             sim.account(account_id),
             service,
             container(service),
@@ -214,7 +240,7 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     @bp.delete("/accounts/<int:account_id>/<kind>/<record_id>")
     def record_delete(account_id: int, kind: str, record_id: str) -> Any:
         service = kind_of(kind)
-        sim.delete_record(sim.account(account_id), service, container(service), record_id)
+        delete_record(sim, sim.account(account_id), service, container(service), record_id)
         return jsonify(status="ok")
 
     # --- subscriptions and webhooks ---------------------------------------------------------
@@ -232,7 +258,7 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     def subscription_state(sub_id: int) -> Any:
         body = _body()
         with sim.lock:
-            sub = sim.subscription(None, sub_id)
+            sub = get_subscription(sim, None, sub_id)
             if "active" in body:
                 sub.active = bool(body["active"])
             if body.get("failDescription"):
@@ -259,11 +285,13 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
 
     @bp.post("/faults")
     def fault_add() -> Any:
-        return jsonify(sim.add_fault(_body()).to_json()), 201
+        return jsonify(add_fault(sim, _body()).to_json()), 201
 
     @bp.delete("/faults")
     def faults_clear() -> Any:
-        sim.clear_faults()
+        clear_faults(
+            sim,
+        )
         return jsonify(status="ok")
 
     @bp.get("/stats")

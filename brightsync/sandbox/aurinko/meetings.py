@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from brightsync.sandbox.aurinko import records as R
+from brightsync.sandbox.aurinko.items import create_record, update_record
 from brightsync.sandbox.aurinko.model import Account
 from brightsync.sandbox.aurinko.records import ApiFailure, bad_request
+from brightsync.sandbox.aurinko.state import AurinkoSimulator
 
 # What the organizer's edit carries to the invitees' copies (never their own answers).
 _SHARED = ("subject", "description", "location", "start", "end", "recurrence", "sensitivity")
@@ -36,11 +38,11 @@ def organizer_of(record: Mapping[str, Any]) -> str | None:
     return addr.strip().lower() if isinstance(addr, str) else None
 
 
-def _accounts_by_email(sim: Any) -> dict[str, Account]:
+def _accounts_by_email(sim: AurinkoSimulator) -> dict[str, Account]:
     return {a.email.lower(): a for a in sim.accounts.values()}
 
 
-def _copies(sim: Any, ical_uid: str) -> list[tuple[Account, dict[str, Any]]]:
+def _copies(sim: AurinkoSimulator, ical_uid: str) -> list[tuple[Account, dict[str, Any]]]:
     """Every live copy (masters and single events, not exceptions) of a meeting."""
     out = []
     for account in sim.accounts.values():
@@ -52,7 +54,7 @@ def _copies(sim: Any, ical_uid: str) -> list[tuple[Account, dict[str, Any]]]:
     return out
 
 
-def put_meeting(sim: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+def put_meeting(sim: AurinkoSimulator, data: Mapping[str, Any]) -> dict[str, Any]:
     """Create a meeting in the organizer's calendar and a copy in each registered invitee's."""
     found = R.address(data.get("organizer"))
     if found is None:
@@ -76,12 +78,12 @@ def put_meeting(sim: Any, data: Mapping[str, Any]) -> dict[str, Any]:
                 who = (att.get("emailAddress") or {}).get("address", "").lower()
                 if who in responses:
                     att["response"] = responses[who]
-            record = sim.create_record(account, "calendar", None, mine, mailbox=True)
+            record = create_record(sim, account, "calendar", None, mine, mailbox=True)
             copies[addr] = record["id"]
         return {"iCalUid": body["iCalUid"], "copies": copies}
 
 
-def update_meeting(sim: Any, ical_uid: str, body: Mapping[str, Any]) -> dict[str, str]:
+def update_meeting(sim: AurinkoSimulator, ical_uid: str, body: Mapping[str, Any]) -> dict[str, str]:
     """The organizer changed the meeting: every copy changes the same way."""
     with sim.lock:
         copies = _copies(sim, ical_uid)
@@ -89,14 +91,14 @@ def update_meeting(sim: Any, ical_uid: str, body: Mapping[str, Any]) -> dict[str
             raise ApiFailure(404, "notFound", f"meeting {ical_uid}")
         out = {}
         for account, rec in copies:
-            updated = sim.update_record(
-                account, "calendar", None, rec["id"], dict(body), if_match=None, mailbox=True
+            updated = update_record(
+                sim, account, "calendar", None, rec["id"], dict(body), if_match=None, mailbox=True
             )
             out[account.email.lower()] = updated["id"]
         return out
 
 
-def put_occurrence(sim: Any, ical_uid: str, data: Mapping[str, Any]) -> dict[str, str]:
+def put_occurrence(sim: AurinkoSimulator, ical_uid: str, data: Mapping[str, Any]) -> dict[str, str]:
     """An exception of a series in every copy: `type` modified (with its new start/end) or
     deleted, identified by `originalStart`."""
     kind = data.get("type") or "modified"
@@ -126,12 +128,12 @@ def put_occurrence(sim: Any, ical_uid: str, data: Mapping[str, Any]) -> dict[str
                     "masterId": master["id"],
                 },
             )
-            record = sim.create_record(account, "calendar", None, body, mailbox=True)
+            record = create_record(sim, account, "calendar", None, body, mailbox=True)
             out[account.email.lower()] = record["id"]
         return out
 
 
-def check_api_write(sim: Any, account: Account, event_id: str) -> None:
+def check_api_write(sim: AurinkoSimulator, account: Account, event_id: str) -> None:
     """Only the organizer changes a shared meeting: an invitee's API write is refused."""
     with sim.lock:
         feed = account.feeds.get(sim.feed_key(account, "calendar"))
@@ -143,7 +145,9 @@ def check_api_write(sim: Any, account: Account, event_id: str) -> None:
             raise ApiFailure(403, "forbidden", "only the organizer can change this meeting")
 
 
-def propagate(sim: Any, account: Account, record: Mapping[str, Any], deleted: bool) -> None:
+def propagate(
+    sim: AurinkoSimulator, account: Account, record: Mapping[str, Any], deleted: bool
+) -> None:
     """The organizer's API change reaches the invitees' copies (created when new)."""
     if organizer_of(record) != account.email.lower():
         return
@@ -156,7 +160,8 @@ def propagate(sim: Any, account: Account, record: Mapping[str, Any], deleted: bo
             for other, rec in held.values():
                 info = copy.deepcopy(rec.get("meetingInfo") or {})
                 info["canceled"] = True
-                sim.update_record(
+                update_record(
+                    sim,
                     other,
                     "calendar",
                     None,
@@ -174,8 +179,8 @@ def propagate(sim: Any, account: Account, record: Mapping[str, Any], deleted: bo
                 continue
             if addr in held:
                 other, rec = held[addr]
-                sim.update_record(
-                    other, "calendar", None, rec["id"], shared, if_match=None, mailbox=True
+                update_record(
+                    sim, other, "calendar", None, rec["id"], shared, if_match=None, mailbox=True
                 )
             elif addr in accounts:
                 body = {
@@ -183,10 +188,10 @@ def propagate(sim: Any, account: Account, record: Mapping[str, Any], deleted: bo
                     "organizer": copy.deepcopy(record.get("organizer")),
                     "iCalUid": ical_uid,
                 }
-                sim.create_record(accounts[addr], "calendar", None, body, mailbox=True)
+                create_record(sim, accounts[addr], "calendar", None, body, mailbox=True)
 
 
-def series_info(sim: Any, account: Account, master_id: str) -> dict[str, Any]:
+def series_info(sim: AurinkoSimulator, account: Account, master_id: str) -> dict[str, Any]:
     """GET …/events/{masterId}/series: the pattern and the series' exceptions."""
     with sim.lock:
         feed = account.feeds.get(sim.feed_key(account, "calendar"))

@@ -3,6 +3,10 @@
 Changes are collected per subscription for a short debounce so that a burst becomes one
 notification, then POSTed (signed when the app has a signing secret) from background
 threads, retried a few times on failure. Every attempt is recorded in the delivery log.
+
+The dispatcher knows the simulator only as its settings (read at each use, so
+/_control/settings applies at once) and a callback that takes each delivery's outcome;
+the simulator owns the dispatcher, never the other way round.
 """
 
 from __future__ import annotations
@@ -14,20 +18,32 @@ import queue
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from brightsync.sandbox.aurinko.model import Subscription
 from brightsync.sandbox.aurinko.records import iso
 from brightsync.signing import signed_headers
-
-if TYPE_CHECKING:
-    from brightsync.sandbox.aurinko.state import AurinkoSimulator, Subscription
 
 log = logging.getLogger(__name__)
 
 WORKERS = 4
+
+# (subscription id, delivered, failure detail): how a notification ended.
+DeliveryOutcome = Callable[[int, bool, str | None], None]
+
+
+class WebhookSettings(Protocol):
+    """The simulator's settings the dispatcher reads (AurinkoSimulator has them all)."""
+
+    signing_secret: str | None
+    webhook_debounce: float
+    webhook_attempts: int
+    webhook_retry_delay: float
+    handshake_timeout: float
 
 
 def _with_query(url: str, name: str, value: str) -> str:
@@ -37,8 +53,9 @@ def _with_query(url: str, name: str, value: str) -> str:
 
 
 class WebhookDispatcher:
-    def __init__(self, sim: AurinkoSimulator) -> None:
-        self.sim = sim
+    def __init__(self, settings: WebhookSettings, *, on_result: DeliveryOutcome) -> None:
+        self.settings = settings
+        self.on_result = on_result
         self.cond = threading.Condition()
         # subscription id -> {"sub": {...}, "payloads": [...], "first": monotonic time}
         self.pending: dict[int, dict[str, Any]] = {}
@@ -81,7 +98,7 @@ class WebhookDispatcher:
         token = secrets.token_urlsafe(24)
         target = _with_query(url, "validationToken", token)
         entry = self._log_entry("validation", None, account_id, target, {"validationToken": token})
-        status, text, error = self._post(target, b"", "text/plain", self.sim.handshake_timeout)
+        status, text, error = self._post(target, b"", "text/plain", self.settings.handshake_timeout)
         self._attempt(entry, status, error)
         if error is not None:
             detail = f"validation request failed: {error}"
@@ -148,7 +165,7 @@ class WebhookDispatcher:
                     if self._closed:
                         return
                     now = time.monotonic()
-                    debounce = self.sim.webhook_debounce
+                    debounce = self.settings.webhook_debounce
                     due = [sid for sid, b in self.pending.items() if now - b["first"] >= debounce]
                     if due:
                         break
@@ -187,7 +204,7 @@ class WebhookDispatcher:
     def _deliver(self, kind: str, sub: dict[str, Any], body: dict[str, Any], gen: int) -> None:
         raw = json.dumps(body, separators=(",", ":")).encode()
         entry = self._log_entry(kind, sub["id"], sub["accountId"], sub["url"], body, gen)
-        attempts = max(1, self.sim.webhook_attempts)
+        attempts = max(1, self.settings.webhook_attempts)
         detail = None
         for attempt in range(1, attempts + 1):
             status, _, error = self._post(sub["url"], raw, "application/json", 10.0)
@@ -195,21 +212,21 @@ class WebhookDispatcher:
             if status is not None and 200 <= status < 300:
                 self._finish(entry, True)
                 if gen == self.generation:
-                    self.sim.delivery_result(sub["id"], True, None)
+                    self.on_result(sub["id"], True, None)
                 return
             detail = error or f"notification answered {status}"
             if attempt < attempts:
-                time.sleep(self.sim.webhook_retry_delay * attempt)
+                time.sleep(self.settings.webhook_retry_delay * attempt)
         self._finish(entry, False)
         if gen == self.generation:
-            self.sim.delivery_result(sub["id"], False, detail)
+            self.on_result(sub["id"], False, detail)
 
     def _post(
         self, url: str, body: bytes, content_type: str, timeout: float
     ) -> tuple[int | None, str | None, str | None]:
         headers = {"Content-Type": content_type, "User-Agent": "Aurinko-Sandbox/1.0"}
-        if self.sim.signing_secret:
-            headers.update(signed_headers(self.sim.signing_secret, body))
+        if self.settings.signing_secret:
+            headers.update(signed_headers(self.settings.signing_secret, body))
         try:
             response = requests.post(url, data=body, headers=headers, timeout=timeout)
         except requests.RequestException as exc:
@@ -232,7 +249,7 @@ class WebhookDispatcher:
             "accountId": account_id,
             "url": url,
             "body": body,
-            "signed": bool(self.sim.signing_secret),
+            "signed": bool(self.settings.signing_secret),
             "attempts": [],
             "ok": None,
             "createdAt": iso(time.time()),
