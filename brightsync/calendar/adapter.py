@@ -19,7 +19,6 @@ an occurrence is not written back individually; both are left as they are (see `
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -30,7 +29,6 @@ from sqlalchemy import or_, select, update
 
 from brightsync.calendar import claims
 from brightsync.calendar import rules as R
-from brightsync.clients.aurinko import SyncTokenExpired
 from brightsync.clients.http import NotFoundError
 from brightsync.crm.context import CrmContext
 from brightsync.crm.context import load_context as _load
@@ -38,13 +36,12 @@ from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
 from brightsync.email.rules import EmailPolicy, Participant
 from brightsync.models import MeetingClaim, MeetingCopy, utcnow
-from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side
+from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side, find_in_crm
 from brightsync.sync.creates import create_once
-from brightsync.sync.cursors import CRM_CURSOR_LAG, read_delta
+from brightsync.sync.cursors import next_since, now
+from brightsync.sync.delta import read_delta
 from brightsync.times import parse_instant
 from brightsync.unmatched import cache
-
-log = logging.getLogger(__name__)
 
 CALENDAR = "primary"
 OCCURRENCE = "#"
@@ -106,21 +103,23 @@ class CalendarAdapter:
         return self._mailbox_record(record_id, event) if event is not None else None
 
     def find(self, side: Side, fields: Mapping[str, Any], key: str) -> Record | None:
-        """Look before creating in the CRM: the meeting's claimed CRM event, else an event at
-        the same time with the same subject (a create whose answer was lost)."""
-        if side == MAILBOX:
-            return None
-        claimed = self._claimed_crm_id(fields.get("meeting"))
+        return find_in_crm(side, lambda: self._found_native(fields), self._crm_record)
+
+    def _found_native(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The CRM event a lost create of `fields` made: the meeting's claimed CRM event, else
+        an event at the same time with the same subject."""
+        with session_scope() as s:
+            claimed = claims.crm_event_of(s, self.ctx.org_id, fields.get("meeting"))
         if claimed:
-            found = self.get(CRM, claimed)
-            if found is not None:
-                return found
-        when = R.when_of(fields)
-        start = when.start_instant()
+            try:
+                return self.ctx.crm.get_event(claimed)
+            except NotFoundError:
+                pass
+        start = R.when_of(fields).start_instant()
         for event in self.ctx.crm.events_in_window(start, start + timedelta(seconds=1)):
             mapped = R.crm_fields(event)
             if mapped and all(mapped.get(k) == fields.get(k) for k in ("subject", "start")):
-                return self._crm_record(event)
+                return event
         return None
 
     # --- writing ------------------------------------------------------------------------------
@@ -195,31 +194,18 @@ class CalendarAdapter:
     # --- the mailbox side ---------------------------------------------------------------------
 
     def _mailbox_changes(self, cursor: str | None) -> ChangeSet:
-        tokens = json.loads(cursor) if cursor else None
-        try:
-            return self._delta(tokens)
-        except SyncTokenExpired:
-            log.info("calendar delta token expired for user %s: full listing", self.ctx.user_id)
-            return self._delta(None)
-
-    def _delta(self, tokens: Mapping[str, str] | None) -> ChangeSet:
         aurinko = self.ctx.aurinko
-        if tokens is None:
-            started = aurinko.start_sync(
-                "calendar", calendar_id=CALENDAR, time_min=self.window[0], time_max=self.window[1]
-            )
-            tokens = {"updated": started.updated_token, "deleted": started.deleted_token}
-        next_tokens = dict(tokens)
-        updated, next_tokens["updated"] = read_delta(
-            aurinko.delta_pages("calendar", "updated", tokens["updated"]), tokens["updated"]
+        lo, hi = self.window
+        delta = read_delta(
+            aurinko,
+            "calendar",
+            json.loads(cursor) if cursor else None,
+            lambda: aurinko.start_sync("calendar", calendar_id=CALENDAR, time_min=lo, time_max=hi),
+            calendar_id=CALENDAR,
         )
-        deleted, next_tokens["deleted"] = read_delta(
-            aurinko.delta_pages("calendar", "deleted", tokens["deleted"]), tokens["deleted"]
-        )
-        events = [e for e in updated if isinstance(e, dict)]
-        gone = [str(e["id"]) for e in deleted if isinstance(e, dict) and e.get("id")]
-        records, deleted = self._records(self._candidates(events), gone)
-        return ChangeSet(tuple(records), tuple(deleted), json.dumps(next_tokens, sort_keys=True))
+        events = [e for e in delta.updated if isinstance(e, dict)]
+        records, deleted = self._records(self._candidates(events), delta.deleted_ids)
+        return ChangeSet(tuple(records), tuple(deleted), json.dumps(delta.tokens, sort_keys=True))
 
     def _candidates(self, events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         """(mailbox id, event) for every single event and every occurrence in the window, plus
@@ -464,8 +450,8 @@ class CalendarAdapter:
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
         crm = self.ctx.crm
         # `since` trails the read: a change landing while we read is read again next time
-        # (re-reads are echo-free), never missed.
-        next_cursor = R.utc_text(utcnow() - CRM_CURSOR_LAG)
+        # (re-reads are echo-free), never missed; and it never moves back.
+        next_cursor = next_since(cursor, now())
         if cursor is None:
             events = list(crm.events_in_window(*self.window))
             gone: list[str] = []
@@ -519,16 +505,6 @@ class CalendarAdapter:
             native=event,
         )
 
-    def _claimed_crm_id(self, key: object) -> str | None:
-        if not isinstance(key, str):
-            return None
-        with session_scope() as s:
-            return s.scalar(
-                select(MeetingClaim.crm_event_id).where(
-                    MeetingClaim.org_id == self.ctx.org_id, MeetingClaim.meeting_key == key
-                )
-            )
-
     def _crm_body(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """CRM body with userId for colleagues, contactId and relatedTo for matched people.
         This user comes first among the attendees: the CRM event is theirs."""
@@ -574,13 +550,11 @@ class CalendarAdapter:
         def send(idempotency_key: str) -> dict[str, Any]:
             return self.ctx.crm.create_event(body, idempotency_key=idempotency_key)
 
-        def lookup() -> dict[str, Any] | None:
-            found = self.find(CRM, fields, key)
-            return dict(found.native or {"id": found.id}) if found is not None else None
-
         if not isinstance(meeting, str):
             return self._crm_record({**body, **send(key)})
-        result = create_once(self.ctx.org_id, "event", meeting, send, lookup)
+        result = create_once(
+            self.ctx.org_id, "event", meeting, send, lambda: self._found_native(fields)
+        )
         with session_scope() as s:
             claims.set_crm_event(s, self.ctx.org_id, meeting, result.remote_id)
         made = {**body, **result.record}

@@ -109,6 +109,17 @@ def owned_keys(session: Session, user_id: int, keys: list[str]) -> set[str]:
     )
 
 
+def crm_event_of(session: Session, org_id: int, key: object) -> str | None:
+    """The CRM event recorded for a meeting key (None: no key, no claim, or none yet)."""
+    if not isinstance(key, str):
+        return None
+    return session.scalar(
+        select(MeetingClaim.crm_event_id).where(
+            MeetingClaim.org_id == org_id, MeetingClaim.meeting_key == key
+        )
+    )
+
+
 def set_crm_event(session: Session, org_id: int, key: str, crm_event_id: str | None) -> None:
     session.execute(
         update(MeetingClaim)
