@@ -1,7 +1,7 @@
 """The calendar adapter of the two-way core: one user's primary calendar <-> the org's CRM events.
 
 Mailbox side: the primary calendar's delta sync over the window (`pastDays`, `futureDays`).
-Each event is classified (calendar/rules.py); a meeting is synced only by the owner of its
+Each event is classified (calendar/meetings.py); a meeting is synced only by the owner of its
 org-wide claim (calendar/claims.py), so a meeting in five colleagues' calendars is one CRM
 event. Series are expanded into their occurrences in the window; an occurrence's mailbox id is
 ``<series id>#<original start>``. A meeting whose external attendees match no contact waits
@@ -28,7 +28,23 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from brightsync.calendar import claims
-from brightsync.calendar import rules as R
+from brightsync.calendar.mapping import (
+    crm_fields,
+    crm_payload,
+    mailbox_fields,
+    mailbox_payload,
+    when_of,
+)
+from brightsync.calendar.meetings import (
+    LEAVES_CRM,
+    CalendarPolicy,
+    EventDecision,
+    classify,
+    meeting_key,
+    organizer_of,
+)
+from brightsync.calendar.recurrence import expand, original_start
+from brightsync.calendar.times import When, crm_when
 from brightsync.clients.http import NotFoundError
 from brightsync.crm.context import CrmContext
 from brightsync.crm.context import load_context as _load
@@ -50,8 +66,8 @@ CACHE_KIND = "meeting"
 
 class CalendarContext(CrmContext):
     @cached_property
-    def policy(self) -> R.CalendarPolicy:
-        return R.CalendarPolicy.from_settings(self.settings, self.org_domains)
+    def policy(self) -> CalendarPolicy:
+        return CalendarPolicy.from_settings(self.settings, self.org_domains)
 
     @cached_property
     def email_policy(self) -> EmailPolicy:
@@ -70,7 +86,7 @@ def load_context(user_id: int) -> CalendarContext:
 def occurrence_id(event: Mapping[str, Any]) -> str | None:
     """The mailbox id of an occurrence (computed or an exception): series id + original."""
     info = event.get("occurrenceInfo")
-    original = R.original_start(event)
+    original = original_start(event)
     if isinstance(info, Mapping) and info.get("masterId") and original:
         return f"{info['masterId']}{OCCURRENCE}{original}"
     return None
@@ -115,9 +131,9 @@ class CalendarAdapter:
                 return self.ctx.crm.get_event(claimed)
             except NotFoundError:
                 pass
-        start = R.when_of(fields).start_instant()
+        start = when_of(fields).start_instant()
         for event in self.ctx.crm.events_in_window(start, start + timedelta(seconds=1)):
-            mapped = R.crm_fields(event)
+            mapped = crm_fields(event)
             if mapped and all(mapped.get(k) == fields.get(k) for k in ("subject", "start")):
                 return event
         return None
@@ -127,11 +143,11 @@ class CalendarAdapter:
     def create(self, side: Side, fields: Mapping[str, Any], key: str) -> Record:
         if side == CRM:
             return self._create_crm(fields, key)
-        body = R.mailbox_payload(fields, timezone="UTC", organizer=self.me)
+        body = mailbox_payload(fields, timezone="UTC", organizer=self.me)
         created = self.ctx.aurinko.create_event(
             CALENDAR, body, notify_attendees=self.ctx.notify_attendees
         )
-        meeting = R.meeting_key(created)
+        meeting = meeting_key(created)
         if meeting:
             with session_scope() as s:
                 claims.claim_meeting(
@@ -160,7 +176,7 @@ class CalendarAdapter:
             # of a series): the mailbox keeps what it has; the core sees it unchanged.
             return self._mailbox_record(record_id, event)
         zone = (event.get("start") or {}).get("timezone")
-        body = R.mailbox_payload(patch, timezone=zone, organizer=self.me)
+        body = mailbox_payload(patch, timezone=zone, organizer=self.me)
         if not body:
             return self._mailbox_record(record_id, event)
         updated = self.ctx.aurinko.update_event(
@@ -219,7 +235,7 @@ class CalendarAdapter:
         for e in events:
             if e.get("recurrenceType") == "master":
                 series_exceptions = self._exceptions(e, exceptions.pop(str(e.get("id")), []))
-                occurrences = R.expand(
+                occurrences = expand(
                     e, series_exceptions, self.window, self.ctx.policy.max_occurrences
                 )
                 if occurrences is None:
@@ -254,15 +270,15 @@ class CalendarAdapter:
             info = self.ctx.aurinko.series(CALENDAR, str(master.get("id")))
         except NotFoundError:
             return seen
-        known = {R.original_start(e) for e in seen}
+        known = {original_start(e) for e in seen}
         out = list(seen)
         for occ in info.get("deletedOccurrences") or []:
-            if isinstance(occ, dict) and R.original_start({"occurrenceInfo": occ}) not in known:
+            if isinstance(occ, dict) and original_start({"occurrenceInfo": occ}) not in known:
                 out.append({"occurrenceInfo": {**occ, "type": "deleted"}})
         for occ in info.get("modifiedOccurrences") or []:
             if not isinstance(occ, dict) or not occ.get("id"):
                 continue
-            if R.original_start({"occurrenceInfo": occ}) in known:
+            if original_start({"occurrenceInfo": occ}) in known:
                 continue
             try:
                 out.append(self.ctx.aurinko.get_event(CALENDAR, str(occ["id"])))
@@ -289,10 +305,10 @@ class CalendarAdapter:
         decided = []
         skipped = []
         for record_id, event in candidates:
-            decision = R.classify(event, self.ctx.policy, self.me)
+            decision = classify(event, self.ctx.policy, self.me)
             self.ctx.count(f"events_{decision.action}")
-            key = R.meeting_key(event)
-            if decision.action == "skip" and decision.reason not in R.LEAVES_CRM and key:
+            key = meeting_key(event)
+            if decision.action == "skip" and decision.reason not in LEAVES_CRM and key:
                 skipped.append((record_id, event, decision, key))
                 continue
             if decision.action != "sync" or key is None:
@@ -326,7 +342,7 @@ class CalendarAdapter:
         deleted += self._copies_gone(gone)
         return records, deleted
 
-    def _claim(self, decided: list[tuple[str, dict[str, Any], R.EventDecision, str]]) -> set[str]:
+    def _claim(self, decided: list[tuple[str, dict[str, Any], EventDecision, str]]) -> set[str]:
         owned: set[str] = set()
         with session_scope() as s:
             for record_id, event, _, key in decided:
@@ -336,7 +352,7 @@ class CalendarAdapter:
                     user_id=self.ctx.user_id,
                     key=key,
                     event_id=record_id,
-                    organizer=R.organizer_of(event) == self.me,
+                    organizer=organizer_of(event) == self.me,
                     subject=event.get("subject"),
                 )
                 if result.owned:
@@ -346,7 +362,7 @@ class CalendarAdapter:
         return owned
 
     def _matches(
-        self, event: Mapping[str, Any], decision: R.EventDecision, key: str
+        self, event: Mapping[str, Any], decision: EventDecision, key: str
     ) -> dict[str, dict[str, Any]]:
         """The external attendees' contacts. A meeting syncs once one of them is a contact
         (auto-created under the email rules when allowed); until then it waits in the sync
@@ -376,7 +392,7 @@ class CalendarAdapter:
 
     def _may_create_contacts(self, event: Mapping[str, Any]) -> bool:
         mode = self.ctx.email_policy.contact_creation
-        return mode == "all" or (mode == "sent" and R.organizer_of(event) == self.me)
+        return mode == "all" or (mode == "sent" and organizer_of(event) == self.me)
 
     def _copies_gone(self, gone: list[str]) -> list[str]:
         """This user's copies that left the calendar. The meeting goes from the CRM only when
@@ -417,9 +433,9 @@ class CalendarAdapter:
             return None
         if not original:
             return event
-        near = R.When(original, original, "T" not in original).start_instant()
+        near = When(original, original, "T" not in original).start_instant()
         window = (near - timedelta(days=1), near + timedelta(days=2))
-        for occ in R.expand(event, self._exceptions(event, []), window, 10) or []:
+        for occ in expand(event, self._exceptions(event, []), window, 10) or []:
             if occurrence_id(occ) == record_id:
                 return occ
         return None
@@ -431,8 +447,8 @@ class CalendarAdapter:
         private: bool | None = None,
         key: str | None = None,
     ) -> Record:
-        fields = R.mailbox_fields(event, private) or {}
-        fields["meeting"] = key or R.meeting_key(event)
+        fields = mailbox_fields(event, private) or {}
+        fields["meeting"] = key or meeting_key(event)
         return Record(
             id=record_id,
             fields=fields,
@@ -442,7 +458,7 @@ class CalendarAdapter:
         )
 
     def _organised(self, event: Mapping[str, Any]) -> bool:
-        organizer = R.organizer_of(event)
+        organizer = organizer_of(event)
         return organizer is None or organizer == self.me
 
     # --- the CRM side -------------------------------------------------------------------------
@@ -465,7 +481,7 @@ class CalendarAdapter:
             event_id = str(event.get("id") or "")
             if not event_id or not self._mine(event, owners.get(event_id)):
                 continue
-            when = R.crm_when(event)
+            when = crm_when(event)
             if when is None or not (lo <= when.start_instant() < hi):
                 continue
             records.append(self._crm_record(event))
@@ -499,7 +515,7 @@ class CalendarAdapter:
     def _crm_record(self, event: Mapping[str, Any]) -> Record:
         return Record(
             id=str(event["id"]),
-            fields=R.crm_fields(event) or {},
+            fields=crm_fields(event) or {},
             version=str(event.get("lastModifiedAt") or "") or None,
             modified=parse_instant(event.get("lastModifiedAt")),
             native=event,
@@ -522,7 +538,7 @@ class CalendarAdapter:
             unique = list({str(c.get("id")): c for c in contacts.values()}.values())
             related = self.ctx.matcher.relations(unique) if unique else None
         ordered = {**fields, "attendees": attendees} if "attendees" in fields else fields
-        body = R.crm_payload(ordered, users=users, contacts=contact_ids, related_to=related)
+        body = crm_payload(ordered, users=users, contacts=contact_ids, related_to=related)
         if "attendees" in body:  # crm_payload keeps the given order
             body["attendees"].sort(key=lambda a: attendees.index(a["emailAddress"]))
         return body
