@@ -124,7 +124,8 @@ def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
 
 
 def brightsync(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
-    from brightsync.calendar.adapter import CalendarAdapter, load_context
+    from brightsync.calendar.adapter import CalendarAdapter
+    from brightsync.calendar.context import load_context
     from brightsync.sync.adapter import CRM, MAILBOX
 
     wipe_tables()

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.db import dialect_insert, session_scope
-from brightsync.models import MeetingClaim, MeetingCopy, utcnow
+from brightsync.models import MeetingClaim, MeetingCopy, UnmatchedItem, utcnow
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,56 @@ def owned_keys(session: Session, user_id: int, keys: list[str]) -> set[str]:
     )
 
 
+def crm_event_of(session: Session, org_id: int, key: object) -> str | None:
+    """The CRM event recorded for a meeting key (None: no key, no claim, or none yet)."""
+    if not isinstance(key, str):
+        return None
+    return session.scalar(
+        select(MeetingClaim.crm_event_id).where(
+            MeetingClaim.org_id == org_id, MeetingClaim.meeting_key == key
+        )
+    )
+
+
 def set_crm_event(session: Session, org_id: int, key: str, crm_event_id: str | None) -> None:
     session.execute(
         update(MeetingClaim)
         .where(MeetingClaim.org_id == org_id, MeetingClaim.meeting_key == key)
         .values(crm_event_id=crm_event_id, updated_at=utcnow())
+    )
+
+
+def forget_crm_event(session: Session, org_id: int, crm_event_id: str) -> None:
+    """The CRM event is deleted: no meeting points at it any more."""
+    session.execute(
+        update(MeetingClaim)
+        .where(MeetingClaim.org_id == org_id, MeetingClaim.crm_event_id == crm_event_id)
+        .values(crm_event_id=None)
+    )
+
+
+def crm_owners(org_id: int, crm_event_ids: list[str]) -> dict[str, int]:
+    """Who syncs each of these CRM events (those a meeting claim created)."""
+    if not crm_event_ids:
+        return {}
+    with session_scope() as s:
+        rows = s.execute(
+            select(MeetingClaim.crm_event_id, MeetingClaim.owner_user_id).where(
+                MeetingClaim.org_id == org_id, MeetingClaim.crm_event_id.in_(crm_event_ids)
+            )
+        )
+        return {crm_id: owner for crm_id, owner in rows}
+
+
+def released_events(session: Session, user_id: int) -> list[str]:
+    """This user's event ids of the meetings flagged to be read again (the sync cache released
+    them, or the user inherited them)."""
+    return list(
+        session.scalars(
+            select(MeetingClaim.owner_event_id).where(
+                MeetingClaim.owner_user_id == user_id, MeetingClaim.recheck.is_(True)
+            )
+        )
     )
 
 
@@ -165,10 +210,37 @@ def copy_gone(session: Session, org_id: int, user_id: int, key: str) -> int | No
     return heir.user_id
 
 
+def copies_gone(
+    org_id: int, user_id: int, event_ids: list[str], occurrence: str
+) -> tuple[set[str], set[int]]:
+    """These events (and their occurrences, ``<id><occurrence>...``) left this user's
+    calendar: each copy of a meeting goes (`copy_gone`). Returns the event ids whose meeting a
+    colleague inherited, and those colleagues."""
+    inherited: set[str] = set()
+    heirs: set[int] = set()
+    with session_scope() as s:
+        for start in range(0, len(event_ids), 200):
+            chunk = event_ids[start : start + 200]
+            rows = s.execute(
+                select(MeetingCopy.meeting_key, MeetingCopy.event_id).where(
+                    MeetingCopy.org_id == org_id,
+                    MeetingCopy.user_id == user_id,
+                    or_(
+                        MeetingCopy.event_id.in_(chunk),
+                        *(MeetingCopy.event_id.startswith(g + occurrence) for g in chunk),
+                    ),
+                )
+            ).all()
+            for key, event_id in rows:
+                heir = copy_gone(s, org_id, user_id, key)
+                if heir is not None:
+                    inherited.add(event_id)
+                    heirs.add(heir)
+    return inherited, heirs
+
+
 def describe_meeting(session: Session, org_id: int, key: str) -> dict[str, Any] | None:
     """Why a meeting is (or is not) in the CRM: its owner, its copies, the sync cache."""
-    from brightsync.models import UnmatchedItem
-
     c = session.execute(
         select(MeetingClaim).where(MeetingClaim.org_id == org_id, MeetingClaim.meeting_key == key)
     ).scalar_one_or_none()

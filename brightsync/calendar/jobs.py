@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from brightsync.calendar.adapter import CalendarAdapter, CalendarContext
+from brightsync.calendar.adapter import CalendarAdapter
+from brightsync.calendar.context import CalendarContext
 from brightsync.sync.handler import run_twoway
 
 

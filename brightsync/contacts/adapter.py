@@ -25,15 +25,16 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from brightsync.clients.aurinko import AurinkoClient, SyncTokenExpired
+from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import NotFoundError
 from brightsync.contacts import rules
 from brightsync.crm.matching import Matcher
 from brightsync.people.phones import DEFAULT_REGION
-from brightsync.sync.adapter import MAILBOX, ChangeSet, Held, Record, Side
+from brightsync.sync.adapter import MAILBOX, ChangeSet, Held, Record, Side, find_in_crm
 from brightsync.sync.creates import attempt_create
-from brightsync.sync.cursors import next_since, now, read_delta
+from brightsync.sync.cursors import next_since, now
+from brightsync.sync.delta import read_delta
 from brightsync.times import parse_instant
 
 log = logging.getLogger(__name__)
@@ -124,32 +125,21 @@ class ContactsAdapter:
         if state.get("category") != self.category:
             state = {"category": self.category}  # first sync, or another category now
         first = not state.get("updated")
-        for _attempt in range(2):
-            if not state.get("updated"):
-                tokens = self.aurinko.start_sync("contacts")
-                state["updated"], state["deleted"] = tokens.updated_token, tokens.deleted_token
-            try:
-                updated, next_updated = self._delta("updated", state["updated"])
-                deleted, next_deleted = self._delta("deleted", state["deleted"])
-            except SyncTokenExpired:
-                state.pop("updated", None)
+        delta = read_delta(
+            self.aurinko, "contacts", state, lambda: self.aurinko.start_sync("contacts")
+        )
+        state.update(delta.tokens)
+        gone = delta.deleted_ids
+        records = []
+        for contact in delta.updated:
+            if str(contact["id"]) in gone:
                 continue
-            state["updated"], state["deleted"] = next_updated, next_deleted
-            gone = [str(d["id"]) for d in deleted]
-            records = []
-            for contact in updated:
-                if str(contact["id"]) in gone:
-                    continue
-                if not rules.in_category(contact, self.category):
-                    if not first:
-                        gone.append(str(contact["id"]))  # taken out of the category
-                    continue
-                records.append(self._mailbox_record(contact))
-            return ChangeSet(tuple(records), tuple(gone), json.dumps(state, sort_keys=True))
-        raise SyncTokenExpired("contacts delta tokens expired twice in a row")
-
-    def _delta(self, kind: str, token: str) -> tuple[list[dict[str, Any]], str]:
-        return read_delta(self.aurinko.delta_pages("contacts", kind, token), token)
+            if not rules.in_category(contact, self.category):
+                if not first:
+                    gone.append(str(contact["id"]))  # taken out of the category
+                continue
+            records.append(self._mailbox_record(contact))
+        return ChangeSet(tuple(records), tuple(gone), json.dumps(state, sort_keys=True))
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
         since = cursor or None
@@ -181,10 +171,7 @@ class ContactsAdapter:
         return self._crm_record(contact) if self._mine(contact) else None
 
     def find(self, side: Side, fields: Mapping[str, Any], key: str) -> Record | None:
-        if side == MAILBOX:
-            return None  # no lookup: the next delta is matched by content instead
-        found = self._found_native(fields)
-        return None if found is None else self._crm_record(found)
+        return find_in_crm(side, lambda: self._found_native(fields), self._crm_record)
 
     def _found_native(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
         """The CRM contact a lost create of `fields` made (by address, then same identity)."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -86,6 +86,20 @@ class ChangeSet:
     records: tuple[Record, ...] = ()
     deleted: tuple[str, ...] = ()
     cursor: str | None = None
+
+
+def find_in_crm(
+    side: Side,
+    lookup: Callable[[], Mapping[str, Any] | None],
+    to_record: Callable[[Mapping[str, Any]], Record],
+) -> Record | None:
+    """`Adapter.find` of a domain that looks only in the CRM: `lookup()` returns the CRM's
+    native record a lost create made (or None), `to_record` maps it. The mailbox side offers
+    no lookup: the next delta is matched by content instead."""
+    if side == MAILBOX:
+        return None
+    found = lookup()
+    return None if found is None else to_record(found)
 
 
 class Adapter(Protocol):

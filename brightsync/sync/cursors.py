@@ -1,4 +1,4 @@
-"""Time and cursor helpers shared by the two-way adapters (calendar, contacts, tasks).
+"""The CRM-side cursor shared by the two-way adapters (calendar, contacts, tasks).
 
 The CRM side of each adapter reads `?since=<instant>`; its next cursor trails the read by
 `CRM_CURSOR_LAG`, because the connector's `since` is inclusive and re-reads are echo-free
@@ -7,14 +7,9 @@ while a change landing during the read must never be missed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from brightsync.times import parse_instant
-
-if TYPE_CHECKING:
-    from brightsync.clients.aurinko import DeltaPage
 
 CRM_CURSOR_LAG = timedelta(minutes=5)
 
@@ -34,14 +29,3 @@ def next_since(since: str | None, started: datetime) -> str:
     trail = started - CRM_CURSOR_LAG
     previous = parse_instant(since)
     return since if since and previous and previous > trail else stamp(trail)
-
-
-def read_delta(pages: Iterable[DeltaPage], token: str) -> tuple[list[dict[str, Any]], str]:
-    """All records of one Aurinko delta read, and the token to start the next one from."""
-    records: list[dict[str, Any]] = []
-    next_token = token
-    for page in pages:
-        records.extend(page.records)
-        if page.next_delta_token:
-            next_token = page.next_delta_token
-    return records, next_token

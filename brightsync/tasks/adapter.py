@@ -21,13 +21,15 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from brightsync.clients.aurinko import AurinkoClient, SyncTokenExpired
+from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError, NotFoundError
-from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side
+from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side, find_in_crm
 from brightsync.sync.creates import attempt_create
-from brightsync.sync.cursors import next_since, now, read_delta, stamp
+from brightsync.sync.cursors import next_since, now, stamp
+from brightsync.sync.delta import read_delta
 from brightsync.tasks import rules
+from brightsync.times import parse_instant
 
 FIND_WINDOW = timedelta(days=2)  # how far back a maybe-created CRM task is looked for
 
@@ -78,7 +80,7 @@ class TasksAdapter:
             str(task["id"]),
             rules.from_mailbox(task),
             task.get("etag"),
-            rules.parse_instant(task.get("lastModifiedTime")),
+            parse_instant(task.get("lastModifiedTime")),
             task,
         )
 
@@ -87,7 +89,7 @@ class TasksAdapter:
             str(task["id"]),
             rules.from_crm(task, self.statuses, self.tz),
             task.get("lastModifiedAt"),
-            rules.parse_instant(task.get("lastModifiedAt")),
+            parse_instant(task.get("lastModifiedAt")),
             task,
         )
 
@@ -104,33 +106,25 @@ class TasksAdapter:
         if state.get("list") != self.list_id:
             state = {"list": self.list_id}  # first sync, or the setting names another list
         state.setdefault("activated", stamp(now()))
-        for _attempt in range(2):
-            if not state.get("updated"):
-                skip = state["activated"] if self.skip_completed else None
-                tokens = self.aurinko.start_sync(
-                    "tasks", task_list_id=self.list_id, skip_completed_before=skip
-                )
-                state["updated"], state["deleted"] = tokens.updated_token, tokens.deleted_token
-            try:
-                updated, next_updated = self._delta("updated", state["updated"])
-                deleted, next_deleted = self._delta("deleted", state["deleted"])
-            except SyncTokenExpired:
-                state.pop("updated", None)
-                continue
-            state["updated"], state["deleted"] = next_updated, next_deleted
-            gone = tuple(str(d["id"]) for d in deleted)
-            records = tuple(self._mailbox_record(t) for t in updated if str(t["id"]) not in gone)
-            return ChangeSet(records, gone, json.dumps(state, sort_keys=True))
-        raise SyncTokenExpired("tasks delta tokens expired twice in a row")
-
-    def _delta(self, kind: str, token: str) -> tuple[list[dict[str, Any]], str]:
-        pages = self.aurinko.delta_pages("tasks", kind, token, task_list_id=self.list_id)
-        return read_delta(pages, token)
+        skip = state["activated"] if self.skip_completed else None
+        delta = read_delta(
+            self.aurinko,
+            "tasks",
+            state,
+            lambda: self.aurinko.start_sync(
+                "tasks", task_list_id=self.list_id, skip_completed_before=skip
+            ),
+            task_list_id=self.list_id,
+        )
+        state.update(delta.tokens)
+        gone = tuple(delta.deleted_ids)
+        records = tuple(self._mailbox_record(t) for t in delta.updated if str(t["id"]) not in gone)
+        return ChangeSet(records, gone, json.dumps(state, sort_keys=True))
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
         since, _, activated = (cursor or "").partition("|")
         started = now()
-        activated_at = rules.parse_instant(activated) or started
+        activated_at = parse_instant(activated) or started
         records: list[Record] = []
         gone: list[str] = []
         for task in self.crm.tasks_since(since or None):
@@ -140,7 +134,7 @@ class TasksAdapter:
                 continue
             record = self._crm_record(task)
             if self.skip_completed and not rules.active(record.fields):
-                done = rules.parse_instant(record.fields.get("completed")) or record.modified
+                done = parse_instant(record.fields.get("completed")) or record.modified
                 if not since or done is None or done < activated_at:
                     continue  # completed before activation: never synced
             records.append(record)
@@ -159,12 +153,9 @@ class TasksAdapter:
         return self._crm_record(task) if self._mine(task) else None
 
     def find(self, side: Side, fields: Mapping[str, Any], key: str) -> Record | None:
-        if side == MAILBOX:
-            return None  # no lookup: the next delta is matched by content instead
-        found = self._find_raw(fields)
-        return None if found is None else self._crm_record(found)
+        return find_in_crm(side, lambda: self._found_native(fields), self._crm_record)
 
-    def _find_raw(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _found_native(self, fields: Mapping[str, Any]) -> dict[str, Any] | None:
         """A recent CRM task of this user with the same identity (tasks have no lookup key)."""
         want = {k: fields.get(k) for k in rules.IDENTITY}
         for task in self.crm.tasks_since(now() - FIND_WINDOW):
@@ -186,7 +177,7 @@ class TasksAdapter:
         # lost answer is looked for before the create is sent again.
         created = attempt_create(
             lambda idempotency_key: self.crm.create_task(payload, idempotency_key=idempotency_key),
-            lambda: self._find_raw(fields),
+            lambda: self._found_native(fields),
             key=key,
             look_first=False,
         )

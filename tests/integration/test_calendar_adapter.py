@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from brightsync.calendar.adapter import CalendarAdapter, load_context
+from brightsync.calendar.adapter import CalendarAdapter
+from brightsync.calendar.context import load_context
 from brightsync.clients.http import PreconditionFailed
 from brightsync.sync.adapter import CRM, MAILBOX
 from tests.integration.helpers import make_org, make_user, seed_contacts

@@ -6,20 +6,17 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brightsync.calendar.rules import (
-    CalendarPolicy,
-    classify,
+from brightsync.calendar.mapping import (
     crm_fields,
     crm_payload,
-    crm_when,
-    expand,
     mailbox_fields,
     mailbox_payload,
-    mailbox_when,
-    meeting_key,
     rsvp_to_crm,
     rsvp_to_mailbox,
 )
+from brightsync.calendar.meetings import CalendarPolicy, classify, meeting_key
+from brightsync.calendar.recurrence import expand
+from brightsync.calendar.times import crm_when, mailbox_when
 
 POLICY = CalendarPolicy(org_domains=("acme.com",))
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
