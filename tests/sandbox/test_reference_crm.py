@@ -10,7 +10,9 @@ import pytest
 import requests
 
 from brightsync.connector.openapi import CONTRACT, connector_openapi
-from brightsync.sandbox.crm import BREAKAGES, CrmSandbox, create_crm_app
+from brightsync.sandbox.crm import create_crm_app
+from brightsync.sandbox.crm.breakages import BREAKAGES
+from brightsync.sandbox.crm.harness import CrmSandbox
 
 API = "/api/v1"
 
@@ -552,7 +554,7 @@ def test_lookups_follow_changes_and_deletions(api):
 
 
 def test_a_store_file_from_before_the_lookup_index_is_indexed_on_open(tmp_path):
-    from brightsync.sandbox.crm import Store
+    from brightsync.sandbox.crm.store import Store
 
     path = str(tmp_path / "crm.db")
     store = Store(path)
