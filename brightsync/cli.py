@@ -571,7 +571,7 @@ def run_stack(workers: int) -> None:
 def _mount() -> None:
     from brightsync.connector.cli import connector
     from brightsync.demo import demo
-    from brightsync.sandbox.crm import crm_command
+    from brightsync.sandbox.crm.cli import crm_command
 
     cli.add_command(connector)
     cli.add_command(demo)

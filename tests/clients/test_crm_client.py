@@ -20,7 +20,8 @@ from brightsync.clients.http import (
     TransientError,
 )
 from brightsync.models.org import Organisation
-from brightsync.sandbox.crm import MINIMAL, CrmSandbox
+from brightsync.sandbox.crm.breakages import MINIMAL
+from brightsync.sandbox.crm.harness import CrmSandbox
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=5.0)
 MINIMAL_CAPS = {"email_create", "email_get", "contact_lookup", "contact_get"}

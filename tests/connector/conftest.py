@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from brightsync.sandbox.crm import CrmSandbox
+from brightsync.sandbox.crm.harness import CrmSandbox
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from brightsync.connector.check import FAIL, PASS, SKIP, format_report, run_check
 from brightsync.connector.cli import connector
 from brightsync.connector.openapi import connector_openapi
-from brightsync.sandbox.crm import BREAKAGES, MINIMAL
+from brightsync.sandbox.crm.breakages import BREAKAGES, MINIMAL
 
 TOKEN = "sandbox-crm-token"
 REQUIRED = {"auth", "emails.create", "contacts.lookup", "contacts.lookup.case"}

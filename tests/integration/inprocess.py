@@ -66,7 +66,7 @@ class World:
 @contextmanager
 def in_process_world(backend: Backend, page_size: int = 50) -> Iterator[World]:
     from brightsync.sandbox.aurinko import SandboxControl, create_aurinko_app
-    from brightsync.sandbox.crm import CrmSandbox
+    from brightsync.sandbox.crm.harness import CrmSandbox
     from brightsync.sandbox.server import ServerThread
 
     server = ServerThread(create_aurinko_app(signing_secret=None, page_size=page_size)).start()

@@ -17,7 +17,7 @@ from brightsync.coordination import DatabaseCoordinator, RedisCoordinator, get_c
 from brightsync.crm.opportunities import OpportunityCache, merge, split_by_owner
 from brightsync.db import session_scope
 from brightsync.models import CacheEntry
-from brightsync.sandbox.crm import CrmSandbox
+from brightsync.sandbox.crm.harness import CrmSandbox
 
 
 def _key(name: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from brightsync.sandbox.aurinko import SandboxControl, create_aurinko_app, simulator_of
-from brightsync.sandbox.crm import CrmSandbox
+from brightsync.sandbox.crm.harness import CrmSandbox
 from brightsync.sandbox.server import ServerThread
 
 LATENCY_MS = 400.0

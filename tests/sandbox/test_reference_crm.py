@@ -10,7 +10,9 @@ import pytest
 import requests
 
 from brightsync.connector.openapi import CONTRACT, connector_openapi
-from brightsync.sandbox.crm import BREAKAGES, CrmSandbox, create_crm_app
+from brightsync.sandbox.crm import create_crm_app
+from brightsync.sandbox.crm.breakages import BREAKAGES
+from brightsync.sandbox.crm.harness import CrmSandbox
 
 API = "/api/v1"
 
@@ -552,7 +554,7 @@ def test_lookups_follow_changes_and_deletions(api):
 
 
 def test_a_store_file_from_before_the_lookup_index_is_indexed_on_open(tmp_path):
-    from brightsync.sandbox.crm import Store
+    from brightsync.sandbox.crm.store import Store
 
     path = str(tmp_path / "crm.db")
     store = Store(path)
@@ -561,3 +563,16 @@ def test_a_store_file_from_before_the_lookup_index_is_indexed_on_open(tmp_path):
     store.db.close()
     reopened = Store(path)
     assert [c["firstName"] for c in reopened.by_keys("contacts", ["ann@a.com"])] == ["Ann"]
+
+
+def test_instant_param_wants_an_offset_and_says_how_to_send_a_plus():
+    from brightsync.sandbox.crm.errors import BadRequest
+    from brightsync.sandbox.crm.wire import instant_param
+
+    assert instant_param("2024-05-01T10:00:00Z", "since") == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    with pytest.raises(BadRequest, match=r"since needs an offset, e.g. 2024-05-01T10:00:00Z"):
+        instant_param("2024-05-01T10:00:00", "since")
+    with pytest.raises(BadRequest, match=r"must be sent as %2B"):
+        instant_param("2024-05-01T10:00:00 02:00", "since")
+    with pytest.raises(BadRequest, match=r"^startAt is not an ISO 8601 timestamp: 'soon'$"):
+        instant_param("soon", "startAt")

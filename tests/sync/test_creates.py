@@ -11,7 +11,7 @@ import pytest
 
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError, MaybeCreated, RetryPolicy, TransientError
-from brightsync.sandbox.crm import CrmSandbox
+from brightsync.sandbox.crm.harness import CrmSandbox
 from brightsync.sync import creates
 from tests.factories import make_org
 

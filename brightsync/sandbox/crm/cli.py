@@ -1,0 +1,61 @@
+"""`brightsync sandbox crm`: the reference CRM connector from the command line."""
+
+from __future__ import annotations
+
+import click
+from werkzeug.serving import run_simple
+
+from brightsync.sandbox.crm import create_crm_app
+from brightsync.sandbox.crm.breakages import BREAKAGES
+from brightsync.sandbox.crm.state import DEFAULT_TOKEN
+from brightsync.sandbox.server import MAX_LATENCY_MS
+
+
+@click.command("crm")
+@click.option("--port", default=8002, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--db", "db_path", default=None, help="SQLite file (default: in memory)")
+@click.option("--token", default=DEFAULT_TOKEN, show_default=True, help="bearer token")
+@click.option("--basic", default=None, metavar="USER:PASSWORD", help="also accept Basic auth")
+@click.option("--paging", type=click.Choice(["token", "offset"]), default="token")
+@click.option("--omit-nulls", is_flag=True, help="leave empty optional fields out of answers")
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(0, MAX_LATENCY_MS),
+    default=0.0,
+    show_default=True,
+    help="hold every API answer this long, like a real CRM across a network",
+)
+@click.option(
+    "--break",
+    "breakages",
+    multiple=True,
+    type=click.Choice(sorted(BREAKAGES)),
+    help="switch on a deliberate contract violation (repeatable)",
+)
+def crm_command(
+    port: int,
+    host: str,
+    db_path: str | None,
+    token: str,
+    basic: str | None,
+    paging: str,
+    omit_nulls: bool,
+    latency_ms: float,
+    breakages: tuple[str, ...],
+) -> None:
+    """Run the reference CRM connector (mount on `brightsync sandbox`)."""
+    user_pass = tuple(basic.split(":", 1)) if basic else None
+    if user_pass is not None and len(user_pass) != 2:
+        raise click.BadParameter("use USER:PASSWORD", param_hint="--basic")
+    app = create_crm_app(
+        db_path=db_path,
+        token=token or None,
+        basic=user_pass,  # type: ignore[arg-type]
+        breakages=frozenset(breakages),
+        paging=paging,
+        omit_nulls=omit_nulls,
+        latency_ms=latency_ms,
+    )
+    click.echo(f"reference CRM on http://{host}:{port}  (token {token!r}; contract /openapi.json)")
+    run_simple(host, port, app, threaded=True)
