@@ -1,4 +1,4 @@
-"""Duplicate prevention for the contacts sync: the core's pairer (`twoway.Pairer`).
+"""Duplicate prevention for the contacts sync: the core's pairer (`sync.plan.Pairer`).
 
 Before anything is created on either side, each unlinked contact is compared with the other
 side's contacts (unlinked ones, and those already linked) by the duplicate matcher
@@ -31,7 +31,7 @@ from brightsync.people.phones import DEFAULT_REGION
 from brightsync.review.duplicates import record_key, record_possible_duplicate
 from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Record, Side
 from brightsync.sync.engine import Scope
-from brightsync.sync.twoway import Matches
+from brightsync.sync.plan import Matches
 
 
 @dataclass(frozen=True)
