@@ -102,7 +102,8 @@ def worker_exact_email(path: str) -> None:
 
 def worker_naive(path: str) -> None:
     """All pairs through the same score function: the quadratic way."""
-    from brightsync.people.duplicates import match, prepare
+    from brightsync.people.duplicates import match
+    from brightsync.people.person import prepare
 
     with open(path, encoding="utf-8") as fh:
         people = [prepare(json.loads(line)) for line in fh]

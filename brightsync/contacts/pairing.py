@@ -1,8 +1,8 @@
-"""Duplicate prevention for the contacts sync: the core's pairer (`twoway.Pairer`).
+"""Duplicate prevention for the contacts sync: the core's pairer (`sync.plan.Pairer`).
 
 Before anything is created on either side, each unlinked contact is compared with the other
 side's contacts (unlinked ones, and those already linked) by the duplicate matcher
-(`people/duplicates.py`, blocked so it never compares all pairs):
+(`people/duplicate_index.py`, blocked so it never compares all pairs):
 
 - "duplicate" with an unlinked contact of the other side: the two are linked and merged by
   the core instead of either being copied;
@@ -26,12 +26,13 @@ from sqlalchemy import select
 from brightsync.contacts.rules import matchable
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, PossibleDuplicate
-from brightsync.people.duplicates import DuplicateIndex, blocking_keys, prepare
+from brightsync.people.duplicate_index import DuplicateIndex, blocking_keys
+from brightsync.people.person import prepare
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.review.duplicates import record_key, record_possible_duplicate
 from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Record, Side
 from brightsync.sync.engine import Scope
-from brightsync.sync.twoway import Matches
+from brightsync.sync.plan import Matches
 
 
 @dataclass(frozen=True)

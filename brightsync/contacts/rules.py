@@ -138,7 +138,7 @@ def to_crm(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def matchable(record_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The shape the duplicate matcher reads (`people/duplicates.prepare`)."""
+    """The shape the duplicate matcher reads (`people/person.prepare`)."""
     return {
         "id": record_id,
         "firstName": fields.get("firstName") or "",

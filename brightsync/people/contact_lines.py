@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from brightsync.people.duplicates import (
-    POSSIBLE_THRESHOLD,
-    DuplicateIndex,
-    InvalidContact,
-    Match,
-)
+from brightsync.people.duplicate_index import DuplicateIndex
+from brightsync.people.duplicates import POSSIBLE_THRESHOLD, Match
+from brightsync.people.person import InvalidContact
 from brightsync.people.phones import DEFAULT_REGION
 
 MAX_REPORTED_ERRORS = 20

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from brightsync.db import session_scope
 from brightsync.models import HELD_DECISIONS, HeldDecision, ObjectLink
 from brightsync.sync.adapter import CRM, MAILBOX
-from brightsync.sync.twoway import SideState
+from brightsync.sync.status import SideState
 
 if TYPE_CHECKING:
     from brightsync.sync.engine import Engine, Result

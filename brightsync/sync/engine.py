@@ -59,22 +59,9 @@ from brightsync.sync.adapter import (
     Record,
     Side,
 )
-from brightsync.sync.twoway import (
-    GONE,
-    Failed,
-    Link,
-    Outcome,
-    Pairer,
-    Plan,
-    Settings,
-    SideState,
-    Step,
-    Write,
-    decide,
-    observed,
-    plan,
-    settle,
-)
+from brightsync.sync.plan import Pairer, Plan, plan
+from brightsync.sync.status import GONE, Link, Settings, SideState, observed
+from brightsync.sync.twoway import Failed, Outcome, Step, Write, decide, settle
 
 log = logging.getLogger(__name__)
 

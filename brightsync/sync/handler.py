@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from brightsync.crm.context import CrmContext, load_context
 from brightsync.sync import engine
 from brightsync.sync.adapter import Adapter
-from brightsync.sync.twoway import Pairer, Settings
+from brightsync.sync.plan import Pairer
+from brightsync.sync.status import Settings
 
 C = TypeVar("C", bound=CrmContext)
 A = TypeVar("A", bound=Adapter)

@@ -31,7 +31,7 @@ from brightsync.db import session_scope
 from brightsync.models import ObjectLink, SyncState, utcnow
 from brightsync.sync import engine, scheduler
 from brightsync.sync.adapter import CRM, MAILBOX, Side
-from brightsync.sync.twoway import Settings
+from brightsync.sync.status import Settings
 from tests.factories import make_org, make_user
 from tests.sync.memory import COARSE, Crash, MemoryAdapter
 

@@ -8,17 +8,9 @@ from datetime import UTC, datetime
 from brightsync.contacts import rules
 from brightsync.contacts.pairing import find_pairs
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record
-from brightsync.sync.twoway import (
-    Failed,
-    Link,
-    Matches,
-    Settings,
-    SideState,
-    decide,
-    plan,
-    settle,
-    state_hash,
-)
+from brightsync.sync.plan import Matches, plan
+from brightsync.sync.status import Link, Settings, SideState, state_hash
+from brightsync.sync.twoway import Failed, decide, settle
 
 T1 = datetime(2026, 1, 1, 9, tzinfo=UTC)
 T2 = datetime(2026, 1, 1, 10, tzinfo=UTC)

@@ -1,18 +1,18 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brightsync.people import duplicates
+from brightsync.people import duplicate_index
 from brightsync.people.addresses import mailbox_key
+from brightsync.people.duplicate_index import find_duplicates
 from brightsync.people.duplicate_samples import evaluate, generate
 from brightsync.people.duplicates import (
     DUPLICATE_THRESHOLD,
     POSSIBLE_THRESHOLD,
     compare,
-    find_duplicates,
     match,
-    prepare,
     score_pair,
 )
+from brightsync.people.person import InvalidContact, prepare
 from brightsync.people.phones import normalize_phone
 
 
@@ -101,7 +101,7 @@ def test_bad_records_are_refused_with_a_reason():
     ):
         try:
             prepare(record)
-        except duplicates.InvalidContact as exc:
+        except InvalidContact as exc:
             assert message in str(exc)
         else:
             raise AssertionError(record)
@@ -123,7 +123,7 @@ def test_index_finds_what_all_pairs_finds_each_pair_once(monkeypatch):
     assert set(found) <= brute
     assert len(set(found)) >= 0.97 * len(brute)
     # Tiny blocks force the sorted-neighbourhood path: still no pair twice, still most pairs.
-    monkeypatch.setattr(duplicates, "MAX_BLOCK", 3)
+    monkeypatch.setattr(duplicate_index, "MAX_BLOCK", 3)
     small = [(m.a, m.b) for m in find_duplicates(people)]
     assert len(small) == len(set(small)) and len(small) >= 0.9 * len(found)
 

@@ -7,14 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record
-from brightsync.sync.twoway import (
-    Failed,
-    Link,
-    Settings,
-    SideState,
-    plan,
-    settle,
-)
+from brightsync.sync.plan import plan
+from brightsync.sync.status import Link, Settings, SideState
+from brightsync.sync.twoway import Failed, settle
 
 T1 = datetime(2026, 1, 1, 9, tzinfo=UTC)
 T2 = datetime(2026, 1, 1, 10, tzinfo=UTC)
