@@ -20,9 +20,8 @@ from urllib.parse import quote
 import requests
 from marshmallow import Schema
 
+from brightsync.connector.contract import API
 from brightsync.connector.schemas import SCHEMAS, record_problems
-
-API = "/api/v1"
 
 
 @dataclass

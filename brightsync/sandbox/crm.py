@@ -44,7 +44,8 @@ from flask import Flask, Response, g, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
-from brightsync.connector.openapi import OPERATIONS, connector_openapi
+from brightsync.connector.contract import OPERATIONS
+from brightsync.connector.openapi import connector_openapi
 from brightsync.connector.schemas import (
     MODIFIED_TRACKED,
     SCHEMAS,

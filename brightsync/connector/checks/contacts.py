@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from brightsync.connector.checks.run import CheckRun
-from brightsync.connector.probe import API, Failed, ids, shape
+from brightsync.connector.contract import API
+from brightsync.connector.probe import Failed, ids, shape
 
 
 def contact_payload(run: CheckRun, tag: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from brightsync.connector.checks.run import CheckRun
-from brightsync.connector.probe import API, Failed, expect, ids, shape
+from brightsync.connector.contract import API
+from brightsync.connector.probe import Failed, expect, ids, shape
 
 
 def companies_create(run: CheckRun) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 
 from brightsync.connector.checks import records
 from brightsync.connector.checks.run import CheckRun
-from brightsync.connector.probe import API, Failed, expect, ids, shape
+from brightsync.connector.contract import API
+from brightsync.connector.probe import Failed, expect, ids, shape
 
 
 def email_payload(run: CheckRun) -> dict[str, Any]:

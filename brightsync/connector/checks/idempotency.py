@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from brightsync.connector.checks import contacts, emails
 from brightsync.connector.checks.run import CheckRun
-from brightsync.connector.probe import API, NotOffered, Skipped
+from brightsync.connector.contract import API
+from brightsync.connector.probe import NotOffered, Skipped
 from brightsync.connector.report import PASS
 
 

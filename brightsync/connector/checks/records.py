@@ -8,8 +8,8 @@ from typing import Any
 
 from brightsync.connector.checks import contacts
 from brightsync.connector.checks.run import CheckRun
+from brightsync.connector.contract import API
 from brightsync.connector.probe import (
-    API,
     Failed,
     NotOffered,
     Reply,

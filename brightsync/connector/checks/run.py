@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from brightsync.connector.probe import API, Failed, NotOffered, Probe, Skipped, expect, kind, shape
+from brightsync.connector.contract import API
+from brightsync.connector.probe import Failed, NotOffered, Probe, Skipped, expect, kind, shape
 from brightsync.connector.report import FAIL, PASS, REQUIRED, SKIP, CheckReport, CheckResult
 
 # The check that makes the record of each role (a SKIP names it when the record is missing).

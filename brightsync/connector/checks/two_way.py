@@ -8,7 +8,8 @@ from typing import Any
 
 from brightsync.connector.checks import records
 from brightsync.connector.checks.run import CheckRun
-from brightsync.connector.probe import API, Failed, ids, shape, when
+from brightsync.connector.contract import API
+from brightsync.connector.probe import Failed, ids, shape, when
 
 
 def event_payload(run: CheckRun) -> dict[str, Any]:
