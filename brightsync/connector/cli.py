@@ -10,8 +10,9 @@ import sys
 
 import click
 
-from brightsync.connector.check import format_report, report_json, run_check
+from brightsync.connector.check import run_check
 from brightsync.connector.openapi import connector_openapi
+from brightsync.connector.report import format_report, report_json
 
 
 @click.group("connector")

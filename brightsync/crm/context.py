@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.crm import CrmClient
 from brightsync.config import get_settings
-from brightsync.crm.capabilities import known_capabilities, remember_capabilities
+from brightsync.crm.known_capabilities import known_capabilities, remember_capabilities
 from brightsync.crm.matching import Matcher
 from brightsync.crm.settings import effective_settings
 from brightsync.db import session_scope

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import ApiError
 from brightsync.coordination import singleton
-from brightsync.crm.capabilities import known_capabilities
+from brightsync.crm.known_capabilities import known_capabilities
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
 from brightsync.models import Organisation, utcnow

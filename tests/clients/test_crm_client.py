@@ -10,7 +10,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from brightsync import config, coordination, crypto
-from brightsync.clients.crm import Capabilities, ContractError, CrmClient
+from brightsync.clients.capabilities import Capabilities
+from brightsync.clients.crm import CrmClient
+from brightsync.clients.crm_http import ContractError
 from brightsync.clients.http import (
     AuthError,
     FinalError,

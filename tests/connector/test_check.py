@@ -7,9 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from brightsync.connector.check import FAIL, PASS, SKIP, format_report, run_check
+from brightsync.connector.check import run_check
 from brightsync.connector.cli import connector
 from brightsync.connector.openapi import connector_openapi
+from brightsync.connector.report import FAIL, PASS, SKIP, format_report
 from brightsync.sandbox.crm.breakages import BREAKAGES, MINIMAL
 
 TOKEN = "sandbox-crm-token"

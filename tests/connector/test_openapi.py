@@ -9,10 +9,9 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
+from brightsync.connector.contract import CONTRACT, OPERATIONS
 from brightsync.connector.openapi import (
-    CONTRACT,
     DOC_PATH,
-    OPERATIONS,
     connector_openapi,
     openapi_json,
     write_openapi,

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
-from brightsync.connector.openapi import CONTRACT, connector_openapi
+from brightsync.connector.contract import CONTRACT
+from brightsync.connector.openapi import connector_openapi
 from brightsync.sandbox.crm import create_crm_app
 from brightsync.sandbox.crm.breakages import BREAKAGES
 from brightsync.sandbox.crm.harness import CrmSandbox

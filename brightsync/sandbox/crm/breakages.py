@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from brightsync.connector.openapi import OPERATIONS
+from brightsync.connector.contract import OPERATIONS
 
 BREAKAGES: dict[str, str] = {
     "no_auth": "accepts any credentials, or none",

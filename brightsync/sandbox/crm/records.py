@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from brightsync.connector.openapi import OPERATIONS
+from brightsync.connector.contract import OPERATIONS
 from brightsync.sandbox.crm.errors import NotFound
 from brightsync.sandbox.crm.state import broken, crm
 from brightsync.sandbox.crm.wire import (

@@ -1,4 +1,5 @@
-"""What an organisation's connector can do: probe results kept for an hour, plus overrides."""
+"""What an organisation's connector is known to offer: probe results kept for an hour, plus
+the org's overrides. The probing itself is `brightsync.clients.capabilities`'s."""
 
 from __future__ import annotations
 

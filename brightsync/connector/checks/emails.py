@@ -1,0 +1,86 @@
+"""Emails: logged with every contract field, found by Message-ID alone, re-linked."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from brightsync.connector.checks import records
+from brightsync.connector.checks.run import CheckRun
+from brightsync.connector.contract import API
+from brightsync.connector.probe import Failed, expect, ids, shape
+
+
+def email_payload(run: CheckRun) -> dict[str, Any]:
+    contact = run.records.get("contact")
+    return {
+        "msgId": f"check-{run.id}",
+        "syncThreadId": f"thread-{run.id}",
+        "inReplyTo": None,
+        "receivedAt": run.started.isoformat(),
+        "rfc822MsgId": f"<check-{run.id}@brightsync-check.example>",
+        "subject": f"BrightSync connector check {run.id}",
+        "fromAddress": run.address("a"),
+        "fromName": "Connector Check",
+        "toAddresses": [f"owner-{run.id}@brightsync-check.example"],
+        "ccAddresses": [],
+        "bccAddresses": [],
+        "textBody": "A test email logged by `brightsync connector check`.",
+        "htmlBody": "<p>A test email logged by <code>brightsync connector check</code>.</p>",
+        "attachments": [
+            {
+                "name": "check.txt",
+                "mimeType": "text/plain",
+                "size": 5,
+                "inline": False,
+                "contentId": None,
+                "content": base64.b64encode(b"hello").decode(),
+            }
+        ],
+        "relatedTo": {
+            "contacts": [contact["id"]] if contact else [],
+            "companies": [],
+            "opportunities": [],
+        },
+    }
+
+
+def create(run: CheckRun) -> str:
+    email = run.created("emails", email_payload(run), "email")
+    return f"logged email {email['id']} with every contract field"
+
+
+def lookup(run: CheckRun) -> str:
+    email = run.need("email")
+    msg_id = email_payload(run)["rfc822MsgId"]
+    found = run.probe.get_list(f"{API}/emails", {"rfc822MsgId": msg_id}, what="email lookup")
+    for record in found:
+        shape("emails", record, "email lookup answer")
+    if str(email["id"]) not in ids(found):
+        raise Failed(
+            f"looking up {msg_id} did not find email {email['id']} just created: "
+            "look-before-create cannot prevent duplicates"
+        )
+    others = [
+        r for r in found if isinstance(r, dict) and r.get("rfc822MsgId") not in (None, msg_id)
+    ]
+    unknown = f"<unknown-{run.id}@brightsync-check.example>"
+    stray = run.probe.get_list(f"{API}/emails", {"rfc822MsgId": unknown}, what="email lookup")
+    if others or stray:
+        raise Failed(
+            "the lookup returns emails of other messages (is rfc822MsgId ignored?): "
+            f"{len(others) + len(stray)} unrelated"
+        )
+    return "finds the logged email by Message-ID and nothing else"
+
+
+def update(run: CheckRun) -> str:
+    email = run.need("email")
+    contacts = [r["id"] for k, r in run.records.items() if k in ("contact", "contact2")]
+    change: dict[str, Any] = {"subject": f"BrightSync connector check {run.id} (re-linked)"}
+    if contacts:
+        change["relatedTo"] = {"contacts": contacts, "companies": [], "opportunities": []}
+    method, reply = records.patch_or_put(run, "emails", email, change)
+    expect(reply, what=f"{method} email")
+    records.verify_change(run, "emails", email, change, reply)
+    return f"re-links a logged email with {method}"
