@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from brightsync.db import get_engine, session_scope
-from brightsync.email.sync import _mailboxes
+from brightsync.email.mailbox import _mailboxes
 from brightsync.models import Subscription, User, utcnow
 from brightsync.subscriptions import VERIFY_EVERY, due_for_check
 from tests.factories import make_org, make_user

@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from brightsync.email.claims import takes_over
+from brightsync.email.mailbox import sender_copy_wait
 from brightsync.email.rules import (
     MAILBOX_LOCAL_REASONS,
     EmailPolicy,
@@ -13,7 +14,6 @@ from brightsync.email.rules import (
     is_sender_copy,
     with_hidden,
 )
-from brightsync.email.sync import sender_copy_wait
 
 POLICY = EmailPolicy.from_settings(
     {"excludeAddresses": ["lawyer@counsel.com"], "excludeDomains": ["secret.org"]}, ["acme.com"]

@@ -18,9 +18,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import SyncTokenExpired
-from brightsync.db import after_commit, session_scope
+from brightsync.db import session_scope
 from brightsync.email import claims
 from brightsync.email.context import EmailContext, load_context
+from brightsync.email.handout import hand_out
+from brightsync.email.queue import publish_after_commit
+from brightsync.email.relink import late_participants
 from brightsync.email.rules import (
     MAILBOX_LOCAL_REASONS,
     Decision,
@@ -31,7 +34,7 @@ from brightsync.email.rules import (
     sender_address,
     with_hidden,
 )
-from brightsync.email.writer import Work, hand_out, late_participants, process
+from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim, SyncState, User, utcnow
 from brightsync.ops.progress import progress
 from brightsync.people.addresses import normalize_address
@@ -268,7 +271,4 @@ def _count(ctx: EmailContext, decision: Decision, result: claims.ClaimResult) ->
 
 def _finish_waits_later(s: Session, claim_ids: list[int], wait: timedelta) -> None:
     """Decide the waiting claims when their grace ends (the sweeper does it if this is lost)."""
-    from brightsync.email.jobs import process_claims
-
-    countdown = wait.total_seconds() + 1
-    after_commit(s, lambda: process_claims.apply_async(args=[claim_ids], countdown=countdown))
+    publish_after_commit(s, claim_ids, countdown=wait.total_seconds() + 1)
