@@ -19,7 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.db import dialect_insert
-from brightsync.email.rules import MAX_RECORDED_PARTICIPANTS, PARTIAL_VIEW_REASONS
+from brightsync.email.copies import MAX_RECORDED_PARTICIPANTS
+from brightsync.email.rules import PARTIAL_VIEW_REASONS
 from brightsync.models import EmailClaim, EmailSighting, utcnow
 from brightsync.sync import leases
 

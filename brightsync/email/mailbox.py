@@ -21,19 +21,18 @@ from brightsync.clients.aurinko import SyncTokenExpired
 from brightsync.db import session_scope
 from brightsync.email import claims
 from brightsync.email.context import EmailContext, load_context
-from brightsync.email.handout import hand_out
-from brightsync.email.queue import publish_after_commit
-from brightsync.email.relink import late_participants
-from brightsync.email.rules import (
-    MAILBOX_LOCAL_REASONS,
-    Decision,
+from brightsync.email.copies import (
     awaits_sender_copy,
-    classify,
     copy_participants,
     is_sender_copy,
-    sender_address,
+    sender_copy_wait,
     with_hidden,
 )
+from brightsync.email.handout import hand_out
+from brightsync.email.message import sender_address
+from brightsync.email.queue import publish_after_commit
+from brightsync.email.relink import late_participants
+from brightsync.email.rules import MAILBOX_LOCAL_REASONS, Decision, classify
 from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim, SyncState, User, utcnow
 from brightsync.ops.progress import progress
@@ -42,9 +41,6 @@ from brightsync.people.addresses import normalize_address
 log = logging.getLogger(__name__)
 
 DEFAULT_INITIAL_DAYS = 14
-# How long a colleague's copy of mail sent by a registered user waits for the sender's own
-# copy (the only one that shows Bcc) before the organisation decides without it.
-DEFAULT_SENDER_COPY_WAIT_SECONDS = 180
 
 
 def sync_mailbox(user_id: int, run: Any) -> None:
@@ -101,13 +97,6 @@ def _tokens(state_id: int) -> tuple[str | None, str | None]:
             select(SyncState.updated_token, SyncState.resume_token).where(SyncState.id == state_id)
         ).one()
     return row.updated_token, row.resume_token
-
-
-def sender_copy_wait(settings: dict[str, Any]) -> timedelta:
-    value = (settings.get("email") or {}).get(
-        "senderCopyWaitSeconds", DEFAULT_SENDER_COPY_WAIT_SECONDS
-    )
-    return timedelta(seconds=max(0, int(value)))
 
 
 def _mailboxes(s: Session, org_id: int, user_id: int, records: list[Any]) -> dict[int, str]:

@@ -24,6 +24,7 @@ from brightsync.db import session_scope
 from brightsync.email.claim_leases import held, take_for_work
 from brightsync.email.content import attachment_metadata, build_crm_email, text_and_html
 from brightsync.email.context import EmailContext
+from brightsync.email.copies import copy_participants, with_hidden
 from brightsync.email.outcomes import defer, fail, hand_over
 from brightsync.email.queue import publish_after_commit
 from brightsync.email.relink import (
@@ -39,9 +40,7 @@ from brightsync.email.rules import (
     MAILBOX_LOCAL_REASONS,
     Decision,
     classify,
-    copy_participants,
     creation_candidates,
-    with_hidden,
 )
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, utcnow

@@ -8,8 +8,8 @@ from typing import Any
 
 from brightsync.clients.aurinko import SyncTokenExpired
 from brightsync.email.context import EmailContext, load_context
-from brightsync.email.rules import classify, creation_candidates
 from brightsync.email.mailbox import DEFAULT_INITIAL_DAYS, _tokens
+from brightsync.email.rules import classify, creation_candidates
 from brightsync.review import mode
 
 
