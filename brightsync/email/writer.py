@@ -26,6 +26,7 @@ from brightsync.email.content import attachment_metadata, build_crm_email, text_
 from brightsync.email.context import EmailContext
 from brightsync.email.copies import copy_participants, with_hidden
 from brightsync.email.outcomes import defer, fail, hand_over
+from brightsync.email.plan import contacts_to_create
 from brightsync.email.queue import publish_after_commit
 from brightsync.email.relink import (
     crm_msg_id,
@@ -40,7 +41,6 @@ from brightsync.email.rules import (
     MAILBOX_LOCAL_REASONS,
     Decision,
     classify,
-    creation_candidates,
 )
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, utcnow
@@ -187,9 +187,7 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
         assert w.decision is not None
         try:
             w.matched = ctx.matcher.match([p.address for p in w.decision.external])
-            missing = [
-                p for p in creation_candidates(w.decision, ctx.policy) if p.address not in w.matched
-            ]
+            missing = contacts_to_create(w.decision, ctx.policy, w.matched)
             if missing:
                 created = ctx.matcher.ensure_contacts(missing)
                 w.matched.update(created)
