@@ -66,7 +66,7 @@ def test_cli_reports_a_bad_setting_without_a_traceback(tmp_path):
 
 def test_every_retry_countdown_is_well_under_the_redis_visibility_timeout():
     from brightsync.config import broker_settings
-    from brightsync.email.writer import RETRY_CAP
+    from brightsync.email.outcomes import RETRY_CAP
     from brightsync.sync.jobs import MAX_RETRY_COUNTDOWN
 
     options = broker_settings(load_settings({"REDIS_URL": "redis://h:6379/0"}))

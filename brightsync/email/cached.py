@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from brightsync.db import session_scope
 from brightsync.email.context import load_context
-from brightsync.email.jobs import finish_claims
-from brightsync.email.writer import relink as relink_owned
+from brightsync.email.finish import finish_claims
+from brightsync.email.relink import relink as relink_owned
 from brightsync.models import EmailClaim, EmailParticipant
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 
-from brightsync.email.rules import (
+from brightsync.email.message import (
     MAX_SUBJECT_LENGTH,
     header,
     message_id_of,

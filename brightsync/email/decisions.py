@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from brightsync.email.rules import normalize_message_id
+from brightsync.email.message import normalize_message_id
 from brightsync.email.thread_store import resolve
 from brightsync.models import EmailClaim, EmailParticipant, EmailSighting, UnmatchedItem, User
 

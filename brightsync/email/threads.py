@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brightsync.email.rules import header, message_id_of, normalize_message_id
+from brightsync.email.message import header, message_id_of, normalize_message_id
 
 MAX_THREAD_KEYS = 50  # own id + parent + a bounded slice of References
 MAX_REFERENCES_CHARS = 65536

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # service -> "module:function(user_id, run) -> counters". Domains register by name so this
 # module imports none of them (and a domain that has not landed yet is reported, not crashed).
 HANDLERS: dict[str, str] = {
-    "email": "brightsync.email.sync:sync_mailbox",
+    "email": "brightsync.email.mailbox:sync_mailbox",
     "calendar": "brightsync.calendar.jobs:sync_calendar",
     "tasks": "brightsync.tasks.jobs:sync_tasks",
     "contacts": "brightsync.contacts.jobs:sync_contacts",

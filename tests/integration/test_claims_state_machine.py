@@ -34,8 +34,8 @@ from sqlalchemy import update
 
 from brightsync.clients.crm import CrmClient
 from brightsync.db import session_scope
-from brightsync.email import claims
-from brightsync.email.jobs import finish_claims
+from brightsync.email import claim_leases
+from brightsync.email.finish import finish_claims
 from brightsync.models import EmailClaim, SyncState, utcnow
 from brightsync.sync import leases
 from brightsync.sync.run import run_once
@@ -141,7 +141,7 @@ class ClaimProtocol(RuleBasedStateMachine):
         """The sweeper's task: finish claims whose lease lapsed."""
         owner = leases.new_owner()
         with session_scope() as s:
-            due = claims.due_for_sweep(s, owner)
+            due = claim_leases.due_for_sweep(s, owner)
         if not due:
             return
 

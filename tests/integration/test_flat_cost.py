@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from brightsync.db import get_engine, session_scope
-from brightsync.email.sync import _mailboxes
+from brightsync.email.mailbox import mailboxes_of
 from brightsync.models import Subscription, User, utcnow
 from brightsync.subscriptions import VERIFY_EVERY, due_for_check
 from tests.factories import make_org, make_user
@@ -29,7 +29,7 @@ def test_a_sync_page_reads_only_the_mailboxes_of_its_senders(backend):
         "malformed",
     ]
     with session_scope() as s:
-        found = _mailboxes(s, org_id, me, page)
+        found = mailboxes_of(s, org_id, me, page)
     assert found == {me: "me-page@acme.com", colleague: "colleague-page@acme.com"}
 
     if backend.name == "embedded":

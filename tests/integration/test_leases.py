@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from brightsync.db import session_scope
-from brightsync.email import claims
-from brightsync.email import sync as email_sync
+from brightsync.email import claim_leases, claims
+from brightsync.email import mailbox as email_sync
 from brightsync.models import EmailClaim, SyncState, utcnow
 from brightsync.sync import leases, scheduler
 from brightsync.sync.run import run_once
@@ -62,7 +62,7 @@ def test_a_fenced_out_run_cannot_overwrite_the_new_owner(backend):
     assert fresh is not None and fresh != stale
     scheduler.checkpoint(state_id, fresh, updated_token="fresh-1", resume_token="fresh-page")
     with session_scope() as s:
-        assert claims.take_for_work(s, stale_claim, fresh)
+        assert claim_leases.take_for_work(s, stale_claim, fresh)
 
     # The stalled run wakes up: every change it tries is refused, nothing of the new owner's
     # changes, and its heartbeat reports the loss.
@@ -72,7 +72,7 @@ def test_a_fenced_out_run_cannot_overwrite_the_new_owner(backend):
         scheduler.renew(state_id, stale, {"messages": 9})
     assert scheduler.finish(state_id, stale, counters={"messages": 9}) is False
     with pytest.raises(leases.LeaseLost), session_scope() as s:
-        claims.held(s, stale_claim, stale).state = "logged"
+        claim_leases.held(s, stale_claim, stale).state = "logged"
     heartbeat = leases.Heartbeat([lambda: leases.renew(SyncState, stale, row_id=state_id)])
     heartbeat.beat()
     with pytest.raises(leases.LeaseLost):
@@ -84,7 +84,7 @@ def test_a_fenced_out_run_cannot_overwrite_the_new_owner(backend):
         assert (st.lease_owner, st.state, st.runs, st.counters) == (fresh, "running", 0, {})
         c = s.get(EmailClaim, stale_claim)
         assert (c.lease_owner, c.state) == (fresh, "claimed")
-        assert claims.held(s, stale_claim, fresh) is not None
+        assert claim_leases.held(s, stale_claim, fresh) is not None
     # The rightful owner's heartbeat keeps working.
     live = leases.Heartbeat([lambda: leases.renew(SyncState, fresh, row_id=state_id)])
     live.beat()
@@ -144,13 +144,13 @@ def test_the_sweepers_republish_lost_work_once_and_leave_live_work_alone(backend
 
     ids = _open_claims(org_id, lost_user, "c", owner="dead-worker")
     with session_scope() as s:
-        assert set(claims.due_for_sweep(s, "sweeper-0")) & set(ids) == set()  # leases live
+        assert set(claim_leases.due_for_sweep(s, "sweeper-0")) & set(ids) == set()  # leases live
     _lapse(EmailClaim, ids[0])
     _lapse(EmailClaim, ids[1])
     with session_scope() as s:
-        assert [i for i in claims.due_for_sweep(s, "sweeper-1") if i in ids] == ids[:2]
+        assert [i for i in claim_leases.due_for_sweep(s, "sweeper-1") if i in ids] == ids[:2]
     with session_scope() as s:  # leased to the published task
-        assert set(claims.due_for_sweep(s, "sweeper-2")) & set(ids) == set()
+        assert set(claim_leases.due_for_sweep(s, "sweeper-2")) & set(ids) == set()
         assert {c.lease_owner for c in s.query(EmailClaim).filter(EmailClaim.id.in_(ids))} == {
             "sweeper-1",
             "dead-worker",
@@ -239,8 +239,8 @@ def test_a_large_first_sync_resumes_where_it_died_and_restarts_from_a_dead_posit
         # Claims the dead runs left open are finished by the sweep; each email once.
         with session_scope() as s:
             owner = leases.new_owner()
-            due = claims.due_for_sweep(s, owner, now=utcnow() + timedelta(minutes=1))
-        from brightsync.email.jobs import finish_claims
+            due = claim_leases.due_for_sweep(s, owner, now=utcnow() + timedelta(minutes=1))
+        from brightsync.email.finish import finish_claims
 
         finish_claims(due, owner)
         with session_scope() as s:
@@ -293,8 +293,8 @@ def test_a_message_whose_last_copy_vanished_after_a_lost_create_is_found_in_the_
         _lapse(EmailClaim)
         owner = leases.new_owner()
         with session_scope() as s:
-            due = claims.due_for_sweep(s, owner, now=utcnow() + timedelta(minutes=5))
-        from brightsync.email.jobs import finish_claims
+            due = claim_leases.due_for_sweep(s, owner, now=utcnow() + timedelta(minutes=5))
+        from brightsync.email.finish import finish_claims
 
         finish_claims(due, owner)
         with session_scope() as s:
@@ -315,15 +315,15 @@ def test_a_run_passes_only_claims_it_still_holds_to_a_task(backend):
     # The run's lease on the last claim lapsed and another worker took it meanwhile.
     _lapse(EmailClaim, ids[2])
     with session_scope() as s:
-        assert claims.take_for_work(s, ids[2], other)
+        assert claim_leases.take_for_work(s, ids[2], other)
     with session_scope() as s:
-        assert claims.pass_lease(s, ids, run, task) == ids[:2]
+        assert claim_leases.pass_lease(s, ids, run, task) == ids[:2]
     with session_scope() as s:
         for claim_id in ids[:2]:
-            assert claims.held(s, claim_id, task).lease_until > utcnow()
+            assert claim_leases.held(s, claim_id, task).lease_until > utcnow()
             with pytest.raises(leases.LeaseLost):
-                claims.held(s, claim_id, run)
-        assert claims.held(s, ids[2], other).id == ids[2]
+                claim_leases.held(s, claim_id, run)
+        assert claim_leases.held(s, ids[2], other).id == ids[2]
 
 
 def test_a_run_outside_a_worker_finishes_every_email_it_owns_itself(backend):

@@ -4,16 +4,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from brightsync.email.claims import takes_over
-from brightsync.email.rules import (
-    MAILBOX_LOCAL_REASONS,
-    EmailPolicy,
+from brightsync.email.copies import (
     awaits_sender_copy,
-    classify,
     copy_participants,
     is_sender_copy,
+    sender_copy_wait,
     with_hidden,
 )
-from brightsync.email.sync import sender_copy_wait
+from brightsync.email.rules import MAILBOX_LOCAL_REASONS, EmailPolicy, classify
 
 POLICY = EmailPolicy.from_settings(
     {"excludeAddresses": ["lawyer@counsel.com"], "excludeDomains": ["secret.org"]}, ["acme.com"]

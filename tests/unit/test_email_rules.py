@@ -2,6 +2,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from brightsync.email.message import header, is_bulk, message_key, normalize_message_id
 from brightsync.email.rules import (
     DEFAULT_MAX_PARTICIPANTS,
     Decision,
@@ -9,10 +10,6 @@ from brightsync.email.rules import (
     Participant,
     classify,
     creation_candidates,
-    header,
-    is_bulk,
-    message_key,
-    normalize_message_id,
 )
 
 ORG = ["acme.com"]

@@ -3,7 +3,7 @@ task-sized parts, nothing lost or repeated."""
 
 from __future__ import annotations
 
-from brightsync.email.writer import share_out
+from brightsync.email.handout import share_out
 
 
 def test_more_than_a_chunk_goes_out_in_as_few_even_parts_as_fit():

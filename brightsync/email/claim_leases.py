@@ -1,0 +1,118 @@
+"""Leases and timing of email claims: who works on an open claim now, and when a claim that
+nobody works on (a lapsed lease, a wait for the sender's copy that is over) goes back to work.
+
+Every change the writer makes to a claim is fenced on the lease it took here (`held`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from brightsync.email.claims import OPEN_STATES, WAITING
+from brightsync.models import EmailClaim, utcnow
+from brightsync.sync import leases
+
+
+def end_waits(session: Session, claim_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Claims whose wait for the sender's copy is over go to work on what is known."""
+    ids = list(claim_ids)
+    if not ids:
+        return 0
+    return session.execute(
+        update(EmailClaim)
+        .where(
+            EmailClaim.id.in_(ids),
+            EmailClaim.state == WAITING,
+            EmailClaim.wait_until <= (now or utcnow()),
+        )
+        .values(state="claimed", wait_until=None, lease_until=None)
+    ).rowcount
+
+
+def due_waits(session: Session, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Waiting claims whose grace period is over (for the sweeper)."""
+    return list(
+        session.scalars(
+            select(EmailClaim.id)
+            .where(EmailClaim.state == WAITING, EmailClaim.wait_until <= (now or utcnow()))
+            .limit(limit)
+        )
+    )
+
+
+def pass_lease(
+    session: Session,
+    claim_ids: list[int],
+    owner: str,
+    to_owner: str,
+    now: datetime | None = None,
+) -> list[int]:
+    """Hand the open claims `owner` holds among `claim_ids` to `to_owner` (the task about to
+    be published) for a fresh lease; their ids. Fenced: a claim `owner` lost stays where it
+    is. Should the task be lost, the lease lapses and the sweeper republishes the claims."""
+    if not claim_ids:
+        return []
+    now = now or utcnow()
+    result = session.execute(
+        update(EmailClaim)
+        .where(
+            EmailClaim.id.in_(claim_ids),
+            EmailClaim.lease_owner == owner,
+            EmailClaim.state.in_(OPEN_STATES),
+        )
+        .values(lease_owner=to_owner, lease_until=leases.expiry(now))
+        .returning(EmailClaim.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars())
+
+
+def take_for_work(session: Session, claim_id: int, owner: str, now: datetime | None = None) -> bool:
+    """Lease an open claim to `owner` for one attempt (re-entrant for the same owner); False
+    when another worker holds a live lease on it or it is no longer open."""
+    return leases.acquire(
+        session, EmailClaim, claim_id, owner, EmailClaim.state.in_(OPEN_STATES), now=now
+    )
+
+
+def held(session: Session, claim_id: int, owner: str) -> EmailClaim:
+    """The claim, locked for this transaction, if `owner` still holds it open; else LeaseLost.
+
+    Every change the writer makes to a claim goes through this, so a worker whose lease lapsed
+    (and whose claim another worker took) never overwrites the newer owner's outcome.
+    """
+    c = session.get(EmailClaim, claim_id, with_for_update=True, populate_existing=True)
+    if c is None or c.lease_owner != owner or c.state not in OPEN_STATES:
+        raise leases.LeaseLost(f"email claim {claim_id} is no longer held by this worker")
+    return c
+
+
+def due_for_sweep(
+    session: Session, owner: str, limit: int = 500, now: datetime | None = None
+) -> list[int]:
+    """Open claims nobody is working on (lease lapsed, or never leased and old): lease them to
+    `owner` (the task about to be published) and return their ids.
+
+    Indexed on (state, lease_until): the cost follows the open claims, not the table. Leasing
+    them here means a second sweep does not republish them while that task is queued; if it
+    is lost, its lease lapses and a later sweep tries again.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=leases.lease_seconds() / 2)
+    ids = list(
+        session.scalars(
+            select(EmailClaim.id)
+            .where(
+                EmailClaim.state.in_(OPEN_STATES),
+                leases.lapsed(EmailClaim, now)
+                | (EmailClaim.lease_until.is_(None) & (EmailClaim.claimed_at < cutoff)),
+            )
+            .order_by(EmailClaim.id)
+            .limit(limit)
+        )
+    )
+    return [i for i in ids if take_for_work(session, i, owner, now=now)]
