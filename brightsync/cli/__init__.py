@@ -37,7 +37,7 @@ def mount_heavy() -> None:
     the reference CRM): only the real command pays for them, not `from brightsync.cli import
     cli`."""
     from brightsync.connector.cli import connector
-    from brightsync.demo import demo
+    from brightsync.demo.command import demo
     from brightsync.sandbox.crm import crm_command
 
     cli.add_command(connector)
