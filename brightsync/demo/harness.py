@@ -174,6 +174,9 @@ class Harness:
     def mailbox_records(self, name: str, kind: str) -> list[dict[str, Any]]:
         return self.sim("GET", f"/_control/accounts/{self.accounts[name]['id']}/{kind}")["records"]
 
+    def open_duplicates(self) -> list[dict[str, Any]]:
+        return self.admin("GET", f"/api/v1/orgs/{self.org_id}/duplicates")["items"]
+
     def status(self, name: str) -> dict[str, Any]:
         return self.admin("GET", f"/api/v1/users/{self.users[name]['id']}")["status"]
 
