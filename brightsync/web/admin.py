@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Blueprint, jsonify, request
+from marshmallow import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from brightsync import subscriptions
-from brightsync.config import Settings
 from brightsync.crm.settings import OrgSettings, effective_settings
 from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
@@ -23,36 +20,10 @@ from brightsync.ops import actions
 from brightsync.ops.status import services_of, unmatched_out
 from brightsync.sync import scheduler
 from brightsync.web import schemas
+from brightsync.web.common import error_answer, load_body, require_admin
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
-
-
-def require_admin(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        settings: Settings = current_app.config["BRIGHTSYNC"]
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else ""
-        if not settings.admin_token:
-            return jsonify(error="admin API disabled until BRIGHTSYNC_ADMIN_TOKEN is set"), 401
-        if not given or not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
-            return jsonify(error="missing or wrong bearer token"), 401
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-def _load(schema: Schema) -> dict[str, Any]:
-    payload = request.get_json(silent=True)
-    if payload is None and request.get_data():
-        raise ValidationError({"_body": ["body is not JSON"]})
-    return schema.load(payload or {})
-
-
-@bp.errorhandler(ValidationError)
-def _invalid(exc: ValidationError) -> Any:
-    return jsonify(error="invalid request", fields=exc.messages), 400
 
 
 def org_out(org: Organisation) -> dict[str, Any]:
@@ -157,7 +128,7 @@ def create_user(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any] | Non
 @bp.post("/orgs")
 @require_admin
 def post_org() -> Any:
-    return jsonify(create_org(_load(schemas.OrgCreate()))), 201
+    return jsonify(create_org(load_body(schemas.OrgCreate()))), 201
 
 
 @bp.get("/orgs")
@@ -175,7 +146,7 @@ def get_org(org_id: int) -> Any:
     with session_scope() as s:
         org = s.get(Organisation, org_id)
         if org is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         out = org_out(org)
         out["users"] = [u.id for u in org.users]
         return jsonify(out)
@@ -194,16 +165,16 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 @bp.patch("/orgs/<int:org_id>")
 @require_admin
 def patch_org(org_id: int) -> Any:
-    data = _load(schemas.OrgPatch())
+    data = load_body(schemas.OrgPatch())
     with session_scope() as s:
         org = s.get(Organisation, org_id)
         if org is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         if "settings" in data:
             try:
                 org.settings = OrgSettings().load(_merge(org.settings or {}, data["settings"]))
             except ValidationError as exc:
-                return jsonify(error="invalid request", fields={"settings": exc.messages}), 400
+                return error_answer("invalid request", 400, fields={"settings": exc.messages})
         if "name" in data:
             org.name = data["name"]
         if "domains" in data:
@@ -220,15 +191,15 @@ def patch_org(org_id: int) -> Any:
 @bp.post("/orgs/<int:org_id>/users")
 @require_admin
 def post_user(org_id: int) -> Any:
-    data = _load(schemas.UserCreate())
+    data = load_body(schemas.UserCreate())
     try:
         out, error = create_user(org_id, data)
     except QueueUnavailable:
-        return jsonify(error="queue unavailable; nothing was registered, retry later"), 503
+        return error_answer("queue unavailable; nothing was registered, retry later", 503)
     if error == "organisation not found":
-        return jsonify(error=error), 404
+        return error_answer(error, 404)
     if error:
-        return jsonify(error=error), 409
+        return error_answer(error, 409)
     return jsonify(out), 201
 
 
@@ -238,20 +209,20 @@ def get_user(user_id: int) -> Any:
     with session_scope() as s:
         user = s.get(User, user_id)
         if user is None:
-            return jsonify(error="user not found"), 404
+            return error_answer("user not found", 404)
         return jsonify(user_out(s, user))
 
 
 @bp.post("/users/<int:user_id>/sync")
 @require_admin
 def post_sync(user_id: int) -> Any:
-    data = _load(schemas.SyncRequest())
+    data = load_body(schemas.SyncRequest())
     try:
         outcome = actions.sync_now(user_id, data["service"])
     except actions.ActionError as exc:
-        return jsonify(error=exc.message), exc.status
+        return error_answer(exc.message, exc.status)
     except Exception:
-        return jsonify(error="queue unavailable; retry later"), 503
+        return error_answer("queue unavailable; retry later", 503)
     return jsonify(userId=user_id, services=outcome), 202
 
 
@@ -267,11 +238,11 @@ def get_unmatched(org_id: int) -> Any:
     limit = request.args.get("limit", 100, type=_whole)
     offset = request.args.get("offset", 0, type=_whole)
     if limit is None or offset is None:
-        return jsonify(error="limit and offset must be whole numbers (at most 10 digits)"), 400
+        return error_answer("limit and offset must be whole numbers (at most 10 digits)", 400)
     limit = min(1000, max(1, limit))
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         rows = s.scalars(
             select(UnmatchedItem)
             .where(UnmatchedItem.org_id == org_id)
@@ -292,7 +263,7 @@ def get_duplicates(org_id: int) -> Any:
     state = None if query["state"] == "all" else query["state"]
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         items, total = list_possible_duplicates(s, org_id, state, query["limit"], query["offset"])
     out = schemas.PossibleDuplicateOut(many=True).dump(items)
     return jsonify(items=out, total=total, limit=query["limit"], offset=query["offset"])
@@ -303,11 +274,11 @@ def get_duplicates(org_id: int) -> Any:
 def patch_duplicate(org_id: int, pair_id: int) -> Any:
     from brightsync.review.duplicates import decide_possible_duplicate, duplicate_out
 
-    data = _load(schemas.DuplicateDecision())
+    data = load_body(schemas.DuplicateDecision())
     with session_scope() as s:
         row = decide_possible_duplicate(s, org_id, pair_id, data["state"])
         if row is None:
-            return jsonify(error="no such possible duplicate in this organisation"), 404
+            return error_answer("no such possible duplicate in this organisation", 404)
         s.flush()
         out = schemas.PossibleDuplicateOut().dump(duplicate_out(row))
     return jsonify(out)
@@ -318,20 +289,13 @@ def patch_duplicate(org_id: int, pair_id: int) -> Any:
 def get_email_decision(org_id: int) -> Any:
     msg_id = request.args.get("rfc822MsgId", "").strip()
     if not msg_id:
-        return jsonify(error="query parameter rfc822MsgId is required"), 400
+        return error_answer("query parameter rfc822MsgId is required", 400)
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         decision = describe_message(s, org_id, msg_id)
     if decision is None:
-        return jsonify(
-            error="no mailbox of this organisation has synced that message", rfc822MsgId=msg_id
-        ), 404
+        return error_answer(
+            "no mailbox of this organisation has synced that message", 404, rfc822MsgId=msg_id
+        )
     return jsonify(decision)
-
-
-@bp.get("/openapi.json")
-def openapi() -> Any:
-    from brightsync.web.openapi import admin_openapi
-
-    return jsonify(admin_openapi())

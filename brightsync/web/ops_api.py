@@ -5,38 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from marshmallow import ValidationError
 
 from brightsync.db import session_scope
 from brightsync.models import Organisation
 from brightsync.ops import actions, runlog, status, why
 from brightsync.web import schemas
-from brightsync.web.admin import _load, require_admin
+from brightsync.web.common import error_answer, int_arg, load_body, require_admin
 
 bp = Blueprint("ops_api", __name__, url_prefix="/api/v1")
 
 
-@bp.errorhandler(ValidationError)
-def _invalid(exc: ValidationError) -> Any:
-    return jsonify(error="invalid request", fields=exc.messages), 400
-
-
 @bp.errorhandler(actions.ActionError)
 def _refused(exc: actions.ActionError) -> Any:
-    return jsonify(error=exc.message), exc.status
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: ["must be a whole number"]}) from None
-    if not low <= value <= high:
-        raise ValidationError({name: [f"must be between {low} and {high}"]})
-    return value
+    return error_answer(exc.message, exc.status)
 
 
 @bp.get("/status")
@@ -49,32 +30,32 @@ def all_status() -> Any:
 @bp.get("/orgs/<int:org_id>/status")
 @require_admin
 def org_status(org_id: int) -> Any:
-    limit = _int_arg("cacheLimit", 20, 0, 500)
+    limit = int_arg("cacheLimit", 20, 0, 500)
     with session_scope() as s:
         org = s.get(Organisation, org_id)
         if org is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         return jsonify(status.org_summary(s, org, cache_limit=limit))
 
 
 @bp.post("/users/<int:user_id>/pause")
 @require_admin
 def pause(user_id: int) -> Any:
-    data = _load(schemas.SyncRequest())
+    data = load_body(schemas.SyncRequest())
     return jsonify(actions.set_paused(user_id, data["service"], True))
 
 
 @bp.post("/users/<int:user_id>/resume")
 @require_admin
 def resume(user_id: int) -> Any:
-    data = _load(schemas.SyncRequest())
+    data = load_body(schemas.SyncRequest())
     return jsonify(actions.set_paused(user_id, data["service"], False))
 
 
 @bp.post("/users/<int:user_id>/resync")
 @require_admin
 def resync(user_id: int) -> Any:
-    data = _load(schemas.SyncRequest())
+    data = load_body(schemas.SyncRequest())
     return jsonify(actions.resync(user_id, data["service"])), 202
 
 
@@ -89,25 +70,25 @@ def retry_item(org_id: int, item_id: int) -> Any:
 def explain(org_id: int, kind: str) -> Any:
     key = request.args.get("key", "").strip()
     if kind not in why.EXPLAINERS:
-        return jsonify(error=f"no explanations for {kind!r}", kinds=sorted(why.EXPLAINERS)), 404
+        return error_answer(f"no explanations for {kind!r}", 404, kinds=sorted(why.EXPLAINERS))
     if not key:
-        return jsonify(error=f"query parameter key is required ({why.KEY_HINTS[kind]})"), 400
+        return error_answer(f"query parameter key is required ({why.KEY_HINTS[kind]})", 400)
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         found = why.explain(s, org_id, kind, key)
     if found is None:
-        return jsonify(error=f"nothing is known of that {kind} in this organisation"), 404
+        return error_answer(f"nothing is known of that {kind} in this organisation", 404)
     return jsonify(found)
 
 
 @bp.get("/orgs/<int:org_id>/decisions")
 @require_admin
 def decisions(org_id: int) -> Any:
-    limit = _int_arg("limit", 20, 1, 200)
+    limit = int_arg("limit", 20, 1, 200)
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
         return jsonify(items=status.recent_decisions(s, org_id, limit))
 
 
@@ -122,13 +103,13 @@ def runs_all() -> Any:
 def runs_org(org_id: int) -> Any:
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
-            return jsonify(error="organisation not found"), 404
+            return error_answer("organisation not found", 404)
     return _runs(org_id)
 
 
 def _runs(org_id: int | None) -> Any:
-    hours = _int_arg("hours", 24, 1, 24 * 30)
-    points = _int_arg("points", 24, 1, 500)
+    hours = int_arg("hours", 24, 1, 24 * 30)
+    points = int_arg("points", 24, 1, 500)
     series = runlog.series(org_id, hours=hours, points=points)
     return jsonify(
         hours=hours,

@@ -19,6 +19,7 @@ from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
 from brightsync.sync import intake
 from brightsync.sync.queue import publish_intake
+from brightsync.web.common import error_answer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -115,10 +116,6 @@ def read_notification(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return note, errors
 
 
-def _problem(status: int, message: str) -> tuple[Response, int]:
-    return jsonify(error=message), status
-
-
 # The few bodies the accepting path answers with, encoded once (as jsonify would: compact, \n).
 _ENCODED: dict[tuple[tuple[str, str], ...], bytes] = {}
 
@@ -139,7 +136,7 @@ def _answer(**body: str) -> Response:
 def receive() -> Any:
     settings: Settings = current_app.config["BRIGHTSYNC"]
     if not settings.aurinko_signing_secret:
-        return _problem(401, "webhooks are refused until AURINKO_SIGNING_SECRET is set")
+        return error_answer("webhooks are refused until AURINKO_SIGNING_SECRET is set", 401)
     body = request.get_data(cache=True)  # raw bytes: the signature covers them exactly
     headers = request.headers
     timestamp = headers.get("X-Aurinko-Request-Timestamp")
@@ -152,7 +149,7 @@ def receive() -> Any:
     )
     if reason is not None:
         log.warning("webhook rejected: %s", reason)
-        return _problem(401, reason)
+        return error_answer(reason, 401)
 
     if request.query_string:
         token = request.args.get("validationToken")
@@ -162,16 +159,16 @@ def receive() -> Any:
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _problem(400, "body is not JSON")
+        return error_answer("body is not JSON", 400)
     except RecursionError:
-        return _problem(400, f"body nests deeper than {MAX_JSON_DEPTH} levels")
+        return error_answer(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
     if not isinstance(raw, dict):
-        return _problem(400, "body must be a JSON object")
+        return error_answer("body must be a JSON object", 400)
     if json_depth_exceeds(raw, MAX_JSON_DEPTH):
-        return _problem(400, f"body nests deeper than {MAX_JSON_DEPTH} levels")
+        return error_answer(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
     note, errors = read_notification(raw)
     if errors:
-        return jsonify(error="invalid notification", fields=errors), 400
+        return error_answer("invalid notification", 400, fields=errors)
 
     digest = hashlib.sha256(f"{timestamp}:".encode() + body).hexdigest()
     if note["lifecycleEvent"]:
@@ -188,7 +185,7 @@ def _accept_fast(settings: Settings, note: dict[str, Any], digest: str, service:
         outcome = intake.accept(settings, note, digest)
     except Exception as exc:
         log.warning("intake refused the notification: %r", exc)
-        return _problem(503, "queue unavailable; retry later")
+        return error_answer("queue unavailable; retry later", 503)
     if outcome == "duplicate":
         return _answer(status="duplicate")
     if service is None:
@@ -216,7 +213,7 @@ def _accept_in_database(note: dict[str, Any], digest: str, service: str | None) 
             log.warning("broker refused the sync task for user %s/%s: %r", user_id, service, exc)
             # Undone: Aurinko redelivers and the redelivery must not look like a replay.
             intake.unaccept_in_database(digest, user_id, service)
-            return _problem(503, "queue unavailable; retry later")
+            return error_answer("queue unavailable; retry later", 503)
     return _answer(status=outcome, service=service)
 
 

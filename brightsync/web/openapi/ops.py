@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from apispec import APISpec
 from marshmallow import Schema, fields
 
 from brightsync.ops import why
+from brightsync.web.openapi.parts import ERR, SECURED, json_body
 
 
 class UnmatchedPage(Schema):
@@ -116,12 +115,8 @@ class LinkWhyOut(Schema):
     otherLinks = fields.List(fields.Dict(), metadata={"description": "other users' links"})
 
 
-def json_body(schema: str) -> dict[str, Any]:
-    """A JSON request or response body of the named schema."""
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
+def add_operations(spec: APISpec) -> None:
+    """Status, pause / resume / re-sync, cache retries, why, decisions and the run series."""
     for name, schema in [
         ("OrgStatusOut", OrgStatusOut),
         ("ActionOut", ActionOut),
@@ -131,8 +126,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         ("LinkWhyOut", LinkWhyOut),
     ]:
         spec.components.schema(name, schema=schema)
-    secured = {"security": [{"bearer": []}]}
-    common = {"400": err, "401": err}
+    common = {"400": ERR, "401": ERR}
     org_id = {"name": "orgId", "in": "path", "required": True, "schema": {"type": "integer"}}
     user_id = {"name": "userId", "in": "path", "required": True, "schema": {"type": "integer"}}
     runs_params = [
@@ -143,7 +137,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         "/api/v1/status",
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "Every organisation's totals",
                 "responses": {"200": {"description": "{orgs: [OrgStatusOut]}"}, **common},
             }
@@ -154,14 +148,14 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         parameters=[org_id],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "Users and services by health, totals, the sync cache, panels",
                 "parameters": [
                     {"name": "cacheLimit", "in": "query", "schema": {"type": "integer"}}
                 ],
                 "responses": {
                     "200": {"description": "status", **json_body("OrgStatusOut")},
-                    "404": err,
+                    "404": ERR,
                     **common,
                 },
             }
@@ -181,13 +175,13 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
             parameters=[user_id],
             operations={
                 "post": {
-                    **secured,
+                    **SECURED,
                     "summary": summary,
                     "requestBody": json_body("SyncRequest"),
                     "responses": {
                         code: {"description": "done", **json_body("ActionOut")},
-                        "404": err,
-                        "409": err,
+                        "404": ERR,
+                        "409": ERR,
                         **common,
                     },
                 }
@@ -201,12 +195,12 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         ],
         operations={
             "post": {
-                **secured,
+                **SECURED,
                 "summary": "Look the item's addresses up in the CRM now",
                 "responses": {
                     "200": {"description": "matched or still waiting", **json_body("RetryOut")},
-                    "404": err,
-                    "503": err,
+                    "404": ERR,
+                    "503": ERR,
                     **common,
                 },
             }
@@ -226,7 +220,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         ],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "What was decided for one record, when, by whose mailbox, and why",
                 "parameters": [
                     {
@@ -254,7 +248,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                             }
                         },
                     },
-                    "404": err,
+                    "404": ERR,
                     **common,
                 },
             }
@@ -265,12 +259,12 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
         parameters=[org_id],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "The latest decisions",
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {
                     "200": {"description": "decisions", **json_body("DecisionsOut")},
-                    "404": err,
+                    "404": ERR,
                     **common,
                 },
             }
@@ -282,7 +276,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
             parameters=params,
             operations={
                 "get": {
-                    **secured,
+                    **SECURED,
                     "summary": "Run outcomes over time: records synced, skipped, cached, errors",
                     "parameters": runs_params,
                     "responses": {

@@ -1,41 +1,23 @@
-"""OpenAPI document of the admin API, generated from the same marshmallow schemas it validates."""
+"""The admin API's own part of the OpenAPI document: organisations, users, sync now, the
+sync cache, email decisions, possible duplicates; and the service endpoints (webhooks,
+health)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
-
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 
-from brightsync import __version__
-from brightsync.web import MAX_ID, schemas
-from brightsync.web.ops_openapi import add_operations, json_body
-from brightsync.web.review_api import add_review
+from brightsync.web import schemas
+from brightsync.web.common import MAX_ID
+from brightsync.web.openapi.parts import ERR, SECURED, json_body
 
-_ERR = {
-    "description": "error with a reason",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "fields": {"type": "object"}},
-            }
-        }
-    },
-}
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+ORG_ID = {"name": "orgId", "in": "path", "required": True, "schema": ROW_ID}
+USER_ID = {"name": "userId", "in": "path", "required": True, "schema": ROW_ID}
+COMMON = {"400": ERR, "401": ERR}
 
 
-@lru_cache(maxsize=1)
-def admin_openapi() -> dict[str, Any]:
-    spec = APISpec(
-        title="BrightSync admin API",
-        version=__version__,
-        openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
-        info={"description": "Operate BrightSync: organisations, mailboxes, status, sync cache."},
-    )
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+def add_admin(spec: APISpec) -> None:
+    """Organisations, users, sync now, the sync cache and email decisions."""
     for name, schema in [
         ("OrgCreate", schemas.OrgCreate),
         ("OrgPatch", schemas.OrgPatch),
@@ -50,108 +32,103 @@ def admin_openapi() -> dict[str, Any]:
         ("DuplicateDecision", schemas.DuplicateDecision),
     ]:
         spec.components.schema(name, schema=schema)
-    secured = {"security": [{"bearer": []}]}
-    common = {"400": _ERR, "401": _ERR}
-    row_id = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-    org_id = {"name": "orgId", "in": "path", "required": True, "schema": row_id}
-    user_id = {"name": "userId", "in": "path", "required": True, "schema": row_id}
     spec.path(
         "/api/v1/orgs",
         operations={
             "post": {
-                **secured,
+                **SECURED,
                 "summary": "Create an organisation",
                 "requestBody": json_body("OrgCreate"),
-                "responses": {"201": {"description": "created", **json_body("OrgOut")}, **common},
+                "responses": {"201": {"description": "created", **json_body("OrgOut")}, **COMMON},
             },
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "List organisations",
-                "responses": {"200": {"description": "organisations"}, **common},
+                "responses": {"200": {"description": "organisations"}, **COMMON},
             },
         },
     )
     spec.path(
         "/api/v1/orgs/{orgId}",
-        parameters=[org_id],
+        parameters=[ORG_ID],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "responses": {
                     "200": {"description": "the organisation", **json_body("OrgOut")},
-                    "404": _ERR,
-                    **common,
+                    "404": ERR,
+                    **COMMON,
                 },
             },
             "patch": {
-                **secured,
+                **SECURED,
                 "requestBody": json_body("OrgPatch"),
                 "responses": {
                     "200": {"description": "updated", **json_body("OrgOut")},
-                    "404": _ERR,
-                    **common,
+                    "404": ERR,
+                    **COMMON,
                 },
             },
         },
     )
     spec.path(
         "/api/v1/orgs/{orgId}/users",
-        parameters=[org_id],
+        parameters=[ORG_ID],
         operations={
             "post": {
-                **secured,
+                **SECURED,
                 "summary": "Register a mailbox; a worker then creates its Aurinko subscriptions",
                 "description": "Answers at once: each subscription is `pending` until a worker "
                 "has created it (`active`) or Aurinko refused it (`failed`, with the reason).",
                 "requestBody": json_body("UserCreate"),
                 "responses": {
                     "201": {"description": "created", **json_body("UserOut")},
-                    "404": _ERR,
-                    "409": _ERR,
-                    "503": _ERR,
-                    **common,
+                    "404": ERR,
+                    "409": ERR,
+                    "503": ERR,
+                    **COMMON,
                 },
             },
         },
     )
     spec.path(
         "/api/v1/users/{userId}",
-        parameters=[user_id],
+        parameters=[USER_ID],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "The user with a status per service",
                 "responses": {
                     "200": {"description": "user", **json_body("UserOut")},
-                    "404": _ERR,
-                    **common,
+                    "404": ERR,
+                    **COMMON,
                 },
             },
         },
     )
     spec.path(
         "/api/v1/users/{userId}/sync",
-        parameters=[user_id],
+        parameters=[USER_ID],
         operations={
             "post": {
-                **secured,
+                **SECURED,
                 "summary": "Sync now",
                 "requestBody": json_body("SyncRequest"),
                 "responses": {
                     "202": {"description": "queued or coalesced"},
-                    "404": _ERR,
-                    "503": _ERR,
-                    **common,
+                    "404": ERR,
+                    "503": ERR,
+                    **COMMON,
                 },
             },
         },
     )
     spec.path(
         "/api/v1/orgs/{orgId}/unmatched",
-        parameters=[org_id],
+        parameters=[ORG_ID],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "The sync cache of unmatched emails and meetings",
                 "parameters": [
                     {
@@ -165,16 +142,16 @@ def admin_openapi() -> dict[str, Any]:
                         "schema": {"type": "integer", "minimum": 0, "maximum": 9_999_999_999},
                     },
                 ],
-                "responses": {"200": {"description": "items"}, "404": _ERR, **common},
+                "responses": {"200": {"description": "items"}, "404": ERR, **COMMON},
             },
         },
     )
     spec.path(
         "/api/v1/orgs/{orgId}/emails",
-        parameters=[org_id],
+        parameters=[ORG_ID],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "What was decided for one message",
                 "parameters": [
                     {
@@ -186,20 +163,22 @@ def admin_openapi() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": {"description": "decision", **json_body("EmailDecisionOut")},
-                    "404": _ERR,
-                    **common,
+                    "404": ERR,
+                    **COMMON,
                 },
             },
         },
     )
-    add_operations(spec, _ERR)
-    add_review(spec, _ERR)
+
+
+def add_duplicates(spec: APISpec) -> None:
+    """Possible duplicate contacts waiting for review, and their decision."""
     spec.path(
         "/api/v1/orgs/{orgId}/duplicates",
-        parameters=[org_id],
+        parameters=[ORG_ID],
         operations={
             "get": {
-                **secured,
+                **SECURED,
                 "summary": "Possible duplicate contacts waiting for review (both records, reasons)",
                 "parameters": [
                     {
@@ -227,8 +206,8 @@ def admin_openapi() -> dict[str, Any]:
                         "description": "one page of pairs, oldest first",
                         **json_body("PossibleDuplicatePage"),
                     },
-                    "404": _ERR,
-                    **common,
+                    "404": ERR,
+                    **COMMON,
                 },
             },
         },
@@ -236,22 +215,26 @@ def admin_openapi() -> dict[str, Any]:
     spec.path(
         "/api/v1/orgs/{orgId}/duplicates/{pairId}",
         parameters=[
-            org_id,
+            ORG_ID,
             {"name": "pairId", "in": "path", "required": True, "schema": {"type": "integer"}},
         ],
         operations={
             "patch": {
-                **secured,
+                **SECURED,
                 "summary": "Decide a possible duplicate: approved (same person) or rejected",
                 "requestBody": {"required": True, **json_body("DuplicateDecision")},
                 "responses": {
                     "200": {"description": "the pair", **json_body("PossibleDuplicateOut")},
-                    "404": _ERR,
-                    **common,
+                    "404": ERR,
+                    **COMMON,
                 },
             },
         },
     )
+
+
+def add_service(spec: APISpec) -> None:
+    """The endpoints outside the admin API: Aurinko's webhooks and the health check."""
     spec.path(
         "/webhooks/aurinko",
         operations={
@@ -259,10 +242,10 @@ def admin_openapi() -> dict[str, Any]:
                 "summary": "Aurinko notifications and the validationToken handshake",
                 "responses": {
                     "200": {"description": "accepted"},
-                    "400": _ERR,
-                    "401": _ERR,
-                    "413": _ERR,
-                    "503": _ERR,
+                    "400": ERR,
+                    "401": ERR,
+                    "413": ERR,
+                    "503": ERR,
                 },
             },
         },
@@ -278,4 +261,3 @@ def admin_openapi() -> dict[str, Any]:
             }
         },
     )
-    return spec.to_dict()

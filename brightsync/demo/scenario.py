@@ -1,0 +1,320 @@
+"""What the demo does, step by step: an organisation with three mailboxes, mail between
+colleagues and customers, a shared meeting moved by its organizer, an event made in the CRM,
+a task's round trip and an address book meeting the CRM's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from brightsync.demo.harness import CRM_TOKEN, Harness
+
+PEOPLE = (("alice", "imap"), ("bob", "office365"), ("carol", "imap"))
+# The two-way services every demo mailbox syncs besides email.
+TWO_WAY = ("calendar", "tasks", "contacts")
+# alice's address book before she joins: a near-duplicate of the CRM's Dave Customer (nickname,
+# another address, the same phone written differently, the same company), a grey case (the
+# CRM's Mia Lopez under another address at the same domain) and someone the CRM lacks.
+ADDRESS_BOOK = (
+    {
+        "name": {"givenName": "David", "familyName": "Customer"},
+        "emailAddresses": [{"address": "d.customer@customer.com"}],
+        "phoneNumbers": [{"number": "(415) 555-0142"}],
+        "company": {"name": "Customer Inc"},
+    },
+    {
+        "name": {"givenName": "Mia", "familyName": "Lopez"},
+        "emailAddresses": [{"address": "m.lopez@customer.com"}],
+    },
+    {
+        "name": {"givenName": "Gina", "familyName": "Newclient"},
+        "emailAddresses": [{"address": "gina@newclient.io"}],
+    },
+)
+ZONE = "Europe/Berlin"
+
+
+def local_time(days: int, hour: int) -> dict[str, str]:
+    """An Aurinko date-time `days` from today at `hour` o'clock in the demo's time zone."""
+    zone = ZoneInfo(ZONE)
+    day = datetime.now(UTC).astimezone(zone).date() + timedelta(days=days)
+    when = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+    return {"dateTime": when.isoformat(), "timezone": ZONE}
+
+
+def run(h: Harness) -> dict[str, Any]:
+    """The whole scenario on a started harness; what the report needs: the mails sent, the
+    meeting, the task, and each phase's simulator statistics."""
+    h.step("registering organisation Acme (acme.com) with the reference CRM")
+    org = h.admin(
+        "POST",
+        "/api/v1/orgs",
+        json={
+            "name": "Acme",
+            "domains": ["acme.com"],
+            "crm": {"baseUrl": h.crm.url, "authType": "bearer", "token": CRM_TOKEN},
+            "settings": {"email": {"contactCreation": "sent", "createCompanies": True}},
+        },
+    )
+    h.org_id = org["id"]
+    h.crm_call(
+        "POST",
+        "/_control/seed",
+        json={
+            "companies": [
+                {"id": "co-customer", "name": "Customer Inc", "domains": ["customer.com"]}
+            ],
+            # The CRM knows the three colleagues as users: meetings name them as attendees,
+            # tasks and contacts belong to their owner.
+            "users": [
+                {"id": f"u-{name}", "email": f"{name}@acme.com", "name": name.title()}
+                for name, _ in PEOPLE
+            ],
+            "contacts": [
+                {
+                    "ownerId": "u-alice",
+                    "firstName": "Dave",
+                    "lastName": "Customer",
+                    "emailAddresses": ["dave@customer.com"],
+                    "phoneNumbers": ["+1 415 555 0142"],
+                    "companyId": "co-customer",
+                },
+                {
+                    "ownerId": "u-alice",
+                    "firstName": "Mia",
+                    "lastName": "Lopez",
+                    "emailAddresses": ["mia.lopez@customer.com"],
+                },
+            ],
+            "opportunities": [
+                {
+                    "name": "Customer renewal",
+                    "stage": "proposal",
+                    "isClosed": False,
+                    "companyId": "co-customer",
+                }
+            ],
+        },
+    )
+    h.users = {}
+    h.accounts = {}
+    services = ["email", *TWO_WAY]
+    for name, provider in PEOPLE:
+        acct = h.sim(
+            "POST",
+            "/_control/accounts",
+            json={"email": f"{name}@acme.com", "name": name.title(), "provider": provider},
+        )
+        if name == "alice":
+            for contact in ADDRESS_BOOK:
+                h.sim("POST", f"/_control/accounts/{acct['id']}/contacts", json=contact)
+        user = h.admin(
+            "POST",
+            f"/api/v1/orgs/{h.org_id}/users",
+            json={
+                "email": f"{name}@acme.com",
+                "crmUserId": f"u-{name}",
+                "aurinkoAccountId": acct["id"],
+                "aurinkoAccessToken": acct["accessToken"],
+                "services": services,
+            },
+        )
+        # Subscriptions are created by the worker after registration answers.
+        user = h.wait(lambda uid=user["id"]: h.subscribed(uid), 60, f"{name}'s subscriptions")
+        subs = user["subscriptions"]
+        ok = sum(1 for s in subs if s["state"] == "active")
+        h.users[name] = user
+        h.accounts[name] = acct
+        h.step(
+            f"mailbox {name}@acme.com ({provider}) registered for {', '.join(services)}; "
+            f"webhook subscriptions verified: {ok}/{len(subs)}"
+        )
+    h.step("first calendar and task list syncs (nothing to carry yet)")
+    h.sync({name: ("calendar", "tasks") for name, _ in PEOPLE})
+    h.phase_stats()
+    h.step(
+        "first contacts syncs: alice's address book (David Customer, Mia Lopez, "
+        "Gina Newclient) meets the CRM's (Dave Customer, Mia Lopez)"
+    )
+    h.sync({name: ("contacts",) for name, _ in PEOPLE})
+    result: dict[str, Any] = {"stats": {"contacts": h.phase_stats()}}
+
+    mails: list[tuple[str, dict[str, Any]]] = []
+
+    def send(label: str, **msg: Any) -> dict[str, Any]:
+        msg.setdefault("bodyType", "html")
+        out = h.sim("POST", "/_control/mail", json=msg)
+        mails.append((label, out))
+        return out
+
+    def who(addr: str, name: str = "") -> dict[str, str]:
+        return {"address": addr, "name": name or addr.split("@")[0].title()}
+
+    h.step("delivering mail: a customer writes to alice, cc bob and carol")
+    quote = send(
+        "customer to 3 colleagues",
+        **{
+            "from": who("dave@customer.com", "Dave Customer"),
+            "to": [who("alice@acme.com")],
+            "cc": [who("bob@acme.com"), who("carol@acme.com")],
+            "subject": "Quote for Q3",
+            "body": "<p>Hi team, could you send the <b>Q3 quote</b>?</p>",
+        },
+    )
+    send(
+        "bob replies from his mailbox",
+        **{
+            "from": who("bob@acme.com"),
+            "to": [who("dave@customer.com", "Dave Customer")],
+            "subject": "Re: Quote for Q3",
+            "body": "<p>Attached, Dave.</p>",
+            "inReplyTo": quote["internetMessageId"],
+            "references": quote["internetMessageId"],
+        },
+    )
+    send(
+        "internal chat",
+        **{
+            "from": who("alice@acme.com"),
+            "to": [who("bob@acme.com")],
+            "subject": "Lunch?",
+            "body": "<p>12:30?</p>",
+        },
+    )
+    send(
+        "newsletter",
+        **{
+            "from": who("news@deals.example"),
+            "to": [who("carol@acme.com")],
+            "subject": "Weekly deals",
+            "body": "<p>Sale!</p>",
+            "headers": [{"name": "List-Unsubscribe", "value": "<mailto:unsub@deals.example>"}],
+        },
+    )
+    send(
+        "meeting invitation",
+        **{
+            "from": who("dave@customer.com"),
+            "to": [who("alice@acme.com")],
+            "subject": "Invitation: call",
+            "body": "<p>call</p>",
+            "meetingMessageMethod": "request",
+        },
+    )
+    erin = send(
+        "unknown prospect",
+        **{
+            "from": who("erin@prospect.io", "Erin Prospect"),
+            "to": [who("alice@acme.com")],
+            "subject": "Intro",
+            "body": "<p>Hello from Prospect</p>",
+        },
+    )
+    send(
+        "alice writes to a new company",
+        **{
+            "from": who("alice@acme.com"),
+            "to": [who("frank.newman@mail.newco.co.uk", "Frank Newman")],
+            "subject": "Welcome aboard",
+            "body": "<p>Great to meet you, Frank</p>",
+        },
+    )
+
+    h.step("waiting for webhooks → worker syncs → CRM writes")
+    h.settle([m["internetMessageId"] for _, m in mails])
+    h.step("Erin's contact is created in the CRM; running the daily sync-cache retry now")
+    h.crm_call(
+        "POST",
+        "/_control/seed",
+        json={
+            "contacts": [
+                {
+                    "firstName": "Erin",
+                    "lastName": "Prospect",
+                    "emailAddresses": ["erin@prospect.io"],
+                }
+            ]
+        },
+    )
+    from brightsync.celery import app
+
+    app.send_task("brightsync.unmatched.retry", kwargs={"force": True})
+    h.wait(
+        lambda: h.decision(erin["internetMessageId"]).get("state") == "logged",
+        90,
+        "the cached email to be logged",
+    )
+    result["mails"] = mails
+    result["stats"]["email"] = h.phase_stats()
+    result["meeting"] = meetings(h)
+    result["stats"]["calendar"] = h.phase_stats()
+    result["task"] = tasks(h)
+    result["stats"]["tasks"] = h.phase_stats()
+    return result
+
+
+def meetings(h: Harness) -> dict[str, Any]:
+    """One meeting in three calendars, moved by its organizer; one event made in the CRM."""
+    h.step("alice invites bob, carol and Dave (the customer) to a meeting")
+    meeting = h.sim(
+        "POST",
+        "/_control/meetings",
+        json={
+            "organizer": {"address": "alice@acme.com"},
+            "subject": "Q3 quote review",
+            "start": local_time(3, 10),
+            "end": local_time(3, 11),
+            "meetingInfo": {
+                "attendees": [
+                    {"emailAddress": {"address": a}}
+                    for a in ("bob@acme.com", "carol@acme.com", "dave@customer.com")
+                ]
+            },
+            "responses": {"dave@customer.com": "accepted"},
+        },
+    )
+    h.sync({name: ("calendar",) for name, _ in PEOPLE})
+    h.step("alice moves it to 14:00; in the CRM, an event is made for alice and Dave")
+    h.sim(
+        "PATCH",
+        f"/_control/meetings/{meeting['iCalUid']}",
+        json={"start": local_time(3, 14), "end": local_time(3, 15)},
+    )
+    (dave,) = [c for c in h.crm_records("contacts") if "dave@customer.com" in c["emailAddresses"]]
+    start = datetime.fromisoformat(local_time(6, 9)["dateTime"])
+    made = h.crm_user(
+        "events.create",
+        "POST",
+        "/api/v1/events",
+        json={
+            "subject": "Contract signing",
+            "startTime": start.isoformat(),
+            "endTime": (start + timedelta(hours=1)).isoformat(),
+            "attendees": [
+                {"userId": "u-alice", "emailAddress": "alice@acme.com"},
+                {"contactId": dave["id"], "emailAddress": "dave@customer.com"},
+            ],
+        },
+    )
+    h.sync({"alice": ("calendar",)})
+    return {"iCalUid": meeting["iCalUid"], "copies": meeting["copies"], "crmMade": made}
+
+
+def tasks(h: Harness) -> dict[str, Any]:
+    """A task made in alice's mailbox reaches the CRM; its completion there comes back."""
+    h.step("alice adds a task in her mailbox: send Dave the Q3 quote")
+    url = f"/_control/accounts/{h.accounts['alice']['id']}/tasks"
+    task = h.sim("POST", url, json={"title": "Send Dave the Q3 quote", "importance": "high"})
+    h.sync({"alice": ("tasks",)})
+    crm = [t for t in h.crm_records("tasks") if t["subject"] == task["title"]]
+    if crm:
+        h.step("the task is completed in the CRM")
+        h.crm_user(
+            "tasks.update",
+            "PATCH",
+            f"/api/v1/tasks/{crm[0]['id']}",
+            json={"status": "completed"},
+        )
+        h.sync({"alice": ("tasks",)})
+    return {"mailboxId": task["id"], "title": task["title"]}
