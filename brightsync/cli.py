@@ -156,9 +156,9 @@ def _validate(schema: Any, data: dict[str, Any]) -> dict[str, Any]:
 def sync_cmd(user_id: int, service: str | None, queued: bool) -> None:
     """Run one sync in the foreground (waits if a worker is running one)."""
     from brightsync.db import session_scope
+    from brightsync.domains import run_service
     from brightsync.models import User
     from brightsync.ops import actions, hooks, logs
-    from brightsync.sync.run import run_once
 
     if queued:
         _echo_json(
@@ -175,7 +175,7 @@ def sync_cmd(user_id: int, service: str | None, queued: bool) -> None:
         with logs.bound(org_id=org_id, user_id=user_id, service=svc):
             started = time.monotonic()
             for _ in range(60):
-                result = run_once(user_id, svc)
+                result = run_service(user_id, svc)
                 if result.get("status") != "busy":
                     break
                 time.sleep(1)
@@ -199,6 +199,7 @@ def status_cmd(org_id: int | None, user_id: int | None) -> None:
     """Health of every organisation, or of one organisation or user (same as the admin API)."""
 
     from brightsync.db import session_scope
+    from brightsync.domains import ORG_PANELS
     from brightsync.models import Organisation, User
     from brightsync.ops import status
     from brightsync.web.admin import user_out
@@ -213,7 +214,7 @@ def status_cmd(org_id: int | None, user_id: int | None) -> None:
             o = s.get(Organisation, org_id)
             if o is None:
                 raise click.ClickException(f"no organisation {org_id}")
-            _echo_json(status.org_summary(s, o))
+            _echo_json(status.org_summary(s, o, ORG_PANELS))
         else:
             _echo_json(status.overview(s))
 
@@ -364,14 +365,15 @@ def resync_cmd(user_id: int, service: str | None) -> None:
 def why_cmd(org_id: int, kind: str, key: str) -> None:
     """Why a record was (or was not) synced, e.g. `why 1 email '<id@host>'`."""
     from brightsync.db import session_scope
+    from brightsync.domains import EXPLAINERS
     from brightsync.ops import why
 
     with session_scope() as s:
         try:
-            found = why.explain(s, org_id, kind, key)
+            found = why.explain(s, EXPLAINERS, org_id, kind, key)
         except why.UnknownKind:
             raise click.ClickException(
-                f"no explanations for {kind!r}; known: {', '.join(sorted(why.EXPLAINERS))}"
+                f"no explanations for {kind!r}; known: {', '.join(sorted(EXPLAINERS))}"
             ) from None
     if found is None:
         raise click.ClickException(f"nothing is known of that {kind} in organisation {org_id}")
@@ -429,6 +431,7 @@ def unmatched() -> None:
 @click.option("--item", "item_id", type=int, help="Retry this one item now.")
 def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
     """Retry every due item now (what beat runs daily), or one item."""
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import retry_due
 
     if item_id is not None:
@@ -436,17 +439,18 @@ def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
 
         if org_id is None:
             raise click.UsageError("--item needs --org")
-        _echo_json(_act(lambda: actions.retry_cache_item(org_id, item_id)))
+        _echo_json(_act(lambda: actions.retry_cache_item(org_id, item_id, CACHE_KINDS)))
         return
-    _echo_json(retry_due(force=True))
+    _echo_json(retry_due(CACHE_KINDS, force=True))
 
 
 @unmatched.command("expire")
 def unmatched_expire() -> None:
     """Drop items past their retention (what beat runs daily)."""
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import expire
 
-    _echo_json({"expired": expire()})
+    _echo_json({"expired": expire(CACHE_KINDS)})
 
 
 @cli.group()

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError
 
 from brightsync.db import session_scope
+from brightsync.domains import CACHE_KINDS, EXPLAINERS, ORG_PANELS
 from brightsync.models import Organisation
 from brightsync.ops import actions, runlog, status, why
 from brightsync.web import schemas
@@ -54,7 +55,7 @@ def org_status(org_id: int) -> Any:
         org = s.get(Organisation, org_id)
         if org is None:
             return jsonify(error="organisation not found"), 404
-        return jsonify(status.org_summary(s, org, cache_limit=limit))
+        return jsonify(status.org_summary(s, org, ORG_PANELS, cache_limit=limit))
 
 
 @bp.post("/users/<int:user_id>/pause")
@@ -81,21 +82,21 @@ def resync(user_id: int) -> Any:
 @bp.post("/orgs/<int:org_id>/unmatched/<int:item_id>/retry")
 @require_admin
 def retry_item(org_id: int, item_id: int) -> Any:
-    return jsonify(actions.retry_cache_item(org_id, item_id))
+    return jsonify(actions.retry_cache_item(org_id, item_id, CACHE_KINDS))
 
 
 @bp.get("/orgs/<int:org_id>/why/<kind>")
 @require_admin
 def explain(org_id: int, kind: str) -> Any:
     key = request.args.get("key", "").strip()
-    if kind not in why.EXPLAINERS:
-        return jsonify(error=f"no explanations for {kind!r}", kinds=sorted(why.EXPLAINERS)), 404
+    if kind not in EXPLAINERS:
+        return jsonify(error=f"no explanations for {kind!r}", kinds=sorted(EXPLAINERS)), 404
     if not key:
-        return jsonify(error=f"query parameter key is required ({why.KEY_HINTS[kind]})"), 400
+        return jsonify(error=f"query parameter key is required ({EXPLAINERS[kind].key_hint})"), 400
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
             return jsonify(error="organisation not found"), 404
-        found = why.explain(s, org_id, kind, key)
+        found = why.explain(s, EXPLAINERS, org_id, kind, key)
     if found is None:
         return jsonify(error=f"nothing is known of that {kind} in this organisation"), 404
     return jsonify(found)

@@ -7,7 +7,7 @@ from typing import Any
 from apispec import APISpec
 from marshmallow import Schema, fields
 
-from brightsync.ops import why
+from brightsync.domains import EXPLAINERS
 
 
 class UnmatchedPage(Schema):
@@ -221,7 +221,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": ", ".join(sorted(why.EXPLAINERS)),
+                "description": ", ".join(sorted(EXPLAINERS)),
             },
         ],
         operations={
@@ -235,7 +235,7 @@ def add_operations(spec: APISpec, err: dict[str, Any]) -> None:
                         "required": True,
                         "schema": {"type": "string"},
                         "description": "; ".join(
-                            f"{kind}: {hint}" for kind, hint in sorted(why.KEY_HINTS.items())
+                            f"{kind}: {why.key_hint}" for kind, why in sorted(EXPLAINERS.items())
                         ),
                     }
                 ],
