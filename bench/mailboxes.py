@@ -332,13 +332,13 @@ def counting_statements() -> Iterator[list[int]]:
 def beat_jobs() -> dict[str, Callable[[], Any]]:
     from brightsync.domains import CACHE_KINDS
     from brightsync.email.jobs import sweep_claims
-    from brightsync.ops import metrics
+    from brightsync.ops import gauges
     from brightsync.sync import jobs
     from brightsync.unmatched import cache, watch
 
-    def gauges() -> Any:
-        metrics.reset_gauge_cache()
-        return metrics._database_gauges()
+    def count_gauges() -> Any:
+        gauges.reset_gauge_cache()
+        return gauges.database_gauges()
 
     return {
         "sweep_runs": jobs.sweep_runs,
@@ -350,7 +350,7 @@ def beat_jobs() -> dict[str, Callable[[], Any]]:
         "prune_notifications": jobs.prune_notifications,
         "prune_broker": jobs.prune_broker,
         "check_subscriptions": jobs.check_subscriptions,
-        "metrics gauges": gauges,
+        "metrics gauges": count_gauges,
     }
 
 
