@@ -114,12 +114,12 @@ def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
 
 
 def brightsync(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
-    from brightsync.sync.run import run_once
+    from brightsync.domains import run_service
 
     wipe_tables()
     ids = add_org(crm, accounts, ["email"])
     for uid in ids:
-        result = run_once(uid, "email")
+        result = run_service(uid, "email")
         assert result["status"] == "ok", result
 
 
@@ -157,8 +157,8 @@ def one_by_one(
 ) -> tuple[list[int], float]:
     """The stream of single-email runs; CRM calls of each run, and the seconds it all took."""
     from brightsync.db import session_scope
+    from brightsync.domains import run_service
     from brightsync.models import Organisation
-    from brightsync.sync.run import run_once
 
     accounts = single_scenario(aurinko, crm, customers)
     wipe_tables()
@@ -180,7 +180,7 @@ def one_by_one(
                 "bodyType": "html",
             },
         ).raise_for_status()
-        result = run_once(uid, "email")
+        result = run_service(uid, "email")
         assert result["status"] == "ok", result
 
     # A first run learns what the connector offers; its probes are not the steady state.

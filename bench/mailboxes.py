@@ -11,12 +11,12 @@ over real HTTP. For each size N, in a fresh database:
   copies of 4 + 2 messages); N/2 customers (at least sample × mails) are contacts in the CRM.
 - Background (every mailbox outside the sample), `--background`:
   `rows` (default): a synced day's rows, bulk-inserted. Ten mailboxes are synced in-process
-  through the function the Celery task calls (`run_once`); their rows (claims, sightings,
+  through the function the Celery task calls (`run_service`); their rows (claims, sightings,
   participants, thread keys, sync state) are copied to every other background mailbox with
   ids, addresses and message ids rewritten, 1 in 50 claims left waiting and 1 in 50 parked
   unmatched (retry tomorrow), plus notification audit rows (`bench/background_rows.py`).
   Copies, not synced: nothing asked Aurinko or the CRM for them.
-  `1` (or `sync`): every background mailbox synced through `run_once` (slow: ~0.2 s each).
+  `1` (or `sync`): every background mailbox synced through `run_service` (slow: ~0.2 s each).
   `0`: none (only users, sync states and subscriptions are present).
 - Sample: the first `--sample` (200) mailboxes, the same mail at every size, are synced by the
   worker process (one `brightsync.sync.run` task each, as a webhook would queue). Measured:
@@ -330,26 +330,27 @@ def counting_statements() -> Iterator[list[int]]:
 
 
 def beat_jobs() -> dict[str, Callable[[], Any]]:
+    from brightsync.domains import CACHE_KINDS
     from brightsync.email.jobs import sweep_claims
-    from brightsync.ops import metrics
+    from brightsync.ops import gauges
     from brightsync.sync import jobs
     from brightsync.unmatched import cache, watch
 
-    def gauges() -> Any:
-        metrics.reset_gauge_cache()
-        return metrics._database_gauges()
+    def count_gauges() -> Any:
+        gauges.reset_gauge_cache()
+        return gauges.database_gauges()
 
     return {
         "sweep_runs": jobs.sweep_runs,
         "sweep_email_claims": sweep_claims,
         "safety_sync": jobs.safety_sync,
-        "unmatched retry (daily)": cache.retry_job,
-        "unmatched expire (daily)": cache.expire_job,
-        "crm contact watch": watch.watch_all,
+        "unmatched retry (daily)": lambda: cache.retry_job(CACHE_KINDS),
+        "unmatched expire (daily)": lambda: cache.expire_job(CACHE_KINDS),
+        "crm contact watch": lambda: watch.watch_all(CACHE_KINDS),
         "prune_notifications": jobs.prune_notifications,
         "prune_broker": jobs.prune_broker,
         "check_subscriptions": jobs.check_subscriptions,
-        "metrics gauges": gauges,
+        "metrics gauges": count_gauges,
     }
 
 
@@ -373,9 +374,9 @@ def one_size(n: int, args: argparse.Namespace, aurinko: str, crm: str, soak: boo
     from sqlalchemy import text, update
 
     from brightsync.db import session_scope
+    from brightsync.domains import run_service
     from brightsync.migrate import upgrade
     from brightsync.models import SyncState, utcnow
-    from brightsync.sync.run import run_once
     from tests.conftest import WorkerProcess, apply_env, destroy_backend, make_backend
 
     sample = min(args.sample, n)
@@ -403,11 +404,11 @@ def one_size(n: int, args: argparse.Namespace, aurinko: str, crm: str, soak: boo
         few = n - sample <= TEMPLATES  # nothing worth copying: sync them
         if args.background in ("1", "sync") or (args.background == "rows" and few):
             for uid in user_ids[sample:]:
-                run_once(uid, "email")
+                run_service(uid, "email")
         elif args.background == "rows":
             # A few mailboxes synced through the product, their rows copied to the others.
             for uid in templates:
-                run_once(uid, "email")
+                run_service(uid, "email")
             written = table_rows()
             extra = template_tables(t for t, c in written.items() if c)
             out["copied"] = copy_background(

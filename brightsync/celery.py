@@ -19,7 +19,6 @@ app.config_from_object("celeryconfig")
 # Task modules are named jobs.py so Celery's tasks and the to-do "tasks" domain never collide.
 app.conf.include = [
     "brightsync.sync.jobs",
-    "brightsync.sync.intake",
     "brightsync.email.jobs",
     "brightsync.unmatched.jobs",
     "brightsync.ops.jobs",

@@ -261,3 +261,50 @@ def fail_pending(user_id: int, reason: str) -> None:
             sub.state = FAILED
             sub.last_error = reason[:1000]
             sub.updated_at = utcnow()
+
+
+# Registration's subscription task retries transient Aurinko trouble for about an hour
+# (5 s doubling, capped at 10 min) before marking what is still pending as failed; the
+# periodic check (`check_due`) picks failed ones up again later.
+RETRIES = 10
+MAX_COUNTDOWN = 600
+BUSY_COUNTDOWN = 5
+
+
+def retry_countdown(retries: int) -> int:
+    return min(MAX_COUNTDOWN, 5 * 2**retries)
+
+
+def ensure_attempt(user_id: int, retries: int) -> tuple[dict[str, str], int | None]:
+    """One attempt of registration's subscription task (`retries` before it): the state of
+    each service, and the countdown to the next attempt (None: no further attempt)."""
+    try:
+        outcomes = ensure_subscriptions(user_id)
+    except SubscriptionsBusy:
+        return {}, BUSY_COUNTDOWN
+    transient = [o for o in outcomes if o.transient]
+    if transient:
+        if retries < RETRIES:
+            return {}, retry_countdown(retries)
+        fail_pending(user_id, transient[0].error or "Aurinko kept failing")
+    return {o.service: o.state for o in outcomes}, None
+
+
+def check_due() -> int:
+    """Create pending or failing subscriptions, and recreate lost ones: each user with a
+    subscription not active, or not verified at Aurinko for a day (O(due), not every user).
+    Returns how many were created."""
+    with singleton("subscription-check", 3600) as mine:
+        if not mine:
+            return 0
+        with session_scope() as s:
+            user_ids = due_for_check(s)
+        fixed = 0
+        for user_id in user_ids:
+            try:
+                fixed += sum(1 for r in ensure_subscriptions(user_id) if r.created)
+            except SubscriptionsBusy:
+                continue  # the registration task is on it
+            except Exception:
+                log.exception("subscription check failed for user %s", user_id)
+        return fixed

@@ -1,7 +1,7 @@
 """Meetings in the sync cache: released when a contact appears, so the owner reads them again.
 
-The sync cache (`brightsync/unmatched/`) calls these by the name registered in
-`unmatched.cache.KINDS` (kind "meeting", keyed by the meeting key).
+The sync cache (`brightsync/unmatched/`) calls these through the table in
+`brightsync.domains.CACHE_KINDS` (kind "meeting", keyed by the meeting key).
 """
 
 from __future__ import annotations

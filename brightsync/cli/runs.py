@@ -16,9 +16,9 @@ from brightsync.cli.root import act, echo_json
 def sync_cmd(user_id: int, service: str | None, queued: bool) -> None:
     """Run one sync in the foreground (waits if a worker is running one)."""
     from brightsync.db import session_scope
+    from brightsync.domains import run_service
     from brightsync.models import User
     from brightsync.ops import actions, hooks, logs
-    from brightsync.sync.run import run_once
 
     if queued:
         echo_json({"userId": user_id, "services": act(lambda: actions.sync_now(user_id, service))})
@@ -33,7 +33,7 @@ def sync_cmd(user_id: int, service: str | None, queued: bool) -> None:
         with logs.bound(org_id=org_id, user_id=user_id, service=svc):
             started = time.monotonic()
             for _ in range(60):
-                result = run_once(user_id, svc)
+                result = run_service(user_id, svc)
                 if result.get("status") != "busy":
                     break
                 time.sleep(1)
@@ -48,6 +48,7 @@ def status_cmd(org_id: int | None, user_id: int | None) -> None:
     """Health of every organisation, or of one organisation or user (same as the admin API)."""
 
     from brightsync.db import session_scope
+    from brightsync.domains import ORG_PANELS
     from brightsync.models import Organisation, User
     from brightsync.ops import status
     from brightsync.web.admin import user_out
@@ -62,7 +63,7 @@ def status_cmd(org_id: int | None, user_id: int | None) -> None:
             o = s.get(Organisation, org_id)
             if o is None:
                 raise click.ClickException(f"no organisation {org_id}")
-            echo_json(status.org_summary(s, o))
+            echo_json(status.org_summary(s, o, ORG_PANELS))
         else:
             echo_json(status.overview(s))
 
@@ -104,14 +105,15 @@ def resync_cmd(user_id: int, service: str | None) -> None:
 def why_cmd(org_id: int, kind: str, key: str) -> None:
     """Why a record was (or was not) synced, e.g. `why 1 email '<id@host>'`."""
     from brightsync.db import session_scope
+    from brightsync.domains import EXPLAINERS
     from brightsync.ops import why
 
     with session_scope() as s:
         try:
-            found = why.explain(s, org_id, kind, key)
+            found = why.explain(s, EXPLAINERS, org_id, kind, key)
         except why.UnknownKind:
             raise click.ClickException(
-                f"no explanations for {kind!r}; known: {', '.join(sorted(why.EXPLAINERS))}"
+                f"no explanations for {kind!r}; known: {', '.join(sorted(EXPLAINERS))}"
             ) from None
     if found is None:
         raise click.ClickException(f"nothing is known of that {kind} in organisation {org_id}")

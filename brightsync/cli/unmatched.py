@@ -17,6 +17,7 @@ def unmatched() -> None:
 @click.option("--item", "item_id", type=int, help="Retry this one item now.")
 def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
     """Retry every due item now (what beat runs daily), or one item."""
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import retry_due
 
     if item_id is not None:
@@ -24,14 +25,15 @@ def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
 
         if org_id is None:
             raise click.UsageError("--item needs --org")
-        echo_json(act(lambda: actions.retry_cache_item(org_id, item_id)))
+        echo_json(act(lambda: actions.retry_cache_item(org_id, item_id, CACHE_KINDS)))
         return
-    echo_json(retry_due(force=True))
+    echo_json(retry_due(CACHE_KINDS, force=True))
 
 
 @unmatched.command("expire")
 def unmatched_expire() -> None:
     """Drop items past their retention (what beat runs daily)."""
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import expire
 
-    echo_json({"expired": expire()})
+    echo_json({"expired": expire(CACHE_KINDS)})

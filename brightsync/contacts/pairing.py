@@ -31,7 +31,7 @@ from brightsync.people.person import prepare
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.review.duplicates import record_key, record_possible_duplicate
 from brightsync.sync.adapter import CRM, MAILBOX, SIDES, Record, Side
-from brightsync.sync.engine import Scope
+from brightsync.sync.links import Scope
 from brightsync.sync.plan import Matches
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from brightsync.db import session_scope
 from brightsync.models import SyncState, UnmatchedItem, User, utcnow
 from brightsync.sync import scheduler
+from brightsync.sync.queue import publish_intake
+from brightsync.unmatched.cache import Kinds, retry_due
 
 
 class ActionError(Exception):
@@ -87,8 +89,6 @@ def set_paused(user_id: int, service: str | None, paused: bool) -> dict[str, Any
 
 def sync_now(user_id: int, service: str | None = None) -> dict[str, str]:
     """Queue a run per service ("enqueued", or "coalesced" into one already queued)."""
-    from brightsync.sync.queue import publish_intake
-
     with session_scope() as s:
         user = _user(s, user_id)
         services = _services(user, service)
@@ -137,15 +137,14 @@ def resync(user_id: int, service: str | None = None) -> dict[str, Any]:
     return {"userId": user_id, "services": services, "tokensCleared": True, "queued": queued}
 
 
-def retry_cache_item(org_id: int, item_id: int) -> dict[str, Any]:
-    """Look the item's addresses up in the CRM now; a match finishes it like a fresh message."""
-    from brightsync.unmatched.cache import retry_due
-
+def retry_cache_item(org_id: int, item_id: int, kinds: Kinds) -> dict[str, Any]:
+    """Look the item's addresses up in the CRM now; a match finishes it like a fresh message
+    (`kinds`: the sync cache's table, `brightsync.domains.CACHE_KINDS`)."""
     with session_scope() as s:
         item = s.get(UnmatchedItem, item_id)
         if item is None or item.org_id != org_id:
             raise ActionError("no such item in this organisation's sync cache", 404)
-    result = retry_due(org_id=org_id, ids=[item_id])
+    result = retry_due(kinds, org_id=org_id, ids=[item_id])
     if result.get("errors"):
         raise ActionError("the CRM could not be asked; the item stays for the next retry", 503)
     with session_scope() as s:

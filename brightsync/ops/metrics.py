@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from brightsync.ops import gauges
+
 log = logging.getLogger(__name__)
 
 
@@ -60,7 +62,6 @@ METRICS = {
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0, 1800.0)
 FLUSH_EVERY = 2.0  # seconds a process may hold increments before adding them to the store
 MAX_BUFFERED = 5000  # distinct samples; beyond that new ones are dropped (store long down)
-QUEUES = ("intake", "sync", "maintenance")
 
 
 def render_labels(labels: dict[str, Any] | None) -> str:
@@ -300,22 +301,6 @@ def api_call(api: str, host: str, status: int | None) -> None:
 # --- the scrape -------------------------------------------------------------------------------
 
 
-def _gauge_ttl() -> float:
-    """Seconds the database-derived gauges are reused before being counted again."""
-    try:
-        return float(os.environ.get("BRIGHTSYNC_METRICS_GAUGE_SECONDS", "60"))
-    except ValueError:
-        return 60.0
-
-
-_gauge_cache: tuple[float, list[tuple[str, str, float]]] | None = None
-
-
-def reset_gauge_cache() -> None:
-    global _gauge_cache
-    _gauge_cache = None
-
-
 def reset_process_state() -> None:
     """Forget the store, the cached gauges and unflushed increments: the settings changed.
 
@@ -328,79 +313,7 @@ def reset_process_state() -> None:
     discard_pending()
     with _state_lock:
         _store, _store_key = None, None
-    reset_gauge_cache()
-
-
-def _queue_depths() -> list[tuple[str, str, float]]:
-    from brightsync.config import get_settings
-
-    settings = get_settings()
-    out = []
-    if settings.broker_is_redis:
-        import redis
-
-        client = redis.Redis.from_url(settings.broker_url, socket_timeout=3)
-        for queue in QUEUES:
-            out.append(
-                ("brightsync_queue_depth", render_labels({"queue": queue}), client.llen(queue))
-            )
-    elif settings.broker_url.startswith("sqla+"):
-        import sqlalchemy as sa
-
-        from brightsync.broker import sql_engine
-
-        engine = sql_engine(settings.broker_url.removeprefix("sqla+"), timeout=5)
-        depth: dict[str, int] = {}
-        with engine.connect() as conn:
-            # The tables appear with the first published message; until then every queue is 0.
-            if sa.inspect(conn).has_table("kombu_message"):
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT q.name, count(m.id) FROM kombu_queue q LEFT JOIN kombu_message m"
-                        " ON m.queue_id = q.id AND m.visible GROUP BY q.name"
-                    )
-                )
-                depth = {name: n for name, n in rows}
-        for queue in QUEUES:
-            labels = render_labels({"queue": queue})
-            out.append(("brightsync_queue_depth", labels, depth.get(queue, 0)))
-    return out
-
-
-def _database_gauges() -> list[tuple[str, str, float]]:
-    """Counted at most once a minute per process (BRIGHTSYNC_METRICS_GAUGE_SECONDS)."""
-    global _gauge_cache
-    now = time.monotonic()
-    if _gauge_cache is not None and now - _gauge_cache[0] < _gauge_ttl():
-        return _gauge_cache[1]
-    from sqlalchemy import func, select
-
-    from brightsync.db import session_scope
-    from brightsync.models import SyncState, UnmatchedItem, User
-
-    out: list[tuple[str, str, float]] = []
-    with session_scope() as s:
-        for kind, n in s.execute(
-            select(UnmatchedItem.kind, func.count()).group_by(UnmatchedItem.kind)
-        ):
-            out.append(("brightsync_unmatched_items", render_labels({"kind": kind}), n))
-        for service, state, n in s.execute(
-            select(SyncState.service, SyncState.state, func.count()).group_by(
-                SyncState.service, SyncState.state
-            )
-        ):
-            labels = render_labels({"service": service, "state": state})
-            out.append(("brightsync_sync_states", labels, n))
-        reauth = s.scalar(select(func.count()).select_from(User).where(User.mailbox_state != "ok"))
-        out.append(("brightsync_mailboxes_needing_reauth", "", reauth or 0))
-        users = s.scalar(select(func.count()).select_from(User).where(User.paused.is_(True)))
-        services = s.scalar(
-            select(func.count()).select_from(SyncState).where(SyncState.paused.is_(True))
-        )
-        out.append(("brightsync_paused", render_labels({"scope": "user"}), users or 0))
-        out.append(("brightsync_paused", render_labels({"scope": "service"}), services or 0))
-    _gauge_cache = (now, out)
-    return out
+    gauges.reset_gauge_cache()
 
 
 def _family(sample_name: str) -> str:
@@ -442,9 +355,9 @@ def _sample_order(sample: tuple[str, str, float]) -> tuple[str, str, float]:
 def scrape() -> str:
     flush()
     samples = [(name, labels, value) for (name, labels), value in store().read().items()]
-    for source in (_queue_depths, _database_gauges):
+    for source in (gauges.queue_depths, gauges.database_gauges):
         try:
-            samples.extend(source())
+            samples.extend((name, render_labels(labels), value) for name, labels, value in source())
         except Exception as exc:  # noqa: BLE001 - one missing gauge must not hide the rest
             log.warning("metrics gauge %s unavailable: %s", source.__name__, exc)
     return exposition(samples)

@@ -8,8 +8,8 @@ rows alone; `state` stays the run state (idle, queued, running, error, never).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,11 +25,10 @@ from brightsync.models import (
     User,
     utcnow,
 )
+from brightsync.sync.sweeps import SAFETY_SYNC_QUIET
 from brightsync.times import iso
 
 HEALTHS = ("initialising", "review", "active", "paused", "needs_reauth", "failing")
-# Beat's safety sync runs a service whose webhooks went quiet this long after its last run.
-SAFETY_SYNC_QUIET = timedelta(minutes=30)
 
 
 def service_health(
@@ -63,7 +62,8 @@ def next_run_at(
     health: str, pending_since: datetime | None, last_sync_at: datetime | None, now: datetime
 ) -> datetime | None:
     """When the next run starts at the latest: now if one is queued, else the safety sync's
-    turn (a webhook may bring it sooner); None while paused or waiting for re-authorisation."""
+    turn (`sync.sweeps`; a webhook may bring it sooner); None while paused or waiting for
+    re-authorisation."""
     if health in ("paused", "needs_reauth"):
         return None
     if pending_since is not None or last_sync_at is None:
@@ -202,32 +202,9 @@ def services_for(
     }
 
 
-# Organisation panels other domains add (held deletions, possible duplicates, …): name ->
-# function(session, org_id) -> {"count": n, "items": [...]}. Registered by the domain's module.
+# Organisation panels the domains add (held deletions, possible duplicates, …): name ->
+# function(session, org_id) -> {"count": n, "items": [...]}. `brightsync.domains` holds them.
 OrgPanel = Callable[[Session, int], dict[str, Any]]
-ORG_PANELS: dict[str, OrgPanel] = {}
-
-
-def register_org_panel(name: str, panel: OrgPanel) -> None:
-    ORG_PANELS[name] = panel
-
-
-def _held_deletions(session: Session, org_id: int) -> dict[str, Any]:
-    from brightsync.review.held import list_held  # the two-way status table
-
-    items, total = list_held(session, org_id, limit=50)
-    return {"count": total, "items": items}
-
-
-def _possible_duplicates(session: Session, org_id: int) -> dict[str, Any]:
-    from brightsync.review.duplicates import list_possible_duplicates
-
-    items, total = list_possible_duplicates(session, org_id, "open", limit=20)
-    return {"count": total, "items": items}
-
-
-register_org_panel("heldDeletions", _held_deletions)
-register_org_panel("possibleDuplicates", _possible_duplicates)
 
 
 def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[list, dict]:
@@ -253,8 +230,15 @@ def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[
     return rows, by_health
 
 
-def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -> dict[str, Any]:
-    """One organisation in detail: users by health, email decisions, the sync cache, panels."""
+def org_summary(
+    session: Session,
+    org: Organisation,
+    panels: Mapping[str, OrgPanel],
+    *,
+    cache_limit: int = 20,
+) -> dict[str, Any]:
+    """One organisation in detail: users by health, email decisions, the sync cache, and
+    `panels` (`brightsync.domains.ORG_PANELS`)."""
     users = list(session.scalars(select(User).where(User.org_id == org.id).order_by(User.id)))
     user_rows, by_health = _user_rows(users, services_for(session, users))
     # Grouped over this organisation's claims only (its own index range), on demand.
@@ -277,9 +261,7 @@ def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -
             .limit(cache_limit)
         )
     ]
-    panels: dict[str, Any] = {}
-    for name, panel in ORG_PANELS.items():
-        panels[name] = panel(session, org.id)
+    shown = {name: panel(session, org.id) for name, panel in panels.items()}
     return {
         "id": org.id,
         "name": org.name,
@@ -293,9 +275,9 @@ def org_summary(session: Session, org: Organisation, *, cache_limit: int = 20) -
         "users": user_rows,
         "unmatched": {"count": int(cache_count or 0), "items": cache},
         # Present once the domain that keeps them is installed; null means "not in this version".
-        "heldDeletions": panels.pop("heldDeletions", None),
-        "possibleDuplicates": panels.pop("possibleDuplicates", None),
-        "panels": panels,
+        "heldDeletions": shown.pop("heldDeletions", None),
+        "possibleDuplicates": shown.pop("possibleDuplicates", None),
+        "panels": shown,
     }
 
 

@@ -6,10 +6,11 @@ whose mailbox it belongs to, when it was last written and when that user's run o
 last ended, what was decided for it and why (`decision_of`, pure), and the org's settings
 that decided it (direction, conflict policy).
 
-The engine records everything used here on the row (`sync/engine.py`): `conflict` (fields,
-the values that lost, the policy, when), `held` with `error` (what the side said, e.g. a CRM
-contact with logged mail; none for the mass-deletion guard), `blocked` with `error` (a final
-CRM error, or a possible duplicate waiting for review: its pair is in `PossibleDuplicate`).
+The engine records everything used here on the row (`sync/engine.py`, `sync/links.py`):
+`conflict` (fields, the values that lost, the policy, when), `held` with `error` (what the
+side said, e.g. a CRM contact with logged mail; none for the mass-deletion guard), `blocked`
+with `error` (a final CRM error, or a possible duplicate waiting for review: its pair is in
+`PossibleDuplicate`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from brightsync.models import (
     SyncState,
     User,
 )
+from brightsync.ops.why import Explainer
 from brightsync.review.duplicates import duplicate_out, record_key
 from brightsync.review.held import held_out
 from brightsync.sync.adapter import CRM, MAILBOX
@@ -189,3 +191,12 @@ def describe_link(session: Session, org_id: int, domain: str, key: str) -> dict[
             for r in rows[1:]
         ]
     return out
+
+
+def link_explainer(domain: str) -> Explainer:
+    """The "why" of a two-way domain's records: its status rows, keyed by either side's id."""
+
+    def explain(session: Session, org_id: int, key: str) -> dict[str, Any] | None:
+        return describe_link(session, org_id, domain, key)
+
+    return explain

@@ -117,3 +117,9 @@ def duplicate_out(row: PossibleDuplicate) -> dict[str, Any]:
         "updatedAt": row.updated_at,
         "decidedAt": row.decided_at,
     }
+
+
+def duplicates_panel(session: Session, org_id: int) -> dict[str, Any]:
+    """The organisation's status panel of open possible duplicates (the first 20)."""
+    items, total = list_possible_duplicates(session, org_id, "open", limit=20)
+    return {"count": total, "items": items}

@@ -1,28 +1,24 @@
 """Deletions the mass-deletion guard held: list them, and approve or reject them.
 
 A decision is stored (`HeldDecision`) and a run of the link's user and domain is queued; that
-run carries it out under its own lease with its domain's adapter (`apply_decisions`, called by
-the engine before it plans). Approve: the held deletion is made (`Engine.release_held`).
-Reject: the deletion is dropped for good: the link forgets the side that was deleted, so the
-surviving record counts as new there and is created again (restored), where the direction lets
-it flow.
+run carries it out under its own lease with its domain's adapter
+(`Engine.apply_held_decisions`, before it plans). Approve: the held deletion is made. Reject:
+the deletion is dropped for good: the link forgets the side that was deleted, so the surviving
+record counts as new there and is created again (restored), where the direction lets it flow.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from brightsync.db import session_scope
 from brightsync.models import HELD_DECISIONS, HeldDecision, ObjectLink
+from brightsync.sync import scheduler
 from brightsync.sync.adapter import CRM, MAILBOX
-from brightsync.sync.status import SideState
-
-if TYPE_CHECKING:
-    from brightsync.sync.engine import Engine, Result
+from brightsync.sync.queue import publish_sync
 
 
 def held_out(row: ObjectLink, decision: str | None) -> dict[str, Any]:
@@ -64,9 +60,6 @@ def list_held(
 
 def decide(org_id: int, link_ids: list[int], decision: str) -> dict[str, Any]:
     """Record `decision` for the org's held links among `link_ids` and queue their runs."""
-    from brightsync.sync import scheduler
-    from brightsync.sync.queue import publish_sync
-
     if decision not in HELD_DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(HELD_DECISIONS)}")
     with session_scope() as s:
@@ -92,38 +85,7 @@ def decide(org_id: int, link_ids: list[int], decision: str) -> dict[str, Any]:
     }
 
 
-def apply_decisions(engine: Engine) -> Result | None:
-    """Carry out the decisions on this scope's held links (inside a live run)."""
-    scope = engine.scope
-    with session_scope() as s:
-        rows = s.execute(
-            select(HeldDecision.link_id, HeldDecision.decision)
-            .join(ObjectLink, ObjectLink.id == HeldDecision.link_id)
-            .where(ObjectLink.user_id == scope.user_id, ObjectLink.domain == scope.domain)
-        ).all()
-    if not rows:
-        return None
-    approved = [r.link_id for r in rows if r.decision == "approve"]
-    rejected = [r.link_id for r in rows if r.decision == "reject"]
-    result = engine.release_held(approved) if approved else None
-    for link_id in rejected:
-        _reject(engine, link_id)
-    # Applied once: a deletion the side still refuses (e.g. a CRM contact with logged mail)
-    # stays held with that reason and undecided, rather than being retried every run.
-    with session_scope() as s:
-        engine.lease.fence(s)
-        s.execute(delete(HeldDecision).where(HeldDecision.link_id.in_(approved + rejected)))
-    return result
-
-
-def _reject(engine: Engine, link_id: int) -> None:
-    from brightsync.sync.engine import link_of
-
-    with session_scope() as s:
-        row = s.get(ObjectLink, link_id)
-        if row is None or row.held is None:
-            return
-        link = link_of(row)
-    gone = CRM if link.held == MAILBOX else MAILBOX
-    # Forget the deleted side: the kept record is unpaired, so the plan creates it there again.
-    engine._save(replace(link.with_side(gone, SideState()), held=None))
+def held_panel(session: Session, org_id: int) -> dict[str, Any]:
+    """The organisation's status panel of held deletions (the first 50)."""
+    items, total = list_held(session, org_id, limit=50)
+    return {"count": total, "items": items}

@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brightsync.db import session_scope
-from brightsync.models import MODES, Organisation, ReviewReport, User, utcnow
+from brightsync.models import MODES, SERVICES, Organisation, ReviewReport, User, utcnow
+from brightsync.sync import scheduler
+from brightsync.sync.queue import publish_sync
 
 # Items kept per report (the counts always cover everything).
 MAX_ITEMS = 500
@@ -26,7 +28,8 @@ class ModeError(ValueError):
 
 
 def in_review(session: Session, user_id: int) -> bool:
-    """True when the user or its organisation is in review mode."""
+    """True when the user or its organisation is in review mode (`sync.run` asks once, before
+    a run starts, and the run carries the answer)."""
     row = session.execute(
         select(User.mode, Organisation.mode)
         .join(Organisation, Organisation.id == User.org_id)
@@ -121,10 +124,6 @@ def set_mode(*, mode: str, org_id: int | None = None, user_id: int | None = None
 
 def activate(*, org_id: int | None = None, user_id: int | None = None) -> dict[str, Any]:
     """Switch to live and queue a run of every service: it does the reviewed work."""
-    from brightsync.sync import scheduler
-    from brightsync.sync.queue import publish_sync
-    from brightsync.sync.run import HANDLERS
-
     user_ids = set_mode(mode="live", org_id=org_id, user_id=user_id)
     queued = 0
     with session_scope() as s:
@@ -134,6 +133,6 @@ def activate(*, org_id: int | None = None, user_id: int | None = None) -> dict[s
         }
     for uid, names in services.items():
         for service in names:
-            if service in HANDLERS and scheduler.request_and_publish(uid, service, publish_sync):
+            if service in SERVICES and scheduler.request_and_publish(uid, service, publish_sync):
                 queued += 1
     return {"mode": "live", "users": sorted(user_ids), "queued": queued}

@@ -1,7 +1,10 @@
 """Runs the two-way core for one user and domain: read, plan, execute, keep the status table.
 
-    plan = engine.sync(adapter, scope, settings, ctx)          # one run of a domain's handler
-    plan = engine.sync(adapter, scope, settings, ctx, review=True)   # decide only, change nothing
+    result = engine.sync(adapter, scope, settings, lease)               # one run of a domain
+    result = engine.sync(adapter, scope, settings, lease, review=True)  # decide, change nothing
+
+(`sync.handler.run_twoway` builds the scope and lease from the run; the status table and the
+cursors are kept by `sync.links`.)
 
 A run reads both sides' changes since the stored cursors, loads every link of the user and
 domain, asks `twoway.plan()` for the steps and executes them one by one:
@@ -30,11 +33,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from brightsync.clients.http import (
     AuthError,
@@ -44,11 +45,10 @@ from brightsync.clients.http import (
     TransientError,
 )
 from brightsync.db import session_scope
-from brightsync.models import ObjectLink, SyncState, utcnow
+from brightsync.models import ObjectLink
 from brightsync.ops.progress import progress
-from brightsync.review import held
 from brightsync.review import mode as review_mode
-from brightsync.sync import leases
+from brightsync.sync import links
 from brightsync.sync.adapter import (
     CRM,
     MAILBOX,
@@ -59,45 +59,14 @@ from brightsync.sync.adapter import (
     Record,
     Side,
 )
+from brightsync.sync.links import Lease, Scope
 from brightsync.sync.plan import Pairer, Plan, plan
 from brightsync.sync.status import GONE, Link, Settings, SideState, observed
 from brightsync.sync.twoway import Failed, Outcome, Step, Write, decide, settle
 
 log = logging.getLogger(__name__)
 
-TOMBSTONE_DAYS = 30
 STALE = "changed meanwhile"
-
-
-# A run that lost its lease to another stops at its next state write (`sync.leases`).
-LeaseLost = leases.LeaseLost
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose links: one user's records of one domain."""
-
-    org_id: int
-    user_id: int
-    domain: str
-
-
-@dataclass(frozen=True)
-class Lease:
-    """The run lease every state write is fenced by (`RunContext.state_id` and `.token`)."""
-
-    state_id: int
-    token: str
-
-    def fence(self, session: Session) -> None:
-        """Extend the run lease inside `session`'s transaction, or raise LeaseLost.
-
-        The fenced UPDATE holds the sync_state row until commit, so no other run can take the
-        lease between this check and the writes that follow it in the same transaction.
-        """
-        leases.fenced_update(
-            session, SyncState, self.state_id, self.token, lease_until=leases.expiry()
-        )
 
 
 @dataclass
@@ -108,115 +77,6 @@ class Result:
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
-
-
-# --- the status table <-> the core's Link ---------------------------------------------------
-
-
-def _side_from_row(row: ObjectLink, side: Side) -> SideState:
-    return SideState(
-        id=getattr(row, f"{side}_id"),
-        version=getattr(row, f"{side}_version"),
-        seen=getattr(row, f"{side}_fields"),
-        base=getattr(row, f"{side}_base") or {},
-        modified=getattr(row, f"{side}_modified"),
-        gone=bool(getattr(row, f"{side}_gone")),
-    )
-
-
-def link_of(row: ObjectLink) -> Link:
-    return Link(
-        key=row.id,
-        mailbox=_side_from_row(row, MAILBOX),
-        crm=_side_from_row(row, CRM),
-        held=row.held,  # type: ignore[arg-type]
-        blocked=row.blocked,
-    )
-
-
-def _state_of(link: Link, row: ObjectLink) -> str:
-    if link.dead:
-        return "deleted"
-    if link.held:
-        return "held"
-    if link.blocked:
-        return "failed"
-    if row.intent_key or any(link.side(s).id is None for s in SIDES):
-        return "creating"
-    return "synced"
-
-
-def _store(row: ObjectLink, link: Link) -> None:
-    for side in SIDES:
-        state = link.side(side)
-        setattr(row, f"{side}_id", state.id)
-        setattr(row, f"{side}_version", state.version)
-        setattr(row, f"{side}_fields", dict(state.seen) if state.seen is not None else None)
-        setattr(row, f"{side}_hash", state.hash)
-        setattr(row, f"{side}_base", dict(state.base))
-        setattr(row, f"{side}_modified", state.modified)
-        setattr(row, f"{side}_gone", state.gone)
-    row.held = link.held
-    row.blocked = link.blocked
-    if link.blocked is None:
-        row.error = None
-    row.state = _state_of(link, row)
-
-
-def load_links(session: Session, scope: Scope) -> list[Link]:
-    rows = session.scalars(
-        select(ObjectLink).where(
-            ObjectLink.user_id == scope.user_id, ObjectLink.domain == scope.domain
-        )
-    )
-    return [link_of(row) for row in rows]
-
-
-# --- a run ----------------------------------------------------------------------------------
-
-
-def read_cursors(state_id: int) -> dict[Side, str | None]:
-    with session_scope() as s:
-        state = s.get(SyncState, state_id)
-        if state is None:
-            return {MAILBOX: None, CRM: None}
-        return {MAILBOX: state.updated_token, CRM: state.crm_since}
-
-
-def store_cursors(lease: Lease, cursors: dict[Side, str | None]) -> None:
-    with session_scope() as s:
-        lease.fence(s)
-        state = s.get(SyncState, lease.state_id)
-        assert state is not None
-        state.updated_token = cursors[MAILBOX]
-        state.crm_since = cursors[CRM]
-
-
-def reset_cursors(lease: Lease) -> None:
-    """Forget both cursors: the next run starts with a full listing (links make it echo-free)."""
-    store_cursors(lease, {MAILBOX: None, CRM: None})
-
-
-def reopen_waiting(lease: Lease, scope: Scope, link_ids: Sequence[int]) -> int:
-    """Forget links that only wait (one side, nothing ever written: a record sent to review)
-    and reset the cursors, so the next plan sees those records as new again (e.g. after a
-    person decided the review). Returns how many were forgotten."""
-    if not link_ids:
-        return 0
-    with session_scope() as s:
-        lease.fence(s)
-        gone = s.execute(
-            delete(ObjectLink).where(
-                ObjectLink.id.in_(list(link_ids)),
-                ObjectLink.user_id == scope.user_id,
-                ObjectLink.domain == scope.domain,
-                ObjectLink.blocked.is_not(None),
-                (ObjectLink.mailbox_id.is_(None)) | (ObjectLink.crm_id.is_(None)),
-            )
-        ).rowcount
-    if gone:
-        reset_cursors(lease)
-    return gone
 
 
 class Engine:
@@ -249,8 +109,8 @@ class Engine:
 
     def plan(self, changes: dict[Side, ChangeSet]) -> Plan:
         with session_scope() as s:
-            links = load_links(s, self.scope)
-        return plan(links, changes, self.settings, self.identity, self.pairer)
+            known = links.load_links(s, self.scope)
+        return plan(known, changes, self.settings, self.identity, self.pairer)
 
     def resolve_intents(self) -> int:
         """Look for what earlier unanswered creates made, before deciding anything: a record
@@ -264,7 +124,7 @@ class Engine:
                     ObjectLink.intent_key.is_not(None),
                 )
             )
-            pending = [(link_of(r), r.intent_side, r.intent_key) for r in rows]
+            pending = [(links.link_of(r), r.intent_side, r.intent_key) for r in rows]
         found_n = 0
         for link, side, key in pending:
             if side not in SIDES or link.side(side).id is not None or key is None:
@@ -315,21 +175,7 @@ class Engine:
         return result
 
     def _save(self, link: Link, **extra: Any) -> Link:
-        """Store `link` (a new row when it has no key), fenced; returns it with its key."""
-        with session_scope() as s:
-            self.lease.fence(s)
-            row = s.get(ObjectLink, link.key) if link.key is not None else None
-            if row is None:
-                row = ObjectLink(
-                    org_id=self.scope.org_id, user_id=self.scope.user_id, domain=self.scope.domain
-                )
-                s.add(row)
-            _store(row, link)
-            for name, value in extra.items():
-                setattr(row, name, value)
-            row.state = _state_of(link, row)
-            s.flush()
-            return replace(link, key=row.id)
+        return links.save_link(self.lease, self.scope, link, **extra)
 
     def _intent(self, step: Step) -> tuple[Link, str | None, bool]:
         """Record a create before it is sent. Returns the stored link, the intent key and
@@ -419,28 +265,12 @@ class Engine:
                 result.count("deferred")
                 result.deferred += 1
         settled = replace(settle(step, outcomes), key=link.key)
-        extra: dict[str, Any] = {}
-        creates = [i for i, w in enumerate(step.writes) if w.op == "create"]
-        if not creates or any(not isinstance(outcomes[i], Failed) for i in creates):
-            extra.update(intent_key=None, intent_side=None)
-        final = [
-            o for o in outcomes.values() if isinstance(o, Failed) and o.kind in ("final", "held")
-        ]
-        if final:
-            extra.update(error=final[0].reason[:2000], error_at=utcnow())
-        if step.kind == "review":
-            extra.update(error=step.reason[:2000], error_at=utcnow())
-            result.count("review")
+        extra = links.step_columns(step, outcomes, self.settings.conflict)
+        for kind, counter in (("review", "review"), ("hold", "held")):
+            if step.kind == kind:
+                result.count(counter)
         if step.conflicts:
-            extra["conflict"] = {
-                "fields": list(step.conflicts),
-                "lost": {side: dict(values) for side, values in step.lost.items()},
-                "policy": self.settings.conflict,
-                "at": utcnow().isoformat(),
-            }
             result.count("conflicts")
-        if step.kind == "hold":
-            result.count("held")
         settled = self._save(settled, **extra)
         if stale is not None:
             # Someone changed (or deleted) the record meanwhile: read it and decide again.
@@ -473,9 +303,9 @@ class Engine:
                     ObjectLink.held.is_not(None),
                 )
             )
-            links = [link_of(row) for row in rows]
+            held = [links.link_of(row) for row in rows]
         result = Result(Plan((), {MAILBOX: None, CRM: None}))
-        for link in links:
+        for link in held:
             assert link.held is not None
             current = {
                 link.held: link.side(link.held).record(),
@@ -486,18 +316,28 @@ class Engine:
             self._step(step, result, again=False)
         return result
 
-
-def prune_tombstones(scope: Scope, older_than: timedelta = timedelta(days=TOMBSTONE_DAYS)) -> int:
-    """Tombstones absorb late deletion reports and stale replays; after a month they go."""
-    with session_scope() as s:
-        return s.execute(
-            delete(ObjectLink).where(
-                ObjectLink.user_id == scope.user_id,
-                ObjectLink.domain == scope.domain,
-                ObjectLink.state == "deleted",
-                ObjectLink.updated_at < utcnow() - older_than,
-            )
-        ).rowcount
+    def apply_held_decisions(self) -> Result | None:
+        """Carry out people's decisions on this scope's held deletions (`review.held` records
+        them). Approve: the held deletion is made. Reject: the deletion is dropped for good:
+        the link forgets the side that was deleted, so the surviving record counts as new there
+        and is created again (restored), where the direction lets it flow."""
+        decided = links.held_decisions(self.scope)
+        if not decided:
+            return None
+        approved = decided.get("approve", [])
+        rejected = decided.get("reject", [])
+        result = self.release_held(approved) if approved else None
+        for link_id in rejected:
+            link = links.held_link(link_id)
+            if link is None:
+                continue
+            gone: Side = CRM if link.held == MAILBOX else MAILBOX
+            # The kept record is unpaired now, so the plan creates it there again.
+            self._save(replace(link.with_side(gone, SideState()), held=None))
+        # Applied once: a deletion the side still refuses (e.g. a CRM contact with logged mail)
+        # stays held with that reason and undecided, rather than being retried every run.
+        links.forget_decisions(self.lease, approved + rejected)
+        return result
 
 
 def sync(
@@ -518,15 +358,12 @@ def sync(
     engine = Engine(adapter, scope, settings, lease, identity, on_progress, pairer)
     if settings.direction == "off":
         return Result(Plan((), {MAILBOX: None, CRM: None}))
-    if not review:
-        with session_scope() as s:
-            review = review_mode.in_review(s, scope.user_id)  # the user or org is in review
-    cursors = read_cursors(lease.state_id)
+    cursors = links.read_cursors(lease.state_id)
     changes = {side: adapter.changes(side, cursors[side]) for side in SIDES}
     engine.seen = sum(len(c.records) + len(c.deleted) for c in changes.values())
     if not review:
         engine.resolve_intents()
-        held.apply_decisions(engine)  # people's decisions on held deletions, before planning
+        engine.apply_held_decisions()  # people's decisions on held deletions, before planning
     the_plan = engine.plan(changes)
     log.info("%s sync for user %s: %s", scope.domain, scope.user_id, the_plan.describe()["counts"])
     if review:
@@ -536,8 +373,8 @@ def sync(
         )
         return Result(the_plan)
     result = engine.execute(the_plan)
-    store_cursors(lease, dict(the_plan.cursors))
-    prune_tombstones(scope)
+    links.store_cursors(lease, dict(the_plan.cursors))
+    links.prune_tombstones(scope)
     if count is not None:
         for key, n in result.counters.items():
             count(key, n)

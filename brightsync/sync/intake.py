@@ -5,12 +5,13 @@ twice the signature window: an older replay is refused by its timestamp anyway),
 notification to the intake buffer (a Redis list) and sets the "drain queued" flag. Only the
 request that set the flag publishes a drain task, so a burst costs one task.
 
-drain (worker): under a singleton lock it reads the buffer's head in batches until it is
-empty, resolves the accounts in one query, requests the runs through the database coalescing
-protocol (brightsync.sync.scheduler), writes the batch's audit rows in one INSERT and trims
-what it handled; it clears the flag last, so a burst rides on the running drain. A drain that
-dies leaves its entries in the buffer for the next one: requests coalesce and audit rows are
-keyed by digest, so redoing them changes nothing.
+drain (worker; the task is `sync.jobs.drain_intake`): under a singleton lock it reads the
+buffer's head in batches until it is empty, resolves the accounts in one query, requests the
+runs through the database coalescing protocol (brightsync.sync.scheduler), writes the
+batch's audit rows in one INSERT and trims what it handled; it clears the flag last, so a
+burst rides on the running drain. A drain that dies leaves its entries in the buffer for the
+next one: requests coalesce and audit rows are keyed by digest, so redoing them changes
+nothing.
 
 accept_in_database (web, the embedded default and BRIGHTSYNC_WEBHOOK_INTAKE=database): one
 transaction of three lean statements: the account, the run request (one upsert: the
@@ -30,13 +31,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 
-from brightsync.celery import app
 from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings, get_settings
 from brightsync.coordination import singleton
 from brightsync.db import dialect_insert, get_engine, session_scope
 from brightsync.models import Notification, User, utcnow
 from brightsync.sync import scheduler
+from brightsync.sync.queue import DRAIN_TASK, publish_intake, send
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +133,7 @@ def accept(settings: Settings, note: dict[str, Any], digest: str) -> str:
     if outcome == 0:
         return "coalesced"
     try:
-        drain_intake.apply_async(
-            queue="intake",
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
-        )
+        send(DRAIN_TASK, [], "intake")
     except Exception:
         _redis(settings, single=True).delete(seen, FLAG)
         raise
@@ -273,8 +270,6 @@ def coalesced_into_pending(
 
 
 def _handle(entries: list[dict[str, Any]]) -> None:
-    from brightsync.sync.queue import publish_intake
-
     accounts = {e["accountId"] for e in entries}
     with session_scope() as s:
         users = {
@@ -330,9 +325,4 @@ def drain_stalled(settings: Settings | None = None) -> int:
     client = _redis(settings)
     if not client.llen(BUFFER) or client.exists(FLAG):
         return 0
-    return drain()
-
-
-@app.task(name="brightsync.sync.intake.drain", acks_late=True)
-def drain_intake() -> int:
     return drain()

@@ -13,7 +13,8 @@ carries two columns, `lease_owner` (an opaque token, one per task execution) and
 - `release()` clears the lease with a last fenced change.
 
 A dead worker simply stops renewing; its lease lapses within one lease and the sweeper
-(`brightsync.sync.jobs.sweep`) republishes the work, so recovery takes about a minute.
+(`sync.sweeps.republish_lost`, beat's `brightsync.maintenance.sweep_runs`) republishes the
+work, so recovery takes about a minute.
 """
 
 from __future__ import annotations

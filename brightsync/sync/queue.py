@@ -1,6 +1,6 @@
 """Publishing runs and registration work: by task name, so no module that publishes imports
 a task module (the webhook, the operator's "sync now", the sweepers and a finished run's
-hand-over all send through here)."""
+hand-over all send through here; so does the webhook intake's drain)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ PUBLISH_RETRY: dict[str, Any] = {
 
 RUN_TASK = "brightsync.sync.run"
 SUBSCRIPTIONS_TASK = "brightsync.subscriptions.ensure"
+DRAIN_TASK = "brightsync.sync.intake.drain"
 
 
 def send(task: str, args: list[Any], queue: str) -> None:

@@ -1,39 +1,30 @@
 """One run of one service for one user: the lease, the heartbeat, pause and review checked
-before it starts, and every way out of it (finished, lost lease, dead token, out of time)."""
+once before it starts, and every way out of it (finished, lost lease, dead token, out of time).
+
+The handlers come from the caller (`brightsync.domains` holds them per service), so this module
+imports no domain.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import ColumnElement
 
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.db import session_scope
-from brightsync.models import SyncState, User
+from brightsync.models import SyncState, User, utcnow
+from brightsync.ops import metrics
 from brightsync.ops.actions import is_paused
 from brightsync.review.mode import in_review
 from brightsync.sync import leases, scheduler
 from brightsync.sync.queue import publish_intake
 
 log = logging.getLogger(__name__)
-
-# service -> "module:function(user_id, run) -> counters". Domains register by name so this
-# module imports none of them (and a domain that has not landed yet is reported, not crashed).
-HANDLERS: dict[str, str] = {
-    "email": "brightsync.email.mailbox:sync_mailbox",
-    "calendar": "brightsync.calendar.jobs:sync_calendar",
-    "tasks": "brightsync.tasks.jobs:sync_tasks",
-    "contacts": "brightsync.contacts.jobs:sync_contacts",
-}
-
-# What a service runs instead while its user or organisation is in review mode. Two-way
-# domains need none: the engine itself plans, records and writes nothing in review mode.
-REVIEW_HANDLERS: dict[str, str] = {"email": "brightsync.review.email:review_mailbox"}
 
 
 @dataclass
@@ -45,10 +36,13 @@ class RunContext:
     state goes through `renew()` / `checkpoint()`, which raise LeaseLost once another run owns
     the mailbox. `share_work`: other worker processes take tasks, so a run may hand part of
     its work to them (a run in the CLI or a test finishes everything itself).
+    `review`: the user or its organisation is in review mode, decided once before the run
+    started: the run records what it would do and writes nothing.
     """
 
     state_id: int
     token: str
+    review: bool = False
     counters: dict[str, int] = field(default_factory=dict)
     heartbeat: leases.Heartbeat | None = None
     share_work: bool = False
@@ -72,12 +66,20 @@ class RunContext:
             self.heartbeat.renewals.append(lambda: leases.renew(model, self.token, where=where))
 
 
-def handler_for(service: str, review: bool = False) -> Callable[[int, RunContext], Any] | None:
-    target = (review and REVIEW_HANDLERS.get(service)) or HANDLERS.get(service)
-    if target is None:
-        return None
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+# A domain's sync of one user: (user id, the run) -> None; it counts on `run.count`.
+Handler = Callable[[int, RunContext], None]
+
+
+class Handlers(Protocol):
+    """What `run_once` needs of a domain (an entry of `brightsync.domains`)."""
+
+    @property
+    def run(self) -> Handler: ...
+
+    @property
+    def review(self) -> Handler | None:
+        """What runs instead in review mode (None: `run` itself honours `RunContext.review`)."""
+        ...
 
 
 def mark_reauth(user_id: int, message: str) -> None:
@@ -89,16 +91,28 @@ def mark_reauth(user_id: int, message: str) -> None:
 
 
 def run_once(
-    user_id: int, service: str, *, requested_only: bool = False, share_work: bool = False
+    user_id: int,
+    service: str,
+    handlers: Handlers | None,
+    *,
+    requested_only: bool = False,
+    share_work: bool = False,
 ) -> dict[str, Any]:
     """Run one sync in this process if no other run holds the lease (CLI and tasks use it).
+
+    `handlers`: the service's domain (None: a service this version cannot run). Whether the
+    run may start (paused?) and in which mode (review?) is decided here, once, and carried on
+    the RunContext.
 
     `requested_only` (tasks): run only if a run is still pending. A task that finds the lease
     busy ends at once: the holder hands over to the pending run when it finishes.
     `share_work` (tasks): the run may publish part of its work for other workers.
     """
     with session_scope() as s:
-        state_id = scheduler.ensure_state(s, user_id, service).id
+        state = scheduler.ensure_state(s, user_id, service)
+        state_id = state.id
+        # A lease left behind by a run that died: taking it over below is worth counting.
+        lapsed = state.lease_until is not None and state.lease_until < utcnow()
         user = s.get(User, user_id)
         if user is None:
             return {"status": "no such user"}
@@ -113,11 +127,13 @@ def run_once(
     token = scheduler.try_start(state_id, requested_only=requested_only)
     if token is None:
         return {"status": "busy", "state_id": state_id}
-    handler = handler_for(service, review)
-    ctx = RunContext(state_id=state_id, token=token, share_work=share_work)
-    if handler is None:
+    if lapsed:
+        metrics.lease_takeover(service)
+    if handlers is None:
         scheduler.finish(state_id, token, error=f"{service} sync is not available in this version")
         return {"status": "unsupported"}
+    handler = (review and handlers.review) or handlers.run
+    ctx = RunContext(state_id=state_id, token=token, share_work=share_work, review=review)
     log.info("sync %s for user %s started", service, user_id)
     heartbeat = leases.Heartbeat([lambda: leases.renew(SyncState, token, row_id=state_id)])
     ctx.heartbeat = heartbeat

@@ -19,7 +19,6 @@ web and worker processes on any number of machines:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -43,12 +42,6 @@ def republish_after() -> timedelta:
 
 # A countdown task may fire a moment before the due time its publisher computed.
 DUE_SLACK = timedelta(seconds=2)
-
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    publish: bool  # the caller must publish one sync task
-    state_id: int
 
 
 def ensure_state(session: Session, user_id: int, service: str) -> SyncState:

@@ -5,18 +5,18 @@ organisation (batched), not once per item; what now matches is handed back to it
 which finishes it through the same path as a fresh item. Items past
 `unmatched.retentionDays` are dropped and counted.
 
-The cache knows no kind: each kind registers, by name in `KINDS`, a module that reopens,
-resumes, expires and re-links its items (see `CachedKind`).
+The cache knows no kind: its callers pass the table of kinds (`brightsync.domains.CACHE_KINDS`:
+kind -> what reopens, resumes, expires and re-links its items, see `CachedKind`); items of a
+kind not in the table stay in the cache, never dropped.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -33,13 +33,6 @@ from brightsync.models import Organisation, UnmatchedItem, utcnow
 log = logging.getLogger(__name__)
 
 BATCH = 2000
-
-# kind -> module implementing CachedKind. Registered by name so the cache imports no domain
-# (no import circle); items of a kind not registered here stay in the cache, never dropped.
-KINDS: dict[str, str] = {
-    "email": "brightsync.email.cached",
-    "meeting": "brightsync.calendar.cached",
-}
 
 
 class CachedKind(Protocol):
@@ -60,9 +53,8 @@ class CachedKind(Protocol):
         ...
 
 
-def kind_handler(kind: str) -> CachedKind | None:
-    target = KINDS.get(kind)
-    return cast(CachedKind, importlib.import_module(target)) if target else None
+# kind -> its handling (a domain's module, e.g. `email.cached`).
+Kinds = Mapping[str, CachedKind]
 
 
 def park(
@@ -105,16 +97,18 @@ def park(
     )
 
 
-def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> dict[str, int]:
+def _retry_org(
+    org: Organisation, items: list[UnmatchedItem], now: datetime, kinds: Kinds
+) -> dict[str, int]:
     crm = CrmClient.for_org(org, rate_limit=get_settings().crm_rate_per_second)
     addresses = sorted({a for item in items for a in item.addresses or []})
     known: set[str] = set()
     # One batched lookup per distinct address across the cache (the client chunks it).
     for contact in crm.lookup_contacts(addresses):
         known.update(contact_addresses(contact))
-    matched = [i for i in items if known.intersection(i.addresses or []) and i.kind in KINDS]
+    matched = [i for i in items if known.intersection(i.addresses or []) and i.kind in kinds]
     waiting = [i for i in items if i not in matched]
-    for kind in sorted({i.kind for i in items if i.kind not in KINDS}):
+    for kind in sorted({i.kind for i in items if i.kind not in kinds}):
         log.warning("sync cache: items of kind %r have no retry handler; they wait", kind)
     settings = effective_settings(org.settings)
     retry = timedelta(hours=int(settings["unmatched"]["retryEveryHours"]))
@@ -128,15 +122,12 @@ def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> 
         )
         reopened: dict[str, list[int]] = {}
         for kind in sorted({i.kind for i in matched}):
-            handler = kind_handler(kind)
-            assert handler is not None
-            reopened[kind] = handler.reopen(s, org.id, [i.key for i in matched if i.kind == kind])
+            keys = [i.key for i in matched if i.kind == kind]
+            reopened[kind] = kinds[kind].reopen(s, org.id, keys)
         s.execute(delete(UnmatchedItem).where(UnmatchedItem.id.in_([i.id for i in matched])))
     for kind, ids in reopened.items():
         if ids:
-            handler = kind_handler(kind)
-            assert handler is not None
-            handler.resume(ids)
+            kinds[kind].resume(ids)
     return {
         "checked": len(items),
         "matched": len(matched),
@@ -146,6 +137,7 @@ def _retry_org(org: Organisation, items: list[UnmatchedItem], now: datetime) -> 
 
 
 def retry_due(
+    kinds: Kinds,
     force: bool = False,
     org_id: int | None = None,
     addresses: Iterable[str] | None = None,
@@ -175,7 +167,7 @@ def retry_due(
     for oid, org_items in by_org.items():
         for start in range(0, len(org_items), BATCH):
             try:
-                result = _retry_org(orgs[oid], org_items[start : start + BATCH], now)
+                result = _retry_org(orgs[oid], org_items[start : start + BATCH], now, kinds)
             except ApiError as exc:
                 log.warning("sync cache retry for org %s failed: %s", oid, exc)
                 totals["errors"] += 1
@@ -185,7 +177,7 @@ def retry_due(
     return dict(totals)
 
 
-def expire(now: datetime | None = None) -> int:
+def expire(kinds: Kinds, now: datetime | None = None) -> int:
     """Drop items past retention; each kind records its items as expired, with the reason."""
     now = now or utcnow()
     with session_scope() as s:
@@ -198,7 +190,7 @@ def expire(now: datetime | None = None) -> int:
         for org_id, kind, key in rows:
             by_kind[(kind, org_id)].append(key)
         for (kind, org_id), keys in by_kind.items():
-            handler = kind_handler(kind)
+            handler = kinds.get(kind)
             if handler is not None:
                 handler.expire(s, org_id, keys, now)
         s.execute(delete(UnmatchedItem).where(UnmatchedItem.expires_at <= now))
@@ -207,11 +199,11 @@ def expire(now: datetime | None = None) -> int:
     return len(rows)
 
 
-def retry_job(force: bool = False) -> dict[str, int]:
+def retry_job(kinds: Kinds, force: bool = False) -> dict[str, int]:
     with singleton("unmatched-retry", 3 * 3600) as mine:
-        return retry_due(force=force) if mine else {"skipped": 1}
+        return retry_due(kinds, force=force) if mine else {"skipped": 1}
 
 
-def expire_job() -> int:
+def expire_job(kinds: Kinds) -> int:
     with singleton("unmatched-expire", 3600) as mine:
-        return expire() if mine else 0
+        return expire(kinds) if mine else 0

@@ -20,7 +20,7 @@ from brightsync.crm.known_capabilities import known_capabilities
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
 from brightsync.models import Organisation, utcnow
-from brightsync.unmatched.cache import KINDS, kind_handler, retry_due
+from brightsync.unmatched.cache import Kinds, retry_due
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,19 @@ def _instant(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def on_new_contacts(org_id: int, addresses: set[str]) -> dict[str, int]:
+def on_new_contacts(org_id: int, addresses: set[str], kinds: Kinds) -> dict[str, int]:
     """Retry cached items and re-link written items that involve these addresses."""
     addresses = {a.lower() for a in addresses if a}
     if not addresses:
         return {}
-    result = retry_due(org_id=org_id, addresses=addresses)
+    result = retry_due(kinds, org_id=org_id, addresses=addresses)
     relinked = 0
-    for kind in KINDS:
-        handler = kind_handler(kind)
-        assert handler is not None
+    for handler in kinds.values():
         relinked += handler.relink(org_id, addresses)
     return {**result, "relinked": relinked}
 
 
-def watch_org(org_id: int) -> dict[str, int]:
+def watch_org(org_id: int, kinds: Kinds) -> dict[str, int]:
     with session_scope() as s:
         org = s.get(Organisation, org_id)
         if org is None:
@@ -69,13 +67,13 @@ def watch_org(org_id: int) -> dict[str, int]:
         changed = _instant(contact.get("lastModifiedAt"))
         if changed is not None and changed > newest:
             newest = changed
-    result = on_new_contacts(org_id, addresses) if addresses else {}
+    result = on_new_contacts(org_id, addresses, kinds) if addresses else {}
     with session_scope() as s:
         s.get(Organisation, org_id).crm_contacts_since = newest
     return {"contacts": len(addresses), **result}
 
 
-def watch_all() -> int:
+def watch_all(kinds: Kinds) -> int:
     with singleton("crm-contact-watch", 600) as mine:
         if not mine:
             return 0
@@ -83,7 +81,7 @@ def watch_all() -> int:
             org_ids = list(s.scalars(select(Organisation.id)))
         for org_id in org_ids:
             try:
-                watch_org(org_id)
+                watch_org(org_id, kinds)
             except ApiError as exc:
                 log.warning("CRM contact watch of org %s failed: %s", org_id, exc)
         return len(org_ids)

@@ -35,6 +35,7 @@ from werkzeug.exceptions import HTTPException
 
 from brightsync.config import Settings
 from brightsync.db import session_scope
+from brightsync.domains import CACHE_KINDS, EXPLAINERS, ORG_PANELS
 from brightsync.models import Organisation, User
 from brightsync.ops import actions, runlog, status, why
 from brightsync.review import held
@@ -191,7 +192,7 @@ def org(org_id: int) -> Any:
         found = s.get(Organisation, org_id)
         if found is None:
             abort(404, description="organisation not found")
-        summary = status.org_summary(s, found, cache_limit=50)
+        summary = status.org_summary(s, found, ORG_PANELS, cache_limit=50)
         decisions = status.recent_decisions(s, org_id, 25)
         report = review_mode.report_for(s, org_id=org_id)
     return render_template(
@@ -262,7 +263,7 @@ def user_action(user_id: int, action: str) -> Any:
 def retry_item(org_id: int, item_id: int) -> Any:
     _check_csrf()
     try:
-        result = actions.retry_cache_item(org_id, item_id)
+        result = actions.retry_cache_item(org_id, item_id, CACHE_KINDS)
         flash("Matched: the item is being logged." if result["matched"] else "Still no contact.")
     except actions.ActionError as exc:
         flash(exc.message, "error")
@@ -316,10 +317,10 @@ def explain(org_id: int, kind: str) -> Any:
         org_row = s.get(Organisation, org_id)
         if org_row is None:
             abort(404, description="organisation not found")
-        if kind not in why.EXPLAINERS:
+        if kind not in EXPLAINERS:
             error = f"No explanations for {kind!r} in this version."
         elif key:
-            found = why.explain(s, org_id, kind, key)
+            found = why.explain(s, EXPLAINERS, org_id, kind, key)
             if found is None:
                 error = f"Nothing is known of that {kind} in this organisation."
     return render_template(
@@ -329,7 +330,7 @@ def explain(org_id: int, kind: str) -> Any:
         key=key,
         found=found,
         error=error,
-        kinds=sorted(why.EXPLAINERS),
+        kinds=sorted(EXPLAINERS),
     )
 
 

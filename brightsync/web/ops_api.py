@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from brightsync.db import session_scope
+from brightsync.domains import CACHE_KINDS, EXPLAINERS, ORG_PANELS
 from brightsync.models import Organisation
 from brightsync.ops import actions, runlog, status, why
 from brightsync.web import schemas
@@ -35,7 +36,7 @@ def org_status(org_id: int) -> Any:
         org = s.get(Organisation, org_id)
         if org is None:
             return error_answer("organisation not found", 404)
-        return jsonify(status.org_summary(s, org, cache_limit=limit))
+        return jsonify(status.org_summary(s, org, ORG_PANELS, cache_limit=limit))
 
 
 @bp.post("/users/<int:user_id>/pause")
@@ -62,21 +63,21 @@ def resync(user_id: int) -> Any:
 @bp.post("/orgs/<int:org_id>/unmatched/<int:item_id>/retry")
 @require_admin
 def retry_item(org_id: int, item_id: int) -> Any:
-    return jsonify(actions.retry_cache_item(org_id, item_id))
+    return jsonify(actions.retry_cache_item(org_id, item_id, CACHE_KINDS))
 
 
 @bp.get("/orgs/<int:org_id>/why/<kind>")
 @require_admin
 def explain(org_id: int, kind: str) -> Any:
     key = request.args.get("key", "").strip()
-    if kind not in why.EXPLAINERS:
-        return error_answer(f"no explanations for {kind!r}", 404, kinds=sorted(why.EXPLAINERS))
+    if kind not in EXPLAINERS:
+        return error_answer(f"no explanations for {kind!r}", 404, kinds=sorted(EXPLAINERS))
     if not key:
-        return error_answer(f"query parameter key is required ({why.KEY_HINTS[kind]})", 400)
+        return error_answer(f"query parameter key is required ({EXPLAINERS[kind].key_hint})", 400)
     with session_scope() as s:
         if s.get(Organisation, org_id) is None:
             return error_answer("organisation not found", 404)
-        found = why.explain(s, org_id, kind, key)
+        found = why.explain(s, EXPLAINERS, org_id, kind, key)
     if found is None:
         return error_answer(f"nothing is known of that {kind} in this organisation", 404)
     return jsonify(found)

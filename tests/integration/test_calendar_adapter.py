@@ -299,6 +299,7 @@ def test_weekly_and_monthly_series_sync_their_occurrences_one_moved_one_cancelle
 
 
 def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_appears(team):
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import retry_due
 
     stack, users = team
@@ -324,7 +325,7 @@ def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_app
     seed_contacts(
         stack, {"firstName": "Erin", "lastName": "P", "emailAddresses": ["erin@prospect.io"]}
     )
-    assert retry_due(force=True)["matched"] == 1
+    assert retry_due(CACHE_KINDS, force=True)["matched"] == 1
     # Nothing changed in the calendar, yet the owner's next run reads the meeting again.
     (record,) = adapter(users["carol"]).changes(MAILBOX, first.cursor).records
     assert record.fields["subject"] == "Intro"

@@ -1,7 +1,7 @@
 """A property-based state machine over the claim protocol, driving the product's own code.
 
 Mail arrives in simulated mailboxes (the Aurinko simulator) and copies are deleted; mailboxes
-sync with the real run (`run_once`: lease, heartbeat, checkpoints, claims, the writer writing
+sync with the real run (`run_service`: lease, heartbeat, checkpoints, claims, the writer writing
 to the reference CRM over HTTP); the sweeper's worker finishes lapsed claims
 (`due_for_sweep` + `finish_claims`); the CRM stores an email and its answer is lost (a 502);
 workers die right after the CRM stored an email (before they could record it); a worker
@@ -34,11 +34,11 @@ from sqlalchemy import update
 
 from brightsync.clients.crm import CrmClient
 from brightsync.db import session_scope
+from brightsync.domains import run_service
 from brightsync.email import claim_leases
 from brightsync.email.finish import finish_claims
 from brightsync.models import EmailClaim, SyncState, utcnow
 from brightsync.sync import leases
-from brightsync.sync.run import run_once
 from tests.integration.inprocess import World, in_process_world
 
 USERS = ("alice", "bob", "carol")
@@ -119,11 +119,11 @@ class ClaimProtocol(RuleBasedStateMachine):
             raise WorkerDied
 
         if not dies_after_write:
-            run_once(self.users[user], "email")
+            run_service(self.users[user], "email")
             return
         with after_each_create(die):
             try:
-                run_once(self.users[user], "email")
+                run_service(self.users[user], "email")
             except WorkerDied:
                 pass  # its run lease and claim leases stay until they lapse
 
@@ -170,14 +170,14 @@ class ClaimProtocol(RuleBasedStateMachine):
                 resume.wait(60)
 
         with after_each_create(stall):
-            worker_a = threading.Thread(target=run_once, args=(self.users[user], "email"))
+            worker_a = threading.Thread(target=run_service, args=(self.users[user], "email"))
             worker_a.start()
             while worker_a.is_alive() and not stalled.wait(0.02):
                 pass
             if stalled.is_set():
                 lapse_all_leases()
                 self.sweep(dies_after_write=False)  # worker B finishes the claims
-                run_once(self.users[user], "email")  # and takes over the mailbox's run
+                run_service(self.users[user], "email")  # and takes over the mailbox's run
             resume.set()
             worker_a.join(60)
         assert not worker_a.is_alive()

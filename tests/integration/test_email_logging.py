@@ -263,6 +263,7 @@ def test_unmatched_mail_waits_in_the_cache_and_the_daily_retry_logs_it(clean_sta
 
 
 def test_cache_lookups_are_one_batch_per_distinct_address(clean_stack):
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import retry_due
 
     org_id, _ = _team(clean_stack)
@@ -273,21 +274,22 @@ def test_cache_lookups_are_one_batch_per_distinct_address(clean_stack):
     for m in ids:
         wait_decided(clean_stack, org_id, m, "unmatched")
     clean_stack.crm("POST", "/_control/stats/reset")
-    result = retry_due(force=True)
+    result = retry_due(CACHE_KINDS, force=True)
     assert result["checked"] == 9 and result["addresses"] == 3
     assert crm_stats(clean_stack)["byOperation"].get("contacts.lookup") == 1
 
 
 def test_expiry_drops_items_after_the_retention(clean_stack):
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.cache import expire
 
     org_id, _ = _team(clean_stack, settings={"unmatched": {"retentionDays": 1}})
     sent = send(clean_stack, "zed@nowhere.io", ["alice@acme.com"], "old")
     wait_decided(clean_stack, org_id, sent["internetMessageId"], "unmatched")
-    assert expire() == 0
+    assert expire(CACHE_KINDS) == 0
     from datetime import timedelta
 
-    assert expire(now=utcnow() + timedelta(days=1, minutes=1)) == 1
+    assert expire(CACHE_KINDS, now=utcnow() + timedelta(days=1, minutes=1)) == 1
     d = decision(clean_stack, org_id, sent["internetMessageId"])
     assert d["state"] == "expired" and "retention" in d["reason"]
 
@@ -491,6 +493,7 @@ def test_dead_mailbox_token_marks_the_user_for_reauthorisation(clean_stack):
 
 def test_a_contact_created_in_the_crm_unblocks_and_relinks_at_once(clean_stack):
     from brightsync.celery import app
+    from brightsync.domains import CACHE_KINDS
     from brightsync.unmatched.watch import watch_org
 
     seed_contacts(clean_stack, DAVE)
@@ -506,7 +509,7 @@ def test_a_contact_created_in_the_crm_unblocks_and_relinks_at_once(clean_stack):
     wait_decided(clean_stack, org_id, alone["internetMessageId"], "unmatched")
     before = wait_decided(clean_stack, org_id, both["internetMessageId"])
     assert len(before["relatedTo"]["contacts"]) == 1
-    assert watch_org(org_id) == {"started": 1}  # the watermark starts now
+    assert watch_org(org_id, CACHE_KINDS) == {"started": 1}  # the watermark starts now
     erin = clean_stack.crm(
         "POST",
         "/api/v1/contacts",

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import update
 
 from brightsync.db import session_scope
+from brightsync.domains import run_service
 from brightsync.email import claim_leases, claims
 from brightsync.email import mailbox as email_sync
 from brightsync.models import EmailClaim, SyncState, utcnow
 from brightsync.sync import leases, scheduler
-from brightsync.sync.run import run_once
 from tests.factories import make_org, make_user
 from tests.integration.inprocess import in_process_world
 
@@ -101,7 +101,7 @@ def test_a_finished_run_hands_over_at_once_and_a_busy_task_does_not_wait(backend
     with session_scope() as s:  # a notification during the run queues the follow-up
         assert scheduler.request_run(s, user_id, "email")
     started = time.monotonic()
-    assert run_once(user_id, "email", requested_only=True)["status"] == "busy"
+    assert run_service(user_id, "email", requested_only=True)["status"] == "busy"
     assert time.monotonic() - started < 1.0  # it ends; it neither sleeps nor re-queues
     assert scheduler.finish(state_id, running) is True  # the caller publishes the follow-up now
     follow_up = scheduler.try_start(state_id, requested_only=True)
@@ -218,7 +218,7 @@ def test_a_large_first_sync_resumes_where_it_died_and_restarts_from_a_dead_posit
         for uid in (alice, bob):
             _die_on_page(monkeypatch, 3)
             with pytest.raises(WorkerDied):
-                run_once(uid, "email")
+                run_service(uid, "email")
             monkeypatch.undo()
         _lapse(SyncState)
         _lapse(EmailClaim)
@@ -226,12 +226,12 @@ def test_a_large_first_sync_resumes_where_it_died_and_restarts_from_a_dead_posit
             assert all(st.resume_token for st in s.query(SyncState))
 
         # Alice resumes at the third page: two messages read, not twelve.
-        result = run_once(alice, "email")
+        result = run_service(alice, "email")
         assert result["counters"]["resumed"] == 1
         assert result["counters"]["messages"] == 2
         # Bob's saved position died meanwhile: he re-reads cleanly from the start.
         world.aurinko.expire_tokens(world.accounts[bob])
-        result = run_once(bob, "email")
+        result = run_service(bob, "email")
         assert result["counters"]["resume_restarts"] == 1
         assert result["counters"]["token_restarts"] == 1
         assert result["counters"]["messages"] == 12
@@ -276,11 +276,11 @@ def test_a_message_whose_last_copy_vanished_after_a_lost_create_is_found_in_the_
         stored, stored_copy = deliver("stored, answer lost")
         world.crm.fault("/api/v1/emails", 502, method="POST", after_write=True)
         world.crm.fault("/api/v1/emails", 400, method="GET", match=stored.strip("<>"))
-        run_once(alice, "email")
+        run_service(alice, "email")
         # A second one is refused before anything is stored (try again in two minutes).
         refused, refused_copy = deliver("refused before storing")
         world.crm.fault("/api/v1/emails", 429, method="POST", retry_after=120)
-        run_once(alice, "email")
+        run_service(alice, "email")
         with session_scope() as s:
             open_claims = {c.internet_message_id: c for c in s.query(EmailClaim)}
         assert {c.state for c in open_claims.values()} == {"logging"}
@@ -327,7 +327,7 @@ def test_a_run_passes_only_claims_it_still_holds_to_a_task(backend):
 
 
 def test_a_run_outside_a_worker_finishes_every_email_it_owns_itself(backend):
-    """`brightsync sync` (run_once in this process) hands nothing out: no worker may be there."""
+    """`brightsync sync` (run_service in this process) hands nothing out: no worker may be there."""
     with in_process_world(backend) as world:
         world.reset()
         world.crm.seed(contacts=[DAVE])
@@ -345,6 +345,6 @@ def test_a_run_outside_a_worker_finishes_every_email_it_owns_itself(backend):
             )["internetMessageId"]
             for i in range(25)  # more than BRIGHTSYNC_EMAIL_CHUNK (20)
         ]
-        counters = run_once(alice, "email")["counters"]
+        counters = run_service(alice, "email")["counters"]
         assert counters["logged"] == 25 and "handed_out" not in counters
         assert [len(world.crm_emails(m)) for m in sent] == [1] * 25

@@ -36,9 +36,9 @@ def cli(stack, *args: str) -> dict:
 
 
 def metric(stack, sample: str) -> float:
-    from brightsync.ops import metrics
+    from brightsync.ops import gauges
 
-    metrics.reset_gauge_cache()
+    gauges.reset_gauge_cache()
     text = stack.admin("GET", "/metrics").text
     total = 0.0
     for line in text.splitlines():

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from brightsync.db import get_engine, session_scope
 from brightsync.models import User, utcnow
 from brightsync.sync import scheduler
-from brightsync.sync.jobs import SAFETY_SYNC_QUIET, quiet_services, quiet_services_query
+from brightsync.sync.sweeps import SAFETY_SYNC_QUIET, quiet_services, quiet_services_query
 from tests.factories import make_org, make_user
 
 

@@ -3,9 +3,11 @@ an item of a kind nobody registered waits instead of being dropped."""
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 from brightsync.db import session_scope
+from brightsync.domains import CACHE_KINDS
 from brightsync.models import UnmatchedItem, utcnow
 from brightsync.unmatched import cache
 from tests.integration.helpers import make_org, make_user, seed_contacts
@@ -53,8 +55,8 @@ def _keys():
         return sorted((i.kind, i.key) for i in s.query(UnmatchedItem))
 
 
-def test_kinds_register_retry_handlers_and_unknown_kinds_wait(clean_stack, monkeypatch):
-    monkeypatch.setitem(cache.KINDS, "probe", __name__)
+def test_kinds_register_retry_handlers_and_unknown_kinds_wait(clean_stack):
+    kinds = {**CACHE_KINDS, "probe": sys.modules[__name__]}
     CALLS.clear()
     org_id = make_org(clean_stack)
     user = make_user(clean_stack, org_id, "alice@acme.com")
@@ -63,13 +65,13 @@ def test_kinds_register_retry_handlers_and_unknown_kinds_wait(clean_stack, monke
     _park(org_id, user["id"], "stranger", "s-1", "dave@customer.com")
     seed_contacts(clean_stack, DAVE)
 
-    result = cache.retry_due(force=True)
+    result = cache.retry_due(kinds, force=True)
 
     assert result["matched"] == 1 and result["waiting"] == 2
     assert CALLS == [("reopen", org_id, ["m-1"]), ("resume", [3])]
     assert _keys() == [("probe", "m-22"), ("stranger", "s-1")]
 
     CALLS.clear()
-    assert cache.expire(now=utcnow() + timedelta(days=31)) == 2
+    assert cache.expire(kinds, now=utcnow() + timedelta(days=31)) == 2
     assert CALLS == [("expire", org_id, ["m-22"])]
     assert _keys() == []

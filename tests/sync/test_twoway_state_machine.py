@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from brightsync.clients.http import TransientError
 from brightsync.db import session_scope
 from brightsync.models import ObjectLink, SyncState, utcnow
-from brightsync.sync import engine, scheduler
+from brightsync.sync import engine, leases, links, scheduler
 from brightsync.sync.adapter import CRM, MAILBOX, Side
 from brightsync.sync.status import Settings
 from tests.factories import make_org, make_user
@@ -66,7 +66,7 @@ class TwoWaySync(RuleBasedStateMachine):
         self.lease = self._take_lease()
         self.adapter = MemoryAdapter()
         self.settings = Settings(conflict=policy, guard_minimum=GUARD_MINIMUM)  # type: ignore[arg-type]
-        self.scope = engine.Scope(self.org_id, self.user_id, "memory")
+        self.scope = links.Scope(self.org_id, self.user_id, "memory")
         # Since the last quiet sync: last edit per (side, id) and field; deletions made by people
         # with the partner record they had then.
         self.edits: dict[tuple[Side, str], dict[str, str]] = {}
@@ -75,7 +75,7 @@ class TwoWaySync(RuleBasedStateMachine):
         self.created: set[tuple[Side, str, str]] = set()  # (side, title, notes) made by people
         self.modified: set[tuple[Side, str]] = set()  # records whose content people changed
 
-    def _take_lease(self) -> engine.Lease:
+    def _take_lease(self) -> links.Lease:
         with session_scope() as s:
             s.execute(
                 update(SyncState)
@@ -84,7 +84,7 @@ class TwoWaySync(RuleBasedStateMachine):
             )
         token = scheduler.try_start(self.state_id)
         assert token is not None
-        return engine.Lease(self.state_id, token)
+        return links.Lease(self.state_id, token)
 
     def _links(self) -> list[ObjectLink]:
         with session_scope() as s:
@@ -166,8 +166,8 @@ class TwoWaySync(RuleBasedStateMachine):
             # are fenced off from then on.
             old = self.lease
             self.lease = self._take_lease()
-            with pytest.raises(engine.LeaseLost):
-                engine.store_cursors(old, {MAILBOX: None, CRM: None})
+            with pytest.raises(leases.LeaseLost):
+                links.store_cursors(old, {MAILBOX: None, CRM: None})
         finally:
             self.adapter.faults = []
 

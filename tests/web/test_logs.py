@@ -49,7 +49,7 @@ def test_request_and_task_ids_on_every_line(client, json_log):
 
     task = SimpleNamespace(name="brightsync.sync.run")
     hooks._task_prerun(task_id="task-9", task=task, args=[uid, "email"], kwargs={})
-    logging.getLogger("brightsync.email.sync").info("page handled")
+    logging.getLogger("brightsync.email.mailbox").info("page handled")
     hooks._task_postrun(
         task_id="task-9",
         task=task,

@@ -11,7 +11,7 @@ from sqlalchemy import event, update
 
 from brightsync.db import get_engine, session_scope
 from brightsync.models import User
-from brightsync.ops import metrics
+from brightsync.ops import gauges, metrics
 from brightsync.signing import signed_headers
 from tests.conftest import SIGNING_SECRET
 from tests.factories import make_org, make_user
@@ -56,7 +56,7 @@ def test_counters_from_another_process_and_webhook_outcomes(client, unit_env):
     assert client.post("/webhooks/aurinko", data=body, headers=bad).status_code == 401
     assert client.post("/webhooks/aurinko", data=body, headers=bad).status_code == 401
 
-    metrics.reset_gauge_cache()
+    gauges.reset_gauge_cache()
     r = client.get("/metrics")
     assert r.status_code == 200 and r.content_type.startswith("text/plain")
     text = r.get_data(as_text=True)
@@ -134,7 +134,7 @@ def test_a_unit_backend_borrows_nothing_from_a_live_session_backend(session_back
     from brightsync.config import get_settings
 
     # Fixtures are set up in argument order: the session backend's settings were there first.
-    assert metrics._gauge_ttl() == 60
+    assert gauges.gauge_ttl() == 60
     assert not get_settings().redis_url
     assert "AURINKO_API_URL" not in os.environ
 

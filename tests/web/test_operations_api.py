@@ -35,9 +35,9 @@ def test_pause_is_durable_and_refuses_sync_now_until_resumed(client, org_user):
     assert refused.status_code == 409 and "paused" in refused.json["error"]
 
     # A run that starts anyway (a webhook queued it earlier) stops at the door.
-    from brightsync.sync.run import run_once
+    from brightsync.domains import run_service
 
-    assert run_once(uid, "email") == {"status": "skipped", "reason": "paused"}
+    assert run_service(uid, "email") == {"status": "skipped", "reason": "paused"}
 
     # Pausing one service, then resuming the user, resumes everything.
     r = client.post(f"/api/v1/users/{uid}/pause", json={"service": "email"}, headers=AUTH)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apispec import APISpec
 from marshmallow import Schema, fields
 
-from brightsync.ops import why
+from brightsync.domains import EXPLAINERS
 from brightsync.web.openapi.parts import ERR, SECURED, json_body
 
 
@@ -215,7 +215,7 @@ def add_operations(spec: APISpec) -> None:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": ", ".join(sorted(why.EXPLAINERS)),
+                "description": ", ".join(sorted(EXPLAINERS)),
             },
         ],
         operations={
@@ -229,7 +229,7 @@ def add_operations(spec: APISpec) -> None:
                         "required": True,
                         "schema": {"type": "string"},
                         "description": "; ".join(
-                            f"{kind}: {hint}" for kind, hint in sorted(why.KEY_HINTS.items())
+                            f"{kind}: {why.key_hint}" for kind, why in sorted(EXPLAINERS.items())
                         ),
                     }
                 ],

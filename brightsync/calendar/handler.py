@@ -1,16 +1,15 @@
 """The "calendar" sync handler: builds the calendar adapter for a user and runs the two-way
-engine (registered in `sync/jobs.py` HANDLERS)."""
+engine (wired in `brightsync/domains.py`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from brightsync.calendar.adapter import CalendarAdapter
 from brightsync.calendar.context import CalendarContext
 from brightsync.sync.handler import run_twoway
+from brightsync.sync.run import RunContext
 
 
-def sync_calendar(user_id: int, run: Any) -> None:
+def sync_calendar(user_id: int, run: RunContext) -> None:
     run_twoway(
         user_id,
         run,

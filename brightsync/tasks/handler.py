@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from brightsync.clients.http import FinalError
 from brightsync.crm.context import CrmContext
 from brightsync.sync.handler import run_twoway
+from brightsync.sync.run import RunContext
 from brightsync.tasks import rules
 from brightsync.tasks.adapter import TasksAdapter
 
 
-def sync_tasks(user_id: int, run: Any) -> None:
-    """Handler of the "tasks" service (`sync/jobs.py` HANDLERS): one two-way run."""
+def sync_tasks(user_id: int, run: RunContext) -> None:
+    """Handler of the "tasks" service (wired in `brightsync/domains.py`): one two-way run."""
     run_twoway(user_id, run, "tasks", _adapter, context=CrmContext, identity=rules.IDENTITY)
 
 

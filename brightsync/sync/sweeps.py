@@ -1,0 +1,78 @@
+"""What keeps runs flowing when something was lost: the sweeper republishes runs whose task
+vanished (a killed worker, a flushed broker), and the safety sync runs services whose webhooks
+went quiet, in case notifications were lost. Beat calls both through `sync.jobs`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from brightsync.coordination import singleton, sweep_lock_ttl
+from brightsync.db import session_scope
+from brightsync.models import SERVICES, SyncState, User, utcnow
+from brightsync.sync import intake, scheduler
+from brightsync.sync.queue import publish_intake, publish_sync
+
+log = logging.getLogger(__name__)
+
+# Beat's safety sync runs a service whose webhooks went quiet this long after its last run.
+SAFETY_SYNC_QUIET = timedelta(minutes=30)
+
+
+def republish_lost() -> int:
+    """Republish runs whose task was lost (and drain a buffer whose drain task was lost);
+    returns how many runs. One sweeper at a time."""
+    with singleton("sweep-runs", sweep_lock_ttl()) as mine:
+        if not mine:
+            return 0
+        if drained := intake.drain_stalled():
+            log.info("drained %d notification(s) whose drain task was lost", drained)
+        due = scheduler.due_for_republish()
+        for user_id, service in due:
+            publish_intake(user_id, service)
+        if due:
+            log.info("republished %d lost sync run(s)", len(due))
+        return len(due)
+
+
+def sync_quiet() -> int:
+    """Queue a run of every service not synced for `SAFETY_SYNC_QUIET`; returns how many."""
+    with singleton("safety-sync", 600) as mine:
+        if not mine:
+            return 0
+        with session_scope() as s:
+            due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET)
+        queued = 0
+        for user_id, service in due:
+            if scheduler.request_and_publish(user_id, service, publish_sync):
+                queued += 1
+        return queued
+
+
+def quiet_services(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
+    """(user, service) pairs not synced since `cutoff` (or never), neither paused nor dead.
+
+    Indexed on sync_state.last_sync_at: the cost follows the services due, not every user.
+    Each registered service has its state row from registration on (never synced: NULL).
+    """
+    rows = session.execute(quiet_services_query(cutoff))
+    # A service the user no longer has keeps its row (and history) but is not synced.
+    return sorted((uid, svc) for uid, svc, services in rows if svc in (services or []))
+
+
+def quiet_services_query(cutoff: datetime) -> Select[tuple[int, str, list[Any]]]:
+    return (
+        select(SyncState.user_id, SyncState.service, User.services)
+        .join(User, User.id == SyncState.user_id)
+        .where(
+            (SyncState.last_sync_at < cutoff) | SyncState.last_sync_at.is_(None),
+            SyncState.service.in_(sorted(SERVICES)),
+            SyncState.paused.is_(False),
+            User.paused.is_(False),
+            User.mailbox_state == "ok",
+        )
+    )
