@@ -13,7 +13,7 @@ claimed and sighted by the same neighbours in every block, under that block's ke
 Mostly finished states, as the templates end (logged), plus a small due-later fraction
 turned from logged copies: 1 in `DUE_LATER` claims waits for the sender's copy (wait over
 in an hour, after the benchmark) and 1 in `DUE_LATER` is parked in the unmatched cache with
-its retry tomorrow, written as `unmatched.cache.park` writes them. Each copied mailbox also
+its retry tomorrow, written as `sync_cache.cache.park` writes them. Each copied mailbox also
 gets the sync state (cursors, counters, last sync) of its template and one notification
 audit row per message copy it holds (`intake.audit_row`, received over the past day).
 """
@@ -170,7 +170,7 @@ def copy_background(
                     row.update(crm_email_id=None, related_to=None)
                     add(
                         UnmatchedItem,
-                        {  # as unmatched.cache.park writes it, default settings
+                        {  # as sync_cache.cache.park writes it, default settings
                             "org_id": c["org_id"],
                             "kind": "email",
                             "key": row["message_key"],

@@ -334,7 +334,7 @@ def beat_jobs() -> dict[str, Callable[[], Any]]:
     from brightsync.email.jobs import sweep_claims
     from brightsync.ops import gauges
     from brightsync.sync import jobs
-    from brightsync.unmatched import cache, watch
+    from brightsync.sync_cache import cache, watch
 
     def count_gauges() -> Any:
         gauges.reset_gauge_cache()

@@ -20,7 +20,7 @@ app.config_from_object("celeryconfig")
 app.conf.include = [
     "brightsync.sync.jobs",
     "brightsync.email.jobs",
-    "brightsync.unmatched.jobs",
+    "brightsync.sync_cache.jobs",
     "brightsync.ops.jobs",
 ]
 

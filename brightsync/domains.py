@@ -2,7 +2,7 @@
 
 Per service: the handler of its runs (and what runs instead in review mode), the kinds it
 parks in the sync cache, the kind of record its "why" explains, and the panels it adds to an
-organisation's status. The central modules (`sync.run`, `unmatched.cache`, `ops.why`,
+organisation's status. The central modules (`sync.run`, `sync_cache.cache`, `ops.why`,
 `ops.status`) know no domain: whoever needs a table takes it from here and hands it over.
 
 Nothing below this module imports it: only the leaves and the tops do (Celery task modules,
@@ -35,9 +35,9 @@ from brightsync.review.duplicates import duplicates_panel
 from brightsync.review.email import review_mailbox
 from brightsync.review.held import held_panel
 from brightsync.sync.run import Handler, RunContext, run_once
+from brightsync.sync_cache.cache import CachedKind
+from brightsync.sync_cache.watch import on_new_contacts
 from brightsync.tasks.handler import sync_tasks
-from brightsync.unmatched.cache import CachedKind
-from brightsync.unmatched.watch import on_new_contacts
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Meetings in the sync cache: released when a contact appears, so the owner reads them again.
 
-The sync cache (`brightsync/unmatched/`) calls these through the table in
+The sync cache (`brightsync/sync_cache/`) calls these through the table in
 `brightsync.domains.CACHE_KINDS` (kind "meeting", keyed by the meeting key).
 """
 

@@ -36,8 +36,8 @@ from brightsync.db import session_scope
 from brightsync.email.rules import Participant
 from brightsync.sync.adapter import ChangeSet, Record
 from brightsync.sync.delta import read_delta
+from brightsync.sync_cache import cache
 from brightsync.times import parse_instant
-from brightsync.unmatched import cache
 
 CALENDAR = "primary"
 OCCURRENCE = "#"

@@ -18,7 +18,7 @@ def unmatched() -> None:
 def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
     """Retry every due item now (what beat runs daily), or one item."""
     from brightsync.domains import CACHE_KINDS
-    from brightsync.unmatched.cache import retry_due
+    from brightsync.sync_cache.cache import retry_due
 
     if item_id is not None:
         from brightsync.ops import actions
@@ -34,6 +34,6 @@ def unmatched_retry(org_id: int | None, item_id: int | None) -> None:
 def unmatched_expire() -> None:
     """Drop items past their retention (what beat runs daily)."""
     from brightsync.domains import CACHE_KINDS
-    from brightsync.unmatched.cache import expire
+    from brightsync.sync_cache.cache import expire
 
     echo_json({"expired": expire(CACHE_KINDS)})

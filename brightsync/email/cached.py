@@ -1,7 +1,7 @@
 """Emails in the sync cache: what the cache does when their contact appears or time runs out.
 
-The sync cache (`brightsync/unmatched/`) knows no kind; it calls these by the name
-registered in `unmatched.cache.KINDS`.
+The sync cache (`brightsync/sync_cache/`) knows no kind; it calls these through the kind
+`email` that `brightsync/domains.py` hands it.
 """
 
 from __future__ import annotations

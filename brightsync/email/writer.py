@@ -45,7 +45,7 @@ from brightsync.email.rules import (
 from brightsync.email.thread_store import assign_thread
 from brightsync.models import EmailClaim, utcnow
 from brightsync.sync import creates, leases
-from brightsync.unmatched import cache
+from brightsync.sync_cache import cache
 
 log = logging.getLogger(__name__)
 

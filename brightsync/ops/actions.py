@@ -16,7 +16,7 @@ from brightsync.db import session_scope
 from brightsync.models import SyncState, UnmatchedItem, User, utcnow
 from brightsync.sync import scheduler
 from brightsync.sync.queue import publish_intake
-from brightsync.unmatched.cache import Kinds, retry_due
+from brightsync.sync_cache.cache import Kinds, retry_due
 
 
 class ActionError(Exception):

@@ -300,7 +300,7 @@ def test_weekly_and_monthly_series_sync_their_occurrences_one_moved_one_cancelle
 
 def test_a_meeting_with_nobody_known_waits_in_the_sync_cache_until_a_contact_appears(team):
     from brightsync.domains import CACHE_KINDS
-    from brightsync.unmatched.cache import retry_due
+    from brightsync.sync_cache.cache import retry_due
 
     stack, users = team
     meeting(

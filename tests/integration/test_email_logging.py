@@ -264,7 +264,7 @@ def test_unmatched_mail_waits_in_the_cache_and_the_daily_retry_logs_it(clean_sta
 
 def test_cache_lookups_are_one_batch_per_distinct_address(clean_stack):
     from brightsync.domains import CACHE_KINDS
-    from brightsync.unmatched.cache import retry_due
+    from brightsync.sync_cache.cache import retry_due
 
     org_id, _ = _team(clean_stack)
     ids = [
@@ -281,7 +281,7 @@ def test_cache_lookups_are_one_batch_per_distinct_address(clean_stack):
 
 def test_expiry_drops_items_after_the_retention(clean_stack):
     from brightsync.domains import CACHE_KINDS
-    from brightsync.unmatched.cache import expire
+    from brightsync.sync_cache.cache import expire
 
     org_id, _ = _team(clean_stack, settings={"unmatched": {"retentionDays": 1}})
     sent = send(clean_stack, "zed@nowhere.io", ["alice@acme.com"], "old")
@@ -494,7 +494,7 @@ def test_dead_mailbox_token_marks_the_user_for_reauthorisation(clean_stack):
 def test_a_contact_created_in_the_crm_unblocks_and_relinks_at_once(clean_stack):
     from brightsync.celery import app
     from brightsync.domains import CACHE_KINDS
-    from brightsync.unmatched.watch import watch_org
+    from brightsync.sync_cache.watch import watch_org
 
     seed_contacts(clean_stack, DAVE)
     org_id, _ = _team(clean_stack)

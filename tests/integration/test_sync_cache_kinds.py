@@ -9,7 +9,7 @@ from datetime import timedelta
 from brightsync.db import session_scope
 from brightsync.domains import CACHE_KINDS
 from brightsync.models import UnmatchedItem, utcnow
-from brightsync.unmatched import cache
+from brightsync.sync_cache import cache
 from tests.integration.helpers import make_org, make_user, seed_contacts
 
 CALLS: list[tuple] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from brightsync.celery import app
 from brightsync.domains import CACHE_KINDS
-from brightsync.unmatched import cache, watch
+from brightsync.sync_cache import cache, watch
 
 
 @app.task(name="brightsync.unmatched.retry")

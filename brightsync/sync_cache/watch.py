@@ -20,7 +20,7 @@ from brightsync.crm.known_capabilities import known_capabilities
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
 from brightsync.models import Organisation, utcnow
-from brightsync.unmatched.cache import Kinds, retry_due
+from brightsync.sync_cache.cache import Kinds, retry_due
 
 log = logging.getLogger(__name__)
 
