@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def measure(backend_name: str, kills: int, mails: int, env: dict[str, str], limit: float):
     from brightsync.migrate import upgrade
     from tests.conftest import apply_env, destroy_backend, make_backend, reset_stack, running_stack
-    from tests.integration import crash_scenario
+    from tests.support import crash_scenario
 
     saved = dict(os.environ)
     backend = make_backend(backend_name)

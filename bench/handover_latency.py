@@ -64,7 +64,7 @@ def handover_gaps(log: str, sent_at: list[float]) -> list[float]:
 
 def one_run(stack, env: dict[str, str], mails: int, rate: float) -> tuple[list[float], list[float]]:
     from tests.conftest import WorkerProcess, reset_stack
-    from tests.integration.helpers import make_org, make_user, seed_contacts, send
+    from tests.support.helpers import make_org, make_user, seed_contacts, send
 
     reset_stack(stack)
     seed_contacts(stack, {"firstName": "Dave", "emailAddresses": ["dave@customer.com"]})

@@ -397,3 +397,11 @@ def clean_environ() -> dict[str, str]:
     """This process's environment without any BrightSync setting a fixture may have set."""
     ours = ("BRIGHTSYNC_", "AURINKO_", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on a real backend (a database server, a broker, worker processes) are marked
+    `integration` wherever they live, so `-m "not integration"` runs the fast rest."""
+    for item in items:
+        if "backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

@@ -7,6 +7,8 @@ import sqlalchemy as sa
 
 from tests.conftest import PG_ADMIN_URL, _unavailable
 
+pytestmark = pytest.mark.integration  # a real PostgreSQL
+
 
 def _kill(pid: int) -> None:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -605,6 +605,8 @@ def test_webhooks_are_signed_batched_and_scoped(aurinko, mailbox, receiver):
         {"id": event["id"], "changeType": "created"},
         {"id": event["id"], "changeType": "deleted"},
     ]
+    # The receiver has every notification; the simulator records each outcome just after.
+    assert control.flush_webhooks()
     log = control.webhooks(account_id=account["id"])
     assert [d["kind"] for d in log].count("validation") == 2
     assert all(d["ok"] for d in log if d["kind"] == "notification")

@@ -17,7 +17,7 @@ from tests.conftest import (
     destroy_backend,
     make_backend,
 )
-from tests.integration.helpers import notification_body
+from tests.support.helpers import notification_body
 
 URL = "/webhooks/aurinko"
 PATHS = {
