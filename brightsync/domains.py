@@ -6,11 +6,11 @@ organisation's status. The central modules (`sync.run`, `sync_cache.cache`, `ops
 `ops.status`) know no domain: whoever needs a table takes it from here and hands it over.
 
 Nothing below this module imports it: only the leaves and the tops do (Celery task modules,
-the web blueprints, the CLI). The service names themselves are a plain constant low in the
-tree (`models.SERVICES`), for the modules that only need to know which services exist.
+the web blueprints, the CLI). Modules below that need the list of services (the safety sync,
+input validation) are handed `SERVICES`, which is this registry's keys.
 
-Adding a domain: one new package with its handler, and one entry in `DOMAINS` (plus its
-name in `models.SERVICES`).
+Adding a domain: one new package with its handler, and one entry in `DOMAINS`
+(docs/architecture.md, "Adding a domain").
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from brightsync.contacts.handler import sync_contacts
 from brightsync.email import cached as email_cache
 from brightsync.email.decisions import describe_message
 from brightsync.email.mailbox import sync_mailbox
-from brightsync.models import SERVICES
 from brightsync.ops.status import OrgPanel
 from brightsync.ops.why import Why
 from brightsync.ops.why_links import link_explainer
@@ -87,7 +86,7 @@ DOMAINS: dict[str, Domain] = {
         why={"task": Why(link_explainer("tasks"), "the mailbox task's id or the CRM task's id")},
     ),
 }
-assert set(DOMAINS) == set(SERVICES), "every service has its domain, and no other"
+SERVICES: tuple[str, ...] = tuple(DOMAINS)
 
 # The tables the central modules are handed.
 CACHE_KINDS: dict[str, CachedKind] = {

@@ -13,7 +13,7 @@ from brightsync.models.email import (
     UnmatchedItem,
 )
 from brightsync.models.ops import MetricCounter, RunStat
-from brightsync.models.org import SERVICES, Organisation, Subscription, User
+from brightsync.models.org import Organisation, Subscription, User
 from brightsync.models.review import HELD_DECISIONS, MODES, HeldDecision, ReviewReport
 from brightsync.models.sync import CacheEntry, Lock, Notification, ObjectLink, RateWindow, SyncState
 
@@ -21,7 +21,6 @@ __all__ = [
     "DUPLICATE_STATES",
     "HELD_DECISIONS",
     "MODES",
-    "SERVICES",
     "Base",
     "CacheEntry",
     "CreateIntent",

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from brightsync.models.base import Base, utcnow
 
-SERVICES = ("email", "calendar", "contacts", "tasks")
-
 
 class Organisation(Base):
     __tablename__ = "organisation"

@@ -14,7 +14,7 @@ from brightsync.clients.http import TransientError
 from brightsync.config import get_settings
 from brightsync.coordination import singleton
 from brightsync.db import session_scope
-from brightsync.domains import run_service
+from brightsync.domains import SERVICES, run_service
 from brightsync.models import Notification, utcnow
 from brightsync.sync import intake, scheduler, sweeps
 
@@ -57,7 +57,7 @@ def sweep_runs() -> int:
 @app.task(name="brightsync.maintenance.safety_sync")
 def safety_sync() -> int:
     """Sync accounts whose webhooks went quiet, in case notifications were lost."""
-    return sweeps.sync_quiet()
+    return sweeps.sync_quiet(SERVICES)
 
 
 @app.task(name="brightsync.maintenance.prune_notifications")

@@ -5,6 +5,7 @@ went quiet, in case notifications were lost. Beat calls both through `sync.jobs`
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from brightsync.coordination import singleton, sweep_lock_ttl
 from brightsync.db import session_scope
-from brightsync.models import SERVICES, SyncState, User, utcnow
+from brightsync.models import SyncState, User, utcnow
 from brightsync.sync import intake, scheduler
 from brightsync.sync.queue import publish_intake, publish_sync
 
@@ -39,13 +40,14 @@ def republish_lost() -> int:
         return len(due)
 
 
-def sync_quiet() -> int:
-    """Queue a run of every service not synced for `SAFETY_SYNC_QUIET`; returns how many."""
+def sync_quiet(services: Collection[str]) -> int:
+    """Queue a run of every one of `services` not synced for `SAFETY_SYNC_QUIET`; returns how
+    many."""
     with singleton("safety-sync", 600) as mine:
         if not mine:
             return 0
         with session_scope() as s:
-            due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET)
+            due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET, services)
         queued = 0
         for user_id, service in due:
             if scheduler.request_and_publish(user_id, service, publish_sync):
@@ -53,24 +55,28 @@ def sync_quiet() -> int:
         return queued
 
 
-def quiet_services(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
+def quiet_services(
+    session: Session, cutoff: datetime, services: Collection[str]
+) -> list[tuple[int, str]]:
     """(user, service) pairs not synced since `cutoff` (or never), neither paused nor dead.
 
     Indexed on sync_state.last_sync_at: the cost follows the services due, not every user.
     Each registered service has its state row from registration on (never synced: NULL).
     """
-    rows = session.execute(quiet_services_query(cutoff))
+    rows = session.execute(quiet_services_query(cutoff, services))
     # A service the user no longer has keeps its row (and history) but is not synced.
     return sorted((uid, svc) for uid, svc, services in rows if svc in (services or []))
 
 
-def quiet_services_query(cutoff: datetime) -> Select[tuple[int, str, list[Any]]]:
+def quiet_services_query(
+    cutoff: datetime, services: Collection[str]
+) -> Select[tuple[int, str, list[Any]]]:
     return (
         select(SyncState.user_id, SyncState.service, User.services)
         .join(User, User.id == SyncState.user_id)
         .where(
             (SyncState.last_sync_at < cutoff) | SyncState.last_sync_at.is_(None),
-            SyncState.service.in_(sorted(SERVICES)),
+            SyncState.service.in_(sorted(services)),
             SyncState.paused.is_(False),
             User.paused.is_(False),
             User.mailbox_state == "ok",

@@ -11,7 +11,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from brightsync.config import get_settings
 from brightsync.crm.settings import OrgSettings
 from brightsync.crm.settings import Strict as _Strict
-from brightsync.models import MODES, SERVICES
+from brightsync.domains import SERVICES
+from brightsync.models import MODES
 
 _MODE = {
     "validate": validate.OneOf(MODES),

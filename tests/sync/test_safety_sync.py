@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from brightsync.db import get_engine, session_scope
+from brightsync.domains import SERVICES
 from brightsync.models import User, utcnow
 from brightsync.sync import scheduler
 from brightsync.sync.sweeps import SAFETY_SYNC_QUIET, quiet_services, quiet_services_query
@@ -40,12 +41,12 @@ def test_only_quiet_unpaused_services_are_due(backend):
     mine = {quiet, never, dropped} | set(range(quiet, dropped + 1))
     cutoff = utcnow() - SAFETY_SYNC_QUIET
     with session_scope() as s:
-        due = [d for d in quiet_services(s, cutoff) if d[0] in mine]
+        due = [d for d in quiet_services(s, cutoff, SERVICES) if d[0] in mine]
     assert due == [(quiet, "email"), (never, "email")]
 
     if backend.name == "embedded":
         # The due services are found through the index, not by reading every state.
-        query = quiet_services_query(cutoff).compile(
+        query = quiet_services_query(cutoff, SERVICES).compile(
             get_engine(), compile_kwargs={"literal_binds": True}
         )
         with get_engine().connect() as conn:
@@ -73,5 +74,5 @@ def test_the_upgrade_gives_every_registered_service_its_state(unit_env, tmp_path
         scheduler.ensure_state(s, synced, "email").last_sync_at = utcnow()
     upgrade()
     with session_scope() as s:
-        due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET)
+        due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET, SERVICES)
     assert due == [(fresh, "calendar"), (fresh, "email")]
