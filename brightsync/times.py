@@ -16,6 +16,12 @@ def parse_instant(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def utc_stamp(value: datetime) -> str:
+    """An instant as compact UTC text, whole seconds and `Z` (2024-05-01T10:00:00Z): the CRM
+    cursor, event times compared across providers."""
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def iso(value: datetime | None) -> str | None:
     """An instant for a JSON answer; None stays None."""
     return value.isoformat() if value is not None else None

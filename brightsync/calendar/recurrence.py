@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
 
-from brightsync.calendar.times import When, mailbox_when, read_date, read_zone, utc_text
+from brightsync.calendar.times import When, mailbox_when, read_date, read_zone
+from brightsync.times import utc_stamp
 
 MAX_OCCURRENCES = 52  # per series and window: a daily series for years must stay bounded
 
@@ -251,7 +252,7 @@ def ical_rule(recurrence: object, first: datetime, all_day: bool) -> tuple[rrule
         if not isinstance(value, datetime):
             excluded.add(value.isoformat())
         else:
-            excluded.add(value.date().isoformat() if all_day else utc_text(value))
+            excluded.add(value.date().isoformat() if all_day else utc_stamp(value))
     return rule, excluded
 
 
@@ -316,7 +317,7 @@ def expand(
             break
         if start + duration <= lo:  # over before the window (all-day: days from UTC midnight)
             continue
-        original = local.date().isoformat() if when.all_day else utc_text(start)
+        original = local.date().isoformat() if when.all_day else utc_stamp(start)
         out.append(
             _occurrence(master, original, start, duration, when, tz_name, excluded, by_original)
         )

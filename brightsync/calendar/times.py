@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from brightsync.times import utc_stamp
+
 
 def read_zone(name: object) -> ZoneInfo | None:
     if not isinstance(name, str) or not name.strip():
@@ -48,10 +50,6 @@ def read_date(value: object) -> date | None:
         return date.fromisoformat(value.strip()[:10])
     except ValueError:
         return None
-
-
-def utc_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def mailbox_when(event: Mapping[str, Any]) -> When | None:
     ends = read_instant(end.get("dateTime"), read_zone(end.get("timezone")) or zone)
     if ends is None or ends < begins:
         ends = begins
-    return When(utc_text(begins), utc_text(ends), False, zone_name if zone else None)
+    return When(utc_stamp(begins), utc_stamp(ends), False, zone_name if zone else None)
 
 
 def mailbox_times(when: When, timezone: str | None) -> dict[str, dict[str, str]]:
@@ -132,4 +130,4 @@ def crm_when(event: Mapping[str, Any]) -> When | None:
     ends = read_instant(end_text)
     if ends is None or ends < begins:
         ends = begins
-    return When(utc_text(begins), utc_text(ends), False)
+    return When(utc_stamp(begins), utc_stamp(ends), False)

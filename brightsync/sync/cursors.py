@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from brightsync.times import parse_instant
+from brightsync.times import parse_instant, utc_stamp
 
 CRM_CURSOR_LAG = timedelta(minutes=5)
 
@@ -18,14 +18,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def stamp(value: datetime) -> str:
-    """An instant as the CRM cursor text: UTC, whole seconds, `Z`."""
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def next_since(since: str | None, started: datetime) -> str:
     """The CRM cursor after a read that started at `started` from `since`: it trails the
     read by `CRM_CURSOR_LAG`, and never moves back."""
     trail = started - CRM_CURSOR_LAG
     previous = parse_instant(since)
-    return since if since and previous and previous > trail else stamp(trail)
+    return since if since and previous and previous > trail else utc_stamp(trail)

@@ -8,8 +8,6 @@ items already written without them. The contacts sync calls `on_new_contacts` di
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
@@ -21,18 +19,9 @@ from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
 from brightsync.models import Organisation, utcnow
 from brightsync.sync_cache.cache import Kinds, retry_due
+from brightsync.times import parse_instant
 
 log = logging.getLogger(__name__)
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
 
 
 def on_new_contacts(org_id: int, addresses: set[str], kinds: Kinds) -> dict[str, int]:
@@ -64,7 +53,7 @@ def watch_org(org_id: int, kinds: Kinds) -> dict[str, int]:
     newest = since
     for contact in crm.contacts_since(since):
         addresses.update(contact_addresses(contact))
-        changed = _instant(contact.get("lastModifiedAt"))
+        changed = parse_instant(contact.get("lastModifiedAt"))
         if changed is not None and changed > newest:
             newest = changed
     result = on_new_contacts(org_id, addresses, kinds) if addresses else {}

@@ -26,10 +26,10 @@ from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError, NotFoundError
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side, find_in_crm
 from brightsync.sync.creates import attempt_create
-from brightsync.sync.cursors import next_since, now, stamp
+from brightsync.sync.cursors import next_since, now
 from brightsync.sync.delta import read_delta
 from brightsync.tasks import rules
-from brightsync.times import parse_instant
+from brightsync.times import parse_instant, utc_stamp
 
 FIND_WINDOW = timedelta(days=2)  # how far back a maybe-created CRM task is looked for
 
@@ -105,7 +105,7 @@ class TasksAdapter:
         state: dict[str, Any] = json.loads(cursor) if cursor else {}
         if state.get("list") != self.list_id:
             state = {"list": self.list_id}  # first sync, or the setting names another list
-        state.setdefault("activated", stamp(now()))
+        state.setdefault("activated", utc_stamp(now()))
         skip = state["activated"] if self.skip_completed else None
         delta = read_delta(
             self.aurinko,
@@ -140,7 +140,7 @@ class TasksAdapter:
             records.append(record)
         if since:
             gone.extend(str(d["id"]) for d in self.crm.deleted_tasks_since(since))
-        cursor = f"{next_since(since or None, started)}|{stamp(activated_at)}"
+        cursor = f"{next_since(since or None, started)}|{utc_stamp(activated_at)}"
         return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), cursor)
 
     def get(self, side: Side, record_id: str) -> Record | None:

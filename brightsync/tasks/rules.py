@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from brightsync.times import parse_instant
+from brightsync.times import parse_instant, utc_stamp
 
 MAILBOX_STATUSES = ("notStarted", "inProgress", "completed", "waitingOnOthers", "deferred")
 IMPORTANCE = ("low", "normal", "high")
@@ -39,9 +39,7 @@ def zone(name: str | None) -> ZoneInfo:
 
 def utc_text(value: str | None) -> str | None:
     parsed = parse_instant(value)
-    if parsed is None:
-        return None
-    return parsed.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return utc_stamp(parsed) if parsed is not None else None
 
 
 def written_date(value: str | None) -> str | None:

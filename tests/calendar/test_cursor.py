@@ -9,8 +9,8 @@ from typing import Any
 from brightsync.calendar.adapter import CalendarAdapter
 from brightsync.calendar.meetings import CalendarPolicy
 from brightsync.sync.adapter import CRM
-from brightsync.sync.cursors import CRM_CURSOR_LAG, stamp
-from brightsync.times import parse_instant
+from brightsync.sync.cursors import CRM_CURSOR_LAG
+from brightsync.times import parse_instant, utc_stamp
 
 
 class QuietCrm:
@@ -49,7 +49,7 @@ def test_the_first_cursor_trails_the_read():
 
 def test_the_cursor_moves_on_from_an_old_one():
     cal, crm = adapter()
-    old = stamp(datetime.now(UTC) - timedelta(hours=2))
+    old = utc_stamp(datetime.now(UTC) - timedelta(hours=2))
     cursor = cal.changes(CRM, old).cursor
     assert crm.since == [old]
     assert parse_instant(cursor) > parse_instant(old)
@@ -59,7 +59,7 @@ def test_the_cursor_never_moves_back():
     # A cursor ahead of "now minus the lag" (a clock that jumped back, a cursor stored by a
     # worker whose clock runs ahead) stays where it is: nothing read is given up again.
     cal, _ = adapter()
-    ahead = stamp(datetime.now(UTC) + timedelta(minutes=1))
+    ahead = utc_stamp(datetime.now(UTC) + timedelta(minutes=1))
     assert cal.changes(CRM, ahead).cursor == ahead
-    recent = stamp(datetime.now(UTC) - CRM_CURSOR_LAG + timedelta(minutes=2))
+    recent = utc_stamp(datetime.now(UTC) - CRM_CURSOR_LAG + timedelta(minutes=2))
     assert cal.changes(CRM, recent).cursor == recent
