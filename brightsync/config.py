@@ -1,6 +1,6 @@
 """Settings from the environment (and a `.env` file), validated once at start-up.
 
-Every public name here is listed in docs/interfaces (shared/spec/interfaces.md): renaming one
+Every public name here is documented (README.md, the interface list): renaming one
 breaks deployments, so add, never rename.
 """
 

@@ -1,4 +1,4 @@
-"""Client of a tenant's CRM connector (the contract: shared/spec/crm-connector.md).
+"""Client of a tenant's CRM connector (the contract: docs/connector.md).
 
 One `CrmClient` serves one sync run of one organisation. It offers the operations BrightSync
 performs on the CRM; how a request is made and its answer read (credentials, the shared rate

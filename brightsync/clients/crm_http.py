@@ -1,4 +1,4 @@
-"""How BrightSync talks to a CRM connector (the contract: shared/spec/crm-connector.md).
+"""How BrightSync talks to a CRM connector (the contract: docs/connector.md).
 
 `CrmHttp` is the connector's HTTP conventions, below the operations `CrmClient` offers:
 

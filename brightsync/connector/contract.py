@@ -1,4 +1,4 @@
-"""The operations of the CRM connector contract (shared/spec/crm-connector.md), once.
+"""The operations of the CRM connector contract (docs/connector.md), once.
 
 `CONTRACT` lists every operation with its method, path, parameters and answer; the OpenAPI
 document (`brightsync.connector.openapi`), the reference CRM's operation names (its

@@ -1,4 +1,4 @@
-"""Marshmallow schemas of every object of the CRM connector contract (shared/spec/crm-connector.md).
+"""Marshmallow schemas of every object of the CRM connector contract (docs/connector.md).
 
 One set of schemas serves three readers:
 

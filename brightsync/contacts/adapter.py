@@ -13,7 +13,8 @@ by domain, then by name, created when the org allows).
 
 Side effects the core does not know about, at the edge where they happen:
 - a CRM contact created (by this sync, or seen new in the CRM feed) releases the unmatched
-  mail and meetings waiting for its addresses (`unmatched/watch.on_new_contacts`);
+  mail and meetings waiting for its addresses (`sync_cache/watch.on_new_contacts`, handed
+  in by the domain registry);
 - deleting a CRM contact that has logged mail raises `Held` unless the org allows it, so the
   engine holds the link with the reason.
 """

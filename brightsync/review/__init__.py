@@ -1,1 +1,2 @@
-"""What waits for a person's decision (possible duplicate contacts)."""
+"""What waits for a person's decision: review mode's report, held deletions and possible
+duplicate contacts."""

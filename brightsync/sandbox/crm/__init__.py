@@ -1,4 +1,4 @@
-"""The reference CRM connector: the whole contract of shared/spec/crm-connector.md on SQLite.
+"""The reference CRM connector: the whole connector contract (docs/connector.md) on SQLite.
 
 Run it with `brightsync sandbox crm --port 5002` (or `create_crm_app()` in a test). It is also
 the example a platform provider reads before building its own connector, so it stays small:
