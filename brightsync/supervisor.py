@@ -51,6 +51,7 @@ class Supervisor:
     def __init__(self, grace_seconds: float) -> None:
         self.grace_seconds = grace_seconds
         self.children: list[Child] = []
+        self._previous: dict[int, object] = {}
 
     def start(
         self, name: str, cmd: Sequence[str], env: dict[str, str], hurry: signal.Signals | None
@@ -62,7 +63,7 @@ class Supervisor:
     def wait(self, poll_seconds: float = 0.5) -> tuple[str, bool]:
         """Block until a stop signal arrives or a child exits: (what happened, for the log;
         whether it was a child exiting on its own)."""
-        previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
+        self._previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
         try:
             while True:
                 for child in self.children:
@@ -74,8 +75,8 @@ class Supervisor:
             return f"{stop} received", False
         finally:
             # The stop itself must not be cut short by a second Ctrl-C or SIGTERM; it is
-            # bounded by the grace period anyway.
-            for sig in previous:
+            # bounded by the grace period anyway; stop() puts the handlers back.
+            for sig in self._previous:
                 signal.signal(sig, signal.SIG_IGN)
 
     def stop(self) -> None:
@@ -97,6 +98,9 @@ class Supervisor:
         for child in self.children:
             _killpg(child.proc.pid, signal.SIGKILL)
             child.proc.wait()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
     @staticmethod
     def _signal(child: Child, sig: signal.Signals) -> None:
