@@ -51,6 +51,9 @@ class Settings:
     # worker in tasks of at most this size (each costs one contact and one deal lookup).
     email_chunk: int = 20
     broker_poll_ms: int = 100
+    # How long `brightsync run` gives its processes to stop on SIGTERM before killing them:
+    # under the 10 s `docker stop` and most supervisors wait before their own SIGKILL.
+    stop_grace_seconds: int = 8
     # auto: webhooks are buffered in Redis when Redis is the broker; database: always the
     # database path (answers "ignored" for unknown accounts at once, one transaction more).
     webhook_intake: str = "auto"
@@ -223,6 +226,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
         email_chunk=_int(env, "BRIGHTSYNC_EMAIL_CHUNK", 20, minimum=1),
         broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
+        stop_grace_seconds=_int(env, "BRIGHTSYNC_STOP_GRACE", 8, minimum=1),
         webhook_intake=_choice(env, "BRIGHTSYNC_WEBHOOK_INTAKE", ("auto", "database")),
         allow_insecure_crm=_bool(env, "BRIGHTSYNC_ALLOW_INSECURE_CRM"),
     )

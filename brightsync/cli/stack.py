@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import click
 
 from brightsync.config import get_settings
+from brightsync.supervisor import Supervisor
 
 
 @click.command("run")
@@ -37,19 +36,17 @@ def run_stack(workers: int) -> None:
         "worker": worker_command(concurrency=workers),
         "beat": beat_command(settings.instance_path / "celerybeat-schedule"),
     }
-    running = {name: subprocess.Popen(cmd, env=os.environ.copy()) for name, cmd in procs.items()}
+    supervisor = Supervisor(settings.stop_grace_seconds)
+    # SIGQUIT hurries gunicorn (quick shutdown) and the worker (cold shutdown: unfinished
+    # tasks go back to the broker); beat stops at once on SIGTERM.
+    hurry = {"web": signal.SIGQUIT, "worker": signal.SIGQUIT, "beat": None}
+    for name, cmd in procs.items():
+        supervisor.start(name, cmd, os.environ.copy(), hurry[name])
     click.echo(f"web on http://localhost:{settings.port}, worker and beat started (Ctrl-C stops)")
     try:
-        while all(p.poll() is None for p in running.values()):
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        reason, child_died = supervisor.wait()
+        click.echo(f"{reason}: stopping web, worker and beat", err=True)
     finally:
-        for p in running.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in running.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        supervisor.stop()
+    if child_died:
+        sys.exit(1)  # a process of the stack died on its own: the stack is not healthy
