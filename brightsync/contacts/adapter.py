@@ -223,7 +223,7 @@ class ContactsAdapter:
     ) -> Record:
         if side == MAILBOX:
             current = self.aurinko.get_contact(record_id)
-            body = rules.to_mailbox(patch, current)
+            body = rules.mailbox_patch(patch, current)
             self.aurinko.update_contact(record_id, body, etag=version or current.get("etag"))
             return self._mailbox_record(self.aurinko.get_contact(record_id))
         body = rules.to_crm(patch)

@@ -73,36 +73,58 @@ def from_mailbox(contact: Mapping[str, Any], region: str = DEFAULT_REGION) -> di
     }
 
 
-def to_mailbox(
-    fields: Mapping[str, Any], current: Mapping[str, Any] | None = None
+def to_mailbox(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An Aurinko contact create body: empty fields are left out (Aurinko's document types
+    them as strings, arrays and objects: null is not a value it takes)."""
+    return _without_empty(mailbox_patch(fields))
+
+
+def mailbox_patch(
+    patch: Mapping[str, Any], current: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """An Aurinko contact body (create: all fields; update: the patch). `current` is the
-    mailbox record now: name and company are objects, so a patch keeps their other parts."""
+    """An Aurinko contact update body: the fields in `patch` only. A field that became empty
+    is cleared with the empty value of its documented type ("" or []), never null. `current`
+    is the mailbox record now: name and company are objects, so a patch keeps their other
+    parts."""
     current = current or {}
     body: dict[str, Any] = {}
-    if "firstName" in fields or "lastName" in fields:
-        name = dict(current.get("name") or {})
+    if "firstName" in patch or "lastName" in patch:
+        name = _parts(current.get("name"))
         name.pop("displayName", None)  # recomputed from the parts
-        if "firstName" in fields:
-            name["givenName"] = fields["firstName"] or None
-        if "lastName" in fields:
-            name["familyName"] = fields["lastName"] or None
-        body["name"] = {k: v for k, v in name.items() if v}
-    if "company" in fields or "jobTitle" in fields:
-        company = dict(current.get("company") or {})
-        if "company" in fields:
-            company["name"] = fields["company"] or None
-        if "jobTitle" in fields:
-            company["jobTitle"] = fields["jobTitle"] or None
-        company = {k: v for k, v in company.items() if v}
-        body["company"] = company or None
-    if "emails" in fields:
-        body["emailAddresses"] = [{"address": a} for a in fields["emails"] or []] or None
-    if "phones" in fields:
-        body["phoneNumbers"] = [{"number": p} for p in fields["phones"] or []] or None
-    if "notes" in fields:
-        body["notes"] = fields["notes"] or None
+        if "firstName" in patch:
+            name["givenName"] = patch["firstName"] or ""
+        if "lastName" in patch:
+            name["familyName"] = patch["lastName"] or ""
+        body["name"] = name
+    if "company" in patch or "jobTitle" in patch:
+        company = _parts(current.get("company"))
+        if "company" in patch:
+            company["name"] = patch["company"] or ""
+        if "jobTitle" in patch:
+            company["jobTitle"] = patch["jobTitle"] or ""
+        body["company"] = company
+    if "emails" in patch:
+        body["emailAddresses"] = [{"address": a} for a in patch["emails"] or []]
+    if "phones" in patch:
+        body["phoneNumbers"] = [{"number": p} for p in patch["phones"] or []]
+    if "notes" in patch:
+        body["notes"] = patch["notes"] or ""
     return body
+
+
+def _parts(value: Any) -> dict[str, Any]:
+    """An object's parts that hold a value (a part read as null is not sent back)."""
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, Mapping) else {}
+
+
+def _without_empty(body: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if isinstance(value, Mapping):
+            value = _without_empty(value)
+        if value not in (None, "", [], {}):
+            out[key] = value
+    return out
 
 
 def from_crm(

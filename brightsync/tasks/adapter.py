@@ -187,7 +187,7 @@ class TasksAdapter:
         self, side: Side, record_id: str, patch: Mapping[str, Any], version: str | None
     ) -> Record:
         if side == MAILBOX:
-            body = rules.to_mailbox(patch)
+            body = rules.mailbox_patch(patch)
             answer = self.aurinko.update_task(self.list_id, record_id, body, etag=version)
             return self._mailbox_record(self._full_mailbox(answer))
         due_time = None

@@ -88,19 +88,28 @@ def from_mailbox(task: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_mailbox(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """An Aurinko task body (create: all fields; update: the patch only)."""
+    """An Aurinko task create body: empty fields are left out (Aurinko's document types them
+    as strings: null is not a value it takes)."""
+    return {k: v for k, v in mailbox_patch(fields).items() if v != ""}
+
+
+def mailbox_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
+    """An Aurinko task update body: the fields in `patch` only. Notes that became empty are
+    cleared with "". A due date that became empty is left out: the document types `due` as a
+    date-time string and offers no empty value (null nor ""), so the mailbox keeps its date
+    (the core then sees the two sides agree with their bases, and writes nothing more)."""
     body: dict[str, Any] = {}
-    if "title" in fields:
-        body["title"] = fields["title"]
-    if "notes" in fields:
-        body["notes"] = fields["notes"] or None
-    if "status" in fields:
-        body["status"] = fields["status"]
-    if "priority" in fields:
-        body["importance"] = fields["priority"]
-    if "due" in fields:
+    if "title" in patch:
+        body["title"] = patch["title"] or ""
+    if "notes" in patch:
+        body["notes"] = patch["notes"] or ""
+    if "status" in patch:
+        body["status"] = patch["status"]
+    if "priority" in patch:
+        body["importance"] = patch["priority"]
+    if patch.get("due"):
         # Midnight UTC of the date: what date-only providers store, and read back as written.
-        body["due"] = f"{fields['due']}T00:00:00Z" if fields["due"] else None
+        body["due"] = f"{patch['due']}T00:00:00Z"
     return body
 
 

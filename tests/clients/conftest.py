@@ -1,5 +1,6 @@
 """Fixtures of the Aurinko client tests: a running simulator, settings whose coordination
-(rate budget) lives in a private SQLite database, and clients with a fast retry policy."""
+(rate budget) lives in a private SQLite database, clients with a fast retry policy,
+and Aurinko's OpenAPI document as a validator of what they send."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from brightsync.sandbox.aurinko import (
     WebhookRecorder,
 )
 from tests.conftest import SIGNING_SECRET  # the shared `aurinko` fixture signs with it
+from tests.support.openapi import OpenApi, load_openapi
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
-OPENAPI = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "aurinko-openapi.yaml"
 
 
 def reset_caches() -> None:
@@ -75,9 +76,5 @@ def receiver() -> Iterator[WebhookRecorder]:
 
 
 @pytest.fixture(scope="session")
-def openapi_document() -> dict[str, Any]:
-    if not OPENAPI.is_file():
-        pytest.skip(f"Aurinko's OpenAPI document is not at {OPENAPI.resolve()}")
-    import yaml
-
-    return yaml.safe_load(OPENAPI.read_text())
+def openapi() -> OpenApi:
+    return load_openapi()

@@ -49,14 +49,36 @@ def test_mapping_reads_both_shapes_alike_and_writes_patches_only():
     }
     assert rules.from_mailbox(box) == rules.from_crm(crm, "Acme")
     # A name patch keeps the parts the mailbox holds that the CRM does not (prefix) ...
-    body = rules.to_mailbox({"lastName": "Park"}, box)
+    body = rules.mailbox_patch({"lastName": "Park"}, box)
     assert body == {"name": {"givenName": "Ann", "familyName": "Park", "prefix": "Dr"}}
     # ... and a job title patch keeps the department.
-    body = rules.to_mailbox({"jobTitle": "CFO"}, box)
+    body = rules.mailbox_patch({"jobTitle": "CFO"}, box)
     assert body["company"] == {"name": "Acme", "jobTitle": "CFO", "department": "Board"}
     assert rules.to_crm({"jobTitle": "CFO"}) == {"title": "CFO"}
     assert rules.in_category({"keywords": ["Clients"]}, "clients")
     assert not rules.in_category({"keywords": []}, "clients")
+
+
+def test_mailbox_bodies_leave_empty_fields_out_and_clear_with_empty_values():
+    # Aurinko's document types notes, phoneNumbers, company as string, array, object: no null.
+    created = rules.to_mailbox(fields("Sam", "", ["sam@x.test"]))
+    assert created == {
+        "name": {"givenName": "Sam"},
+        "emailAddresses": [{"address": "sam@x.test"}],
+    }
+    box = {
+        "name": {"givenName": "Sam", "familyName": "Black", "displayName": "Sam Black"},
+        "company": {"name": "Acme", "jobTitle": "CFO", "department": "Board"},
+        "phoneNumbers": [{"number": "+14155550100"}],
+        "notes": "vip",
+    }
+    patch = {"notes": "", "phones": [], "company": "", "jobTitle": "", "lastName": ""}
+    assert rules.mailbox_patch(patch, box) == {
+        "name": {"givenName": "Sam", "familyName": ""},
+        "company": {"name": "", "jobTitle": "", "department": "Board"},
+        "phoneNumbers": [],
+        "notes": "",
+    }
 
 
 def test_pairer_links_duplicates_and_doubts_the_grey_band():

@@ -31,6 +31,25 @@ def test_a_crm_due_time_is_kept_when_the_mailbox_moves_the_date():
     assert body["dueDate"] == "2026-12-12T17:00:00+13:00"
 
 
+def test_mailbox_bodies_leave_empty_fields_out_and_clear_with_empty_strings():
+    # Aurinko's document types notes and due as strings: null is never sent.
+    fields = rules.from_crm(
+        {"subject": "Call", "status": "notStarted"}, rules.StatusMap(), rules.zone("UTC")
+    )
+    assert rules.to_mailbox(fields) == {
+        "title": "Call",
+        "status": "notStarted",
+        "importance": "normal",
+    }
+    assert rules.mailbox_patch({"notes": "", "status": "inProgress"}) == {
+        "notes": "",
+        "status": "inProgress",
+    }
+    # A cleared due date has no documented empty value: left out, the mailbox keeps its date.
+    assert rules.mailbox_patch({"due": None}) == {}
+    assert rules.mailbox_patch({"due": "2026-03-29"}) == {"due": "2026-03-29T00:00:00Z"}
+
+
 def test_several_crm_statuses_onto_one_mailbox_status():
     statuses = rules.StatusMap({"open": "notStarted", "on hold": "notStarted", "done": "completed"})
     assert statuses.mailbox("on hold") == statuses.mailbox("open") == "notStarted"
