@@ -64,12 +64,13 @@ def handover_gaps(log: str, sent_at: list[float]) -> list[float]:
 
 def one_run(stack, env: dict[str, str], mails: int, rate: float) -> tuple[list[float], list[float]]:
     from tests.conftest import WorkerProcess, reset_stack
-    from tests.support.helpers import make_org, make_user, seed_contacts, send
+    from tests.support.helpers import make_org, make_user, seed_contacts, send, wait_subscribed
 
     reset_stack(stack)
     seed_contacts(stack, {"firstName": "Dave", "emailAddresses": ["dave@customer.com"]})
     org_id = make_org(stack)
-    make_user(stack, org_id, "alice@acme.com")
+    # Registration creates the subscriptions in a task: the worker under test starts first.
+    user = make_user(stack, org_id, "alice@acme.com", subscribed=False)
     worker = WorkerProcess({**stack.env, **env}, stack.backend.workdir, f"lat{time.time_ns()}")
     seen: dict[str, float] = {}
     sent: dict[str, float] = {}
@@ -86,6 +87,7 @@ def one_run(stack, env: dict[str, str], mails: int, rate: float) -> tuple[list[f
 
     watcher = threading.Thread(target=watch, daemon=True)
     try:
+        wait_subscribed(stack, user["id"])
         time.sleep(2)  # the registration's first sync settles
         watcher.start()
         for i in range(mails):
