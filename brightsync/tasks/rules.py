@@ -81,14 +81,25 @@ COMMON_STATUSES: dict[str, str] = {
     for word in (mailbox, *words)
 }
 
-# What is written for a mailbox status when the CRM's own word for it was never seen and the
-# org maps none onto it: the vocabulary Salesforce, Dynamics and Zoho share.
-DEFAULT_CRM_WORDS = {
-    "notStarted": "Not Started",
-    "inProgress": "In Progress",
-    "completed": "Completed",
-    "waitingOnOthers": "Waiting on someone else",
-    "deferred": "Deferred",
+# Whole vocabularies of common CRMs: when the CRM's word for a status was never seen and the
+# org maps none onto it, the vocabulary the words seen for its other statuses belong to gives
+# it ("Not Started" seen: a completion is written "Completed").
+VOCABULARIES: dict[str, dict[str, str]] = {
+    # Salesforce, Dynamics and Zoho share it.
+    "salesforce": {
+        "notStarted": "Not Started",
+        "inProgress": "In Progress",
+        "completed": "Completed",
+        "waitingOnOthers": "Waiting on someone else",
+        "deferred": "Deferred",
+    },
+    "hubspot": {
+        "notStarted": "NOT_STARTED",
+        "inProgress": "IN_PROGRESS",
+        "completed": "COMPLETED",
+        "waitingOnOthers": "WAITING",
+        "deferred": "DEFERRED",
+    },
 }
 
 
@@ -99,9 +110,11 @@ class StatusMap:
     the common vocabularies (COMMON_STATUSES), else notStarted; a task with `completedAt` set
     is completed whatever its status says.
 
-    Writing: the CRM's own word, never the mailbox's: the last CRM value seen for that status
-    (`seen`, mailbox status -> CRM value, remembered per org by the caller), else the first
-    CRM value the org mapped onto it, else DEFAULT_CRM_WORDS. `learn` records a value read.
+    Writing: the CRM's own word: the last CRM value seen for that status (`seen`, mailbox
+    status -> CRM value, remembered per org by the caller), else the first CRM value the org
+    mapped onto it, else the word of the vocabulary (VOCABULARIES) the other seen words belong
+    to, else the contract's word (the mailbox's, which a connector knowing nothing else takes).
+    `learn` records a value read.
     """
 
     def __init__(
@@ -134,8 +147,16 @@ class StatusMap:
         return (
             self.seen.get(mailbox_status)
             or self.mapped.get(mailbox_status)
-            or DEFAULT_CRM_WORDS.get(mailbox_status, mailbox_status)
+            or self.vocabulary().get(mailbox_status)
+            or mailbox_status
         )
+
+    def vocabulary(self) -> dict[str, str]:
+        """The common vocabulary most of the seen words belong to (empty: none)."""
+        words = set(self.seen.values())
+        scores = {name: len(words & set(v.values())) for name, v in VOCABULARIES.items()}
+        best = max(scores, key=lambda name: scores[name])
+        return VOCABULARIES[best] if scores[best] else {}
 
     def learn(self, crm_status: str | None) -> bool:
         """Remember a CRM value read as the CRM's word for the status it names; True when

@@ -68,24 +68,27 @@ def test_an_unknown_word_reads_not_started_and_is_never_learned():
     statuses = rules.StatusMap()
     assert statuses.mailbox("Blocked") == "notStarted"
     assert not statuses.learn("Blocked")
-    assert statuses.crm("notStarted") == "Not Started"
+    assert statuses.crm("notStarted") == "notStarted"  # knowing nothing: the contract's word
 
 
-def test_writes_never_send_the_mailbox_word():
+@pytest.mark.parametrize("name", sorted(rules.VOCABULARIES))
+def test_a_status_never_seen_is_written_in_the_vocabulary_of_the_seen_ones(name):
+    words = rules.VOCABULARIES[name]
     statuses = rules.StatusMap()
+    assert statuses.learn(words["notStarted"])
     for mailbox in rules.MAILBOX_STATUSES:
-        assert statuses.crm(mailbox) == rules.DEFAULT_CRM_WORDS[mailbox] != mailbox
+        assert statuses.crm(mailbox) == words[mailbox] != mailbox
 
 
-def test_writes_send_the_last_word_seen_then_the_orgs_map_then_the_common_word():
+def test_writes_send_the_last_word_seen_then_the_orgs_map_then_the_vocabulary_word():
     statuses = rules.StatusMap({"Done": "completed"})
     assert statuses.crm("completed") == "Done"  # the org's map
     assert statuses.learn("COMPLETED")
     assert statuses.crm("completed") == "COMPLETED"  # seen beats the map
     assert not statuses.learn("COMPLETED")  # no news
     assert statuses.learn("Done") and statuses.crm("completed") == "Done"  # the last one seen
-    assert statuses.learn("In progress") and statuses.crm("inProgress") == "In progress"
-    assert statuses.crm("deferred") == "Deferred"
+    assert statuses.learn("In Progress") and statuses.crm("inProgress") == "In Progress"
+    assert statuses.crm("deferred") == "Deferred"  # the vocabulary "In Progress" is from
 
 
 def test_remembered_words_come_back_and_nonsense_is_dropped():
