@@ -74,7 +74,9 @@ class TasksSettings(Strict):
         load_default="newest", validate=validate.OneOf(["newest", "crm", "mailbox"])
     )
     list = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 500))
-    statusMap = fields.Dict(  # CRM status -> mailbox status
+    # Optional CRM status -> mailbox status, for words the common vocabularies lack
+    # (tasks/rules.py reads those without a map).
+    statusMap = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 100)),
         values=fields.String(validate=validate.OneOf(TASK_STATUSES)),
         load_default=dict,

@@ -26,6 +26,9 @@ class Organisation(Base):
     # does not spend CRM calls rediscovering it.
     crm_capabilities: Mapped[dict[str, Any] | None] = mapped_column()
     crm_capabilities_at: Mapped[datetime | None] = mapped_column()
+    # The connector's own words seen in sync, e.g. {"taskStatus": {"completed": "Completed"}}:
+    # what BrightSync writes back (kept until the connector changes; see crm/vocabulary.py).
+    crm_vocabulary: Mapped[dict[str, Any] | None] = mapped_column()
     # Watermark of the CRM-contact watch: contacts changed since then may unblock cached mail.
     crm_contacts_since: Mapped[datetime | None] = mapped_column()
     # live | review: in review, syncs record what they would do and write nothing.

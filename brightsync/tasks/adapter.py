@@ -5,6 +5,9 @@ title), read with Aurinko's tasks delta sync; the first sync passes `skipComplet
 (when `skipCompleted`), so tasks completed before activation never sync. Its cursor is JSON:
 the list id, both delta tokens and the activation time.
 
+Statuses: read through `rules.StatusMap`; each CRM status word read is learned, and a new one
+is handed to `on_learned` (the handler keeps it for the org), so writes use the CRM's word.
+
 CRM side: `GET /tasks?since=` and `/deletedTasks?since=`, only tasks whose `ownerId` is the
 user's CRM id (a task given to someone else reads as deleted here). Its cursor is
 ``<since>|<activated>``; `since` trails the read by a few minutes (the connector's `since` is
@@ -16,7 +19,7 @@ before activation stay out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +50,7 @@ class TasksAdapter:
         statuses: rules.StatusMap | None = None,
         tz: ZoneInfo | None = None,
         skip_completed: bool = True,
+        on_learned: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.aurinko = aurinko
         self.crm = crm
@@ -55,6 +59,8 @@ class TasksAdapter:
         self.statuses = statuses or rules.StatusMap()
         self.tz = tz or ZoneInfo("UTC")
         self.skip_completed = skip_completed
+        # Told the CRM's words for statuses whenever a read teaches a new one (to keep them).
+        self.on_learned = on_learned
         self._list_id: str | None = None
 
     # -- the mailbox list --
@@ -85,6 +91,7 @@ class TasksAdapter:
         )
 
     def _crm_record(self, task: Mapping[str, Any]) -> Record:
+        self._learn(task)
         return Record(
             str(task["id"]),
             rules.from_crm(task, self.statuses, self.tz),
@@ -92,6 +99,13 @@ class TasksAdapter:
             parse_instant(task.get("lastModifiedAt")),
             task,
         )
+
+    def _learn(self, task: Mapping[str, Any]) -> None:
+        """Note the CRM's word for a status: later writes of that status send it."""
+        word = task.get("status")
+        if self.statuses.learn(word) and self.on_learned is not None:
+            # Only the news: another run may have learned a newer word for another status.
+            self.on_learned({str(self.statuses.recognised(word)): str(word)})
 
     def _mine(self, task: Mapping[str, Any]) -> bool:
         return str(task.get("ownerId") or "") == self.owner_id
@@ -129,6 +143,7 @@ class TasksAdapter:
         gone: list[str] = []
         for task in self.crm.tasks_since(since or None):
             if not self._mine(task):
+                self._learn(task)  # a colleague's task speaks the same vocabulary
                 if since:
                     gone.append(str(task["id"]))  # no longer this user's
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from brightsync.clients.http import FinalError
 from brightsync.crm.context import CrmContext
+from brightsync.crm.vocabulary import TASK_STATUS, known_words, remember_words
 from brightsync.sync.handler import run_twoway
 from brightsync.sync.run import RunContext
 from brightsync.tasks import rules
@@ -26,12 +27,15 @@ def _adapter(ctx: CrmContext) -> TasksAdapter:
     except FinalError:  # a connector without user lookup: dates are read in UTC
         known = []
     timezone = known[0].get("timezone") if known else None
+    org_id = ctx.org_id
     return TasksAdapter(
         ctx.aurinko,
         ctx.crm,
         owner_id=owner_id,
         task_list=options.get("list"),
-        statuses=rules.StatusMap(options.get("statusMap")),
+        # The CRM's own status words seen by any run of this org: what writes send.
+        statuses=rules.StatusMap(options.get("statusMap"), known_words(org_id, TASK_STATUS)),
         tz=rules.zone(timezone),
         skip_completed=options.get("skipCompleted", True),
+        on_learned=lambda seen: remember_words(org_id, TASK_STATUS, seen),
     )

@@ -4,9 +4,11 @@ Pure: plain values in, plain values out. The common fields:
 
 - ``title``, ``notes``: the mailbox's title/notes, the CRM's subject/description.
 - ``status``: the mailbox's vocabulary (notStarted, inProgress, completed, waitingOnOthers,
-  deferred). CRM statuses map onto it through the org's `statusMap` (CRM value -> mailbox
-  value); several CRM values may map to one mailbox value, and the CRM's finer value is then
-  never overwritten, because the core writes a field only when its common value changed.
+  deferred). Common CRM vocabularies are read without a map (case, spaces and underscores
+  ignored), a CRM task with ``completedAt`` is completed, and the org's optional `statusMap`
+  (CRM value -> mailbox value) adds or overrides words; several CRM values may map to one
+  mailbox value, and the CRM's finer value is then never overwritten, because the core writes
+  a field only when its common value changed. Writes use the CRM's own word (`StatusMap`).
 - ``priority``: the mailbox's importance (low, normal, high) <-> the CRM's priority.
 - ``due``: a calendar date, ``YYYY-MM-DD``. Mailbox providers often keep the date only; the
   date is read as written (no time-zone shift). A CRM due instant is read as a date in the CRM
@@ -18,6 +20,7 @@ Pure: plain values in, plain values out. The common fields:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -53,25 +56,118 @@ def written_date(value: str | None) -> str | None:
         return None
 
 
+def status_key(value: str) -> str:
+    """A CRM status as compared: case, spaces, underscores and hyphens ignored, so "Not
+    Started", "NOT_STARTED" and "not-started" are one value."""
+    return re.sub(r"[\s_-]+", "", value).casefold()
+
+
+# The words common CRMs use (Salesforce, Dynamics, Zoho, HubSpot, and the mailbox's own), read
+# without any map. Compared by `status_key`.
+COMMON_STATUSES: dict[str, str] = {
+    status_key(word): mailbox
+    for mailbox, words in {
+        "notStarted": ("Not Started", "Open", "To Do"),
+        "inProgress": ("In Progress", "Started"),
+        "completed": ("Completed", "Complete", "Done"),
+        "waitingOnOthers": (
+            "Waiting on someone else",
+            "Waiting on others",
+            "Waiting",
+            "Waiting for input",
+        ),
+        "deferred": ("Deferred",),
+    }.items()
+    for word in (mailbox, *words)
+}
+
+# Whole vocabularies of common CRMs: when the CRM's word for a status was never seen and the
+# org maps none onto it, the vocabulary the words seen for its other statuses belong to gives
+# it ("Not Started" seen: a completion is written "Completed").
+VOCABULARIES: dict[str, dict[str, str]] = {
+    # Salesforce, Dynamics and Zoho share it.
+    "salesforce": {
+        "notStarted": "Not Started",
+        "inProgress": "In Progress",
+        "completed": "Completed",
+        "waitingOnOthers": "Waiting on someone else",
+        "deferred": "Deferred",
+    },
+    "hubspot": {
+        "notStarted": "NOT_STARTED",
+        "inProgress": "IN_PROGRESS",
+        "completed": "COMPLETED",
+        "waitingOnOthers": "WAITING",
+        "deferred": "DEFERRED",
+    },
+}
+
+
 class StatusMap:
-    """CRM status <-> mailbox status, from the org's `tasks.statusMap` (CRM -> mailbox)."""
+    """CRM status <-> mailbox status.
 
-    def __init__(self, crm_to_mailbox: Mapping[str, str] | None = None) -> None:
-        explicit = dict(crm_to_mailbox or {})
-        self.to_mailbox = {s: s for s in MAILBOX_STATUSES}
-        self.to_mailbox.update(explicit)
-        # A mailbox status becomes the first CRM value the org mapped onto it, else its own name.
-        self.to_crm: dict[str, str] = {}
-        for crm, mailbox in explicit.items():
-            self.to_crm.setdefault(mailbox, crm)
-        for status in MAILBOX_STATUSES:
-            self.to_crm.setdefault(status, status)
+    Reading: the org's `tasks.statusMap` (CRM -> mailbox; exact, then by `status_key`), else
+    the common vocabularies (COMMON_STATUSES), else notStarted; a task with `completedAt` set
+    is completed whatever its status says.
 
-    def mailbox(self, crm_status: str | None) -> str:
-        return self.to_mailbox.get(crm_status or "", "notStarted")
+    Writing: the CRM's own word: the last CRM value seen for that status (`seen`, mailbox
+    status -> CRM value, remembered per org by the caller), else the first CRM value the org
+    mapped onto it, else the word of the vocabulary (VOCABULARIES) the other seen words belong
+    to, else the contract's word (the mailbox's, which a connector knowing nothing else takes).
+    `learn` records a value read.
+    """
+
+    def __init__(
+        self,
+        crm_to_mailbox: Mapping[str, str] | None = None,
+        seen: Mapping[str, str] | None = None,
+    ) -> None:
+        self.explicit = {k: v for k, v in (crm_to_mailbox or {}).items() if v in MAILBOX_STATUSES}
+        self.by_key = {status_key(k): v for k, v in self.explicit.items()}
+        self.seen = {k: v for k, v in (seen or {}).items() if k in MAILBOX_STATUSES and v}
+        self.mapped: dict[str, str] = {}
+        for crm, mailbox in self.explicit.items():
+            self.mapped.setdefault(mailbox, crm)
+
+    def recognised(self, crm_status: str | None) -> str | None:
+        """The mailbox status a CRM value names, or None when it names none we know."""
+        if not crm_status:
+            return None
+        if crm_status in self.explicit:
+            return self.explicit[crm_status]
+        key = status_key(crm_status)
+        return self.by_key.get(key) or COMMON_STATUSES.get(key)
+
+    def mailbox(self, crm_status: str | None, completed_at: str | None = None) -> str:
+        if completed_at:
+            return "completed"
+        return self.recognised(crm_status) or "notStarted"
 
     def crm(self, mailbox_status: str) -> str:
-        return self.to_crm.get(mailbox_status, mailbox_status)
+        return (
+            self.seen.get(mailbox_status)
+            or self.mapped.get(mailbox_status)
+            or self.vocabulary().get(mailbox_status)
+            or mailbox_status
+        )
+
+    def vocabulary(self) -> dict[str, str]:
+        """The common vocabulary most of the seen words belong to (empty: none)."""
+        words = set(self.seen.values())
+        scores = {name: len(words & set(v.values())) for name, v in VOCABULARIES.items()}
+        best = max(scores, key=lambda name: scores[name])
+        return VOCABULARIES[best] if scores[best] else {}
+
+    def learn(self, crm_status: str | None) -> bool:
+        """Remember a CRM value read as the CRM's word for the status it names; True when
+        that is news. Unrecognised values are never learned (they read as notStarted only for
+        want of a better answer)."""
+        mailbox = self.recognised(crm_status)
+        if mailbox is None or self.seen.get(mailbox) == crm_status:
+            return False
+        assert crm_status is not None
+        self.seen[mailbox] = crm_status
+        return True
 
 
 def from_mailbox(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,7 +212,7 @@ def mailbox_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
 def from_crm(task: Mapping[str, Any], statuses: StatusMap, tz: ZoneInfo) -> dict[str, Any]:
     due = parse_instant(task.get("dueDate"))
     local = due.astimezone(tz) if due else None
-    status = statuses.mailbox(task.get("status"))
+    status = statuses.mailbox(task.get("status"), task.get("completedAt"))
     priority = task.get("priority") if task.get("priority") in IMPORTANCE else "normal"
     return {
         "title": task.get("subject") or "",

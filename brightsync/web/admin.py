@@ -185,6 +185,7 @@ def patch_org(org_id: int) -> Any:
             org.crm_secret_enc = _crm_secret(data["crm"])
             # Another connector (or the same one upgraded): probe its capabilities afresh.
             org.crm_capabilities = org.crm_capabilities_at = None
+            org.crm_vocabulary = None  # and learn its words afresh
         return jsonify(org_out(org))
 
 

@@ -577,3 +577,31 @@ def test_instant_param_wants_an_offset_and_says_how_to_send_a_plus():
         instant_param("2024-05-01T10:00:00 02:00", "since")
     with pytest.raises(BadRequest, match=r"^startAt is not an ISO 8601 timestamp: 'soon'$"):
         instant_param("soon", "startAt")
+
+
+def test_a_salesforce_task_picklist_refuses_other_statuses(api, crm):
+    assert crm.settings()["taskStatuses"] is None
+    assert api("POST", "/tasks", json={"subject": "t", "status": "whatever"}).status_code == 201
+    crm.settings(taskStatuses="salesforce")
+    refused = api("POST", "/tasks", json={"subject": "t", "status": "completed"})
+    assert refused.status_code == 400 and "picklist" in refused.text
+    task = api.ok("POST", "/tasks", 201, json={"subject": "t", "status": "Not Started"})
+    assert api("PATCH", f"/tasks/{task['id']}", json={"status": "COMPLETED"}).status_code == 400
+    api.ok("PATCH", f"/tasks/{task['id']}", json={"status": "Completed"})
+    api.ok("PATCH", f"/tasks/{task['id']}", json={"subject": "no status: fine"})
+    bad = requests.post(f"{crm.url}/_control/settings", json={"taskStatuses": "sap"}, timeout=5)
+    assert bad.status_code == 400
+    crm.reset()  # back to the app's own choice: no picklist
+    assert crm.settings()["taskStatuses"] is None
+
+
+def test_a_picklist_chosen_when_the_app_is_made_survives_a_reset():
+    with CrmSandbox(task_statuses="hubspot") as b:
+        api = Api(b)
+        assert (
+            api("POST", "/tasks", json={"subject": "t", "status": "Completed"}).status_code == 400
+        )
+        b.reset()
+        api.ok("POST", "/tasks", 201, json={"subject": "t", "status": "COMPLETED"})
+    with pytest.raises(ValueError):
+        create_crm_app(task_statuses="sap")

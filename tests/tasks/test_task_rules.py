@@ -55,7 +55,7 @@ def test_several_crm_statuses_onto_one_mailbox_status():
     assert statuses.mailbox("on hold") == statuses.mailbox("open") == "notStarted"
     assert statuses.crm("completed") == "done"
     assert statuses.crm("notStarted") == "open"  # the first CRM value mapped onto it
-    assert statuses.crm("deferred") == "deferred"  # unmapped: its own name
+    assert statuses.crm("deferred") == "deferred"  # unmapped, never seen: the contract's word
     assert statuses.mailbox("something new") == "notStarted"
 
 

@@ -18,7 +18,8 @@ the example a platform provider reads before building its own connector, so it s
 Test hooks live under `/_control` (no auth): reset, stats per operation and method, injected
 faults (before the request is handled, or after it: a write that stores the record and then
 answers 502, or never answers in time), bulk seeding, settings (`latencyMs`: every API answer
-held that long, like a real CRM across a network; kept over a reset). `breakages` switches
+held that long, like a real CRM across a network; kept over a reset; `taskStatuses`: a
+task-status picklist, see `picklists`). `breakages` switches
 on deliberate contract violations, so `brightsync connector check` can be shown to catch each
 one (see BREAKAGES).
 
@@ -28,7 +29,7 @@ answer shapes, pages), `records` (the operations every resource shares, and how 
 registers an operation), `directory` (contacts, companies, opportunities, users) and
 `activities` (emails, events, tasks) — one blueprint per collection; `gate` (counting,
 latency, faults and credentials around every API request), `faults` (statistics, injected
-faults, latency), `control` (the /_control routes), `breakages`, `errors`, `harness`
+faults, latency), `control` (the /_control routes), `picklists`, `breakages`, `errors`, `harness`
 (CrmSandbox: the app on a thread) and `cli` (`brightsync sandbox crm`).
 """
 
@@ -39,7 +40,7 @@ from typing import Any
 from flask import Flask
 
 from brightsync.connector.openapi import connector_openapi
-from brightsync.sandbox.crm import activities, directory
+from brightsync.sandbox.crm import activities, directory, picklists
 from brightsync.sandbox.crm.breakages import checked_breakages, removed_operations
 from brightsync.sandbox.crm.control import control
 from brightsync.sandbox.crm.errors import register_error_handlers
@@ -60,6 +61,7 @@ def create_crm_app(
     paging: str = "token",
     omit_nulls: bool = False,
     latency_ms: float = 0.0,
+    task_statuses: str | tuple[str, ...] | None = None,
 ) -> Flask:
     """The reference connector as a Flask app.
 
@@ -68,14 +70,23 @@ def create_crm_app(
     leaves empty optional fields out of answers (e.g. a contact without a company carries
     no `companyId`), which the contract allows. `latency_ms` holds every API answer that long
     (also `POST /_control/settings {"latencyMs": 50}`), as a real CRM across a network does.
+    `task_statuses` ("salesforce", "hubspot" or the words) makes task `status` a picklist:
+    any other value answers 400 (see `picklists`).
     """
     broken = checked_breakages(breakages)
     if paging not in ("token", "offset"):
         raise ValueError("paging is 'token' or 'offset'")
+    picklist = picklists.task_statuses(task_statuses)
     settings = Settings(
-        token=token, basic=basic, breakages=broken, paging=paging, omit_nulls=omit_nulls
+        token=token,
+        basic=basic,
+        breakages=broken,
+        paging=paging,
+        omit_nulls=omit_nulls,
+        task_statuses=picklist,
     )
-    connector = Crm(settings=settings, store=Store(db_path), control=Control(latency_ms))
+    control_state = Control(latency_ms, picklist)
+    connector = Crm(settings=settings, store=Store(db_path), control=control_state)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = connector

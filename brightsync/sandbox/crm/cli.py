@@ -7,6 +7,7 @@ from werkzeug.serving import run_simple
 
 from brightsync.sandbox.crm import create_crm_app
 from brightsync.sandbox.crm.breakages import BREAKAGES
+from brightsync.sandbox.crm.picklists import TASK_STATUS_PROFILES
 from brightsync.sandbox.crm.state import DEFAULT_TOKEN
 from brightsync.sandbox.server import MAX_LATENCY_MS
 
@@ -27,6 +28,12 @@ from brightsync.sandbox.server import MAX_LATENCY_MS
     help="hold every API answer this long, like a real CRM across a network",
 )
 @click.option(
+    "--task-statuses",
+    type=click.Choice(sorted(TASK_STATUS_PROFILES)),
+    default=None,
+    help="task status accepts only this CRM's picklist words (400 otherwise)",
+)
+@click.option(
     "--break",
     "breakages",
     multiple=True,
@@ -42,6 +49,7 @@ def crm_command(
     paging: str,
     omit_nulls: bool,
     latency_ms: float,
+    task_statuses: str | None,
     breakages: tuple[str, ...],
 ) -> None:
     """Run the reference CRM connector (mount on `brightsync sandbox`)."""
@@ -56,6 +64,7 @@ def crm_command(
         paging=paging,
         omit_nulls=omit_nulls,
         latency_ms=latency_ms,
+        task_statuses=task_statuses,
     )
     click.echo(f"reference CRM on http://{host}:{port}  (token {token!r}; contract /openapi.json)")
     run_simple(host, port, app, threaded=True)

@@ -1,5 +1,6 @@
 """`/_control`: the reference CRM's test hooks (no auth, not counted) — reset, statistics,
-injected faults, settings, bulk seeding and a look at everything stored."""
+injected faults, settings (latency, a task-status picklist), bulk seeding and a look at
+everything stored."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from brightsync.connector.schemas import SCHEMAS
+from brightsync.sandbox.crm import picklists
 from brightsync.sandbox.crm.errors import BadRequest, NotFound
 from brightsync.sandbox.crm.faults import MAX_FAULT_DELAY, Fault
 from brightsync.sandbox.crm.state import crm
@@ -25,6 +27,7 @@ def reset() -> Any:
     connector.control.clear_stats()
     with connector.control.lock:
         connector.control.faults.clear()
+        connector.control.task_statuses = connector.settings.task_statuses
     return {"ok": True}
 
 
@@ -69,13 +72,24 @@ def faults() -> Any:
 
 @control.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
-    """`{"latencyMs": 50}`: every API answer waits that long from now on."""
+    """`{"latencyMs": 50}`: every API answer waits that long from now on. `{"taskStatuses":
+    "salesforce" | [...] | null}`: task `status` accepts only those words until the next reset
+    (see `picklists`)."""
     state = crm().control
     if request.method == "POST":
         spec = body()
-        unknown = set(spec) - {"latencyMs"}
+        unknown = set(spec) - {"latencyMs", "taskStatuses"}
         if unknown:
-            raise BadRequest(f"unknown settings {sorted(unknown)}; known: ['latencyMs']")
+            raise BadRequest(
+                f"unknown settings {sorted(unknown)}; known: ['latencyMs', 'taskStatuses']"
+            )
+        if "taskStatuses" in spec:
+            try:
+                picklist = picklists.task_statuses(spec["taskStatuses"])
+            except (TypeError, ValueError) as exc:
+                raise BadRequest(str(exc)) from None
+            with state.lock:
+                state.task_statuses = picklist
         if "latencyMs" in spec:
             try:
                 latency = checked_latency(spec["latencyMs"])
@@ -86,7 +100,11 @@ def settings() -> Any:
             with state.lock:
                 state.latency_ms = latency
     with state.lock:
-        return {"latencyMs": state.latency_ms}
+        picklist = state.task_statuses
+        return {
+            "latencyMs": state.latency_ms,
+            "taskStatuses": list(picklist) if picklist is not None else None,
+        }
 
 
 @control.post("/seed")

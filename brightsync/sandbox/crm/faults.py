@@ -1,5 +1,5 @@
-"""Test controls of the reference CRM: request statistics, injected faults and the latency
-setting, shared by the request handlers of one app."""
+"""Test controls of the reference CRM: request statistics, injected faults and the settings
+(latency, task-status picklist), shared by the request handlers of one app."""
 
 from __future__ import annotations
 
@@ -54,9 +54,12 @@ def request_text() -> str:
 class Control:
     """Stats, faults and settings shared by the request handlers of one app."""
 
-    def __init__(self, latency_ms: float = 0.0) -> None:
+    def __init__(
+        self, latency_ms: float = 0.0, task_statuses: tuple[str, ...] | None = None
+    ) -> None:
         self.lock = threading.Lock()
         self.latency_ms = checked_latency(latency_ms)
+        self.task_statuses = task_statuses  # the picklist in force (None: any status)
         self.total = 0
         self.by_operation: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()

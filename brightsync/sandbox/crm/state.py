@@ -33,6 +33,7 @@ class Settings:
     breakages: frozenset[str]
     paging: str  # "token" or "offset"
     omit_nulls: bool
+    task_statuses: tuple[str, ...] | None = None  # a task-status picklist (see picklists)
 
 
 @dataclass

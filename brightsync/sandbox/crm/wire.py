@@ -12,6 +12,7 @@ from marshmallow import ValidationError, fields
 
 from brightsync.connector.schemas import SCHEMAS, error_messages, must_carry, strict_schema
 from brightsync.sandbox.crm.errors import BadRequest, NotFound
+from brightsync.sandbox.crm.picklists import refused_status
 from brightsync.sandbox.crm.state import broken, crm
 from brightsync.sandbox.crm.store import stamp
 
@@ -58,6 +59,9 @@ def validate(kind: str, data: dict[str, Any], *, partial: bool = False) -> dict[
     except ValidationError as exc:
         detail = "; ".join(error_messages(exc.messages))
         raise BadRequest(f"invalid {NOUN[kind]}: {detail}", exc.messages) from None
+    refused = refused_status(data, crm().control.task_statuses) if kind == "tasks" else None
+    if refused:  # a CRM with a picklist knows no other value
+        raise BadRequest(f"invalid task: {refused}", {"status": [refused]})
     dumped = SCHEMAS[kind]().dump(loaded)
     # Set by the connector, never by the caller.
     dumped.pop("id", None)
