@@ -52,9 +52,11 @@ task_routes = {
 
 # One beat process only; each job also holds a lock so a second beat by mistake is harmless.
 beat_schedule = {
-    "unmatched-retry-daily": {
+    # Items are due `unmatched.retryEveryHours` after parking; hourly, each retry comes
+    # within the hour after its time.
+    "unmatched-retry-hourly": {
         "task": "brightsync.unmatched.retry",
-        "schedule": crontab(minute=15, hour=3),
+        "schedule": crontab(minute=15),
     },
     "unmatched-expire-daily": {
         "task": "brightsync.unmatched.expire",

@@ -30,6 +30,8 @@ class EmailSettings(Strict):
         fields.String(validate=validate.Length(3, 320)), load_default=list
     )
     skipBulk = fields.Boolean(load_default=True)
+    # Mail marked private, personal or confidential is logged only when this is true.
+    logPrivate = fields.Boolean(load_default=False)
     # How far back a mailbox's first sync reads; absent means the email sync's default (14).
     initialDays = fields.Integer(strict=True, validate=validate.Range(1, 3650))
     # Seconds a colleague's copy waits for the sender's own (the only one showing Bcc).

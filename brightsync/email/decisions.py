@@ -101,9 +101,14 @@ def _rule(state: str, reason: str | None) -> str:
     if state == "logged":
         return "logged: an external participant is a CRM contact (or was created as one)"
     if state == "unmatched":
-        return "waiting in the sync cache: no participant is a CRM contact yet; retried daily"
+        return (
+            "waiting in the sync cache: no participant is a CRM contact yet; retried every"
+            " unmatched.retryEveryHours"
+        )
     if state == "expired":
         return "dropped: no participant became a contact within the cache's retention"
+    if state == "skipped" and reason == "private":
+        return "skipped: the sender marked it private or confidential (email.logPrivate is off)"
     if state == "skipped":
         return f"skipped by the organisation's email rules: {reason or 'no reason recorded'}"
     if state == "failed":

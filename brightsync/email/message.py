@@ -1,6 +1,6 @@
 """Facts of one mailbox message read from its fields and headers (pure): header values,
 the Message-ID and the dedup key (a digest when there is none), address lists, labels, the
-sender and the bulk/list markers.
+sender, the bulk/list markers and the sensitivity.
 
 Every field of an Aurinko EmailMessage may be missing, null or of the wrong type, and a
 header block may be huge: everything here is bounded and never raises on odd input.
@@ -28,6 +28,14 @@ _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 _MSGID_RE = re.compile(r"<([^<>]*)>")
 _BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>]")
 _LIST_HEADER_NAMES = ("List-Id", "List-Post", "List-Owner", "Mailing-List")
+# Aurinko's Sensitivity values that keep a message private (as for calendar events).
+SENSITIVE = frozenset({"private", "personal", "confidential"})
+# The RFC 2156 'Sensitivity:' header's words, for a message whose field is missing.
+_SENSITIVITY_HEADER = {
+    "personal": "personal",
+    "private": "private",
+    "company-confidential": "confidential",
+}
 
 
 def _text(value: object, limit: int = MAX_HEADER_VALUE) -> str:
@@ -246,3 +254,19 @@ def sender_address(msg: object) -> str | None:
         return None
     entries = parse_address_list(sender_field(msg), 1)[0]
     return entries[0][0] if entries else None
+
+
+def sensitivity_of(msg: object) -> str:
+    """The message's sensitivity (normal, private, personal or confidential).
+
+    Aurinko's `sensitivity` field first; without one, the RFC 2156 'Sensitivity:' header
+    (Outlook's 'Company-Confidential' reads as confidential); anything else is 'normal'.
+    """
+    if not isinstance(msg, Mapping):
+        return "normal"
+    value = msg.get("sensitivity")
+    if isinstance(value, str) and value.strip():
+        low = value.strip().lower()
+        return low if low in SENSITIVE else "normal"
+    raw = header(msg, "Sensitivity")
+    return _SENSITIVITY_HEADER.get((raw or "").strip().lower(), "normal")

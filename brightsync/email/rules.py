@@ -14,6 +14,7 @@ from typing import Any
 
 from brightsync.email.message import (
     MAX_SCANNED_ADDRESSES,
+    SENSITIVE,
     group_addresses,
     is_bulk,
     labels_of,
@@ -21,6 +22,7 @@ from brightsync.email.message import (
     message_key,
     parse_address_list,
     sender_field,
+    sensitivity_of,
 )
 from brightsync.people.addresses import is_group_list, is_role_address, normalize_address
 from brightsync.people.domains import in_domains, is_disposable, normalize_domains
@@ -36,6 +38,7 @@ SKIP_REASONS = (
     "junk",
     "trash",
     "meeting",
+    "private",
     "bulk",
     "excluded",
     "internal",
@@ -76,6 +79,7 @@ class EmailPolicy:
     exclude_domains: tuple[str, ...] = ()
     exclude_addresses: frozenset[str] = frozenset()
     skip_bulk: bool = True
+    log_private: bool = False  # private, personal or confidential mail (email.logPrivate)
     max_participants: int = DEFAULT_MAX_PARTICIPANTS
 
     @classmethod
@@ -107,6 +111,7 @@ class EmailPolicy:
                 a for a in (normalize_address(x) for x in addresses) if a is not None
             ),
             skip_bulk=_as_bool(email.get("skipBulk"), True),
+            log_private=_as_bool(email.get("logPrivate"), False),
         )
 
     def is_internal(self, address: str) -> bool:
@@ -257,6 +262,9 @@ def _classify(msg: Mapping[str, Any], policy: EmailPolicy) -> Decision:
     method = msg.get("meetingMessageMethod")
     if isinstance(method, str) and method.strip().lower() in _MEETING_METHODS:
         return _skip("meeting", **common)  # the calendar sync owns meetings
+    # The sender marked it private: the same in every copy, so it decides for the org.
+    if not policy.log_private and sensitivity_of(msg) in SENSITIVE:
+        return _skip("private", **common)
     if policy.skip_bulk and is_bulk(msg):
         return _skip("bulk", **common)
     if not seen:

@@ -1,8 +1,10 @@
 """The sync cache: emails, meetings, … that matched no contact, retried until they expire.
 
-The daily retry asks the CRM once per distinct address across the whole cache of an
-organisation (batched), not once per item; what now matches is handed back to its kind,
-which finishes it through the same path as a fresh item. Items past
+An item is retried `unmatched.retryEveryHours` after it was parked, then every as many
+hours on that cadence (`next_retry`); an hourly job takes what is due, so a retry comes
+within the hour after its time. A retry asks the CRM once per distinct address across the
+due items of an organisation (batched), not once per item; what now matches is handed back
+to its kind, which finishes it through the same path as a fresh item. Items past
 `unmatched.retentionDays` are dropped and counted.
 
 The cache knows no kind: its callers pass the table of kinds (`brightsync.domains.CACHE_KINDS`:
@@ -33,6 +35,8 @@ from brightsync.models import Organisation, UnmatchedItem, utcnow
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+# The hourly retry's lock outlives no run interval: a killed retry never makes the next skip.
+RETRY_LOCK_SECONDS = 45 * 60
 
 
 class CachedKind(Protocol):
@@ -57,6 +61,25 @@ class CachedKind(Protocol):
 Kinds = Mapping[str, CachedKind]
 
 
+def retry_every(settings: Mapping[str, Any]) -> timedelta:
+    """`unmatched.retryEveryHours` of an org's (effective) settings, 24 h when absent."""
+    cfg = settings.get("unmatched")
+    hours = cfg.get("retryEveryHours", 24) if isinstance(cfg, Mapping) else 24
+    return timedelta(hours=int(hours))
+
+
+def next_retry(due: datetime, now: datetime, every: timedelta) -> datetime:
+    """When an item retried at `now` (it was due at `due`) is next due: the first time after
+    `now` on its cadence of parking time + n × `every`.
+
+    A late retry (the hourly job, a stopped beat) does not push later ones back, and an
+    early one (`unmatched retry`, a new contact) leaves the due retry where it was.
+    """
+    if due > now:
+        return due
+    return due + every * ((now - due) // every + 1)
+
+
 def park(
     session: Session,
     *,
@@ -73,7 +96,6 @@ def park(
     """Put an item in the cache (or refresh its reason); its expiry is set once, at entry."""
     now = now or utcnow()
     cfg = settings.get("unmatched", {})
-    retry = timedelta(hours=int(cfg.get("retryEveryHours", 24)))
     keep = timedelta(days=int(cfg.get("retentionDays", 30)))
     session.execute(
         dialect_insert(session)(UnmatchedItem)
@@ -86,7 +108,7 @@ def park(
             addresses=sorted(set(addresses))[:200],
             reason=reason,
             attempts=0,
-            next_retry_at=now + retry,
+            next_retry_at=now + retry_every(settings),  # the first retry
             expires_at=now + keep,
             created_at=now,
         )
@@ -110,16 +132,21 @@ def _retry_org(
     waiting = [i for i in items if i not in matched]
     for kind in sorted({i.kind for i in items if i.kind not in kinds}):
         log.warning("sync cache: items of kind %r have no retry handler; they wait", kind)
-    settings = effective_settings(org.settings)
-    retry = timedelta(hours=int(settings["unmatched"]["retryEveryHours"]))
+    every = retry_every(effective_settings(org.settings))
     with session_scope() as s:
         s.execute(
             update(UnmatchedItem)
             .where(UnmatchedItem.id.in_([i.id for i in waiting]))
-            .values(
-                attempts=UnmatchedItem.attempts + 1, last_attempt_at=now, next_retry_at=now + retry
-            )
+            .values(attempts=UnmatchedItem.attempts + 1, last_attempt_at=now)
         )
+        if waiting:  # by primary key: each item keeps its own cadence
+            s.execute(
+                update(UnmatchedItem),
+                [
+                    {"id": i.id, "next_retry_at": next_retry(i.next_retry_at, now, every)}
+                    for i in waiting
+                ],
+            )
         reopened: dict[str, list[int]] = {}
         for kind in sorted({i.kind for i in matched}):
             keys = [i.key for i in matched if i.kind == kind]
@@ -143,7 +170,10 @@ def retry_due(
     addresses: Iterable[str] | None = None,
     ids: Iterable[int] | None = None,
 ) -> dict[str, int]:
-    """Retry due items (all items when `force`, those touching `addresses`, or `ids` now)."""
+    """Retry due items (all items when `force`, those touching `addresses`, or `ids` now).
+
+    Due items are read through the `next_retry_at` index, so an hourly run costs what is due.
+    """
     now = utcnow()
     wanted = {a.lower() for a in addresses} if addresses is not None else None
     totals: dict[str, int] = defaultdict(int)
@@ -200,7 +230,7 @@ def expire(kinds: Kinds, now: datetime | None = None) -> int:
 
 
 def retry_job(kinds: Kinds, force: bool = False) -> dict[str, int]:
-    with singleton("unmatched-retry", 3 * 3600) as mine:
+    with singleton("unmatched-retry", RETRY_LOCK_SECONDS) as mine:
         return retry_due(kinds, force=force) if mine else {"skipped": 1}
 
 

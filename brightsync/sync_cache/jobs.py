@@ -1,4 +1,5 @@
-"""Beat-driven tasks of the sync cache: the daily retry and the expiry after retention."""
+"""Beat-driven tasks of the sync cache: the hourly retry of due items and the expiry after
+retention."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from brightsync.sync_cache import cache, watch
 
 @app.task(name="brightsync.unmatched.retry")
 def retry(force: bool = False) -> dict[str, int]:
-    """The daily retry of due items (`force`: every item, as `brightsync unmatched retry`)."""
+    """The hourly retry of due items (`force`: every item, as `brightsync unmatched retry`)."""
     return cache.retry_job(CACHE_KINDS, force=force)
 
 

@@ -2,9 +2,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brightsync.email.message import header, is_bulk, message_key, normalize_message_id
+from brightsync.crm.settings import effective_settings
+from brightsync.email.message import (
+    header,
+    is_bulk,
+    message_key,
+    normalize_message_id,
+    sensitivity_of,
+)
 from brightsync.email.rules import (
     DEFAULT_MAX_PARTICIPANTS,
+    MAILBOX_LOCAL_REASONS,
+    PARTIAL_VIEW_REASONS,
     Decision,
     EmailPolicy,
     Participant,
@@ -431,3 +440,40 @@ def test_classify_never_raises_on_arbitrary_messages(msg, mode, log_internal):
     assert len(d.external) <= p.max_participants
     for c in creation_candidates(d, p):
         assert c in d.external and not p.is_internal(c.address)
+
+
+@pytest.mark.parametrize("sensitivity", ["private", "confidential", "personal", " Private "])
+def test_private_mail_is_skipped_for_the_org_unless_log_private(sensitivity):
+    msg = make_msg(sensitivity=sensitivity)
+    skipped = classify(msg, EmailPolicy(org_domains=("acme.com",)))
+    assert (skipped.action, skipped.reason) == ("skip", "private")
+    assert skipped.reason not in MAILBOX_LOCAL_REASONS | PARTIAL_VIEW_REASONS  # org-wide
+    allowed = EmailPolicy.from_settings({"email": {"logPrivate": True}}, ORG)
+    assert classify(msg, allowed).reason == "external"
+
+
+@pytest.mark.parametrize("sensitivity", [None, "normal", "", "weird", 3])
+def test_normal_or_unreadable_sensitivity_is_logged(sensitivity):
+    decision = classify(make_msg(sensitivity=sensitivity), EmailPolicy(org_domains=("acme.com",)))
+    assert decision.reason == "external"
+
+
+def test_sensitivity_header_counts_when_the_field_is_missing():
+    headers = [{"name": "Sensitivity", "value": "Company-Confidential"}]
+    msg = make_msg(internetHeaders=headers)
+    assert sensitivity_of(msg) == "confidential"
+    assert classify(msg, EmailPolicy(org_domains=("acme.com",))).reason == "private"
+    # The field wins over the header.
+    assert sensitivity_of(make_msg(internetHeaders=headers, sensitivity="normal")) == "normal"
+
+
+def test_log_private_defaults_off_and_reads_like_other_flags():
+    assert EmailPolicy.from_settings({}, ORG).log_private is False
+    assert EmailPolicy.from_settings({"email": {"logPrivate": "yes"}}, ORG).log_private is True
+    assert EmailPolicy.from_settings(effective_settings({}), ORG).log_private is False
+
+
+def test_private_skip_comes_after_mailbox_local_ones():
+    # A private draft is still a mailbox-local skip: it says nothing for the organisation.
+    msg = make_msg(sensitivity="private", sysLabels=["draft"])
+    assert classify(msg, EmailPolicy(org_domains=("acme.com",))).reason == "draft"
