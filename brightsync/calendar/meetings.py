@@ -17,7 +17,12 @@ from typing import Any
 from brightsync.calendar.recurrence import MAX_OCCURRENCES, original_start
 from brightsync.calendar.times import mailbox_when
 from brightsync.people.addresses import normalize_address
-from brightsync.people.domains import in_domains, normalize_domains
+from brightsync.people.domains import (
+    in_domains,
+    is_excluded,
+    normalize_addresses,
+    normalize_domains,
+)
 
 SENSITIVE = frozenset({"private", "personal", "confidential"})
 MAX_KEY_LENGTH = 400
@@ -27,9 +32,11 @@ SKIP_MALFORMED = "malformed"
 SKIP_PRIVATE = "private"
 SKIP_PERSONAL = "personal"  # nobody else invited
 SKIP_INTERNAL = "internal"  # colleagues only
+SKIP_EXCLUDED = "excluded"  # an attendee (organizer included) is on an exclusion list
 CANCELLED = "cancelled"
 # Skips that take an already synced event out of the CRM (the others only keep new ones out).
-LEAVES_CRM = frozenset({SKIP_MALFORMED, SKIP_PRIVATE})
+# An excluded attendee does, like privacy: the CRM copy would otherwise come to name them.
+LEAVES_CRM = frozenset({SKIP_MALFORMED, SKIP_PRIVATE, SKIP_EXCLUDED})
 
 
 # --- policy -----------------------------------------------------------------------------------
@@ -37,9 +44,15 @@ LEAVES_CRM = frozenset({SKIP_MALFORMED, SKIP_PRIVATE})
 
 @dataclass(frozen=True)
 class CalendarPolicy:
-    """The organisation's calendar settings (see crm/settings.py) plus its domains."""
+    """The organisation's calendar settings (see crm/settings.py) plus its domains.
+
+    The exclusion lists are the union of `email.exclude…` and `calendar.exclude…`: a person
+    excluded from the CRM for email is kept out of it for meetings too.
+    """
 
     org_domains: tuple[str, ...] = ()
+    exclude_domains: tuple[str, ...] = ()
+    exclude_addresses: frozenset[str] = frozenset()
     sync_private: bool = False
     sync_internal: bool = False
     sync_personal: bool = False
@@ -51,11 +64,19 @@ class CalendarPolicy:
     def from_settings(
         cls, settings: Mapping[str, Any] | None, domains: Iterable[str] | None
     ) -> CalendarPolicy:
+        """Build from an org's `settings` (whole dict, or just its 'calendar' part: then
+        email's exclusion lists are not known and only calendar's apply)."""
         cal = settings if isinstance(settings, Mapping) else {}
+        email = cal.get("email") if isinstance(cal.get("email"), Mapping) else {}
         if isinstance(cal.get("calendar"), Mapping):
             cal = cal["calendar"]
         return cls(
             org_domains=normalize_domains(domains),
+            exclude_domains=normalize_domains(
+                [*_listed(email.get("excludeDomains")), *_listed(cal.get("excludeDomains"))]
+            ),
+            exclude_addresses=normalize_addresses(email.get("excludeAddresses"))
+            | normalize_addresses(cal.get("excludeAddresses")),
             sync_private=cal.get("syncPrivate") is True,
             sync_internal=cal.get("syncInternal") is True,
             sync_personal=cal.get("syncPersonal") is True,
@@ -66,8 +87,19 @@ class CalendarPolicy:
     def is_internal(self, address: str) -> bool:
         return bool(self.org_domains) and in_domains(address.rsplit("@", 1)[-1], self.org_domains)
 
+    def is_excluded(self, address: str) -> bool:
+        """`address` must already be normalised."""
+        return is_excluded(address, self.exclude_domains, self.exclude_addresses)
+
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         return now - timedelta(days=self.past_days), now + timedelta(days=self.future_days)
+
+
+def _listed(value: object) -> list[object]:
+    """A settings list as a list ('x.com' alone counts as one entry; junk as none)."""
+    if isinstance(value, str):
+        return [value]
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else []
 
 
 def _int(value: object, default: int) -> int:
@@ -173,6 +205,8 @@ def classify(event: Mapping[str, Any], policy: CalendarPolicy, owner: str) -> Ev
         return EventDecision("skip", SKIP_PRIVATE, private=True)
     owner = normalize_address(owner) or owner
     people = attendee_addresses(event)
+    if any(policy.is_excluded(a) for a in people):
+        return EventDecision("skip", SKIP_EXCLUDED, private=private)
     external = tuple(a for a in people if not policy.is_internal(a))
     internal = tuple(a for a in people if policy.is_internal(a))
     others = [a for a in people if a != owner]

@@ -56,6 +56,11 @@ class CalendarSettings(Strict):
     notifyAttendees = fields.Boolean(load_default=False)  # on CRM-made changes
     pastDays = fields.Integer(load_default=30, strict=True, validate=validate.Range(0, 3650))
     futureDays = fields.Integer(load_default=180, strict=True, validate=validate.Range(0, 3650))
+    # Added to email's lists (never instead of them): an attendee on either keeps a meeting out.
+    excludeDomains = fields.List(fields.String(validate=validate.Length(1, 253)), load_default=list)
+    excludeAddresses = fields.List(
+        fields.String(validate=validate.Length(3, 320)), load_default=list
+    )
 
 
 class ContactsSettings(Strict):

@@ -24,8 +24,14 @@ from brightsync.email.message import (
     sender_field,
     sensitivity_of,
 )
-from brightsync.people.addresses import is_group_list, is_role_address, normalize_address
-from brightsync.people.domains import in_domains, is_disposable, normalize_domains
+from brightsync.people.addresses import is_group_list, is_role_address
+from brightsync.people.domains import (
+    in_domains,
+    is_disposable,
+    is_excluded,
+    normalize_addresses,
+    normalize_domains,
+)
 
 CONTACT_CREATION_MODES = ("none", "sent", "all")
 DEFAULT_MAX_PARTICIPANTS = 500  # kept in a Decision; more is recorded as truncated
@@ -96,20 +102,13 @@ class EmailPolicy:
             email = email["email"]
         mode = email.get("contactCreation")
         mode = mode.strip().lower() if isinstance(mode, str) else "none"
-        addresses = email.get("excludeAddresses")
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        if not isinstance(addresses, list | tuple | set | frozenset):
-            addresses = []
         return cls(
             org_domains=normalize_domains(domains),
             log_internal=_as_bool(email.get("logInternal"), False),
             contact_creation=mode if mode in CONTACT_CREATION_MODES else "none",
             create_companies=_as_bool(email.get("createCompanies"), True),
             exclude_domains=normalize_domains(email.get("excludeDomains")),
-            exclude_addresses=frozenset(
-                a for a in (normalize_address(x) for x in addresses) if a is not None
-            ),
+            exclude_addresses=normalize_addresses(email.get("excludeAddresses")),
             skip_bulk=_as_bool(email.get("skipBulk"), True),
             log_private=_as_bool(email.get("logPrivate"), False),
         )
@@ -120,9 +119,7 @@ class EmailPolicy:
 
     def is_excluded(self, address: str) -> bool:
         """`address` must already be normalised."""
-        if address in self.exclude_addresses:
-            return True
-        return in_domains(address.rsplit("@", 1)[-1], self.exclude_domains)
+        return is_excluded(address, self.exclude_domains, self.exclude_addresses)
 
 
 @dataclass(frozen=True)

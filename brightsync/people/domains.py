@@ -85,21 +85,34 @@ def is_internal(addr: object, org_domains: Iterable[object] | None) -> bool:
     return in_domains(norm.split("@", 1)[1], normalize_domains(org_domains))
 
 
+def normalize_addresses(addresses: Iterable[object] | str | None) -> frozenset[str]:
+    """Clean address set from settings (case and display form ignored; junk dropped)."""
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    elif not isinstance(addresses, Iterable) or isinstance(addresses, bytes | Mapping):
+        return frozenset()
+    return frozenset(a for a in (normalize_address(x) for x in addresses) if a is not None)
+
+
+def is_excluded(address: str, domains: Iterable[str], addresses: frozenset[str]) -> bool:
+    """The exclusion rule email and calendar share: the address is listed exactly, or its
+    domain is (subdomains included). Every argument must already be normalised
+    (`normalize_address`, `normalize_domains`, `normalize_addresses`)."""
+    return address in addresses or in_domains(address.rsplit("@", 1)[-1], domains)
+
+
 def matches_exclusion(
     addr: object,
     exclude_domains: Iterable[object] | None,
     exclude_addresses: Iterable[object] | None,
 ) -> bool:
-    """True when the address is excluded exactly, or its domain is (subdomains included)."""
+    """`is_excluded` for raw input: an address and lists as settings hold them."""
     norm = normalize_address(addr)
     if norm is None:
         return False
-    if isinstance(exclude_addresses, str):
-        exclude_addresses = [exclude_addresses]
-    if isinstance(exclude_addresses, Iterable) and not isinstance(exclude_addresses, bytes):
-        if norm in {normalize_address(a) for a in exclude_addresses}:
-            return True
-    return in_domains(norm.split("@", 1)[1], normalize_domains(exclude_domains))
+    return is_excluded(
+        norm, normalize_domains(exclude_domains), normalize_addresses(exclude_addresses)
+    )
 
 
 def _listed(domain: object, listing: frozenset[str]) -> bool:

@@ -14,9 +14,12 @@ from brightsync.calendar.mapping import (
     rsvp_to_crm,
     rsvp_to_mailbox,
 )
-from brightsync.calendar.meetings import CalendarPolicy, classify, meeting_key
+from brightsync.calendar.meetings import LEAVES_CRM, CalendarPolicy, classify, meeting_key
 from brightsync.calendar.recurrence import expand
 from brightsync.calendar.times import crm_when, mailbox_when
+from brightsync.crm.settings import effective_settings
+from brightsync.email.rules import EmailPolicy
+from brightsync.people.domains import is_excluded, normalize_addresses, normalize_domains
 
 POLICY = CalendarPolicy(org_domains=("acme.com",))
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
@@ -85,6 +88,87 @@ def test_private_events_are_skipped_unless_the_org_syncs_them_and_then_carry_no_
     body = crm_payload(fields)
     assert body["private"] is True and body["description"] is None
     assert "description" not in crm_fields({**body, "description": "leaked?"})
+
+
+def excluded_by(settings: dict) -> str:
+    return classify(
+        meeting(), CalendarPolicy.from_settings(settings, ["acme.com"]), "alice@acme.com"
+    ).reason
+
+
+def test_one_excluded_attendee_keeps_the_meeting_out_by_domain_or_address_any_case():
+    assert excluded_by({}) == "meeting"
+    assert excluded_by({"email": {"excludeDomains": ["Customer.COM"]}}) == "excluded"
+    assert excluded_by({"email": {"excludeDomains": ["other.com"]}}) == "meeting"
+    assert excluded_by({"email": {"excludeAddresses": ["DAVE@customer.com"]}}) == "excluded"
+    assert excluded_by({"email": {"excludeAddresses": ["eve@customer.com"]}}) == "meeting"
+    # A domain covers its subdomains; a colleague or the organizer counts like anyone.
+    cal = meeting(meetingInfo={"attendees": [att("dave@eu.customer.com"), att("bob@acme.com")]})
+    policy = CalendarPolicy.from_settings({"email": {"excludeDomains": ["customer.com"]}}, None)
+    assert classify(cal, policy, "alice@acme.com").reason == "excluded"
+    policy = CalendarPolicy.from_settings(
+        {"calendar": {"excludeAddresses": ["Alice@acme.com"]}}, None
+    )
+    assert classify(meeting(), policy, "bob@acme.com").reason == "excluded"
+    # Rooms are not people: an excluded room address does not count.
+    room = {"emailAddress": {"address": "room@customer.com"}, "type": "resource"}
+    roomed = meeting(meetingInfo={"attendees": [att("dave@other.com"), room]})
+    policy = CalendarPolicy.from_settings(
+        {"email": {"excludeAddresses": ["room@customer.com"]}}, None
+    )
+    assert classify(roomed, policy, "alice@acme.com").syncs
+    # Excluded beats every "sync anyway" setting, and a synced meeting leaves the CRM.
+    private = meeting(sensitivity="private")
+    policy = CalendarPolicy.from_settings(
+        {"calendar": {"syncPrivate": True}, "email": {"excludeDomains": ["customer.com"]}}, None
+    )
+    assert classify(private, policy, "alice@acme.com").reason == "excluded"
+    assert "excluded" in LEAVES_CRM
+
+
+def test_calendar_exclusions_add_to_the_email_lists():
+    both = {
+        "email": {"excludeDomains": ["law.com"], "excludeAddresses": ["ceo@y.com"]},
+        "calendar": {"excludeDomains": ["customer.com"], "excludeAddresses": ["x@z.com"]},
+    }
+    policy = CalendarPolicy.from_settings(both, ["acme.com"])
+    assert policy.exclude_domains == ("law.com", "customer.com")
+    assert policy.exclude_addresses == frozenset({"ceo@y.com", "x@z.com"})
+    assert excluded_by({"calendar": {"excludeDomains": ["customer.com"]}}) == "excluded"
+    assert excluded_by({"calendar": {"excludeAddresses": ["dave@customer.com"]}}) == "excluded"
+    # An empty (or junk) calendar list does not lift the email one.
+    assert (
+        excluded_by(
+            {"email": {"excludeDomains": ["customer.com"]}, "calendar": {"excludeDomains": []}}
+        )
+        == "excluded"
+    )
+    assert excluded_by({"calendar": {"excludeDomains": 7, "excludeAddresses": {"a": 1}}}) == (
+        "meeting"
+    )
+    # The effective (defaulted) settings shape works as well as a sparse one.
+    assert excluded_by(effective_settings({"calendar": {"excludeDomains": ["customer.com"]}})) == (
+        "excluded"
+    )
+    assert excluded_by(effective_settings({})) == "meeting"
+    # Only the calendar part given: only its own lists are known.
+    assert CalendarPolicy.from_settings(both["calendar"], None).exclude_domains == ("customer.com",)
+
+
+def test_email_and_calendar_share_one_exclusion_rule():
+    lists = {"excludeDomains": ["customer.com"], "excludeAddresses": ["ceo@y.com"]}
+    email = EmailPolicy.from_settings(lists, None)
+    calendar = CalendarPolicy.from_settings({"calendar": lists}, None)
+    for address in ("dave@customer.com", "a@eu.customer.com", "ceo@y.com", "x@y.com", "a@b.c"):
+        assert email.is_excluded(address) == calendar.is_excluded(address)
+        assert email.is_excluded(address) == is_excluded(
+            address,
+            normalize_domains(lists["excludeDomains"]),
+            normalize_addresses(lists["excludeAddresses"]),
+        )
+    assert normalize_addresses(["Dave <DAVE@Customer.com>", "junk", 3]) == {"dave@customer.com"}
+    assert normalize_addresses("a@b.com") == {"a@b.com"}
+    assert normalize_addresses(None) == frozenset()
 
 
 def test_mapping_round_trips_through_the_crm_and_the_attendee_statuses_follow():

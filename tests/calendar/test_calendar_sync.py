@@ -161,3 +161,54 @@ def test_calendar_two_way_through_real_workers(clean_stack):
     settle(stack, users)
     assert writes(stack) == {}
     assert len(crm_events(stack)) == 5
+
+
+def test_one_excluded_attendee_keeps_a_meeting_out_of_the_crm(clean_stack):
+    """Email's list and calendar's own both apply; an otherwise identical meeting syncs, and a
+    synced one that gains an excluded attendee leaves the CRM."""
+    stack = clean_stack
+    seed_contacts(stack, DAVE)
+    org_id = make_org(
+        stack,
+        settings={
+            "email": {"excludeDomains": ["LawFirm.com"]},
+            "calendar": {"excludeAddresses": ["Eve@Customer.com"]},
+        },
+    )
+    users = {n: make_user(stack, org_id, f"{n}@acme.com", services=["calendar"]) for n in PEOPLE}
+    team = ("bob@acme.com", "carol@acme.com")
+    shown = meeting(
+        stack,
+        organizer={"address": "alice@acme.com"},
+        subject="Quote review",
+        start=at(3),
+        end=at(3, 11),
+        meetingInfo=attendees(*team, "dave@customer.com"),
+    )
+    for subject, outsider in (
+        ("With counsel", "counsel@eu.lawfirm.com"),
+        ("With Eve", "eve@customer.com"),
+    ):
+        meeting(
+            stack,
+            organizer={"address": "alice@acme.com"},
+            subject=subject,
+            start=at(3),
+            end=at(3, 11),
+            meetingInfo=attendees(*team, "dave@customer.com", outsider),
+        )
+
+    settle(stack, users)
+    assert sorted(e["subject"] for e in crm_events(stack)) == ["Quote review"]
+    for _ in range(2):  # not later either, whoever's copy is read
+        settle(stack, users)
+    assert sorted(e["subject"] for e in crm_events(stack)) == ["Quote review"]
+
+    # The synced meeting gains an excluded attendee: it leaves the CRM, like one turned private.
+    stack.aurinko(
+        "PATCH",
+        f"/_control/meetings/{shown['iCalUid']}",
+        json={"meetingInfo": attendees(*team, "dave@customer.com", "EVE@customer.com")},
+    ).raise_for_status()
+    settle(stack, users)
+    assert crm_events(stack) == []
