@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -104,17 +105,50 @@ def new_session() -> Session:
     return _factory()
 
 
+class NestedTransactionError(RuntimeError):
+    """A transaction was begun in a thread that already holds one open.
+
+    On SQLite every transaction takes the write lock at BEGIN, so the inner one would wait
+    for its own thread (the busy timeout, 60 s) and fail with "database is locked", stalling
+    every other process meanwhile; on PostgreSQL it may wait for a row lock the outer one
+    holds. Finish the outer transaction first, or do the work on its session.
+    """
+
+
+# The session_scope sessions each thread has open, innermost last.
+_scopes = threading.local()
+
+
+def _open_scopes() -> list[Session]:
+    if not hasattr(_scopes, "sessions"):
+        _scopes.sessions = []
+    return _scopes.sessions
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    """A transaction: commit on success, roll back on error, then run after-commit hooks."""
+    """A transaction: commit on success, roll back on error, then run after-commit hooks.
+
+    One at a time per thread: opening one while an enclosing one has begun raises
+    NestedTransactionError (see there why), so a nesting fails at once instead of wedging.
+    """
+    scopes = _open_scopes()
+    if any(outer.in_transaction() for outer in scopes):
+        raise NestedTransactionError(
+            "session_scope() opened inside another transaction of this thread"
+        )
     session = new_session()
+    scopes.append(session)
     try:
         yield session
+        scopes.remove(session)  # after-commit hooks may open their own transaction
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
+        if session in scopes:
+            scopes.remove(session)
         session.close()
 
 

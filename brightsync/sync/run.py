@@ -116,11 +116,15 @@ def run_once(
         user = s.get(User, user_id)
         if user is None:
             return {"status": "no such user"}
-        if user.mailbox_state == "reauth_required":
-            scheduler.clear_pending(state_id)
-            return {"status": "skipped", "reason": "mailbox needs re-authorisation"}
-        paused = is_paused(s, user_id, service)
-        review = in_review(s, user_id)
+        reauth = user.mailbox_state == "reauth_required"
+        paused = not reauth and is_paused(s, user_id, service)
+        review = not reauth and in_review(s, user_id)
+    # Past this point no transaction of this run is open: clear_pending, try_start and the
+    # handler each take their own (a second one opened inside the first waits on SQLite for
+    # the write lock its own thread holds: 60 s, then "database is locked").
+    if reauth:  # the token is dead: nothing runs until the user reconnects
+        scheduler.clear_pending(state_id)
+        return {"status": "skipped", "reason": "mailbox needs re-authorisation"}
     if paused:  # an operator paused the user or this service: no run starts until resumed
         scheduler.clear_pending(state_id)
         return {"status": "skipped", "reason": "paused"}
