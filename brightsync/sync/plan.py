@@ -6,8 +6,8 @@ record type, `Item`: a link, what each side looks like in this run, and how this
 0. `items_of`, `unlinked_of`: the stored links as this run sees them, and the records of both
    deltas that no link knows.
 1. `adopt_or_move` (per side): an unlinked record is paired with a link waiting for a create
-   on that side whose answer was lost (adopt), or with a link whose record that side deleted
-   in this same delta (a move: same content, new id).
+   on that side (`owes_create`) whose answer was lost (adopt), or with a link whose record
+   that side deleted in this same delta (a move: same content, new id).
 2. `pair_by_identity`: first sync, an unlinked record on each side with the same content.
 3. `pair_with`: a domain's `pairer` finds the same item with differing content (the contacts'
    duplicate matcher): its pairs are linked with a field-level merge (`twoway.merge`), and
@@ -140,7 +140,7 @@ def adopt_or_move(
     moved: dict[str, list[int]] = {}  # fingerprint -> links whose `side` record was deleted
     for i, item in enumerate(items):
         mine, source = item.link.side(side), item.current[there]
-        if mine.id is None and isinstance(source, Record):
+        if owes_create(item.link, side, source):
             # What was sent (seen when the intent was stored), or the source as it is now.
             sent = item.link.side(there).seen
             for fp in {fingerprint(sent, identity), fingerprint(source.fields, identity)}:
@@ -155,7 +155,11 @@ def adopt_or_move(
     for record in unlinked:
         fp = fingerprint(record.fields, identity)
         # A link is adopted once, though it may wait under two fingerprints.
-        pending = [i for i in waiting.get(fp or "", []) if out[i].link.side(side).id is None]
+        pending = [
+            i
+            for i in waiting.get(fp or "", [])
+            if owes_create(out[i].link, side, out[i].current[there])
+        ]
         if pending:
             out[pending[0]] = adopt(out[pending[0]], side, record)
         elif fp is not None and moved.get(fp):
@@ -164,6 +168,19 @@ def adopt_or_move(
         else:
             remaining.append(record)
     return out, remaining
+
+
+def owes_create(link: Link, side: Side, source: Current) -> bool:
+    """Does `link` wait for a create on `side` (from `source`, the other side as this run sees
+    it)? When it has no record there yet, and when its record there was deleted while
+    `source` was modified (modified beats deleted: it is made again there)."""
+    if not isinstance(source, Record):
+        return False
+    mine = link.side(side)
+    if mine.id is None:
+        return True
+    base = link.side(other(side)).base
+    return mine.gone and any(f not in base or base[f] != v for f, v in source.fields.items())
 
 
 def adopt(item: Item, side: Side, record: Record) -> Item:
