@@ -113,10 +113,10 @@ def test_worker_died_after_the_create_and_the_source_was_deleted(run):
     assert run.writes() == before
 
 
-def test_answer_lost_for_a_recreate_then_the_source_deleted(run):
-    """History B: a linked pair, the CRM record deleted and made again with the same title;
-    the run re-creating the mailbox record... loses its answer, then the mailbox record is
-    deleted: the CRM record must go with it."""
+def test_a_move_then_the_source_deleted(run):
+    """A linked pair, the CRM record deleted and made again with the same content (a move),
+    a run whose write answer is lost, then the mailbox record deleted: the CRM record goes
+    with it."""
     m1 = run.adapter.sides[MAILBOX].put(fields("call"))
     run.quiet_sync()
     (c1,) = run.records(CRM)
