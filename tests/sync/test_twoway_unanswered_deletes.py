@@ -158,3 +158,20 @@ def test_answer_lost_for_a_recreate_after_a_deletion(run):
         assert len(ids) == len(set(ids)), f"{side} record linked twice"
         assert set(ids) == set(run.records(side))
     assert len(run.records(MAILBOX)) == len(run.records(CRM)) == 2
+
+
+def test_worker_died_after_a_recreate_made_before_the_deletion_was_stored(run):
+    """Modified beats deleted, and the worker dies right after the re-create: the next run
+    sees the deletion again and the record the dead run made, and adopts that record."""
+    m1 = run.adapter.sides[MAILBOX].put(fields("call"))
+    run.sync()
+    run.adapter.sides[MAILBOX].edit(m1, {"notes": "n1"})
+    (c1,) = run.records(CRM)
+    run.adapter.sides[CRM].remove(c1)
+    run.sync("crash")  # m1 is made again in the CRM, then the worker dies
+
+    run.sync()
+
+    live = [r for r in run.links() if r.state != "deleted"]
+    assert len(live) == 1 and len(run.records(MAILBOX)) == len(run.records(CRM)) == 1
+    assert (live[0].mailbox_id, live[0].crm_id) == (m1, *run.records(CRM))
