@@ -24,6 +24,9 @@ domain, asks `twoway.plan()` for the steps and executes them one by one:
   this run still holds the lease, so a run that lost it can never overwrite its successor.
 - Cursors are stored after all steps are handled: everything a run observed is already on
   the link rows by then, so a crash before that only repeats harmless, echo-free decisions.
+  A side read without a cursor is listed in full, which reports no deletions: the linked
+  records the listing leaves out are read once (`sync.listing`), so a deletion made after
+  a dead run stored its links still reaches the other side.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from brightsync.db import session_scope
 from brightsync.models import ObjectLink
 from brightsync.ops.progress import progress
 from brightsync.review import mode as review_mode
-from brightsync.sync import links
+from brightsync.sync import links, listing
 from brightsync.sync.adapter import (
     CRM,
     MAILBOX,
@@ -127,7 +130,9 @@ class Engine:
             pending = [(links.link_of(r), r.intent_side, r.intent_key) for r in rows]
         found_n = 0
         for link, side, key in pending:
-            if side not in SIDES or link.side(side).id is not None or key is None:
+            mine = link.side(side)
+            # A record made again where it was deleted (modified beats deleted) is owed too.
+            if side not in SIDES or (mine.id is not None and not mine.gone) or key is None:
                 continue
             source: Side = CRM if side == MAILBOX else MAILBOX
             sent = link.side(source).record()
@@ -360,6 +365,11 @@ def sync(
         return Result(Plan((), {MAILBOX: None, CRM: None}))
     cursors = links.read_cursors(lease.state_id)
     changes = {side: adapter.changes(side, cursors[side]) for side in SIDES}
+    full = [side for side in SIDES if cursors[side] is None]
+    if full:  # a listing reports no deletions: the linked records it leaves out are read
+        with session_scope() as s:
+            known = links.load_links(s, scope)
+        listing.confirm_unlisted(adapter, known, changes, full)
     engine.seen = sum(len(c.records) + len(c.deleted) for c in changes.values())
     if not review:
         engine.resolve_intents()

@@ -6,8 +6,8 @@ record type, `Item`: a link, what each side looks like in this run, and how this
 0. `items_of`, `unlinked_of`: the stored links as this run sees them, and the records of both
    deltas that no link knows.
 1. `adopt_or_move` (per side): an unlinked record is paired with a link waiting for a create
-   on that side whose answer was lost (adopt), or with a link whose record that side deleted
-   in this same delta (a move: same content, new id).
+   on that side (`owes_create`) whose answer was lost (adopt), or with a link whose record
+   that side deleted in this same delta (a move: same content, new id).
 2. `pair_by_identity`: first sync, an unlinked record on each side with the same content.
 3. `pair_with`: a domain's `pairer` finds the same item with differing content (the contacts'
    duplicate matcher): its pairs are linked with a field-level merge (`twoway.merge`), and
@@ -140,13 +140,14 @@ def adopt_or_move(
     moved: dict[str, list[int]] = {}  # fingerprint -> links whose `side` record was deleted
     for i, item in enumerate(items):
         mine, source = item.link.side(side), item.current[there]
-        if mine.id is None and isinstance(source, Record):
+        if owes_create(item, side):
             # What was sent (seen when the intent was stored), or the source as it is now.
             sent = item.link.side(there).seen
             for fp in {fingerprint(sent, identity), fingerprint(source.fields, identity)}:
                 if fp:
                     waiting.setdefault(fp, []).append(i)
-        elif item.current[side] == GONE and not mine.gone and mine.seen is not None:
+        # Deleted in this delta: a re-create may be owed and the record may have moved.
+        if item.current[side] == GONE and not mine.gone and mine.seen is not None:
             fp = fingerprint(mine.seen, identity)
             if fp:
                 moved.setdefault(fp, []).append(i)
@@ -154,16 +155,32 @@ def adopt_or_move(
     remaining: list[Record] = []
     for record in unlinked:
         fp = fingerprint(record.fields, identity)
-        # A link is adopted once, though it may wait under two fingerprints.
-        pending = [i for i in waiting.get(fp or "", []) if out[i].link.side(side).id is None]
+        # A link is adopted (or moved) once, though it may wait under several fingerprints.
+        pending = [i for i in waiting.get(fp or "", []) if owes_create(out[i], side)]
+        movable = [i for i in moved.get(fp or "", []) if out[i].current[side] == GONE]
         if pending:
             out[pending[0]] = adopt(out[pending[0]], side, record)
-        elif fp is not None and moved.get(fp):
-            i = moved[fp].pop(0)
-            out[i] = move(out[i], side, record)
+        elif movable:
+            out[movable[0]] = move(out[movable[0]], side, record)
         else:
             remaining.append(record)
     return out, remaining
+
+
+def owes_create(item: Item, side: Side) -> bool:
+    """Does `item` wait for a create on `side`? When its link has no record there yet, and
+    when its record there is deleted (stored, or in this delta) while the other side's was
+    modified (modified beats deleted: it is made again there)."""
+    source = item.current[other(side)]
+    if not isinstance(source, Record):
+        return False
+    mine = item.link.side(side)
+    if mine.id is None:
+        return True
+    if not (mine.gone or item.current[side] == GONE):
+        return False
+    base = item.link.side(other(side)).base
+    return any(f not in base or base[f] != v for f, v in source.fields.items())
 
 
 def adopt(item: Item, side: Side, record: Record) -> Item:

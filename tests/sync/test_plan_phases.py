@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record
 from brightsync.sync.plan import (
     Item,
@@ -131,3 +133,22 @@ def test_the_guard_holds_a_side_s_deletions_past_its_threshold():
     assert held.steps[0].reason == "gone; held: 3 of 4 would be deleted"
     free = guard(steps, links, cursors, Settings(guard_fraction=0.5, guard_minimum=4))
     assert free.held == {} and free.writes == 3
+
+
+def test_a_record_made_again_where_it_was_deleted_is_adopted():
+    """Modified beats deleted: the link waits for the CRM record made again from m1."""
+    link = synced(1, "m1", "c1", title="a")
+    link = link.with_side(CRM, replace(link.crm, gone=True))
+    item = Item(link, {MAILBOX: rec("m1", title="b"), CRM: GONE})
+    made = rec("c9", title="b")
+    [adopted], left = adopt_or_move([item], [made], CRM, ID)
+    assert left == [] and adopted.paired == "adopt"
+    assert adopted.link.crm.id == "c9" and not adopted.link.crm.gone
+
+
+def test_a_deleted_record_owes_no_create_while_the_other_is_unchanged():
+    link = synced(1, "m1", "c1", title="a")
+    link = link.with_side(CRM, replace(link.crm, gone=True))
+    item = Item(link, {MAILBOX: rec("m1", title="a"), CRM: GONE})
+    items, left = adopt_or_move([item], [rec("c9", title="a")], CRM, ID)
+    assert items == [item] and [r.id for r in left] == ["c9"]
