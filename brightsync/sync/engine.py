@@ -7,7 +7,7 @@
 cursors are kept by `sync.links`.)
 
 A run reads both sides' changes since the stored cursors, loads every link of the user and
-domain, asks `twoway.plan()` for the steps and executes them one by one:
+domain, asks `sync.plan.plan()` for the steps and executes them one by one:
 
 - Each step is recorded on its own link row in its own transaction, so one failing record
   never aborts the run. A final 4xx is stored on the link (`error`, `blocked`) and not retried
@@ -17,7 +17,7 @@ domain, asks `twoway.plan()` for the steps and executes them one by one:
 - A create is recorded (`intent_key`, `intent_side`) before it is sent. When that intent is
   found on a later run the adapter's `find` looks for what the first attempt made before a
   second create goes out; mailbox records without a lookup are adopted by content from the
-  next delta (`twoway.plan`, "adopt").
+  next delta (`sync.plan`, "adopt").
 - A 412 re-reads the record and decides that link again (once); a 404 on update means the
   record is gone, which is decided again too (modified beats deleted).
 - Every state write (link rows, cursors) is fenced by the run lease: it commits only while
@@ -84,7 +84,7 @@ class Result:
 
 class Engine:
     """Executes plans for one scope under one lease. `identity`: fields that identify a record
-    for pairing (see `twoway.plan`)."""
+    for pairing (see `sync.plan`)."""
 
     def __init__(
         self,
