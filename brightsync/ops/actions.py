@@ -88,7 +88,11 @@ def set_paused(user_id: int, service: str | None, paused: bool) -> dict[str, Any
 
 
 def sync_now(user_id: int, service: str | None = None) -> dict[str, str]:
-    """Queue a run per service ("enqueued", or "coalesced" into one already queued)."""
+    """Queue a run per service: "enqueued", or "paused" for a paused service.
+
+    A task is published even when a run is already queued: that run's task may be lost (a
+    broker that lost its data), and an operator asking for a run must get one.
+    """
     with session_scope() as s:
         user = _user(s, user_id)
         services = _services(user, service)
@@ -102,8 +106,8 @@ def sync_now(user_id: int, service: str | None = None) -> dict[str, str]:
         if svc in paused:
             outcome[svc] = "paused"
             continue
-        published = scheduler.request_and_publish(user_id, svc, publish_intake)
-        outcome[svc] = "enqueued" if published else "coalesced"
+        scheduler.request_and_publish(user_id, svc, publish_intake, always=True)
+        outcome[svc] = "enqueued"
     return outcome
 
 

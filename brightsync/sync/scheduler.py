@@ -4,7 +4,8 @@ Conditional UPDATEs on sync_state carry the whole protocol, so it holds across a
 web and worker processes on any number of machines:
 
 - request: set `pending_since` where it is NULL (or stale). Only the caller that flipped it
-  publishes a task; everyone else is coalesced into that queued task.
+  publishes a task; everyone else is coalesced into that queued task, except an operator's
+  "sync now", which publishes anyway in case that task was lost.
 - start: a task takes the run lease (brightsync.sync.leases: 60 s, renewed by a heartbeat,
   fenced by the owner token) where no live lease exists and a run is pending, clearing
   `pending_since` at the same moment, so a notification arriving during the run queues exactly
@@ -276,19 +277,42 @@ def due_for_republish(limit: int = 500, now: datetime | None = None) -> list[tup
     return due
 
 
-def request_and_publish(user_id: int, service: str, publish: Callable[[int, str], None]) -> bool:
+def request_and_publish(
+    user_id: int,
+    service: str,
+    publish: Callable[[int, str], None],
+    *,
+    always: bool = False,
+) -> bool:
     """request_run + publish after commit, undoing the request if the broker refuses.
 
     Returns True when a task was published, False when coalesced into a queued one.
+    `always` (an operator's "sync now"): publish even when a run is already pending, whose task
+    may be lost (a flushed broker), and bring a retry due later forward to now. The extra task
+    is harmless: run tasks start only while a run is pending and the lease is free, so of two
+    tasks for one request the second finds nothing to do.
     Raises whatever `publish` raised (the caller answers 503 so the sender retries).
     """
+    now = utcnow()
     with session_scope() as s:
-        must_publish = request_run(s, user_id, service)
-    if not must_publish:
+        flipped = request_run(s, user_id, service, now)
+        if not flipped and always:
+            s.execute(
+                update(SyncState)
+                .where(
+                    SyncState.user_id == user_id,
+                    SyncState.service == service,
+                    SyncState.pending_since > now,
+                )
+                .values(pending_since=now)
+                .execution_options(synchronize_session=False)
+            )
+    if not (flipped or always):
         return False
     try:
         publish(user_id, service)
     except Exception:
-        cancel_request(user_id, service)
+        if flipped:  # only our own request is undone; an earlier one stays for the sweeper
+            cancel_request(user_id, service)
         raise
     return True

@@ -115,7 +115,7 @@ def add_admin(spec: APISpec) -> None:
                 "summary": "Sync now",
                 "requestBody": json_body("SyncRequest"),
                 "responses": {
-                    "202": {"description": "queued or coalesced"},
+                    "202": {"description": "queued (even when a run already was)"},
                     "404": ERR,
                     "503": ERR,
                     **COMMON,

@@ -44,7 +44,7 @@ class ActionOut(Schema):
     userId = fields.Integer()
     services = fields.Raw(metadata={"description": "the services acted on"})
     paused = fields.Boolean()
-    queued = fields.Dict(metadata={"description": "service -> enqueued | coalesced | paused"})
+    queued = fields.Dict(metadata={"description": "service -> enqueued | paused"})
     tokensCleared = fields.Boolean()
 
 
