@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from brightsync.crypto import encrypt
 from brightsync.db import session_scope
 from brightsync.models import SyncState, UnmatchedItem, User, utcnow
 from brightsync.sync import scheduler
-from brightsync.sync.queue import publish_intake
+from brightsync.sync.queue import publish_intake, publish_subscriptions
 from brightsync.sync_cache.cache import Kinds, retry_due
 
 
@@ -108,6 +109,34 @@ def sync_now(user_id: int, service: str | None = None) -> dict[str, str]:
             continue
         scheduler.request_and_publish(user_id, svc, publish_intake, always=True)
         outcome[svc] = "enqueued"
+    return outcome
+
+
+def reconnect(user_id: int, access_token: str) -> dict[str, str]:
+    """Store a new Aurinko token for the user and resume every service where it stopped.
+
+    The user's mailbox is `ok` again at once; each service's run starts from its saved cursors
+    (an expired one restarts as any run's does, deduplicated by the org-wide claims). The
+    subscriptions are checked too: the periodic check skipped this user while it was dead.
+    Returns what sync_now returns; the broker's refusal propagates after the token is stored
+    (the safety sync resumes the user later, and the same request may be repeated).
+    """
+    with session_scope() as s:
+        user = _user(s, user_id)
+        user.access_token_enc = encrypt(access_token)
+        user.mailbox_state = "ok"
+        user.mailbox_error = None
+        services = list(user.services or [])
+        paused = bool(user.paused)
+        held = {svc for svc in services if is_paused(s, user_id, svc)}
+    publish_subscriptions(user_id)
+    outcome = {}
+    for svc in services:
+        if paused or svc in held:
+            outcome[svc] = "paused"
+            continue
+        published = scheduler.request_and_publish(user_id, svc, publish_intake)
+        outcome[svc] = "enqueued" if published else "coalesced"
     return outcome
 
 

@@ -214,6 +214,26 @@ def get_user(user_id: int) -> Any:
         return jsonify(user_out(s, user))
 
 
+@bp.patch("/users/<int:user_id>")
+@require_admin
+def patch_user(user_id: int) -> Any:
+    """Change a user; each field its own step (today only a new token: reconnect)."""
+    data = load_body(schemas.UserPatch())
+    try:
+        if "aurinkoAccessToken" in data:
+            actions.reconnect(user_id, data["aurinkoAccessToken"])
+    except actions.ActionError as exc:
+        return error_answer(exc.message, exc.status)
+    except Exception as exc:  # the token is stored; only the runs could not be queued
+        log.warning("reconnect of user %s: runs not queued: %s", user_id, type(exc).__name__)
+        return error_answer("token stored; queue unavailable, retry to queue the runs", 503)
+    with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return error_answer("user not found", 404)
+        return jsonify(user_out(s, user))
+
+
 @bp.post("/users/<int:user_id>/sync")
 @require_admin
 def post_sync(user_id: int) -> Any:

@@ -102,6 +102,23 @@ class UserCreate(_Strict):
             raise ValidationError("must be an Aurinko account id", "aurinkoAccountId")
 
 
+class UserPatch(_Strict):
+    """What may change about a registered user; today only its Aurinko token (reconnect)."""
+
+    aurinkoAccessToken = fields.String(
+        validate=validate.Length(1, 4000),
+        metadata={
+            "description": "a new Aurinko access token for the same account: clears "
+            "needs_reauth and resumes every service from its saved cursors"
+        },
+    )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("nothing to change", "_body")
+
+
 class ModeRequest(_Strict):
     mode = fields.String(required=True, **_MODE)
 

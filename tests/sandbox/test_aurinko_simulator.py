@@ -102,6 +102,18 @@ def test_auth_bearer_basic_dead_and_invalid(aurinko, mailbox):
     assert api("POST", "/v1/email/sync").status_code == 200
 
 
+def test_reauthorizing_issues_a_new_token_and_revokes_the_old(aurinko, mailbox):
+    url, control = aurinko
+    account, api = mailbox("ann@acme.test")
+    control.set_token(account["id"], "dead")
+    token = control.reauthorize(account["id"])
+    assert token != account["accessToken"]
+    assert api("POST", "/v1/email/sync").status_code == 401  # the old token is revoked
+    fresh = Api(url, token)("GET", "/v1/account")
+    assert fresh.status_code == 200
+    assert fresh.json()["id"] == account["id"] and fresh.json()["tokenStatus"] == "active"
+
+
 # --- delta sync -----------------------------------------------------------------------------
 
 

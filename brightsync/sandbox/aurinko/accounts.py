@@ -100,6 +100,18 @@ def set_token_status(sim: AurinkoSimulator, account_id: int, status: str) -> Non
         sim.account(account_id).token_status = status
 
 
+def reauthorize(sim: AurinkoSimulator, account_id: int) -> str:
+    """The user authorised the app again: a new access token for the same account, active;
+    the old one is revoked (it answers 401 from now on). Returns the new token."""
+    with sim.lock:
+        account = sim.account(account_id)
+        sim.by_token.pop(account.access_token, None)
+        account.access_token = secrets.token_urlsafe(32)
+        account.token_status = "active"
+        sim.by_token[account.access_token] = account.id
+        return account.access_token
+
+
 def expire_tokens(sim: AurinkoSimulator, account_id: int, mode: str = "410") -> None:
     if str(mode) not in ("410", "400"):
         raise bad_request('mode must be "410" or "400"')

@@ -13,6 +13,7 @@ from brightsync.sandbox.aurinko.accounts import (
     configure_account,
     create_account,
     expire_tokens,
+    reauthorize,
     set_token_status,
 )
 from brightsync.sandbox.aurinko.items import (
@@ -142,6 +143,11 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
     @bp.post("/accounts/<int:account_id>/token")
     def token(account_id: int) -> Any:
         set_token_status(sim, account_id, str(_body().get("status") or ""))
+        return jsonify(_account_out(sim, account_id))
+
+    @bp.post("/accounts/<int:account_id>/reauthorize")
+    def reauthorize_account(account_id: int) -> Any:
+        reauthorize(sim, account_id)
         return jsonify(_account_out(sim, account_id))
 
     @bp.post("/accounts/<int:account_id>/expire-tokens")

@@ -59,6 +59,10 @@ class SandboxControl:
     def set_token(self, account_id: int, status: str) -> None:
         self._call("POST", f"/accounts/{account_id}/token", {"status": status})
 
+    def reauthorize(self, account_id: int) -> str:
+        """A new access token for the account (the old one revoked) -> the new token."""
+        return self._call("POST", f"/accounts/{account_id}/reauthorize", {})["accessToken"]
+
     def expire_tokens(self, account_id: int, mode: str = "410") -> None:
         self._call("POST", f"/accounts/{account_id}/expire-tokens", {"mode": mode})
 

@@ -23,6 +23,7 @@ def add_admin(spec: APISpec) -> None:
         ("OrgPatch", schemas.OrgPatch),
         ("OrgOut", schemas.OrgOut),
         ("UserCreate", schemas.UserCreate),
+        ("UserPatch", schemas.UserPatch),
         ("SubscriptionOut", schemas.SubscriptionOut),
         ("UserOut", schemas.UserOut),
         ("SyncRequest", schemas.SyncRequest),
@@ -101,6 +102,20 @@ def add_admin(spec: APISpec) -> None:
                 "responses": {
                     "200": {"description": "user", **json_body("UserOut")},
                     "404": ERR,
+                    **COMMON,
+                },
+            },
+            "patch": {
+                **SECURED,
+                "summary": "Change a user: reconnect its mailbox with a new Aurinko token",
+                "description": "A new `aurinkoAccessToken` replaces the stored one, clears "
+                "`needs_reauth` and queues a run of each service, which resumes from its saved "
+                "cursors: nothing is synced again, nothing missed while the token was dead.",
+                "requestBody": json_body("UserPatch"),
+                "responses": {
+                    "200": {"description": "updated", **json_body("UserOut")},
+                    "404": ERR,
+                    "503": ERR,
                     **COMMON,
                 },
             },
