@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from brightsync.clients.http import FinalError, NotFoundError, TransientError
+from brightsync.db import session_scope
+from brightsync.models import SyncState, utcnow
+from brightsync.sync import links, scheduler
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -175,3 +180,16 @@ class MemoryAdapter:
         s.remove(record_id)
         s.writes += 1
         self._after(fault)
+
+
+def take_lease(state_id: int) -> links.Lease:
+    """The run lease of `state_id`, taken over as a successor takes a dead run's."""
+    with session_scope() as s:
+        s.execute(
+            update(SyncState)
+            .where(SyncState.id == state_id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+    token = scheduler.try_start(state_id)
+    assert token is not None
+    return links.Lease(state_id, token)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import timedelta
 
 import hypothesis.strategies as st
 import pytest
@@ -24,16 +23,16 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from brightsync.clients.http import TransientError
 from brightsync.db import session_scope
-from brightsync.models import ObjectLink, SyncState, utcnow
+from brightsync.models import ObjectLink
 from brightsync.sync import engine, leases, links, scheduler
 from brightsync.sync.adapter import CRM, MAILBOX, Side
 from brightsync.sync.status import Settings
 from tests.factories import make_org, make_user
-from tests.sync.memory import COARSE, Crash, MemoryAdapter
+from tests.sync.memory import COARSE, Crash, MemoryAdapter, take_lease
 
 TITLES = ["call", "email", "visit", "quote", "demo", "invoice"]
 NOTES = ["", "n1", "n2"]
@@ -63,7 +62,7 @@ class TwoWaySync(RuleBasedStateMachine):
         self.user_id = make_user(self.org_id, f"u{uuid.uuid4().hex[:12]}")
         with session_scope() as s:
             self.state_id = scheduler.ensure_state(s, self.user_id, "memory").id
-        self.lease = self._take_lease()
+        self.lease = take_lease(self.state_id)
         self.adapter = MemoryAdapter()
         self.settings = Settings(conflict=policy, guard_minimum=GUARD_MINIMUM)  # type: ignore[arg-type]
         self.scope = links.Scope(self.org_id, self.user_id, "memory")
@@ -74,17 +73,6 @@ class TwoWaySync(RuleBasedStateMachine):
         self.related: set[str] = set()  # CRM records made with a value only the CRM holds
         self.created: set[tuple[Side, str, str]] = set()  # (side, title, notes) made by people
         self.modified: set[tuple[Side, str]] = set()  # records whose content people changed
-
-    def _take_lease(self) -> links.Lease:
-        with session_scope() as s:
-            s.execute(
-                update(SyncState)
-                .where(SyncState.id == self.state_id)
-                .values(lease_until=utcnow() - timedelta(seconds=1))
-            )
-        token = scheduler.try_start(self.state_id)
-        assert token is not None
-        return links.Lease(self.state_id, token)
 
     def _links(self) -> list[ObjectLink]:
         with session_scope() as s:
@@ -165,7 +153,7 @@ class TwoWaySync(RuleBasedStateMachine):
             # The worker died mid-run. Its successor takes the lease; the dead run's writes
             # are fenced off from then on.
             old = self.lease
-            self.lease = self._take_lease()
+            self.lease = take_lease(self.state_id)
             with pytest.raises(leases.LeaseLost):
                 links.store_cursors(old, {MAILBOX: None, CRM: None})
         finally:

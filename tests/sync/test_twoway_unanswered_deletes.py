@@ -9,19 +9,18 @@ deleted too and the link becomes a tombstone, never a "synced" link to a missing
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from brightsync.clients.http import TransientError
 from brightsync.db import session_scope
-from brightsync.models import ObjectLink, SyncState, utcnow
+from brightsync.models import ObjectLink
 from brightsync.sync import engine, leases, links, scheduler
 from brightsync.sync.adapter import CRM, MAILBOX
 from brightsync.sync.status import Settings
 from tests.factories import make_org, make_user
-from tests.sync.memory import Crash, MemoryAdapter
+from tests.sync.memory import Crash, MemoryAdapter, take_lease
 
 IDENTITY = ("title", "notes")
 
@@ -34,21 +33,10 @@ class Run:
         self.user_id = make_user(self.org_id, f"u{uuid.uuid4().hex[:12]}")
         with session_scope() as s:
             self.state_id = scheduler.ensure_state(s, self.user_id, "memory").id
-        self.lease = self._take_lease()
+        self.lease = take_lease(self.state_id)
         self.adapter = MemoryAdapter()
         self.settings = Settings(conflict=policy, guard_minimum=4)  # type: ignore[arg-type]
         self.scope = links.Scope(self.org_id, self.user_id, "memory")
-
-    def _take_lease(self) -> links.Lease:
-        with session_scope() as s:
-            s.execute(
-                update(SyncState)
-                .where(SyncState.id == self.state_id)
-                .values(lease_until=utcnow() - timedelta(seconds=1))
-            )
-        token = scheduler.try_start(self.state_id)
-        assert token is not None
-        return links.Lease(self.state_id, token)
 
     def sync(self, *faults: str) -> None:
         """One run with these write faults; a crash hands the lease to a successor."""
@@ -58,7 +46,7 @@ class Run:
         except TransientError:
             pass
         except Crash:
-            old, self.lease = self.lease, self._take_lease()
+            old, self.lease = self.lease, take_lease(self.state_id)
             with pytest.raises(leases.LeaseLost):
                 links.store_cursors(old, {MAILBOX: None, CRM: None})
         finally:
