@@ -9,6 +9,12 @@ of the meeting claim that created it, else to its first attendee who is a CRM us
 colleague, not each of them, gets it in their calendar). Its cursor is the `since` value,
 trailing the read and never moving back (sync/cursors.py).
 
+A CRM that stores one child event per attendee (`parentId`) is read as one meeting per
+family, the parent (calendar/children.py): children are folded into it and never synced on
+their own, and writes go to the parent. A CRM with several calendars per user (capability
+`calendars`) gets each user's meetings in the calendar `calendar.crmCalendar` chooses, and
+events in the user's other calendars are not theirs (calendar/crm_calendars.py).
+
 Only the organizer edits a shared meeting: changes from the CRM to a meeting this user does
 not organise are not written to their calendar (their copy changes only by their answer), and
 an occurrence is not written back individually; both are left as they are (see `update`).
@@ -16,17 +22,19 @@ an occurrence is not written back individually; both are left as they are (see `
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from brightsync.calendar import claims
+from brightsync.calendar import children, claims
 from brightsync.calendar.context import CalendarContext
+from brightsync.calendar.crm_calendars import CalendarScope
 from brightsync.calendar.mailbox import CALENDAR, OCCURRENCE, MailboxCalendar, mailbox_record
 from brightsync.calendar.mapping import crm_fields, crm_payload, mailbox_payload, when_of
 from brightsync.calendar.meetings import meeting_key, organizer_of
 from brightsync.calendar.times import crm_when
-from brightsync.clients.http import NotFoundError
+from brightsync.clients.http import AuthError, FinalError, NotFoundError
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
 from brightsync.models import utcnow
@@ -34,6 +42,8 @@ from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side, find_
 from brightsync.sync.creates import create_once
 from brightsync.sync.cursors import next_since, now
 from brightsync.times import parse_instant
+
+log = logging.getLogger(__name__)
 
 
 class CalendarAdapter:
@@ -47,6 +57,8 @@ class CalendarAdapter:
         self.window = ctx.policy.window(self.now)
         self.me = (ctx.user_email or "").strip().lower()
         self._users: dict[str, str | None] = {}
+        self._parents: dict[str, str] = {}  # child event id -> its parent's, as read
+        self._scope: CalendarScope | None = None
         self.mailbox = MailboxCalendar(ctx, self.window, self.me)
 
     # --- reading ------------------------------------------------------------------------------
@@ -57,7 +69,7 @@ class CalendarAdapter:
     def get(self, side: Side, record_id: str) -> Record | None:
         if side == CRM:
             try:
-                return self._crm_record(self.ctx.crm.get_event(record_id))
+                return self._crm_record(self._crm_meeting(self.ctx.crm.get_event(record_id)))
             except NotFoundError:
                 return None
         event = self.mailbox.event(record_id)
@@ -78,6 +90,8 @@ class CalendarAdapter:
                 pass
         start = when_of(fields).start_instant()
         for event in self.ctx.crm.events_in_window(start, start + timedelta(seconds=1)):
+            if children.parent_id(event) is not None:
+                continue  # an attendee's copy of a meeting, never the meeting
             mapped = crm_fields(event)
             if mapped and all(mapped.get(k) == fields.get(k) for k in ("subject", "start")):
                 return event
@@ -110,6 +124,7 @@ class CalendarAdapter:
         self, side: Side, record_id: str, patch: Mapping[str, Any], version: str | None
     ) -> Record:
         if side == CRM:
+            record_id = self._parents.get(record_id, record_id)
             body = self._crm_body(patch)
             updated = self.ctx.crm.update_event(record_id, body)
             return self._crm_record({**updated, "id": updated.get("id") or record_id})
@@ -131,6 +146,7 @@ class CalendarAdapter:
 
     def delete(self, side: Side, record_id: str, version: str | None) -> None:
         if side == CRM:
+            record_id = self._parents.get(record_id, record_id)
             self.ctx.crm.delete_event(record_id)
             with session_scope() as s:
                 claims.forget_crm_event(s, self.ctx.org_id, record_id)
@@ -157,11 +173,12 @@ class CalendarAdapter:
         # (re-reads are echo-free), never missed; and it never moves back.
         next_cursor = next_since(cursor, now())
         if cursor is None:
-            events = list(crm.events_in_window(*self.window))
+            events = self._meetings(list(crm.events_in_window(*self.window)), partial=False)
             gone: list[str] = []
         else:
-            events = list(crm.events_since(cursor))
+            events = self._meetings(list(crm.events_since(cursor)), partial=True)
             gone = [str(e["id"]) for e in crm.deleted_events_since(cursor) if e.get("id")]
+            gone = [g for g in gone if g not in self._parents]
         owners = claims.crm_owners(self.ctx.org_id, [str(e.get("id")) for e in events] + gone)
         lo, hi = self.window
         records = []
@@ -176,9 +193,64 @@ class CalendarAdapter:
         deleted = [g for g in gone if owners.get(g) in (None, self.ctx.user_id)]
         return ChangeSet(tuple(records), tuple(deleted), next_cursor)
 
+    def _meetings(self, events: list[dict[str, Any]], *, partial: bool) -> list[dict[str, Any]]:
+        """The events read, as meetings: children folded into their parents. A delta holds
+        families in part, so each family with a child in it is read again whole first."""
+        if partial:
+            for parent in children.families_to_complete(events):
+                events += self._family(parent)
+        folded = children.fold(events)
+        self._parents.update(folded.children)
+        return folded.meetings
+
+    def _family(self, parent_id: str) -> list[dict[str, Any]]:
+        """A parent event and its children now (the children: the events at its start)."""
+        try:
+            parent = self.ctx.crm.get_event(parent_id)
+        except NotFoundError:
+            return []
+        when = crm_when(parent)
+        if when is None:
+            return [parent]
+        start = when.start_instant()
+        at_start = self.ctx.crm.events_in_window(start, start + timedelta(seconds=1))
+        return [parent, *(e for e in at_start if children.parent_id(e) == parent_id)]
+
+    def _crm_meeting(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event loaded by id, as its meeting: a child's parent, with the child folded in."""
+        parent_id = children.parent_id(event)
+        if parent_id is None:
+            return event
+        self._parents[str(event.get("id"))] = parent_id
+        return children.fold_family(self.ctx.crm.get_event(parent_id), [event])
+
+    def _calendars(self) -> CalendarScope:
+        """This user's CRM calendars (once per run; none without the `calendars` capability
+        or a CRM user id)."""
+        if self._scope is None:
+            self._scope = CalendarScope()
+            user = self.ctx.crm_user_id
+            if user and self.ctx.crm.supports("calendars"):
+                try:
+                    listed = self.ctx.crm.calendars(str(user))
+                except AuthError:
+                    raise
+                except FinalError as exc:  # offered but refused: as without calendars
+                    log.warning("CRM calendars of user %s: %s", user, exc)
+                    listed = []
+                self._scope = CalendarScope.of(listed, self.ctx.crm_calendar)
+                if not self._scope.found:
+                    self.ctx.count("crm_calendar_missing")
+        return self._scope
+
     def _mine(self, event: Mapping[str, Any], owner: int | None) -> bool:
+        in_chosen = self._calendars().says(event)
+        if in_chosen is False:
+            return False  # in another of this user's calendars: not synced as theirs
         if owner is not None:
             return owner == self.ctx.user_id
+        if in_chosen:
+            return True
         for att in event.get("attendees") or []:
             if isinstance(att, Mapping) and att.get("userId") not in (None, ""):
                 return self.ctx.crm_user_id is not None and str(att["userId"]) == str(
@@ -236,6 +308,9 @@ class CalendarAdapter:
         meeting = fields.get("meeting")
         content = {k: v for k, v in fields.items() if k != "meeting"}
         body = self._crm_body(content)
+        calendar = self._calendars().chosen
+        if calendar is not None:
+            body["calendarId"] = calendar
 
         def send(idempotency_key: str) -> dict[str, Any]:
             return self.ctx.crm.create_event(body, idempotency_key=idempotency_key)

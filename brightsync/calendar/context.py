@@ -24,6 +24,11 @@ class CalendarContext(CrmContext):
     def notify_attendees(self) -> bool:
         return bool(self.settings.get("calendar", {}).get("notifyAttendees", False))
 
+    @property
+    def crm_calendar(self) -> str:
+        """Which CRM calendar a user's meetings go to ("primary", an id or a name)."""
+        return str(self.settings.get("calendar", {}).get("crmCalendar") or "primary")
+
 
 def load_context(user_id: int) -> CalendarContext:
     return load_crm_context(user_id, CalendarContext)

@@ -58,6 +58,7 @@ class Capabilities:
     event_create: bool = False
     event_update: bool = False
     event_delete: bool = False
+    calendars: bool = False  # GET /calendars: several calendars per user
     tasks_since: bool = False
     deleted_tasks: bool = False
     task_get: bool = False
@@ -162,6 +163,7 @@ class CapabilityDiscovery:
             ),
             "events_since": get_ok("events", since=instant(future), limit=1),
             "deleted_events": get_ok("deletedEvents", since=instant(future), limit=1),
+            "calendars": get_ok("calendars", ownerId=probe_id),
             "tasks_since": get_ok("tasks", since=instant(future), limit=1),
             "deleted_tasks": get_ok("deletedTasks", since=instant(future), limit=1),
         }

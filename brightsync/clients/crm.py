@@ -327,6 +327,11 @@ class CrmClient(CrmHttp):
     def delete_event(self, event_id: str) -> bool:
         return self._delete("events", event_id)
 
+    def calendars(self, owner_id: str | None = None) -> list[dict[str, Any]]:
+        """The calendars of a CRM user (every calendar without `owner_id`); optional."""
+        found = self._list(f"{API}/calendars", {"ownerId": owner_id} if owner_id else {})
+        return [c for c in found if isinstance(c, dict) and c.get("id") not in (None, "")]
+
     # ------------------------------------------------------------------ tasks
 
     def tasks_since(self, since: datetime | str | None = None) -> Iterator[dict[str, Any]]:

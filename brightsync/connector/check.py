@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import requests
 
-from brightsync.connector.checks import auth, contacts, directory, emails, idempotency, records
+from brightsync.connector.checks import (
+    auth,
+    calendars,
+    contacts,
+    directory,
+    emails,
+    idempotency,
+    records,
+)
 from brightsync.connector.checks.run import CheckRun
 from brightsync.connector.checks.two_way import event_payload, task_payload, two_way
 from brightsync.connector.probe import Probe, record_path
@@ -66,6 +74,7 @@ def run_all(run: CheckRun) -> CheckReport:
     run.record("opportunities.lookup", lambda: directory.opportunities_lookup(run))
     run.record("users.me", lambda: directory.users_me(run))
     run.record("users.lookup", lambda: directory.users_lookup(run, nobody))
+    run.record("calendars.list", lambda: calendars.calendars_list(run))
     run.record(IDEMPOTENCY, lambda: idempotency.idempotency_key(run))
     two_way(run, "events", "event", event_payload(run), {"location": "Room 2"})
     two_way(run, "tasks", "task", task_payload(run), {"priority": "high"})

@@ -74,6 +74,10 @@ PARAMS: dict[str, dict[str, Any]] = {
         "description": "Window end: events starting before it.",
         "schema": {"type": "string", "format": "date-time"},
     },
+    "ownerId": {
+        "description": "A CRM user id: only that user's calendars (every calendar without it).",
+        "schema": {"type": "string"},
+    },
     "limit": {
         "description": "Page size (either paging style).",
         "schema": {"type": "integer", "minimum": 1},
@@ -234,6 +238,14 @@ CONTRACT: tuple[Operation, ...] = (
         returns="deleted",
     ),
     *_crud("events", "calendar event", put=True),
+    Operation(
+        "calendars.list",
+        "get",
+        f"{API}/calendars",
+        "A user's calendars (CRMs with several calendars per user)",
+        params=("ownerId",),
+        returns="list",
+    ),
     Operation(
         "tasks.list",
         "get",

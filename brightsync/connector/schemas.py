@@ -216,7 +216,20 @@ class EventSchema(ContractSchema):
     attendees = fields.List(
         fields.Nested(AttendeeSchema), allow_none=True, metadata=_meta("Participants.")
     )
-    parentId = Id(allow_none=True, metadata=_meta("Parent meeting, for per-attendee copies."))
+    parentId = Id(
+        allow_none=True,
+        metadata=_meta(
+            "Parent meeting, for CRMs that store one child event per attendee: BrightSync reads "
+            "a parent and its children as one meeting and writes to the parent only."
+        ),
+    )
+    calendarId = Id(
+        allow_none=True,
+        metadata=_meta(
+            "The calendar holding the event (CRMs with several calendars per user, see "
+            "GET /calendars); absent or null: its owner's primary calendar."
+        ),
+    )
     relatedTo = fields.Nested(
         RelatedToSchema, allow_none=True, metadata=_meta("Records the meeting is logged against.")
     )
@@ -227,6 +240,25 @@ class EventSchema(ContractSchema):
         start, end = data.get("startTime"), data.get("endTime")
         if start is not None and end is not None and end < start:
             raise ValidationError("endTime is before startTime.", "endTime")
+
+
+class CalendarSchema(ContractSchema):
+    """One of a user's calendars (optional: CRMs with several calendars per user)."""
+
+    id = _id()
+    name = fields.String(required=True, metadata=_meta("Display name, e.g. Sales.", must=True))
+    ownerId = Id(
+        allow_none=True,
+        metadata=_meta("CRM user id of the owner (null: a shared calendar).", must=True),
+    )
+    primary = fields.Boolean(
+        truthy={True},
+        falsy={False},
+        allow_none=True,
+        metadata=_meta(
+            "The owner's default calendar: where an event without `calendarId` goes.", must=True
+        ),
+    )
 
 
 class TaskSchema(ContractSchema):
@@ -294,6 +326,7 @@ SCHEMAS: dict[str, type[Schema]] = {
     "companies": CompanySchema,
     "opportunities": OpportunitySchema,
     "events": EventSchema,
+    "calendars": CalendarSchema,
     "tasks": TaskSchema,
     "users": UserSchema,
 }

@@ -54,6 +54,9 @@ class CalendarSettings(Strict):
     syncInternal = fields.Boolean(load_default=False)  # meetings among colleagues only
     syncPersonal = fields.Boolean(load_default=False)  # events with nobody else invited
     notifyAttendees = fields.Boolean(load_default=False)  # on CRM-made changes
+    # CRMs with several calendars per user (GET /calendars): the one a user's meetings go to,
+    # "primary" or a calendar id or name (calendar/crm_calendars.py).
+    crmCalendar = fields.String(load_default="primary", validate=validate.Length(1, 255))
     pastDays = fields.Integer(load_default=30, strict=True, validate=validate.Range(0, 3650))
     futureDays = fields.Integer(load_default=180, strict=True, validate=validate.Range(0, 3650))
     # Added to email's lists (never instead of them): an attendee on either keeps a meeting out.

@@ -53,6 +53,7 @@ def test_reference_crm_passes_every_check(full_crm):
         "opportunities.lookup",
         "users.me",
         "users.lookup",
+        "calendars.list",
         "events.create",
         "events.get",
         "events.update",
@@ -78,7 +79,7 @@ def test_cli_check_passes_with_exit_zero(full_crm):
     assert result.exit_code == 0, result.output
     assert "PASS  emails.create (required)" in result.output
     assert "Result: PASS" in result.output
-    assert "Summary: 35 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
+    assert "Summary: 36 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
     assert "Recommended:" not in result.output
 
 
@@ -148,7 +149,7 @@ CASES = {
     "no_companies": ({"companies.create": SKIP}, 0),
     "no_opportunities": ({"opportunities.lookup": SKIP}, 0),
     "no_users": ({"users.me": SKIP, "users.lookup": SKIP}, 0),
-    "no_events": ({"events.create": SKIP}, 0),
+    "no_events": ({"events.create": SKIP, "calendars.list": SKIP}, 0),
     "no_tasks": ({"tasks.create": SKIP}, 0),
     "no_options": ({}, 0),  # OPTIONS is not part of the contract
     # A recommendation, never a failure.
@@ -281,3 +282,19 @@ def test_idempotency_key_is_reported_as_a_recommendation(reference_crm):
     assert "made another record" in result.detail
     assert "Recommended: honour the Idempotency-Key header" in text
     assert crm.records("contacts") == []  # both test contacts were deleted again
+
+
+def test_calendars_of_a_crm_with_several_per_user(reference_crm):
+    crm = reference_crm(user_calendars=("Calendar", "Sales"), child_events=True)
+    report = run_check(crm.url, token=TOKEN)
+    assert not_passed(report) == {}, format_report(report)
+    me = crm.records("users")[0]["id"]
+    assert report.result("calendars.list").detail == f"lists the 2 calendars of user {me}"
+    # Two primaries for one user, a calendar without a name: each fails with its reason.
+    crm.seed(calendars=[{"name": "Second", "ownerId": me, "primary": True}])
+    detail = run_check(crm.url, token=TOKEN).result("calendars.list").detail
+    assert f"user {me} has 2 primary calendars" in detail
+    crm.settings(userCalendars=None)
+    crm.app.extensions["brightsync_crm"].store.insert("calendars", {"ownerId": me})
+    detail = run_check(crm.url, token=TOKEN).result("calendars.list").detail
+    assert "name: missing" in detail

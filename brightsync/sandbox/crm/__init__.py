@@ -19,7 +19,8 @@ Test hooks live under `/_control` (no auth): reset, stats per operation and meth
 faults (before the request is handled, or after it: a write that stores the record and then
 answers 502, or never answers in time), bulk seeding, settings (`latencyMs`: every API answer
 held that long, like a real CRM across a network; kept over a reset; `taskStatuses`: a
-task-status picklist, see `picklists`). `breakages` switches
+task-status picklist, see `picklists`; `userCalendars`, `childEvents`: calendar shapes, see
+`calendars`). `breakages` switches
 on deliberate contract violations, so `brightsync connector check` can be shown to catch each
 one (see BREAKAGES).
 
@@ -27,7 +28,8 @@ Modules: `store` (records, lookup index, Idempotency-Keys in SQLite), `state` (o
 settings, store and controls; `crm()` finds them), `wire` (request bodies and parameters,
 answer shapes, pages), `records` (the operations every resource shares, and how a blueprint
 registers an operation), `directory` (contacts, companies, opportunities, users) and
-`activities` (emails, events, tasks) — one blueprint per collection; `gate` (counting,
+`activities` (emails, events, tasks) — one blueprint per collection, `calendars` (the
+calendar list, several calendars per user, child events per attendee); `gate` (counting,
 latency, faults and credentials around every API request), `faults` (statistics, injected
 faults, latency), `control` (the /_control routes), `picklists`, `breakages`, `errors`, `harness`
 (CrmSandbox: the app on a thread) and `cli` (`brightsync sandbox crm`).
@@ -40,7 +42,7 @@ from typing import Any
 from flask import Flask
 
 from brightsync.connector.openapi import connector_openapi
-from brightsync.sandbox.crm import activities, directory, picklists
+from brightsync.sandbox.crm import activities, calendars, directory, picklists
 from brightsync.sandbox.crm.breakages import checked_breakages, removed_operations
 from brightsync.sandbox.crm.control import control
 from brightsync.sandbox.crm.errors import register_error_handlers
@@ -62,6 +64,8 @@ def create_crm_app(
     omit_nulls: bool = False,
     latency_ms: float = 0.0,
     task_statuses: str | tuple[str, ...] | None = None,
+    user_calendars: tuple[str, ...] | list[str] | None = None,
+    child_events: bool = False,
 ) -> Flask:
     """The reference connector as a Flask app.
 
@@ -71,12 +75,15 @@ def create_crm_app(
     no `companyId`), which the contract allows. `latency_ms` holds every API answer that long
     (also `POST /_control/settings {"latencyMs": 50}`), as a real CRM across a network does.
     `task_statuses` ("salesforce", "hubspot" or the words) makes task `status` a picklist:
-    any other value answers 400 (see `picklists`).
+    any other value answers 400 (see `picklists`). `user_calendars` (names, the first the
+    primary) gives every user several calendars; `child_events` stores one child event per
+    attendee (see `calendars`).
     """
     broken = checked_breakages(breakages)
     if paging not in ("token", "offset"):
         raise ValueError("paging is 'token' or 'offset'")
     picklist = picklists.task_statuses(task_statuses)
+    names = calendars.checked_names(list(user_calendars) if user_calendars else None)
     settings = Settings(
         token=token,
         basic=basic,
@@ -84,8 +91,10 @@ def create_crm_app(
         paging=paging,
         omit_nulls=omit_nulls,
         task_statuses=picklist,
+        user_calendars=names,
+        child_events=child_events,
     )
-    control_state = Control(latency_ms, picklist)
+    control_state = Control(latency_ms, picklist, user_calendars=names, child_events=child_events)
     connector = Crm(settings=settings, store=Store(db_path), control=control_state)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -94,7 +103,7 @@ def create_crm_app(
         connector.reset()
 
     removed = removed_operations(broken)
-    for blueprint in (*activities.BLUEPRINTS, *directory.BLUEPRINTS):
+    for blueprint in (*activities.BLUEPRINTS, calendars.calendars, *directory.BLUEPRINTS):
         app.register_blueprint(blueprint, removed=removed)
     app.add_url_rule("/openapi.json", "openapi", openapi)
     register_gate(app)

@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from brightsync.sandbox.crm.calendars import event_write
 from brightsync.sandbox.crm.errors import BadRequest
-from brightsync.sandbox.crm.records import operation, shared_operations
+from brightsync.sandbox.crm.records import SHARED, operation, shared_operations
 from brightsync.sandbox.crm.state import broken, crm
 from brightsync.sandbox.crm.wire import inclusive, instant_param, page, since_param
 
@@ -19,7 +20,9 @@ events = Blueprint("events", __name__)
 tasks = Blueprint("tasks", __name__)
 
 shared_operations(emails, "get", "create", "update", "replace")
-shared_operations(events, "get", "create", "update", "replace", "delete", "deleted")
+shared_operations(events, "get", "deleted")
+for _action in ("create", "update", "replace", "delete"):  # in the calendar shapes in force
+    operation(events, _action)(event_write(_action, SHARED[_action]("events")))
 shared_operations(tasks, "get", "create", "update", "delete", "deleted", "list")
 
 

@@ -61,7 +61,7 @@ REMOVES: dict[str, set[str]] = {
     "no_companies": {op for op in OPERATIONS if op.startswith("companies.")},
     "no_opportunities": {"opportunities.lookup"},
     "no_users": {"users.me", "users.lookup"},
-    "no_events": {op for op in OPERATIONS if op.startswith("events.")},
+    "no_events": {op for op in OPERATIONS if op.startswith(("events.", "calendars."))},
     "no_tasks": {op for op in OPERATIONS if op.startswith("tasks.")},
 }
 

@@ -34,6 +34,13 @@ from brightsync.sandbox.server import MAX_LATENCY_MS
     help="task status accepts only this CRM's picklist words (400 otherwise)",
 )
 @click.option(
+    "--user-calendars",
+    default=None,
+    metavar="NAME,NAME",
+    help="every user has these calendars (the first is the primary): GET /calendars",
+)
+@click.option("--child-events", is_flag=True, help="store one child event per attendee")
+@click.option(
     "--break",
     "breakages",
     multiple=True,
@@ -50,6 +57,8 @@ def crm_command(
     omit_nulls: bool,
     latency_ms: float,
     task_statuses: str | None,
+    user_calendars: str | None,
+    child_events: bool,
     breakages: tuple[str, ...],
 ) -> None:
     """Run the reference CRM connector (mount on `brightsync sandbox`)."""
@@ -65,6 +74,8 @@ def crm_command(
         omit_nulls=omit_nulls,
         latency_ms=latency_ms,
         task_statuses=task_statuses,
+        user_calendars=[n for n in (user_calendars or "").split(",") if n.strip()] or None,
+        child_events=child_events,
     )
     click.echo(f"reference CRM on http://{host}:{port}  (token {token!r}; contract /openapi.json)")
     run_simple(host, port, app, threaded=True)

@@ -1,6 +1,6 @@
 """`/_control`: the reference CRM's test hooks (no auth, not counted) — reset, statistics,
-injected faults, settings (latency, a task-status picklist), bulk seeding and a look at
-everything stored."""
+injected faults, settings (latency, a task-status picklist, calendar shapes), bulk seeding
+and a look at everything stored."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from brightsync.connector.schemas import SCHEMAS
-from brightsync.sandbox.crm import picklists
+from brightsync.sandbox.crm import calendars, picklists
 from brightsync.sandbox.crm.errors import BadRequest, NotFound
 from brightsync.sandbox.crm.faults import MAX_FAULT_DELAY, Fault
 from brightsync.sandbox.crm.state import crm
@@ -28,6 +28,8 @@ def reset() -> Any:
     with connector.control.lock:
         connector.control.faults.clear()
         connector.control.task_statuses = connector.settings.task_statuses
+        connector.control.user_calendars = connector.settings.user_calendars
+        connector.control.child_events = connector.settings.child_events
     return {"ok": True}
 
 
@@ -74,15 +76,16 @@ def faults() -> Any:
 def settings() -> Any:
     """`{"latencyMs": 50}`: every API answer waits that long from now on. `{"taskStatuses":
     "salesforce" | [...] | null}`: task `status` accepts only those words until the next reset
-    (see `picklists`)."""
+    (see `picklists`). `{"userCalendars": ["Calendar", "Sales"] | null, "childEvents": true}`:
+    calendar shapes until the next reset (see `calendars`)."""
     state = crm().control
     if request.method == "POST":
         spec = body()
-        unknown = set(spec) - {"latencyMs", "taskStatuses"}
+        known = ["childEvents", "latencyMs", "taskStatuses", "userCalendars"]
+        unknown = set(spec) - set(known)
         if unknown:
-            raise BadRequest(
-                f"unknown settings {sorted(unknown)}; known: ['latencyMs', 'taskStatuses']"
-            )
+            raise BadRequest(f"unknown settings {sorted(unknown)}; known: {known}")
+        _calendar_settings(spec)
         if "taskStatuses" in spec:
             try:
                 picklist = picklists.task_statuses(spec["taskStatuses"])
@@ -104,7 +107,25 @@ def settings() -> Any:
         return {
             "latencyMs": state.latency_ms,
             "taskStatuses": list(picklist) if picklist is not None else None,
+            "userCalendars": list(state.user_calendars or []) or None,
+            "childEvents": state.child_events,
         }
+
+
+def _calendar_settings(spec: dict[str, Any]) -> None:
+    """`userCalendars` and `childEvents` of a settings request (400 when malformed)."""
+    state = crm().control
+    if "childEvents" in spec and not isinstance(spec["childEvents"], bool):
+        raise BadRequest("childEvents is true or false")
+    try:
+        names = calendars.checked_names(spec.get("userCalendars"))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    with state.lock:
+        if "userCalendars" in spec:
+            state.user_calendars = names
+        if "childEvents" in spec:
+            state.child_events = spec["childEvents"]
 
 
 @control.post("/seed")

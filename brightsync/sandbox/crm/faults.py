@@ -55,11 +55,19 @@ class Control:
     """Stats, faults and settings shared by the request handlers of one app."""
 
     def __init__(
-        self, latency_ms: float = 0.0, task_statuses: tuple[str, ...] | None = None
+        self,
+        latency_ms: float = 0.0,
+        task_statuses: tuple[str, ...] | None = None,
+        *,
+        user_calendars: tuple[str, ...] | None = None,
+        child_events: bool = False,
     ) -> None:
         self.lock = threading.Lock()
         self.latency_ms = checked_latency(latency_ms)
         self.task_statuses = task_statuses  # the picklist in force (None: any status)
+        # The calendar shapes in force (see calendars.py): each user's calendars, children.
+        self.user_calendars = user_calendars
+        self.child_events = child_events
         self.total = 0
         self.by_operation: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()

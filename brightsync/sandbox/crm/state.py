@@ -34,6 +34,8 @@ class Settings:
     paging: str  # "token" or "offset"
     omit_nulls: bool
     task_statuses: tuple[str, ...] | None = None  # a task-status picklist (see picklists)
+    user_calendars: tuple[str, ...] | None = None  # several calendars per user (calendars)
+    child_events: bool = False  # one child event per attendee (calendars)
 
 
 @dataclass

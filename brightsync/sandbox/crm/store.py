@@ -25,6 +25,7 @@ ID_PREFIX = {
     "opportunities": "op",
     "emails": "em",
     "events": "ev",
+    "calendars": "ca",
     "tasks": "tk",
     "users": "us",
 }

@@ -23,6 +23,7 @@ NOUN = {
     "opportunities": "opportunity",
     "emails": "email",
     "events": "event",
+    "calendars": "calendar",
     "tasks": "task",
     "users": "user",
 }
