@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from brightsync.calendar.mapping import (
@@ -191,9 +191,12 @@ def test_mapping_round_trips_through_the_crm_and_the_attendee_statuses_follow():
     st.integers(0, 48 * 60),
     st.sampled_from(ZONES),
 )
+@example(datetime(2010, 3, 14, 2, 30), 60, "America/New_York")  # inside a DST gap
 def test_time_zones_are_kept_exactly_through_both_sides(local, minutes, zone):
     tz = ZoneInfo(zone)
-    start = local.replace(second=0, microsecond=0, tzinfo=tz)
+    # Through UTC and back: a wall time in a DST gap (02:30 on a spring-forward day) does
+    # not exist, and no calendar sends one.
+    start = local.replace(second=0, microsecond=0, tzinfo=tz).astimezone(UTC).astimezone(tz)
     end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(tz)
     event = meeting(
         start={"dateTime": start.isoformat(), "timezone": zone},
