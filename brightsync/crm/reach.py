@@ -355,3 +355,30 @@ def reach_lines(table: tuple[DomainReach, ...], indent: str = "  ") -> list[str]
         if row.unknown:
             lines.append(f"{pad}- not asked yet: " + ", ".join(row.unknown))
     return lines
+
+
+NOTHING_KNOWN = (
+    "Nothing is known yet about what the connector offers: BrightSync finds out as the "
+    "syncs run (this page never asks the connector). Run `brightsync connector check` to "
+    "see it now."
+)
+
+
+def remembered_reach(
+    remembered: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any] | None,
+    learned_at: str | None,
+) -> dict[str, Any]:
+    """The table from what discovery remembered for an org and the org's own overrides
+    (the org status and the dashboard): `known` false, and every domain not known yet, until
+    a run has found something out."""
+    caps = {k: bool(v) for k, v in (remembered or {}).items() if isinstance(v, bool)}
+    pinned = {k: bool(v) for k, v in (overrides or {}).items() if isinstance(v, bool)}
+    caps.update(pinned)
+    return {
+        "known": bool(caps),
+        "learnedAt": learned_at if remembered else None,
+        "overrides": sorted(pinned),
+        "message": None if caps else NOTHING_KNOWN,
+        "domains": [row.as_dict() for row in connector_reach(caps)],
+    }
