@@ -8,6 +8,11 @@ tried); only the required capabilities (POST /emails, contacts lookup) decide th
 
 Records without a delete operation (emails, companies) stay behind; the report lists them.
 
+The report ends with what the connector gets you per domain (email, calendar, contacts,
+tasks): works fully, works with limits (each named) or cannot run (and why), from the checks'
+verdicts and, for what no check showed, the product's own capability discovery
+(`connector.offered`).
+
 It also reports whether creates honour the recommended `Idempotency-Key` header (a repeated
 create with the same key answers the original record): a recommendation, never a failure.
 """
@@ -27,8 +32,10 @@ from brightsync.connector.checks import (
 )
 from brightsync.connector.checks.run import CheckRun
 from brightsync.connector.checks.two_way import event_payload, task_payload, two_way
+from brightsync.connector.offered import discovered, from_verdicts
 from brightsync.connector.probe import Probe, record_path
 from brightsync.connector.report import IDEMPOTENCY, PASS, CheckReport
+from brightsync.crm.reach import connector_reach
 
 
 def run_check(
@@ -44,7 +51,11 @@ def run_check(
     given = {"token": token or "", "username": username, "password": password}
     credentials = {k: v for k, v in given.items() if v is not None}
     run = CheckRun(Probe(base_url, credentials, timeout, session))
-    return run_all(run)
+    report = run_all(run)
+    known, report.broken = from_verdicts(report)
+    offered = discovered(base_url, credentials, known, timeout=timeout, session=session)
+    report.reach = connector_reach(offered)
+    return report
 
 
 def run_all(run: CheckRun) -> CheckReport:

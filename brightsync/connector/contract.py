@@ -3,8 +3,8 @@
 `CONTRACT` lists every operation with its method, path, parameters and answer; the OpenAPI
 document (`brightsync.connector.openapi`), the reference CRM's operation names (its
 `/_control/stats` keys) and the names of the conformance checks all come from it. Only
-creating an email and looking up contacts are required; BrightSync discovers the rest and
-degrades gracefully.
+creating an email and looking up contacts are required; BrightSync discovers the rest, and
+`brightsync.crm.reach` says what each domain does without each.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The CRM connector contract as an OpenAPI 3.1 document, generated from the operation table
 (`brightsync.connector.contract`) and the schemas. Each operation carries
 `x-brightsync-required` (only creating an email and looking up contacts are required;
-BrightSync discovers the rest and degrades gracefully).
+BrightSync discovers the rest; docs/connector.md says what each domain does without each).
 
 The committed copy lives in docs/connector-openapi.json; regenerate it with
 `python -m brightsync.connector.openapi` (a test fails when it is stale).
@@ -34,8 +34,9 @@ The REST API a business system (CRM, ATS, project tool) implements so BrightSync
 mailboxes with it. Paths are relative to the tenant's base URL.
 
 * Only `emails.create` and `contacts.lookup` are required (`x-brightsync-required: true`);
-  BrightSync discovers the other operations (404/405/501 = not offered) and degrades
-  gracefully.
+  BrightSync discovers the other operations (404/405/501 = not offered). Each domain
+  (email, calendar, contacts, tasks) needs a few of them to run and names a limit for each
+  other one it lacks; `brightsync connector check` prints that table for a connector.
 * Authentication: OAuth2 bearer token or HTTP Basic with an API token; anything else is
   answered 401.
 * Timestamps are ISO 8601 with an offset. `since` is inclusive: the same record may come back

@@ -1,11 +1,14 @@
 """The conformance check's verdicts and report: PASS / FAIL / SKIP per capability, as text or
-JSON. Only the required capabilities decide the exit code."""
+JSON, ending with what the connector gets you per domain (`crm.reach`). Only the required
+capabilities decide the exit code."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from brightsync.crm.reach import DomainReach, reach_lines
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 # The contract requires POST /emails and the contacts lookup (which must ignore case).
@@ -36,6 +39,10 @@ class CheckReport:
     run: str
     results: list[CheckResult] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    # What each domain gets from this connector, and the checks that failed (their
+    # capabilities count as not offered there).
+    reach: tuple[DomainReach, ...] = ()
+    broken: list[str] = field(default_factory=list)
 
     def result(self, name: str) -> CheckResult:
         for r in self.results:
@@ -62,6 +69,8 @@ class CheckReport:
             "ok": self.ok,
             "results": [asdict(r) for r in self.results],
             "leftovers": self.leftovers,
+            "reach": [row.as_dict() for row in self.reach],
+            "reachCountsAsMissing": self.broken,
         }
 
 
@@ -98,6 +107,14 @@ def format_report(report: CheckReport) -> str:
         lines.append(
             "Test records left in the CRM (no delete operation): " + ", ".join(report.leftovers)
         )
+    if report.reach:
+        lines += ["", "What this connector gets you:", *reach_lines(report.reach)]
+        if report.broken:
+            lines.append(
+                "  (counted as not offered because their check failed: "
+                + ", ".join(report.broken)
+                + ")"
+            )
     return "\n".join(lines) + "\n"
 
 

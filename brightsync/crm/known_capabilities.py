@@ -4,6 +4,7 @@ the org's overrides. The probing itself is `brightsync.clients.capabilities`'s."
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from brightsync.clients.crm import CrmClient
 from brightsync.db import session_scope
@@ -18,8 +19,13 @@ def known_capabilities(org: Organisation) -> dict[str, bool]:
     at = org.crm_capabilities_at
     if org.crm_capabilities and at is not None and utcnow() - at < CAPABILITIES_FRESH_FOR:
         known.update(org.crm_capabilities)
-    known.update(((org.settings or {}).get("crm") or {}).get("capabilities") or {})
+    known.update(capability_overrides(org))
     return known
+
+
+def capability_overrides(org: Organisation) -> dict[str, Any]:
+    """The capabilities the org pinned in its settings (`crm.capabilities`)."""
+    return dict(((org.settings or {}).get("crm") or {}).get("capabilities") or {})
 
 
 def remember_capabilities(org_id: int, crm: CrmClient) -> None:

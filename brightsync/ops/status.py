@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from brightsync.crm.known_capabilities import capability_overrides
+from brightsync.crm.reach import remembered_reach
 from brightsync.models import (
     EmailClaim,
     Organisation,
@@ -278,6 +280,11 @@ def org_summary(
         "heldDeletions": shown.pop("heldDeletions", None),
         "possibleDuplicates": shown.pop("possibleDuplicates", None),
         "panels": shown,
+        # What the connector gets each domain, from what discovery remembered (never asked
+        # from here: a status request sends nothing to the CRM).
+        "connector": remembered_reach(
+            org.crm_capabilities, capability_overrides(org), iso(org.crm_capabilities_at)
+        ),
     }
 
 

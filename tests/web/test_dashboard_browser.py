@@ -99,6 +99,8 @@ def test_operator_logs_in_opens_a_user_and_syncs_now(clean_stack, tmp_path):
             expect(page.locator("#users")).to_contain_text("alice@acme.com")
             expect(page.locator("#decisions")).to_contain_text("Renewal quote")
             expect(page.locator("#cache")).to_contain_text("1")
+            # What the connector gets each domain, from what the run found out.
+            expect(page.locator('#reach tr[data-domain="email"]')).to_contain_text("email")
             page.screenshot(path=str(shots / "dashboard-organisation.png"), full_page=True)
 
             page.click("#decisions >> tr:has-text('Renewal quote') >> text=why?")

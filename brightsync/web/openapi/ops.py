@@ -19,6 +19,29 @@ class Panel(Schema):
     items = fields.List(fields.Dict())
 
 
+class DomainReachOut(Schema):
+    domain = fields.String(metadata={"description": "email, calendar, contacts or tasks"})
+    verdict = fields.String(metadata={"description": "full | limited | cannot | unknown"})
+    label = fields.String(
+        metadata={"description": "works fully, works with limits, cannot run, not known yet"}
+    )
+    limits = fields.List(fields.String(), metadata={"description": "each limit, in words"})
+    reasons = fields.List(fields.String(), metadata={"description": "why it cannot run"})
+    notKnownYet = fields.List(
+        fields.String(), metadata={"description": "endpoints discovery has not asked about"}
+    )
+
+
+class ConnectorReachOut(Schema):
+    known = fields.Boolean(metadata={"description": "false until a sync has found out anything"})
+    learnedAt = fields.String(allow_none=True)
+    overrides = fields.List(
+        fields.String(), metadata={"description": "capabilities pinned in the org's settings"}
+    )
+    message = fields.String(allow_none=True)
+    domains = fields.List(fields.Nested(DomainReachOut))
+
+
 class OrgStatusOut(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -38,6 +61,13 @@ class OrgStatusOut(Schema):
         metadata={"description": "open possible duplicate contacts (GET .../duplicates)"},
     )
     panels = fields.Dict(keys=fields.String(), values=fields.Nested(Panel))
+    connector = fields.Nested(
+        ConnectorReachOut,
+        metadata={
+            "description": "what the connector gets each domain, from what discovery "
+            "remembered (the status never asks the connector)"
+        },
+    )
 
 
 class ActionOut(Schema):
