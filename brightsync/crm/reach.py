@@ -63,6 +63,7 @@ ENDPOINTS: dict[str, str] = {
     "events_window": "GET /events?startAt=&endAt=",
     "events_since": "GET /events?since=",
     "deleted_events": "GET /deletedEvents?since=",
+    "calendars": "GET /calendars?ownerId=",
     "events_show_deleted": "GET /events?since=&showDeleted=true",
     "event_get": "GET /events/{id}",
     "event_create": "POST /events",
