@@ -25,6 +25,7 @@ NOUN = {
     "events": "event",
     "tasks": "task",
     "users": "user",
+    "leads": "lead",
 }
 
 
