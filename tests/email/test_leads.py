@@ -24,9 +24,9 @@ LENA = {
 }
 
 
-def _org(stack, crm_url: str) -> int:
-    """An organisation that would create a contact for anyone who writes (contactCreation
-    all), so a lead not becoming one is the leads rule at work."""
+def _org(stack, crm_url: str, creation: str = "all") -> int:
+    """An organisation that (by default) would create a contact for anyone who writes
+    (contactCreation all), so a lead not becoming one is the leads rule at work."""
     r = stack.admin(
         "POST",
         "/api/v1/orgs",
@@ -34,7 +34,7 @@ def _org(stack, crm_url: str) -> int:
             "name": "Acme",
             "domains": ["acme.com"],
             "crm": {"baseUrl": crm_url, "authType": "bearer", "token": CRM_TOKEN},
-            "settings": {"email": {"contactCreation": "all"}},
+            "settings": {"email": {"contactCreation": creation}},
         },
     )
     assert r.status_code == 201, r.text
@@ -108,3 +108,20 @@ def test_a_connector_without_leads_works_as_before(clean_stack):
         assert d["relatedTo"]["contacts"] == [contacts[0]["id"]] and "leads" not in d["relatedTo"]
         assert "leads.lookup" not in bare.stats()["byOperation"]
     assert "leads.lookup" not in crm_stats(st)["byOperation"]
+
+
+def test_cached_mail_whose_sender_becomes_a_lead_is_logged_by_the_retry(clean_stack):
+    from brightsync.domains import CACHE_KINDS
+    from brightsync.sync_cache.cache import retry_due
+
+    st = clean_stack
+    org_id = _org(st, st.crm_url, creation="none")
+    make_user(st, org_id, "alice@acme.com")
+    sent = send(st, "lena@leadco.io", ["alice@acme.com"], "Hello")
+    msg_id = sent["internetMessageId"]
+    wait_decided(st, org_id, msg_id, "unmatched")
+    [lead] = st.crm("POST", "/_control/seed", json={"leads": [LENA]}).json()["leads"]
+    assert retry_due(CACHE_KINDS, force=True)["matched"] == 1
+    d = wait_decided(st, org_id, msg_id, "logged")
+    assert d["relatedTo"]["leads"] == [lead["id"]]
+    assert st.admin("GET", f"/api/v1/orgs/{org_id}/unmatched").json()["items"] == []
