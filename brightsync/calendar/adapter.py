@@ -268,7 +268,8 @@ class CalendarAdapter:
         )
 
     def _crm_body(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """CRM body with userId for colleagues, contactId and relatedTo for matched people.
+        """CRM body with userId for colleagues, contactId and relatedTo for matched people
+        (and the leads of people who are no contact yet).
         This user comes first among the attendees: the CRM event is theirs."""
         attendees = list(fields.get("attendees") or [])
         if self.me in attendees:
@@ -282,7 +283,9 @@ class CalendarAdapter:
         related = None
         if "attendees" in fields:
             unique = list({str(c.get("id")): c for c in contacts.values()}.values())
-            related = self.ctx.matcher.relations(unique) if unique else None
+            leads = self.ctx.matcher.match_leads([a for a in external if a not in contacts])
+            if unique or leads:
+                related = self.ctx.matcher.relations(unique, list(leads.values()))
         ordered = {**fields, "attendees": attendees} if "attendees" in fields else fields
         body = crm_payload(ordered, users=users, contacts=contact_ids, related_to=related)
         if "attendees" in body:  # crm_payload keeps the given order

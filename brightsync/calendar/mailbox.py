@@ -5,9 +5,9 @@ expanded into their occurrences in the window (calendar/recurrence.py); an occur
 mailbox id is ``<series id>#<original start>``. Each event is classified
 (calendar/meetings.py); a meeting is synced only by the owner of its org-wide claim
 (calendar/claims.py), so a meeting in five colleagues' calendars is one CRM event. A meeting
-whose external attendees match no contact waits in the sync cache (kind "meeting") and is read
-again when one appears; a copy leaving the calendar hands the meeting to a colleague who
-still holds it.
+whose external attendees match no contact (and no CRM lead) waits in the sync cache (kind
+"meeting") and is read again when one appears; a copy leaving the calendar hands the meeting
+to a colleague who still holds it.
 """
 
 from __future__ import annotations
@@ -208,11 +208,14 @@ class MailboxCalendar:
         owned = self._claim(decided)
         meetings = [d for d in decided if d[3] in owned]
         # One batched lookup for the people, one for the deals, for the whole page of meetings.
-        self.ctx.matcher.prefetch(a for d in meetings for a in d[2].external)
+        attendees = sorted({a for d in meetings for a in d[2].external})
+        self.ctx.matcher.prefetch(attendees)
+        known = self.ctx.matcher.match(attendees)
+        self.ctx.matcher.prefetch_leads(a for a in attendees if a not in known)
         contacts: dict[str, dict[str, Any]] = {}
         for record_id, event, decision, key in meetings:
-            matched = self._matches(event, decision, key)
-            if decision.reason == "meeting" and not matched:
+            matched, leads = self._matches(event, decision, key)
+            if decision.reason == "meeting" and not (matched or leads):
                 continue
             contacts.update({str(c.get("id")): c for c in matched.values()})
             records.append(mailbox_record(record_id, event, decision.private, key))
@@ -243,18 +246,19 @@ class MailboxCalendar:
 
     def _matches(
         self, event: Mapping[str, Any], decision: EventDecision, key: str
-    ) -> dict[str, dict[str, Any]]:
-        """The external attendees' contacts. A meeting syncs once one of them is a contact
-        (auto-created under the email rules when allowed); until then it waits in the sync
-        cache."""
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The external attendees' contacts, and the CRM leads of those without one. A
+        meeting syncs once one of them is a contact (auto-created under the email rules when
+        allowed, never for a lead) or a lead; until then it waits in the sync cache."""
         if not decision.external:
-            return {}
+            return {}, {}
         matched = self.ctx.matcher.match(list(decision.external))
+        leads = self.ctx.matcher.match_leads([a for a in decision.external if a not in matched])
         if not matched and self._may_create_contacts(event):
-            people = [Participant(a, "", "to") for a in decision.external]
+            people = [Participant(a, "", "to") for a in decision.external if a not in leads]
             matched = self.ctx.matcher.ensure_contacts(people)
-        if matched:
-            return matched
+        if matched or leads:
+            return matched, leads
         with session_scope() as s:
             cache.park(
                 s,
@@ -268,7 +272,7 @@ class MailboxCalendar:
                 settings=self.ctx.settings,
             )
         self.ctx.count("meetings_cached")
-        return {}
+        return {}, {}
 
     def _may_create_contacts(self, event: Mapping[str, Any]) -> bool:
         mode = self.ctx.email_policy.contact_creation

@@ -50,6 +50,7 @@ class Capabilities:
     company_create: bool = False
     opportunities: bool = False
     users: bool = False  # GET /users/lookup
+    leads: bool = False  # GET /leads/lookup
     users_me: bool = False
     events_window: bool = False
     events_since: bool = False
@@ -157,6 +158,7 @@ class CapabilityDiscovery:
             "company_create": write("companies", ("POST",), "company_lookup_domain", "company_get"),
             "opportunities": get_ok("opportunities/lookup", contactIds=probe_id),
             "users": get_ok("users/lookup", emails=nobody),
+            "leads": get_ok("leads/lookup", emails=nobody),
             "users_me": get_ok("users/me"),
             "events_window": get_ok(
                 "events", startAt=instant(future), endAt=instant(later), limit=1

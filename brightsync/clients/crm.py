@@ -96,6 +96,7 @@ class CrmClient(CrmHttp):
         self.discovery = CapabilityDiscovery(self, capabilities)
         self._contacts_by_email: dict[str, list[dict[str, Any]]] = {}
         self._companies: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._leads_by_email: dict[str, list[dict[str, Any]]] = {}
 
     @classmethod
     def for_org(
@@ -219,6 +220,25 @@ class CrmClient(CrmHttp):
     def deleted_contacts_since(self, since: datetime | str) -> Iterator[dict[str, Any]]:
         """`{id, deletedAt}` of contacts deleted at or after `since`."""
         return self._deleted(self._pages(f"{API}/deletedContacts", {"since": instant(since)}))
+
+    # ------------------------------------------------------------------ leads
+
+    def leads_by_email(self, emails: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The leads of each address (lower-cased), asking only for addresses not yet known
+        (cached for the client's life, as contact lookups are)."""
+        wanted = _unique(normalise_email(e) for e in emails)
+        missing = [e for e in wanted if e not in self._leads_by_email]
+        for chunk in _chunks(missing, self.lookup_batch_size):
+            found = self._list(f"{API}/leads/lookup", {"emails": ",".join(chunk)})
+            hits: dict[str, list[dict[str, Any]]] = {e: [] for e in chunk}
+            for lead in found:
+                if not isinstance(lead, dict):
+                    raise ContractError("leads lookup returned a non-object", url="lookup")
+                owned = _addresses(lead)
+                for e in [e for e in chunk if e in owned]:
+                    hits[e].append(lead)
+            self._leads_by_email.update(hits)
+        return {e: list(self._leads_by_email[e]) for e in wanted}
 
     # ------------------------------------------------------------------ companies
 

@@ -85,6 +85,7 @@ def run_all(run: CheckRun) -> CheckReport:
     run.record("opportunities.lookup", lambda: directory.opportunities_lookup(run))
     run.record("users.me", lambda: directory.users_me(run))
     run.record("users.lookup", lambda: directory.users_lookup(run, nobody))
+    run.record("leads.lookup", lambda: directory.leads_lookup(run, nobody))
     run.record("calendars.list", lambda: calendars.calendars_list(run))
     run.record(IDEMPOTENCY, lambda: idempotency.idempotency_key(run))
     two_way(run, "events", "event", event_payload(run), {"location": "Room 2"})

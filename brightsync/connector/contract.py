@@ -138,6 +138,14 @@ CONTRACT: tuple[Operation, ...] = (
         returns="list",
     ),
     Operation(
+        "leads.lookup",
+        "get",
+        f"{API}/leads/lookup",
+        "Find leads (people not yet contacts) by email address",
+        params=("emails",),
+        returns="list",
+    ),
+    Operation(
         "emails.create",
         "post",
         f"{API}/emails",

@@ -102,6 +102,7 @@ class RelatedToSchema(ContractSchema):
     contacts = _ids("Contact ids the record is logged against.")
     companies = _ids("Company (account) ids.")
     opportunities = _ids("Opportunity (deal) ids.")
+    leads = _ids("Lead ids: people not yet contacts (sent only when there are any).")
 
 
 class AttachmentSchema(ContractSchema):
@@ -167,6 +168,19 @@ class ContactSchema(ContractSchema):
             raise ValidationError(
                 "A contact needs a name or at least one email address.", "emailAddresses"
             )
+
+
+class LeadSchema(ContractSchema):
+    """A lead: a person the business system knows but who is not a contact yet. Mail and
+    meetings with a lead (and no contact) are logged against it."""
+
+    id = _id()
+    firstName = _str("First name.", must=True)
+    lastName = _str("Last name.", must=True)
+    emailAddresses = _strings(
+        "Every known address; lookups match any of them, case-insensitively.", must=True
+    )
+    company = _str("The company the lead named (free text).")
 
 
 class CompanySchema(ContractSchema):
@@ -329,6 +343,7 @@ SCHEMAS: dict[str, type[Schema]] = {
     "calendars": CalendarSchema,
     "tasks": TaskSchema,
     "users": UserSchema,
+    "leads": LeadSchema,
 }
 
 #: Resources whose records carry a connector-maintained `lastModifiedAt`.

@@ -51,6 +51,17 @@ def contact_addresses(contact: dict[str, Any]) -> list[str]:
     return out
 
 
+def lead_name(lead: dict[str, Any]) -> str:
+    """A lead as a person reads it: "Lena Lead (Leadco)", else its company, else its id."""
+    name = " ".join(
+        str(lead.get(k)).strip() for k in ("firstName", "lastName") if lead.get(k)
+    ).strip()
+    company = str(lead.get("company") or "").strip()
+    if name and company:
+        return f"{name} ({company})"[:255]
+    return (name or company or f"lead {lead.get('id')}")[:255]
+
+
 def address_variants(first: str, last: str, domain: str) -> list[str]:
     """Addresses the same person plausibly also uses at `domain` (john.smith, jsmith, john…)."""
     f, la = first.lower().strip(), last.lower().strip()
@@ -109,6 +120,7 @@ class Matcher:
         self._opps_per_record: dict[tuple[tuple[str, ...], tuple[str, ...]], list] | None = None
         self.created_contacts: list[dict[str, Any]] = []
         self.created_companies: list[dict[str, Any]] = []
+        self._leads_refused = False  # the lead lookup was refused: none for this run
 
     # -- matching -------------------------------------------------------------------------
     def prefetch(self, addresses: Iterable[str]) -> None:
@@ -130,8 +142,33 @@ class Matcher:
                     out[addr] = contact
         return out
 
-    def relations(self, contacts: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
-        return related_to(list(contacts), self._opportunities(contacts))
+    def relations(
+        self, contacts: Sequence[dict[str, Any]], leads: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, list[str]]:
+        return related_to(list(contacts), self._opportunities(contacts), leads)
+
+    # -- leads ----------------------------------------------------------------------------
+    def prefetch_leads(self, addresses: Iterable[str]) -> None:
+        """One batched lead lookup for every address no contact matched (when offered)."""
+        self.match_leads(sorted({a for a in addresses if a}))
+
+    def match_leads(self, addresses: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """address -> lead, for the addresses that have one (served from the run's cache).
+
+        Leads are optional: a connector without them, or one that refuses the lookup for
+        good, gets none, and mail waits for a contact as it always did.
+        """
+        if not addresses or self._leads_refused or not self.caps.leads:
+            return {}
+        try:
+            found = self.crm.leads_by_email(addresses)
+        except AuthError:
+            raise
+        except FinalError as exc:
+            log.warning("lead lookup refused (%s); no leads for this run", exc)
+            self._leads_refused = True
+            return {}
+        return {a: leads[0] for a, leads in found.items() if leads}
 
     def prefetch_opportunities(self, contacts: Sequence[dict[str, Any]]) -> bool:
         """One opportunities lookup for the whole batch; relations() picks from it.

@@ -64,6 +64,7 @@ ENDPOINTS: dict[str, str] = {
     "events_since": "GET /events?since=",
     "deleted_events": "GET /deletedEvents?since=",
     "calendars": "GET /calendars?ownerId=",
+    "leads": "GET /leads/lookup?emails=",
     "events_show_deleted": "GET /events?since=&showDeleted=true",
     "event_get": "GET /events/{id}",
     "event_create": "POST /events",

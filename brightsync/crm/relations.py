@@ -1,4 +1,5 @@
-"""What a logged email (or meeting) is attached to in the CRM: contacts, companies, one deal.
+"""What a logged email (or meeting) is attached to in the CRM: contacts, companies, one deal,
+and the leads of people who are no contact yet.
 
 Opportunity rule: the open opportunities of the matched contacts, else of their companies;
 when several are open, the most recently modified one.
@@ -90,8 +91,11 @@ def opportunity_owners(opp: Mapping[str, Any]) -> tuple[list[str], str | None]:
 def related_to(
     contacts: Iterable[Mapping[str, Any]] | None,
     opportunities: Iterable[Mapping[str, Any]] | None,
+    leads: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, list[str]]:
-    """relatedTo {'contacts', 'companies', 'opportunities'} for the matched contacts.
+    """relatedTo {'contacts', 'companies', 'opportunities'} for the matched contacts, plus
+    'leads' when people without a contact are CRM leads (the key only when there are any, so
+    a connector without leads gets what it always got).
 
     Companies are the matched contacts' companies; opportunities hold at most one id.
     """
@@ -106,8 +110,25 @@ def related_to(
         wanted_companies = set(company_ids)
         by_company = [o for o in open_opps if _id(o.get("companyId")) in wanted_companies]
         chosen = _most_recent(by_company)
-    return {
+    out = {
         "contacts": contact_ids,
         "companies": company_ids,
         "opportunities": [chosen] if chosen else [],
     }
+    lead_ids = _unique(i for i in (_id(ld.get("id")) for ld in _mappings(leads)) if i)
+    if lead_ids:
+        out["leads"] = lead_ids
+    return out
+
+
+def without_leads(
+    related: Mapping[str, Any] | None, gone: Iterable[object]
+) -> dict[str, list[str]]:
+    """`related` less the leads in `gone` (their people are contacts now); the 'leads' key
+    goes when none is left."""
+    out = {k: list(_ids(v)) for k, v in (related or {}).items()}
+    dropped = {i for i in map(_id, gone) if i}
+    kept = [i for i in out.pop("leads", []) if i not in dropped]
+    if kept:
+        out["leads"] = kept
+    return out

@@ -37,7 +37,9 @@ def report(h: Harness, result: dict[str, Any]) -> str:
         thread = d.get("syncThreadId")
         tag = threads.setdefault(thread, f"T{len(threads) + 1}") if thread else "-"
         state = d.get("state", "?")
-        if state == "logged":
+        if state == "logged" and d.get("leads"):
+            why = f"CRM email {d['crmEmailId']}: lead {d['leads'][0]['name']}"
+        elif state == "logged":
             rel = d.get("relatedTo") or {}
             why = (
                 f"CRM email {d['crmEmailId']}: {len(rel.get('contacts', []))} contact(s), "
@@ -69,9 +71,24 @@ def report(h: Harness, result: dict[str, Any]) -> str:
         else "Auto-created: nothing",
         f"Sync cache now holds {len(cache)} item(s); Erin's email was logged by the retry "
         "once her contact appeared.",
+        lead_line(h, result),
     ]
     lines += two_way_report(h, result)
     return "\n".join(lines)
+
+
+def lead_line(h: Harness, result: dict[str, Any]) -> str:
+    """The lead's enquiry: logged against the lead at once, and no contact made for her."""
+    ((_, mail),) = [m for m in result["mails"] if m[0] == "a lead's enquiry"]
+    d = h.decision(mail["internetMessageId"])
+    made = h.crm_call("GET", "/api/v1/contacts/lookup", params={"emails": "lena@leadco.io"})
+    leads = d.get("leads") or []
+    if d.get("state") != "logged" or not leads:
+        return f"Lead's enquiry: {d.get('state')} ({d.get('reason') or 'no lead'})"
+    return (
+        f"Lead's enquiry: logged at once against lead {leads[0]['name']} ({leads[0]['id']}), "
+        f"not parked; contacts made for her: {len(made)}."
+    )
 
 
 def two_way_report(h: Harness, result: dict[str, Any]) -> list[str]:

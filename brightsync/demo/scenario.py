@@ -1,6 +1,6 @@
 """What the demo does, step by step: an organisation with three mailboxes, mail between
-colleagues and customers, a shared meeting moved by its organizer, an event made in the CRM,
-a task's round trip and an address book meeting the CRM's."""
+colleagues, customers and a CRM lead, a shared meeting moved by its organizer, an event made in
+the CRM, a task's round trip and an address book meeting the CRM's."""
 
 from __future__ import annotations
 
@@ -86,6 +86,15 @@ def run(h: Harness) -> dict[str, Any]:
                     "lastName": "Lopez",
                     "emailAddresses": ["mia.lopez@customer.com"],
                 },
+            ],
+            # Someone the CRM knows only as a lead (not yet a contact).
+            "leads": [
+                {
+                    "firstName": "Lena",
+                    "lastName": "Lead",
+                    "emailAddresses": ["lena@leadco.io"],
+                    "company": "Leadco",
+                }
             ],
             "opportunities": [
                 {
@@ -209,6 +218,15 @@ def run(h: Harness) -> dict[str, Any]:
             "to": [who("alice@acme.com")],
             "subject": "Intro",
             "body": "<p>Hello from Prospect</p>",
+        },
+    )
+    send(
+        "a lead's enquiry",
+        **{
+            "from": who("lena@leadco.io", "Lena Lead"),
+            "to": [who("alice@acme.com")],
+            "subject": "Pricing for 50 seats?",
+            "body": "<p>Could you send me your pricing?</p>",
         },
     )
     send(

@@ -200,6 +200,9 @@ def build_crm_email(
             ids = related_to.get(k)
             if isinstance(ids, list | tuple):
                 related[k] = [i for i in ids if i is not None]
+        leads = related_to.get("leads")  # only when there are any: connectors without leads
+        if isinstance(leads, list | tuple) and any(i is not None for i in leads):
+            related["leads"] = [i for i in leads if i is not None]
     return {
         "msgId": (
             str(provider_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -74,18 +75,21 @@ def describe_message(session: Session, org_id: int, rfc822_msg_id: str) -> dict[
         "waitingUntil": claim.wait_until.isoformat() if claim.wait_until else None,
         "decidedAt": claim.decided_at.isoformat() if claim.decided_at else None,
     }
-    out["rule"] = _rule(claim.state, claim.reason)
     out["mailboxEmails"] = _emails(session, out["seenBy"])
-    matched = {
-        p.address: p.matched
+    parts = {
+        p.address: p
         for p in session.scalars(
             select(EmailParticipant).where(EmailParticipant.claim_id == claim.id)
         )
     }
-    external = list(claim.addresses or []) or list(matched)
-    out["addresses"] = [{"address": a, "matched": bool(matched.get(a))} for a in external]
+    external = list(claim.addresses or []) or list(parts)
+    out["addresses"] = [_address(a, parts.get(a)) for a in external]
     # Unmatched mail: every external address was looked up and none is a contact (yet).
-    out["addressesMatchedNobody"] = [a for a in external if not matched.get(a)]
+    out["addressesMatchedNobody"] = [a for a in external if not _matched(parts.get(a))]
+    leads = [a["lead"] | {"address": a["address"]} for a in out["addresses"] if "lead" in a]
+    if leads:
+        out["leads"] = leads
+    out["rule"] = _rule(claim.state, claim.reason, leads)
     if cached is not None:
         out["syncCache"] = {
             "attempts": cached.attempts,
@@ -96,8 +100,26 @@ def describe_message(session: Session, org_id: int, rfc822_msg_id: str) -> dict[
     return out
 
 
-def _rule(state: str, reason: str | None) -> str:
+def _matched(part: EmailParticipant | None) -> bool:
+    return part is not None and bool(part.matched)
+
+
+def _address(address: str, part: EmailParticipant | None) -> dict[str, Any]:
+    """One external address: a contact's, or the lead the email was logged against for it."""
+    out: dict[str, Any] = {"address": address, "matched": _matched(part)}
+    if part is not None and part.lead_id and not part.matched:
+        out["lead"] = {"id": part.lead_id, "name": part.lead_name}
+    return out
+
+
+def _rule(state: str, reason: str | None, leads: Sequence[Mapping[str, Any]] = ()) -> str:
     """The rule that decided, in a sentence an operator can act on."""
+    if state == "logged" and leads:
+        named = ", ".join(f"{ld['name']} ({ld['id']}, {ld['address']})" for ld in leads)
+        return (
+            f"logged against the CRM lead {named}: no contact has that address yet, so no"
+            " contact was created; re-linked to the contact when the lead becomes one"
+        )
     if state == "logged":
         return "logged: an external participant is a CRM contact (or was created as one)"
     if state == "unmatched":

@@ -12,7 +12,8 @@ The functions after it decide on what the database answered, as `twoway.settle()
 `redecide()` once the claim shows participants other copies revealed, `take_over()` whether
 this copy takes the claim over, `route()` where the claim goes next (this run finishes it,
 a wait, a late re-link) and `after_reveal()` for an unusable copy. What logging an owned
-claim then needs: `contacts_to_create()` (the CRM's matches passed in) and `outcome()`.
+claim then needs: `lead_lookups()` (who to ask the CRM's leads about), `contacts_to_create()`
+(the CRM's matches and leads passed in) and `outcome()`.
 
 `email/mailbox.py` applies a plan (claims, then the writer); review mode (`review/email.py`)
 plans the same pages and records the plan instead.
@@ -225,15 +226,32 @@ def after_reveal(seen: ClaimResult, sender_copy: bool) -> Literal["end", "late"]
     return None
 
 
+def lead_lookups(decision: Decision, matched: Mapping[str, Any]) -> list[str]:
+    """External addresses to ask the CRM's leads about: those no contact matched."""
+    return [p.address for p in decision.external if p.address not in matched]
+
+
 def contacts_to_create(
-    decision: Decision, policy: EmailPolicy, matched: Mapping[str, Any]
+    decision: Decision,
+    policy: EmailPolicy,
+    matched: Mapping[str, Any],
+    leads: Collection[str] = (),
 ) -> list[Participant]:
-    """Participants to create contacts for: eligible under the org's policy, not matched."""
-    return [p for p in creation_candidates(decision, policy) if p.address not in matched]
+    """Participants to create contacts for: eligible under the org's policy, not matched,
+    and not a lead (a lead is the CRM's own record of that person: a contact beside it would
+    be a duplicate; the provider converts the lead when it is time)."""
+    return [
+        p
+        for p in creation_candidates(decision, policy)
+        if p.address not in matched and p.address not in leads
+    ]
 
 
-def outcome(matched: Mapping[str, Any], create: Sequence[Any]) -> Literal["log", "unmatched"]:
+def outcome(
+    matched: Mapping[str, Any], create: Sequence[Any], leads: Collection[str] = ()
+) -> Literal["log", "unmatched"]:
     """Review mode's forecast for a message to log: logged against its contacts (matched or
-    to create), else parked in the sync cache. (The writer, with the database at hand, also
-    falls back to the thread's relations and logs internal mail without contacts.)"""
-    return "log" if matched or create else "unmatched"
+    to create) or its people's leads, else parked in the sync cache. (The writer, with the
+    database at hand, also falls back to the thread's relations and logs internal mail
+    without contacts.)"""
+    return "log" if matched or create or leads else "unmatched"

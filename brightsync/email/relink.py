@@ -1,15 +1,19 @@
 """CRM links of emails already logged: the contacts that appear later (a new contact, a
-participant only the sender's copy showed) are attached, threads that merged are moved, and
-an email an earlier attempt may have created is found by its rfc822MsgId."""
+converted lead, a participant only the sender's copy showed) are attached, threads that
+merged are moved, and an email an earlier attempt may have created is found by its
+rfc822MsgId."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 
 from brightsync.clients.http import FinalError, TransientError
+from brightsync.crm.matching import lead_name
+from brightsync.crm.relations import without_leads
 from brightsync.db import session_scope
 from brightsync.email.context import EmailContext
 from brightsync.models import EmailClaim, EmailParticipant
@@ -33,21 +37,29 @@ def logged_email(ctx: EmailContext, rfc822_msg_id: str) -> dict[str, Any] | None
 
 
 def record_participants(
-    s: Any, org_id: int, claim_id: int, addresses: list[str], matched: set[str]
+    s: Any,
+    org_id: int,
+    claim_id: int,
+    addresses: list[str],
+    matched: set[str],
+    leads: Mapping[str, dict[str, Any]] | None = None,
 ) -> None:
+    """Each external address: matched to a contact or not, and the lead the email was logged
+    against for it (kept until the address has a contact; `leads` None leaves it as it is)."""
     existing = {
         p.address: p
         for p in s.scalars(select(EmailParticipant).where(EmailParticipant.claim_id == claim_id))
     }
     for addr in dict.fromkeys(addresses[:200]):
-        if addr in existing:
-            existing[addr].matched = addr in matched
-        else:
-            s.add(
-                EmailParticipant(
-                    org_id=org_id, claim_id=claim_id, address=addr, matched=addr in matched
-                )
-            )
+        row = existing.get(addr)
+        if row is None:
+            row = EmailParticipant(org_id=org_id, claim_id=claim_id, address=addr)
+            s.add(row)
+        row.matched = addr in matched
+        lead = (leads or {}).get(addr)
+        if row.matched or lead is not None or leads is not None:
+            row.lead_id = str(lead["id"])[:255] if lead and lead.get("id") is not None else None
+            row.lead_name = lead_name(lead) if lead else None
 
 
 def update_threads(ctx: EmailContext, crm_ids: list[str], thread_id: str) -> None:
@@ -78,11 +90,14 @@ def relink(ctx: EmailContext, addresses: set[str]) -> int:
     updated = 0
     for claim_id, crm_id, related in {r.id: r for r in rows}.values():
         with session_scope() as s:
-            addrs = list(
-                s.scalars(
-                    select(EmailParticipant.address).where(EmailParticipant.claim_id == claim_id)
-                )
+            lead_of = dict(
+                s.execute(
+                    select(EmailParticipant.address, EmailParticipant.lead_id).where(
+                        EmailParticipant.claim_id == claim_id
+                    )
+                ).all()
             )
+        addrs = list(lead_of)
         ctx.crm.forget(addrs)
         matched = ctx.matcher.match(addrs)
         fresh = ctx.matcher.relations(unique_contacts(list(matched.values())))
@@ -90,6 +105,9 @@ def relink(ctx: EmailContext, addresses: set[str]) -> int:
             k: list(dict.fromkeys((related or {}).get(k, []) + fresh.get(k, [])))
             for k in ("contacts", "companies", "opportunities")
         }
+        # A lead whose person is a contact now (converted) gives way to that contact.
+        converted = [lead for a, lead in lead_of.items() if lead and a in matched]
+        merged = without_leads({**merged, "leads": (related or {}).get("leads", [])}, converted)
         try:
             ctx.crm.update_email(crm_id, {"relatedTo": merged})
         except FinalError as exc:

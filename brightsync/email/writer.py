@@ -26,7 +26,7 @@ from brightsync.email.content import attachment_metadata, build_crm_email, text_
 from brightsync.email.context import EmailContext
 from brightsync.email.copies import copy_participants, with_hidden
 from brightsync.email.outcomes import defer, fail, hand_over
-from brightsync.email.plan import contacts_to_create
+from brightsync.email.plan import contacts_to_create, lead_lookups
 from brightsync.email.queue import publish_after_commit
 from brightsync.email.relink import (
     crm_msg_id,
@@ -58,6 +58,7 @@ class Work:
     msg: dict[str, Any] | None = None  # as seen in the sync page (may lack the body)
     decision: Decision | None = None
     matched: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> contact
+    leads: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> lead (no contact)
     lease: str = ""  # the fencing token this worker holds the claim with
 
 
@@ -183,11 +184,24 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
         log.warning("batched contact lookup refused (%s); asking message by message", exc)
     contacts: list[dict[str, Any]] = []
     kept: list[Work] = []
+    looked_up: list[Work] = []
     for w in ready:
         assert w.decision is not None
         try:
             w.matched = ctx.matcher.match([p.address for p in w.decision.external])
-            missing = contacts_to_create(w.decision, ctx.policy, w.matched)
+        except FinalError as exc:
+            if isinstance(exc, AuthError):
+                raise
+            fail(ctx, w.claim_id, exc, what="contact lookup", lease=w.lease)
+            continue
+        looked_up.append(w)
+    # People no contact matched may be the CRM's leads: one lookup for the whole batch.
+    ctx.matcher.prefetch_leads(a for w in looked_up for a in lead_lookups(w.decision, w.matched))
+    for w in looked_up:
+        assert w.decision is not None
+        try:
+            w.leads = ctx.matcher.match_leads(lead_lookups(w.decision, w.matched))
+            missing = contacts_to_create(w.decision, ctx.policy, w.matched, w.leads)
             if missing:
                 created = ctx.matcher.ensure_contacts(missing)
                 w.matched.update(created)
@@ -235,7 +249,11 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         c.thread_id = thread_id
         c.addresses = external[:200]
         relations = (
-            ctx.matcher.relations(unique_contacts(list(matched.values()))) if matched else None
+            ctx.matcher.relations(
+                unique_contacts(list(matched.values())), list(item.leads.values())
+            )
+            if matched or item.leads
+            else None
         )
         if relations is None:
             relations = _thread_relations(s, ctx.org_id, thread_id, c.id)
@@ -305,7 +323,9 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         c = held(s, item.claim_id, item.lease)
         c.state, c.crm_email_id, c.related_to = "logged", crm_id, relations
         c.reason, c.decided_at, c.lease_until, c.lease_owner = None, utcnow(), None, None
-        record_participants(s, ctx.org_id, c.id, external, set(matched))
+        record_participants(s, ctx.org_id, c.id, external, set(matched), item.leads)
+    if item.leads:
+        ctx.count("logged_to_leads")
     if moved:
         update_threads(ctx, moved, thread_id)
 

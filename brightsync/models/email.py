@@ -103,7 +103,8 @@ class ThreadAlias(Base):
 
 
 class EmailParticipant(Base):
-    """External address of a logged or cached email: finds what to re-link or retry by address."""
+    """External address of a logged or cached email: finds what to re-link or retry by address,
+    and the lead it was logged against while that person was no contact."""
 
     __tablename__ = "email_participant"
     __table_args__ = (
@@ -116,6 +117,10 @@ class EmailParticipant(Base):
     claim_id: Mapped[int] = mapped_column(ForeignKey("email_claim.id", ondelete="CASCADE"))
     address: Mapped[str] = mapped_column(String(320))
     matched: Mapped[bool] = mapped_column(default=False)
+    # The CRM lead the email was logged against for this address (no contact yet): dropped
+    # from relatedTo when the lead becomes a contact, and named by "why".
+    lead_id: Mapped[str | None] = mapped_column(String(255))
+    lead_name: Mapped[str | None] = mapped_column(String(255))
 
 
 class UnmatchedItem(Base):

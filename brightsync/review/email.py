@@ -59,7 +59,10 @@ class _Review:
         decision = step.decision
         addresses = [p.address for p in decision.external]
         matched = self.ctx.matcher.match(addresses)  # a read: looks contacts up, creates none
-        create = [p.address for p in plan.contacts_to_create(decision, self.ctx.policy, matched)]
+        leads = self.ctx.matcher.match_leads(plan.lead_lookups(decision, matched))
+        create = [
+            p.address for p in plan.contacts_to_create(decision, self.ctx.policy, matched, leads)
+        ]
         return {
             "key": decision.key,
             "subject": step.subject,
@@ -68,8 +71,13 @@ class _Review:
             "matched": [
                 {"address": a, "contactId": str(c.get("id"))} for a, c in sorted(matched.items())
             ],
+            **(
+                {"leads": [{"address": a, "leadId": str(ld.get("id"))} for a, ld in leads.items()]}
+                if leads
+                else {}
+            ),
             "createContacts": create,
-            "outcome": plan.outcome(matched, create),
+            "outcome": plan.outcome(matched, create, leads),
             "reason": decision.reason,
         }
 

@@ -24,7 +24,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.clients.crm import CrmClient
-from brightsync.clients.http import ApiError
+from brightsync.clients.http import ApiError, AuthError, FinalError
 from brightsync.config import get_settings
 from brightsync.coordination import singleton
 from brightsync.crm.matching import contact_addresses
@@ -128,6 +128,16 @@ def _retry_org(
     # One batched lookup per distinct address across the cache (the client chunks it).
     for contact in crm.lookup_contacts(addresses):
         known.update(contact_addresses(contact))
+    # A person who became a CRM lead meanwhile unblocks too (the item is then logged
+    # against the lead): one batched lookup of the addresses still unknown.
+    unknown = [a for a in addresses if a not in known]
+    if unknown and crm.supports("leads"):
+        try:
+            known.update(a for a, leads in crm.leads_by_email(unknown).items() if leads)
+        except FinalError as exc:  # optional: a refused lookup leaves them to contacts
+            if isinstance(exc, AuthError):
+                raise
+            log.warning("sync cache: lead lookup refused (%s)", exc)
     matched = [i for i in items if known.intersection(i.addresses or []) and i.kind in kinds]
     waiting = [i for i in items if i not in matched]
     for kind in sorted({i.kind for i in items if i.kind not in kinds}):

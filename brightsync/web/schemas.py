@@ -245,9 +245,17 @@ class EmailDecisionOut(Schema):
     rule = fields.String(metadata={"description": "the rule that decided, in words"})
     mailboxEmails = fields.Dict(metadata={"description": "user id -> mailbox address"})
     addresses = fields.List(
-        fields.Dict(), metadata={"description": "external participants and whether each matched"}
+        fields.Dict(),
+        metadata={
+            "description": "external participants, whether each matched a contact, and the"
+            " `lead` {id, name} it was logged against while it had none"
+        },
     )
     addressesMatchedNobody = fields.List(fields.String())
+    leads = fields.List(
+        fields.Dict(),
+        metadata={"description": "present when logged against CRM leads: {id, name, address}"},
+    )
 
 
 class DuplicatesQuery(_Strict):

@@ -212,3 +212,30 @@ def test_one_excluded_attendee_keeps_a_meeting_out_of_the_crm(clean_stack):
     ).raise_for_status()
     settle(stack, users)
     assert crm_events(stack) == []
+
+
+def test_a_meeting_with_a_lead_syncs_against_the_lead(clean_stack):
+    """No contact, but a CRM lead: the meeting syncs related to the lead, and contact
+    creation (on for everyone here, as a stranger's contact shows) makes none for her."""
+    stack = clean_stack
+    lena = {"firstName": "Lena", "lastName": "Lead", "emailAddresses": ["lena@leadco.io"]}
+    [lead] = stack.crm("POST", "/_control/seed", json={"leads": [lena]}).json()["leads"]
+    org_id = make_org(stack, settings={"email": {"contactCreation": "all"}})
+    alice = make_user(stack, org_id, "alice@acme.com", services=["calendar"])
+    for subject, guest in (("Demo", "lena@leadco.io"), ("Coffee", "zed@nowhere.io")):
+        meeting(
+            stack,
+            organizer={"address": "alice@acme.com"},
+            subject=subject,
+            start=at(3),
+            end=at(3, 11),
+            meetingInfo=attendees(guest),
+        )
+    sync_round(stack, alice["id"], "calendar")
+    events = {e["subject"]: e for e in crm_events(stack)}
+    assert events["Demo"]["relatedTo"]["leads"] == [lead["id"]]
+    assert events["Demo"]["relatedTo"]["contacts"] == []
+    contacts = stack.crm("GET", "/_control/records/contacts").json()
+    assert [c["emailAddresses"] for c in contacts] == [["zed@nowhere.io"]]
+    assert events["Coffee"]["relatedTo"]["contacts"] == [contacts[0]["id"]]
+    assert "leads" not in events["Coffee"]["relatedTo"]

@@ -319,6 +319,21 @@ def test_lookup_matches_every_address_of_a_contact(client, crm):
     assert client.lookup_contacts(["ann@a.com", "ann.private@b.org"]) == [ann]
 
 
+def test_lead_lookup_batches_and_caches_per_client(crm):
+    [lena] = crm.seed(
+        leads=[{"firstName": "Lena", "emailAddresses": ["lena@leadco.io", "L@Home.example"]}]
+    )["leads"]
+    client, _ = make_client(crm, lookup_batch_size=2)
+    assert client.supports("leads")
+    got = client.leads_by_email(["LENA@leadco.io", "l@home.example", "zed@a.com"])
+    assert got == {"lena@leadco.io": [lena], "l@home.example": [lena], "zed@a.com": []}
+    assert ops(crm)["leads.lookup"] == 3  # the probe, then 3 addresses at 2 per call
+    client.leads_by_email(["zed@a.com", "lena@leadco.io"])
+    assert ops(crm)["leads.lookup"] == 3  # hits and misses alike come from the cache
+    with CrmSandbox(breakages=frozenset({"no_leads"})) as bare:
+        assert not make_client(bare)[0].supports("leads")
+
+
 def test_contact_crud_keeps_the_cache_honest(crm):
     client, _ = make_client(crm)
     assert client.lookup_contacts(["new@example.com"]) == []

@@ -53,6 +53,7 @@ def test_reference_crm_passes_every_check(full_crm):
         "opportunities.lookup",
         "users.me",
         "users.lookup",
+        "leads.lookup",
         "calendars.list",
         "events.create",
         "events.get",
@@ -79,7 +80,7 @@ def test_cli_check_passes_with_exit_zero(full_crm):
     assert result.exit_code == 0, result.output
     assert "PASS  emails.create (required)" in result.output
     assert "Result: PASS" in result.output
-    assert "Summary: 36 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
+    assert "Summary: 37 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
     assert "Recommended:" not in result.output
 
 
@@ -149,6 +150,7 @@ CASES = {
     "no_companies": ({"companies.create": SKIP}, 0),
     "no_opportunities": ({"opportunities.lookup": SKIP}, 0),
     "no_users": ({"users.me": SKIP, "users.lookup": SKIP}, 0),
+    "no_leads": ({"leads.lookup": SKIP}, 0),
     "no_events": ({"events.create": SKIP, "calendars.list": SKIP}, 0),
     "no_tasks": ({"tasks.create": SKIP}, 0),
     "no_options": ({}, 0),  # OPTIONS is not part of the contract

@@ -153,9 +153,9 @@ def test_schemas_refuse_and_accept():
         "id: empty",
     ]
     # Responses may carry more than the contract; requests to the reference may not.
-    assert record_problems(EmailSchema, {"id": "e", "extra": 1, "relatedTo": {"leads": []}}) == []
+    assert record_problems(EmailSchema, {"id": "e", "extra": 1, "relatedTo": {"deals": []}}) == []
     with pytest.raises(Exception, match="Unknown field"):
-        strict_schema(EmailSchema).load({"relatedTo": {"leads": []}})
+        strict_schema(EmailSchema).load({"relatedTo": {"deals": []}})
 
 
 def test_reference_responses_match_the_document(doc, full_crm):

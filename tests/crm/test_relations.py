@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from brightsync.crm.relations import related_to
+from brightsync.crm.relations import related_to, without_leads
 
 CONTACTS = [
     {"id": "c1", "companyId": "co1"},
@@ -113,3 +113,27 @@ def test_chosen_opportunity_is_open_and_related(opps):
         and (set(o["contactIds"]) & {"c1", "c2", "c3"} or o["companyId"] == "co1")
     ]
     assert bool(result["opportunities"]) == bool(open_related)
+
+
+def test_leads_are_related_only_when_there_are_any():
+    leads = [{"id": "ld_1"}, {"id": 2}, {"id": "ld_1"}, {"id": None}, "x"]
+    assert related_to(CONTACTS[:1], [], leads) == {
+        "contacts": ["c1"],
+        "companies": ["co1"],
+        "opportunities": [],
+        "leads": ["ld_1", "2"],
+    }
+    # No lead: the payload a connector without leads always got.
+    assert "leads" not in related_to(CONTACTS, [], [])
+    assert "leads" not in related_to(CONTACTS, [], None)
+
+
+def test_a_converted_lead_gives_way_and_the_key_goes_with_the_last():
+    related = {"contacts": ["c9"], "companies": [], "opportunities": [], "leads": ["ld_1", "ld_2"]}
+    assert without_leads(related, ["ld_1"])["leads"] == ["ld_2"]
+    assert without_leads(related, ["ld_1", 2, "ld_2"]) == {
+        "contacts": ["c9"],
+        "companies": [],
+        "opportunities": [],
+    }
+    assert without_leads(None, ["ld_1"]) == {}

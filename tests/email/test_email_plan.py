@@ -192,3 +192,20 @@ def test_every_message_gets_exactly_one_step_and_nothing_raises(records, registe
             assert step.state != "claimed" or step.decision.should_log
         elif isinstance(step, plan.Sighting):
             assert step.reason in ("draft", "junk", "trash")
+
+
+def test_a_lead_is_logged_against_and_never_made_a_contact():
+    """People no contact matched are asked about as leads; a lead is no creation candidate
+    (a contact beside it would duplicate it) and makes the message loggable on its own."""
+    sent = message(1, sender="ann@acme.com", to=("dave@customer.com", "lena@leadco.io"))
+    [step] = plan.plan_page([sent], POLICY).steps
+    assert plan.lead_lookups(step.decision, {}) == ["dave@customer.com", "lena@leadco.io"]
+    matched = {"dave@customer.com": {"id": "c1"}}
+    assert plan.lead_lookups(step.decision, matched) == ["lena@leadco.io"]
+    leads = {"lena@leadco.io": {"id": "ld_1"}}
+    assert plan.contacts_to_create(step.decision, POLICY, matched, leads) == []
+    assert [p.address for p in plan.contacts_to_create(step.decision, POLICY, {}, leads)] == [
+        "dave@customer.com"
+    ]
+    assert plan.outcome({}, [], leads) == "log"
+    assert plan.outcome({}, [], {}) == "unmatched"

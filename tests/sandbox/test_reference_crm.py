@@ -141,8 +141,8 @@ def test_email_validation_names_the_fields(api):
     body = response.json()
     assert set(body["fields"]) == {"subject", "toAddresses", "colour"}
     assert "toAddresses" in body["message"]
-    bad_nested = api("POST", "/emails", json={"relatedTo": {"leads": ["x"]}})
-    assert bad_nested.json()["fields"] == {"relatedTo": {"leads": ["Unknown field."]}}
+    bad_nested = api("POST", "/emails", json={"relatedTo": {"accounts": ["x"]}})
+    assert bad_nested.json()["fields"] == {"relatedTo": {"accounts": ["Unknown field."]}}
     assert api("POST", "/emails", json=["not", "an", "object"]).status_code == 400
     naive = api("POST", "/emails", json={"receivedAt": "2024-05-01T10:00:00"})
     assert naive.status_code == 400
@@ -245,6 +245,40 @@ def test_offset_paging():
         first = api.ok("GET", "/contacts", params={"limit": 3})
         rest = api.ok("GET", "/contacts", params={"limit": 3, "offset": 3})
         assert [c["firstName"] for c in first + rest] == [f"P{i}" for i in range(5)]
+
+
+# ------------------------------------------------------------------ leads
+
+
+def test_leads_are_looked_up_by_any_address_and_converted_to_a_contact(crm, api):
+    lead = crm.seed(
+        leads=[
+            {
+                "firstName": "Lena",
+                "lastName": "Lead",
+                "emailAddresses": ["lena@leadco.io", "l.lead@home.example"],
+                "company": "Leadco",
+            }
+        ]
+    )["leads"][0]
+    assert lead["id"].startswith("ld_")
+    found = api.ok("GET", "/leads/lookup", params={"emails": "nobody@x.io,LENA@LeadCo.io"})
+    assert [ld["id"] for ld in found] == [lead["id"]]
+    assert api.ok("GET", "/contacts/lookup", params={"emails": "lena@leadco.io"}) == []
+    since = datetime.now(UTC)
+    converted = requests.post(f"{crm.url}/_control/leads/{lead['id']}/convert", timeout=5)
+    assert converted.status_code == 201, converted.text
+    contact = converted.json()["contact"]
+    assert contact["emailAddresses"] == ["lena@leadco.io", "l.lead@home.example"]
+    assert (contact["firstName"], contact["lastName"]) == ("Lena", "Lead")
+    # The lead is gone; the contact is found, and listed as a change (the watch sees it).
+    assert api.ok("GET", "/leads/lookup", params={"emails": "lena@leadco.io"}) == []
+    by_address = api.ok("GET", "/contacts/lookup", params={"emails": "l.lead@home.example"})
+    assert [c["id"] for c in by_address] == [contact["id"]]
+    changed = api.ok("GET", "/contacts", params={"since": iso(since - timedelta(seconds=1))})
+    assert contact["id"] in [c["id"] for c in changed["records"]]
+    again = requests.post(f"{crm.url}/_control/leads/{lead['id']}/convert", timeout=5)
+    assert again.status_code == 404 and lead["id"] in again.json()["message"]
 
 
 # ------------------------------------------------------------------ companies, opportunities

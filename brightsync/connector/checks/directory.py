@@ -1,4 +1,4 @@
-"""What the CRM knows besides contacts: companies, opportunities, users."""
+"""What the CRM knows besides contacts: companies, opportunities, users, leads."""
 
 from __future__ import annotations
 
@@ -69,3 +69,21 @@ def users_lookup(run: CheckRun, nobody: str) -> str:
     if str(run.me["id"]) not in ids(found):
         raise Failed(f"lookup of {run.me['email']} did not return user {run.me['id']}")
     return "finds users by email"
+
+
+def leads_lookup(run: CheckRun, nobody: str) -> str:
+    """Leads are only looked up (the contract creates none): an unknown address finds none,
+    this run's contact is not answered as a lead, and what comes back has a lead's shape."""
+    path = f"{API}/leads/lookup"
+    if run.probe.get_list(path, {"emails": nobody}, what="lead lookup"):
+        raise Failed(f"lookup of {nobody} returned leads")
+    contact = run.records.get("contact")
+    if contact is None:
+        return "answers; matching not verified (no test contact could be created)"
+    address = str((contact.get("emailAddresses") or [""])[0])
+    found = run.probe.get_list(path, {"emails": address}, what="lead lookup")
+    for record in found:
+        shape("leads", record, "lead lookup answer")
+    if str(contact["id"]) in ids(found):
+        raise Failed(f"lookup of {address} answered contact {contact['id']} as a lead")
+    return "answers lookups by email; matching not verified (the contract creates no leads)"

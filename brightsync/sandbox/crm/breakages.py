@@ -26,6 +26,7 @@ BREAKAGES: dict[str, str] = {
     "no_companies": "no company endpoints",
     "no_opportunities": "no opportunity lookup",
     "no_users": "no user endpoints",
+    "no_leads": "no lead lookup",
     "no_events": "no calendar endpoints",
     "no_tasks": "no task endpoints",
     "no_options": "OPTIONS answers 405 without Allow (clients must probe otherwise)",
@@ -45,6 +46,7 @@ MINIMAL = frozenset(
         "no_companies",
         "no_opportunities",
         "no_users",
+        "no_leads",
         "no_events",
         "no_tasks",
     }
@@ -61,6 +63,7 @@ REMOVES: dict[str, set[str]] = {
     "no_companies": {op for op in OPERATIONS if op.startswith("companies.")},
     "no_opportunities": {"opportunities.lookup"},
     "no_users": {"users.me", "users.lookup"},
+    "no_leads": {"leads.lookup"},
     "no_events": {op for op in OPERATIONS if op.startswith(("events.", "calendars."))},
     "no_tasks": {op for op in OPERATIONS if op.startswith("tasks.")},
 }

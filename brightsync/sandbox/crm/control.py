@@ -161,3 +161,19 @@ def records(kind: str) -> Any:
         raise NotFound(f"no collection {kind}")
     with_deleted = request.args.get("deleted") in ("1", "true")
     return crm().store.dump(kind, with_deleted=with_deleted)
+
+
+@control.post("/leads/<lead_id>/convert")
+def convert_lead(lead_id: str) -> Any:
+    """The provider converts a lead: a contact with the lead's name and addresses is made (as
+    if created through the API, so `GET /contacts?since=` lists it) and the lead is gone."""
+    store = crm().store
+    with store.lock:
+        lead = store.get("leads", lead_id)
+        if lead is None:
+            raise NotFound(f"no lead {lead_id}")
+        fields = ("firstName", "lastName", "emailAddresses")
+        contact = {**blank("contacts"), **{k: lead.get(k) for k in fields}}
+        made = store.insert("contacts", contact)
+        store.delete("leads", lead_id)
+    return {"lead": lead_id, "contact": made}, 201

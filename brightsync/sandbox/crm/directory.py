@@ -1,5 +1,6 @@
-"""Who is who in the reference CRM: contacts, companies, opportunities and users, each a
-blueprint, with the lookups BrightSync matches mailbox addresses by."""
+"""Who is who in the reference CRM: contacts, companies, opportunities, users and leads, each
+a blueprint, with the lookups BrightSync matches mailbox addresses by. Leads are only looked
+up here; tests seed them and convert one to a contact through `/_control`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ contacts = Blueprint("contacts", __name__)
 companies = Blueprint("companies", __name__)
 opportunities = Blueprint("opportunities", __name__)
 users = Blueprint("users", __name__)
+leads = Blueprint("leads", __name__)
 
 shared_operations(contacts, "get", "create", "update", "delete", "deleted", "list")
 shared_operations(companies, "get", "create")
@@ -74,4 +76,10 @@ def lookup_users() -> Any:
     return [u for u in crm().store.live("users") if (u.get("email") or "").lower() in wanted]
 
 
-BLUEPRINTS = (contacts, companies, opportunities, users)
+@operation(leads, "lookup")
+def lookup_leads() -> Any:
+    # As contacts: any address of a lead, case-insensitively; converted leads are gone.
+    return [out("leads", ld) for ld in crm().store.by_keys("leads", map(str.lower, csv("emails")))]
+
+
+BLUEPRINTS = (contacts, companies, opportunities, users, leads)

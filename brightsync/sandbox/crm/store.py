@@ -28,6 +28,7 @@ ID_PREFIX = {
     "calendars": "ca",
     "tasks": "tk",
     "users": "us",
+    "leads": "ld",
 }
 
 
@@ -45,6 +46,7 @@ def _texts(values: Any) -> list[str]:
 # not a scan here). Matching stays exactly what the lookup endpoints define.
 LOOKUP_KEYS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "contacts": lambda r: [a.lower() for a in _texts(r.get("emailAddresses"))],
+    "leads": lambda r: [a.lower() for a in _texts(r.get("emailAddresses"))],
     "emails": lambda r: [r["rfc822MsgId"]] if isinstance(r.get("rfc822MsgId"), str) else [],
     "companies": lambda r: (
         [f"domain:{d.lower()}" for d in _texts(r.get("domains"))]

@@ -26,6 +26,7 @@ NOUN = {
     "calendars": "calendar",
     "tasks": "task",
     "users": "user",
+    "leads": "lead",
 }
 
 
