@@ -51,9 +51,10 @@ class ContentReader:
 
     def feed(self, text: str) -> None:
         if self._state == "seek":
-            self._head = (self._head + text)[-8192:]
+            self._head += text
             found = _CONTENT_KEY.search(self._head)
             if found is None:
+                self._head = self._head[-8192:]  # what a key split across chunks needs
                 return
             if found.group(1) != '"':
                 raise BadContent("the attachment answer has no content string")

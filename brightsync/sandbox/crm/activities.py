@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from brightsync.sandbox.crm import files
 from brightsync.sandbox.crm.errors import BadRequest
 from brightsync.sandbox.crm.records import operation, shared_operations
 from brightsync.sandbox.crm.state import broken, crm
@@ -19,6 +20,8 @@ events = Blueprint("events", __name__)
 tasks = Blueprint("tasks", __name__)
 
 shared_operations(emails, "get", "create", "update", "replace")
+operation(emails, "attach")(files.attach)
+operation(emails, "download")(files.download)
 shared_operations(events, "get", "create", "update", "replace", "delete", "deleted")
 shared_operations(tasks, "get", "create", "update", "delete", "deleted", "list")
 
