@@ -73,6 +73,8 @@ def check_email(out: str, err: str) -> None:
     assert "logged" in rows["unknown prospect"]
     assert "Auto-created: contact Frank Newman at company Newco" in out
     assert "Sync cache now holds 0 item(s)" in out
+    assert "byte for byte: yes; fetched from Aurinko 1 time(s) for 3 mailboxes" in out
+    assert "(1 file(s) in the CRM)" in out
     # Ten copies were delivered; only owners' IMAP copies are loaded (Office 365 returns
     # bodies in the sync itself), so far fewer bodies than copies are ever fetched.
     match = re.search(
