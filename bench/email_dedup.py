@@ -5,7 +5,10 @@ BrightSync (the real pipeline: claims, batched matching, look-before-create only
 is compared with the naive per-mailbox approach (every mailbox loads every body, looks the
 email up in the CRM and creates it if missing), both against the bundled simulators over
 real HTTP, in the same run. Targets: body loads per unique email = 1.0 and CRM calls per
-logged email <= 1.2, whatever N.
+logged email <= 1.2, whatever N. Each message carries a 100 KiB PDF and an inline logo: the
+attachment bytes fetched from Aurinko per unique email are reported against the floor (one
+fetch of the PDF; the logo is part of the body, never fetched). The file's own upload
+(`POST /emails/{id}/attachments`, one per file) is counted apart from the CRM calls.
 
 Low latency (`--single 40`): each run carries one email. E emails from C customers (each a
 CRM contact of a company with a deal) arrive one by one in one mailbox, each synced before
@@ -20,6 +23,8 @@ Target: a customer's email after their first costs <= 2 calls (contact lookup, c
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import logging
 import sys
 import tempfile
@@ -44,6 +49,22 @@ from bench._common import (  # noqa: E402
     stats,
     wipe_tables,
 )
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 400  # 100 KiB and a little
+ATTACHMENTS = [
+    {
+        "name": "proposal.pdf",
+        "mimeType": "application/pdf",
+        "content": base64.b64encode(PDF).decode(),
+    },
+    {
+        "name": "logo.png",
+        "mimeType": "image/png",
+        "inline": True,
+        "contentId": "logo@customer",
+        "content": base64.b64encode(b"\x89PNG" + b"." * 2000).decode(),
+    },
+]
 
 
 def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
@@ -72,23 +93,32 @@ def scenario(aurinko: str, crm: str, n: int, m: int) -> list[dict[str, Any]]:
                 "to": recipients[:1],
                 "cc": recipients[1:],
                 "subject": f"Order {j}",
-                "body": f"<p>order {j}</p>",
+                "body": f'<p>order {j}</p><img src="cid:logo@customer">',
                 "bodyType": "html",
+                "attachments": ATTACHMENTS,
             },
         ).raise_for_status()
     reset_stats(aurinko, crm)
     return accounts
 
 
-def counts(aurinko: str, crm: str) -> tuple[int, int, int]:
-    a = stats(aurinko)["byOperation"]
+def counts(aurinko: str, crm: str) -> dict[str, int]:
+    a = stats(aurinko)
     c = stats(crm)
-    logged = c["byOperation"].get("emails.create", 0)
-    return a.get("message.get", 0), c.get("total", sum(c["byOperation"].values())), logged
+    uploads = c["byOperation"].get("emails.attach", 0)
+    return {
+        "loads": a["byOperation"].get("message.get", 0),
+        "crm_calls": c.get("total", sum(c["byOperation"].values())) - uploads,
+        "logged": c["byOperation"].get("emails.create", 0),
+        "fetches": a["byOperation"].get("message.attachment", 0),
+        "file_bytes": a.get("attachmentBytes", 0),
+        "uploads": uploads,
+    }
 
 
 def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
     from brightsync.clients.aurinko import AurinkoClient
+    from brightsync.clients.aurinko_files import fetch_attachment
     from brightsync.clients.crm import CrmClient
 
     client = CrmClient(crm, "bearer", {"token": CRM_TOKEN}, rate_key="bench", rate_limit=100000)
@@ -101,6 +131,9 @@ def naive(aurinko: str, crm: str, accounts: list[dict[str, Any]]) -> None:
                 rfc = full["internetMessageId"]
                 if client.find_emails(rfc):
                     continue
+                for att in full.get("attachments") or []:  # a naive logger fetches files too
+                    if not att.get("inline"):
+                        fetch_attachment(mailbox, msg["id"], att["id"], io.BytesIO())
                 contacts = client.lookup_contacts([full["from"]["address"]])
                 client.forget([full["from"]["address"]])  # a naive logger has no run cache
                 client.create_email(
@@ -251,23 +284,47 @@ def main() -> None:
                 started = time.perf_counter()
                 fn(aurinko, crm, accounts)
                 elapsed = time.perf_counter() - started
-                loads, crm_calls, logged = counts(aurinko, crm)
-                rows.append((n, name, loads / m, crm_calls / max(1, logged), logged, elapsed))
+                got = counts(aurinko, crm)
+                logged = got["logged"]
+                rows.append(
+                    (
+                        n,
+                        name,
+                        got["loads"] / m,
+                        got["crm_calls"] / max(1, logged),
+                        logged,
+                        elapsed,
+                        got["fetches"] / m,
+                        got["file_bytes"] / m,
+                        got["uploads"] / m,
+                    )
+                )
         print(
-            f"\nEmail dedup: {m} messages, each held by N mailboxes (IMAP: bodies omitted in sync)"
+            f"\nEmail dedup: {m} messages, each held by N mailboxes (IMAP: bodies omitted in "
+            f"sync), each with a {len(PDF):,}-byte PDF and an inline logo"
         )
         print(
             f"{'N':>3}  {'approach':<18} {'body loads/email':>16} {'CRM calls/logged':>17} "
-            f"{'logged':>7} {'seconds':>8}"
+            f"{'logged':>7} {'seconds':>8} {'file fetches/email':>18} {'file bytes/email':>16} "
+            f"{'uploads/email':>13}"
         )
-        for n, name, loads, calls, logged, secs in rows:
-            print(f"{n:>3}  {name:<18} {loads:>16.2f} {calls:>17.2f} {logged:>7} {secs:>8.2f}")
+        for n, name, loads, calls, logged, secs, fetches, fbytes, uploads in rows:
+            print(
+                f"{n:>3}  {name:<18} {loads:>16.2f} {calls:>17.2f} {logged:>7} {secs:>8.2f} "
+                f"{fetches:>18.2f} {fbytes:>16,.0f} {uploads:>13.2f}"
+            )
         ours = [r for r in rows if r[1] == "BrightSync"]
         ok = all(abs(r[2] - 1.0) < 1e-9 and r[3] <= 1.2 and r[4] == m for r in ours)
+        files_ok = all(abs(r[6] - 1.0) < 1e-9 and r[7] == len(PDF) for r in ours)
         print(
             "\nTarget (BrightSync): body loads per unique email = 1.00, CRM calls per logged "
             f"email <= 1.20, every message logged once: {'MET' if ok else 'MISSED'}"
         )
+        print(
+            f"Floor (BrightSync): one fetch of the file per unique email, {len(PDF):,} bytes "
+            f"(the inline logo never fetched): {'MET' if files_ok else 'MISSED'}"
+        )
+        ok = ok and files_ok
         if args.single:
             ok = single_report(aurinko, crm, args.single, args.customers) and ok
     sys.exit(0 if ok else 1)

@@ -37,6 +37,7 @@ class Capabilities:
     email_lookup: bool = False
     email_get: bool = False
     email_update: bool = False
+    email_attachments: bool = False  # POST /emails/{id}/attachments (one file per call)
     contact_lookup: bool = True
     contact_get: bool = False
     contact_create: bool = False
@@ -150,6 +151,8 @@ class CapabilityDiscovery:
             "email_lookup": get_ok("emails", rfc822MsgId=f"<{nonce}@probe.invalid>"),
             "email_get": route(f"emails/{probe_id}", "GET"),
             "email_update": write(f"emails/{probe_id}", ("PATCH", "PUT"), "email_get"),
+            # Only OPTIONS/Allow (or the org's override) says so: presumed from nothing else.
+            "email_attachments": write(f"emails/{probe_id}/attachments", ("POST",)),
             "contacts_since": get_ok("contacts", since=instant(future), limit=1),
             "deleted_contacts": get_ok("deletedContacts", since=instant(future), limit=1),
             "company_lookup_domain": get_ok("companies/lookup", domain=f"{nonce}.probe.invalid"),

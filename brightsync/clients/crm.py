@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
@@ -309,9 +309,14 @@ class CrmClient(CrmHttp):
         return kept
 
     def create_email(
-        self, payload: dict[str, Any], *, idempotency_key: str | None = None
+        self,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        body: IO[bytes] | None = None,
     ) -> dict[str, Any]:
-        return self._created("emails", payload, idempotency_key)
+        """`body`: the payload as a JSON file (attachment content streamed from disk)."""
+        return self._created("emails", payload, idempotency_key, body)
 
     def get_email(self, email_id: str) -> dict[str, Any]:
         return self._get("emails", email_id)

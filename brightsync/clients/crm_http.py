@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 import requests
@@ -192,12 +192,25 @@ class CrmHttp(HttpClient):
             yield item if isinstance(item, dict) else {"id": item}
 
     def _created(
-        self, collection: str, payload: dict[str, Any], idempotency_key: str | None = None
+        self,
+        collection: str,
+        payload: dict[str, Any],
+        idempotency_key: str | None = None,
+        body: IO[bytes] | None = None,
     ) -> dict[str, Any]:
-        """POST a new record. A lost answer raises MaybeCreated (see sync/creates.py)."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        """POST a new record (`body`: the payload as JSON in a file, sent instead of it). A
+        lost answer raises MaybeCreated (see sync/creates.py)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            response = self.request("POST", f"{API}/{collection}", json=payload, headers=headers)
+            response = self.request(
+                "POST",
+                f"{API}/{collection}",
+                json=payload if body is None else None,
+                data=body,
+                headers=headers or None,
+            )
         except FinalError as exc:
             # No create here: learned from the write itself, never probed with one (a POST
             # to a collection has no record to be missing, so 404 means no route too).

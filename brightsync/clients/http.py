@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -248,14 +248,18 @@ class HttpClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
-        data: bytes | str | None = None,
+        data: bytes | str | IO[bytes] | None = None,
         idempotent: bool | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """Send with retries; return the 2xx response or raise an ApiError subclass.
 
         A POST is repeated only when the server surely did not act on it; otherwise its
         unknown outcome is raised as `MaybeCreated` (see the module doc). `idempotent=True`
         marks a POST that is safe to repeat (e.g. "start a sync"): it is retried like a GET.
+        `data` may be a seekable file (a large body sent from disk, not memory): every
+        attempt sends it from its start. `stream=True` leaves a 2xx body unread for the
+        caller (`iter_content`, then `close`).
         """
         url = self.url(path)
         if idempotent is None:
@@ -267,6 +271,8 @@ class HttpClient:
         for attempt in range(1, self.policy.attempts + 1):
             if self.before_request is not None:
                 self.before_request()
+            if hasattr(data, "seek"):
+                data.seek(0)  # type: ignore[union-attr]
             try:
                 response = session.request(
                     method,
@@ -277,6 +283,7 @@ class HttpClient:
                     headers=merged,
                     auth=self.auth,
                     timeout=self.timeout,
+                    stream=stream,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 _observe(self, method, None)

@@ -70,6 +70,7 @@ def run_all(run: CheckRun) -> CheckReport:
     run.record("emails.lookup", lambda: emails.lookup(run))
     run.record("emails.get", lambda: records.get(run, "emails", "email"))
     run.record("emails.update", lambda: emails.update(run))
+    run.record("emails.attach", lambda: emails.attach(run))
     run.record(
         "contacts.update",
         lambda: records.update(run, "contacts", "contact", {"title": "Updated"}),

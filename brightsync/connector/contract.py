@@ -25,9 +25,11 @@ class Operation:
     params: tuple[str, ...] = ()  # names in PARAMS
     body: str | None = None  # resource whose schema is the request body
     body_partial: bool = False  # PATCH: any subset of the fields
-    # object | list (plain array) | page (array, or a token page) | deleted | none
+    # object | list (plain array) | page (array, or a token page) | deleted | none | binary
     returns: str = "object"
     status: int = 200
+    upload: bool = False  # the body is multipart/form-data with one `file` part
+    answer: str | None = None  # the answer's schema when it is not the resource's
 
     @property
     def resource(self) -> str:
@@ -177,6 +179,23 @@ CONTRACT: tuple[Operation, ...] = (
         f"{API}/emails/{{id}}",
         "Replace a logged email (for connectors without PATCH)",
         body="emails",
+    ),
+    Operation(
+        "emails.attach",
+        "post",
+        f"{API}/emails/{{id}}/attachments",
+        "Add one file to a logged email (multipart/form-data, part `file`); it completes the "
+        "entry of that name marked `missing`, else it is added",
+        upload=True,
+        answer="Attachment",
+        status=201,
+    ),
+    Operation(
+        "emails.download",
+        "get",
+        f"{API}/emails/{{id}}/attachments/{{attachmentId}}",
+        "The bytes of one attachment of a logged email",
+        returns="binary",
     ),
     Operation(
         "contacts.lookup",

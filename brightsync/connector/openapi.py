@@ -10,6 +10,7 @@ The committed copy lives in docs/connector-openapi.json; regenerate it with
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,18 @@ def _parameter(name: str) -> dict[str, Any]:
     return spec
 
 
+_BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+
 def _response(op: Operation, item: str) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{item}"}
     if op.returns == "none":
         return {"description": "Done (no body)."}
+    if op.returns == "binary":
+        return {
+            "description": "The file, with its Content-Type.",
+            "content": {"*/*": {"schema": _BINARY}},
+        }
     if op.returns == "object":
         schema: dict[str, Any] = ref
     elif op.returns == "list":
@@ -108,11 +117,11 @@ def _response(op: Operation, item: str) -> dict[str, Any]:
 
 
 def _operation(op: Operation) -> dict[str, Any]:
-    item = SCHEMAS[op.resource].__name__.removesuffix("Schema")
+    item = op.answer or SCHEMAS[op.resource].__name__.removesuffix("Schema")
     params: list[dict[str, Any] | str] = [_parameter(p) for p in op.params]
-    if "{id}" in op.path:
+    for name in reversed(re.findall(r"{(\w+)}", op.path)):
         params.insert(
-            0, {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            0, {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         )
     out: dict[str, Any] = {
         "operationId": op.id,
@@ -131,6 +140,20 @@ def _operation(op: Operation) -> dict[str, Any]:
         out["responses"]["404"] = {"$ref": "#/components/responses/NotFound"}
     if op.method == "post":
         params.append("IdempotencyKey")  # apispec resolves a component by its name
+    if op.upload:
+        out["requestBody"] = {
+            "required": True,
+            "description": "One file: the part `file`, with its filename and Content-Type.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": _BINARY},
+                    }
+                }
+            },
+        }
     if op.body:
         body_ref = {"$ref": f"#/components/schemas/{item}"}
         out["requestBody"] = {

@@ -32,6 +32,7 @@ class Reply:
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive from requests
     error: str = ""
+    raw: bytes = b""  # the body as sent (a file download is not JSON)
 
     @property
     def ok(self) -> bool:
@@ -145,6 +146,7 @@ class Probe:
         json_body: Any = None,
         auth: bool = True,
         headers: dict[str, str] | None = None,
+        files: dict[str, Any] | None = None,
     ) -> Reply:
         send = dict(self.headers) if auth else {"Accept": "application/json"}
         send.update(headers or {})
@@ -155,6 +157,7 @@ class Probe:
                     self.base_url + path,
                     params=params,
                     json=json_body,
+                    files=files,
                     headers=send,
                     auth=self.basic if auth else None,
                     timeout=self.timeout,
@@ -175,7 +178,9 @@ class Probe:
                 body = response.json()
             except ValueError:
                 error = f"not JSON: {response.text[:80]!r}"
-        return Reply(method, path, response.status_code, body, response.headers, error)
+        return Reply(
+            method, path, response.status_code, body, response.headers, error, response.content
+        )
 
     def get_list(self, path: str, params: dict[str, Any], what: str) -> list[Any]:
         reply = expect(self.call("GET", path, params=params), what=what)

@@ -106,12 +106,28 @@ class RelatedToSchema(ContractSchema):
 
 
 class AttachmentSchema(ContractSchema):
+    """A file of a logged email. BrightSync sends `content` (base64) with a file, or uploads
+    it separately (`emails.attach`); a connector need not echo `content` back."""
+
+    id = Id(
+        allow_none=True,
+        metadata=_meta("Set by the connector: the file's id (`emails.download`).", read_only=True),
+    )
     name = _str("File name.")
-    mimeType = _str("MIME type, e.g. application/pdf.")
+    contentType = _str("MIME type, e.g. application/pdf.")
+    mimeType = _str("The same as contentType (the field's earlier name).")
     size = fields.Integer(strict=True, allow_none=True, metadata=_meta("Size in bytes."))
     inline = _bool("True for inline parts (images referenced by the HTML body).")
     contentId = _str("Content-ID of an inline part.")
-    content = _str("The content, base64-encoded (may be omitted for large files).")
+    content = _str("The content, base64-encoded (absent when `missing`, or left out).")
+    missing = _bool(
+        "True: the file belongs to the email but its content is not here (yet): BrightSync "
+        "could not fetch it and sends it later (an upload, or a PATCH of `attachments`)."
+    )
+    reason = _str(
+        "Why the content is not here: missing, larger than the organisation's limit, "
+        "or metadata only by the organisation's settings."
+    )
 
 
 class EmailSchema(ContractSchema):

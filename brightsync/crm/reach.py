@@ -65,6 +65,7 @@ ENDPOINTS: dict[str, str] = {
     "deleted_events": "GET /deletedEvents?since=",
     "calendars": "GET /calendars?ownerId=",
     "leads": "GET /leads/lookup?emails=",
+    "email_attachments": "POST /emails/{id}/attachments",
     "events_show_deleted": "GET /events?since=&showDeleted=true",
     "event_get": "GET /events/{id}",
     "event_create": "POST /events",

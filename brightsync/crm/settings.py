@@ -43,6 +43,15 @@ class EmailSettings(Strict):
     opportunityCacheSeconds = fields.Integer(
         load_default=60, strict=True, validate=validate.Range(0, 3600)
     )
+    # What a logged email carries of its attachment files: nothing, their metadata (name,
+    # type, size), or the files themselves (inline images of the body are never sent).
+    attachments = fields.String(
+        load_default="files", validate=validate.OneOf(["none", "metadata", "files"])
+    )
+    # A larger file is logged by its metadata, with the reason.
+    attachmentMaxBytes = fields.Integer(
+        load_default=10 * 1024 * 1024, strict=True, validate=validate.Range(0, 1024**3)
+    )
 
 
 class CalendarSettings(Strict):

@@ -10,9 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+import requests
 
-from brightsync.demo.harness import Harness, calls
-from brightsync.demo.scenario import ADDRESS_BOOK, ZONE
+from brightsync.demo.harness import CRM_TOKEN, Harness, calls
+from brightsync.demo.scenario import ADDRESS_BOOK, PROPOSAL_PDF, ZONE
 
 
 def writes(stats: dict[str, Any], prefix: str) -> int:
@@ -72,6 +73,7 @@ def report(h: Harness, result: dict[str, Any]) -> str:
         f"Sync cache now holds {len(cache)} item(s); Erin's email was logged by the retry "
         "once her contact appeared.",
         lead_line(h, result),
+        proposal_line(h, result, by_op.get("message.attachment", 0)),
     ]
     lines += two_way_report(h, result)
     return "\n".join(lines)
@@ -88,6 +90,28 @@ def lead_line(h: Harness, result: dict[str, Any]) -> str:
     return (
         f"Lead's enquiry: logged at once against lead {leads[0]['name']} ({leads[0]['id']}), "
         f"not parked; contacts made for her: {len(made)}."
+    )
+
+
+def proposal_line(h: Harness, result: dict[str, Any], fetches: int) -> str:
+    """The customer's proposal PDF: in the CRM byte for byte, fetched once, no logo."""
+    (_, quote) = result["mails"][0]
+    found = h.crm_call("GET", "/api/v1/emails", params={"rfc822MsgId": quote["internetMessageId"]})
+    emails = found if isinstance(found, list) else found.get("records", [])
+    files = emails[0]["attachments"] if emails else []
+    pdf = [f for f in files if f.get("name") == "Q3-proposal.pdf" and f.get("id")]
+    if not pdf:
+        return "Files: the proposal PDF is not in the CRM"
+    served = requests.get(
+        f"{h.crm.url}/api/v1/emails/{emails[0]['id']}/attachments/{pdf[0]['id']}",
+        headers={"Authorization": f"Bearer {CRM_TOKEN}"},
+        timeout=60,
+    ).content
+    same = "yes" if served == PROPOSAL_PDF else "NO"
+    return (
+        f"Files: Q3-proposal.pdf ({len(served):,} bytes) is on CRM email {emails[0]['id']}, "
+        f"byte for byte: {same}; fetched from Aurinko {fetches} time(s) for 3 mailboxes; "
+        f"the inline logo stayed in the body ({len(files)} file(s) in the CRM)."
     )
 
 

@@ -4,6 +4,7 @@ the CRM, a task's round trip and an address book meeting the CRM's."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,22 @@ ADDRESS_BOOK = (
     },
 )
 ZONE = "Europe/Berlin"
+
+
+# The customer's proposal: a small PDF (one page of text), logged with its bytes.
+PROPOSAL_PDF = (
+    (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>endobj\n"
+        b"4 0 obj<</Length 44>>stream\n"
+        b"BT /F1 24 Tf 72 760 Td (Q3 proposal) Tj ET\nendstream endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+    + b"%"
+    + b" customer terms " * 2000
+    + b"\n"
+)
 
 
 def local_time(days: int, hour: int) -> dict[str, str]:
@@ -168,7 +185,22 @@ def run(h: Harness) -> dict[str, Any]:
             "to": [who("alice@acme.com")],
             "cc": [who("bob@acme.com"), who("carol@acme.com")],
             "subject": "Quote for Q3",
-            "body": "<p>Hi team, could you send the <b>Q3 quote</b>?</p>",
+            "body": "<p>Hi team, our <b>Q3 proposal</b> is attached. Could you quote?</p>"
+            '<img src="cid:logo@customer.com">',
+            "attachments": [
+                {
+                    "name": "Q3-proposal.pdf",
+                    "mimeType": "application/pdf",
+                    "content": base64.b64encode(PROPOSAL_PDF).decode(),
+                },
+                {  # the signature logo: part of the body, never sent as a file
+                    "name": "logo.png",
+                    "mimeType": "image/png",
+                    "inline": True,
+                    "contentId": "logo@customer.com",
+                    "content": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 600).decode(),
+                },
+            ],
         },
     )
     send(

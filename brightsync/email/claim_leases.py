@@ -1,7 +1,9 @@
 """Leases and timing of email claims: who works on an open claim now, and when a claim that
 nobody works on (a lapsed lease, a wait for the sender's copy that is over) goes back to work.
 
-Every change the writer makes to a claim is fenced on the lease it took here (`held`).
+Every change the writer makes to a claim is fenced on the lease it took here (`held`). Work
+means an open claim, or a logged one whose attachment files are still to be delivered
+(`files_missing`, see email/attach.py): that retry is leased and swept the same way.
 """
 
 from __future__ import annotations
@@ -9,12 +11,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.email.claims import OPEN_STATES, WAITING
 from brightsync.models import EmailClaim, utcnow
 from brightsync.sync import leases
+
+LOGGED = "logged"
+
+
+def workable() -> ColumnElement[bool]:
+    """Claims that still need work from their owner (SQL)."""
+    return or_(
+        EmailClaim.state.in_(OPEN_STATES),
+        and_(EmailClaim.state == LOGGED, EmailClaim.files_missing.is_not(None)),
+    )
+
+
+def needs_work(c: EmailClaim) -> bool:
+    """The same for a loaded claim."""
+    return c.state in OPEN_STATES or (c.state == LOGGED and c.files_missing is not None)
 
 
 def end_waits(session: Session, claim_ids: Iterable[int], now: datetime | None = None) -> int:
@@ -73,10 +90,8 @@ def pass_lease(
 
 def take_for_work(session: Session, claim_id: int, owner: str, now: datetime | None = None) -> bool:
     """Lease an open claim to `owner` for one attempt (re-entrant for the same owner); False
-    when another worker holds a live lease on it or it is no longer open."""
-    return leases.acquire(
-        session, EmailClaim, claim_id, owner, EmailClaim.state.in_(OPEN_STATES), now=now
-    )
+    when another worker holds a live lease on it or it needs no more work."""
+    return leases.acquire(session, EmailClaim, claim_id, owner, workable(), now=now)
 
 
 def held(session: Session, claim_id: int, owner: str) -> EmailClaim:
@@ -86,7 +101,7 @@ def held(session: Session, claim_id: int, owner: str) -> EmailClaim:
     (and whose claim another worker took) never overwrites the newer owner's outcome.
     """
     c = session.get(EmailClaim, claim_id, with_for_update=True, populate_existing=True)
-    if c is None or c.lease_owner != owner or c.state not in OPEN_STATES:
+    if c is None or c.lease_owner != owner or not needs_work(c):
         raise leases.LeaseLost(f"email claim {claim_id} is no longer held by this worker")
     return c
 
@@ -107,9 +122,19 @@ def due_for_sweep(
         session.scalars(
             select(EmailClaim.id)
             .where(
-                EmailClaim.state.in_(OPEN_STATES),
-                leases.lapsed(EmailClaim, now)
-                | (EmailClaim.lease_until.is_(None) & (EmailClaim.claimed_at < cutoff)),
+                (
+                    EmailClaim.state.in_(OPEN_STATES)
+                    & (
+                        leases.lapsed(EmailClaim, now)
+                        | (EmailClaim.lease_until.is_(None) & (EmailClaim.claimed_at < cutoff))
+                    )
+                )
+                # a file retry always holds a lease: only a lapsed one is due (by index)
+                | (
+                    (EmailClaim.state == LOGGED)
+                    & leases.lapsed(EmailClaim, now)
+                    & EmailClaim.files_missing.is_not(None)
+                )
             )
             .order_by(EmailClaim.id)
             .limit(limit)

@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.db import session_scope
-from brightsync.email.claim_leases import end_waits
-from brightsync.email.claims import OPEN_STATES
+from brightsync.email.claim_leases import end_waits, needs_work, workable
 from brightsync.email.context import load_context
 from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim
@@ -30,11 +29,11 @@ def finish_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, i
         end_waits(s, claim_ids)  # a wait for the sender's copy that is over: decide now
     with session_scope() as s:
         for c in s.scalars(select(EmailClaim).where(EmailClaim.id.in_(claim_ids))):
-            if c.state in OPEN_STATES:
+            if needs_work(c):
                 by_owner[c.owner_user_id].append(c.id)
     totals: dict[str, int] = defaultdict(int)
     heartbeat = leases.Heartbeat(
-        [lambda: leases.renew(EmailClaim, owner, where=[EmailClaim.state.in_(OPEN_STATES)])],
+        [lambda: leases.renew(EmailClaim, owner, where=[workable()])],
         essential=False,
     )
     with heartbeat:

@@ -21,10 +21,12 @@ from brightsync.clients.aurinko import TokenDeadError
 from brightsync.clients.http import AuthError, FinalError, NotFoundError, TransientError
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
+from brightsync.email import attach
 from brightsync.email.claim_leases import held, take_for_work
-from brightsync.email.content import attachment_metadata, build_crm_email, text_and_html
+from brightsync.email.content import build_crm_email, text_and_html
 from brightsync.email.context import EmailContext
 from brightsync.email.copies import copy_participants, with_hidden
+from brightsync.email.files import entry, file_settings, plan_files
 from brightsync.email.outcomes import defer, fail, hand_over
 from brightsync.email.plan import contacts_to_create, lead_lookups
 from brightsync.email.queue import publish_after_commit
@@ -48,8 +50,6 @@ from brightsync.sync import creates, leases
 from brightsync.sync_cache import cache
 
 log = logging.getLogger(__name__)
-
-ATTACHMENT_CONTENT_CAP = 256 * 1024
 
 
 @dataclass
@@ -83,6 +83,14 @@ def process(ctx: EmailContext, items: list[Work], owner: str | None = None) -> N
                 leased.append(item)
     if not leased:
         return
+    # Logged emails whose files are still missing: only those are delivered (email/attach.py).
+    later = attach.follow_ups([w.claim_id for w in leased])
+    for item in [w for w in leased if w.claim_id in later]:
+        try:
+            attach.complete(ctx, item.claim_id, item.lease)
+        except leases.LeaseLost:
+            ctx.count("lease_lost")
+    leased = [w for w in leased if w.claim_id not in later]
     try:
         ready = _prepare(ctx, leased)
         ready = _match_batch(ctx, ready)
@@ -289,27 +297,33 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         ctx.count("body_loads")
         msg = {**msg, **full}
     text, html = text_and_html(msg)
+    files = plan_files(msg.get("attachments"), *file_settings(ctx.settings))
     payload = build_crm_email(
         msg,
         thread_id=thread_id,
         related_to=relations,
         text_body=text,
         html_body=html,
-        attachments=attachment_metadata(msg.get("attachments"), ATTACHMENT_CONTENT_CAP),
+        attachments=[entry(f) for f in files],
     )
     if not payload.get("rfc822MsgId"):
         # No Message-ID: a stable synthetic one keeps look-before-create possible.
         payload["rfc822MsgId"] = crm_msg_id(rfc_key)
+    provider_id = _provider_id(item.claim_id) if any(f.send for f in files) else ""
+    delivery = attach.Delivery(ctx, provider_id, files, rfc_key)
     try:
-        # The claim is the intent: attempts > 1 means an earlier attempt may have been sent.
-        made = creates.attempt_create(
-            lambda key: ctx.crm.create_email(payload, idempotency_key=key),
-            lambda: logged_email(ctx, payload["rfc822MsgId"]),
-            key=creates.idempotency_key("email", ctx.org_id, rfc_key),
-            look_first=attempts > 1,
-        )
-        crm_id = made.remote_id
-        ctx.count("found_existing" if made.adopted else "logged")
+        with delivery:
+            # The claim is the intent: attempts > 1 means an earlier attempt may have been sent.
+            made = creates.attempt_create(
+                lambda key: delivery.create(payload, key),
+                lambda: logged_email(ctx, payload["rfc822MsgId"]),
+                key=creates.idempotency_key("email", ctx.org_id, rfc_key),
+                look_first=attempts > 1,
+            )
+            crm_id = made.remote_id
+            ctx.count("found_existing" if made.adopted else "logged")
+            if delivery.upload:  # files one at a time, after the email (never blocking it)
+                delivery.upload_files(crm_id, look=made.adopted or attempts > 1)
     except FinalError as exc:
         with session_scope() as s:
             c = held(s, item.claim_id, item.lease)
@@ -323,6 +337,7 @@ def _finish(ctx: EmailContext, item: Work) -> None:
         c = held(s, item.claim_id, item.lease)
         c.state, c.crm_email_id, c.related_to = "logged", crm_id, relations
         c.reason, c.decided_at, c.lease_until, c.lease_owner = None, utcnow(), None, None
+        attach.settle(s, c, delivery)  # files still missing: retried with the backoff
         record_participants(s, ctx.org_id, c.id, external, set(matched), item.leads)
     if item.leads:
         ctx.count("logged_to_leads")

@@ -51,6 +51,9 @@ class EmailClaim(Base):
     # Every address the decision saw, across copies (a later copy that shows more reopens it).
     participants: Mapped[list[Any] | None] = mapped_column()
     wait_until: Mapped[datetime | None] = mapped_column()  # while "waiting"
+    # A logged email's attachment files still to deliver (JSON list of file keys, see
+    # email/files.py); set only while a retry is due, so a logged claim with it is still work.
+    files_missing: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column()
     lease_owner: Mapped[str | None] = mapped_column(String(64))  # fencing token of the worker
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)

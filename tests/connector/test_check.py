@@ -37,6 +37,7 @@ def test_reference_crm_passes_every_check(full_crm):
         "emails.lookup",
         "emails.get",
         "emails.update",
+        "emails.attach",
         "contacts.create",
         "contacts.lookup",
         "contacts.lookup.case",
@@ -80,7 +81,7 @@ def test_cli_check_passes_with_exit_zero(full_crm):
     assert result.exit_code == 0, result.output
     assert "PASS  emails.create (required)" in result.output
     assert "Result: PASS" in result.output
-    assert "Summary: 37 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
+    assert "Summary: 38 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
     assert "Recommended:" not in result.output
 
 
@@ -119,6 +120,7 @@ CASES = {
     "email_lookup_ignores_filter": ({"emails.lookup": FAIL}, 0),
     "create_not_idempotent_lookup": ({"emails.lookup": FAIL}, 0),
     "no_email_update": ({"emails.update": SKIP}, 0),
+    "no_email_attachments": ({"emails.attach": SKIP}, 0),
     "no_patch": ({"contacts.update": SKIP, "tasks.update": SKIP}, 0),
     "contact_lookup_case_sensitive": ({"contacts.lookup.case": FAIL}, 1),
     "wrong_field_types": (
@@ -155,7 +157,7 @@ CASES = {
     "no_tasks": ({"tasks.create": SKIP}, 0),
     "no_options": ({}, 0),  # OPTIONS is not part of the contract
     # A recommendation, never a failure.
-    "ignores_idempotency_key": ({"creates.idempotency-key": SKIP}, 0),
+    "ignores_idempotency_key": ({"creates.idempotency-key": SKIP, "emails.attach": FAIL}, 0),
 }
 
 

@@ -77,6 +77,8 @@ def check_email(out: str, err: str) -> None:
     assert "lead Lena Lead (Leadco)" in rows["a lead's enquiry"]
     assert "logged at once against lead Lena Lead (Leadco)" in out
     assert "not parked; contacts made for her: 0." in out
+    assert "byte for byte: yes; fetched from Aurinko 1 time(s) for 3 mailboxes" in out
+    assert "(1 file(s) in the CRM)" in out
     # Eleven copies were delivered; only owners' IMAP copies are loaded (Office 365 returns
     # bodies in the sync itself), so far fewer bodies than copies are ever fetched.
     match = re.search(

@@ -117,7 +117,14 @@ EMAIL = {
 def test_email_create_get_lookup_update(api):
     created = api.ok("POST", "/emails", 201, json=EMAIL)
     assert created["id"].startswith("em_")
-    assert {k: created[k] for k in EMAIL} == EMAIL
+    assert {k: created[k] for k in EMAIL if k != "attachments"} == {
+        k: v for k, v in EMAIL.items() if k != "attachments"
+    }
+    # The file's bytes are kept apart (the answer does not echo them) and served back.
+    (file,) = created["attachments"]
+    assert "content" not in file and file["size"] == 2 and file["missing"] is False
+    served = api("GET", f"/emails/{created['id']}/attachments/{file['id']}")
+    assert served.content == b"hi" and served.headers["Content-Type"].startswith("text/plain")
     other = api.ok("POST", "/emails", 201, json={**EMAIL, "rfc822MsgId": "<two@mail.example>"})
     assert api.ok("GET", f"/emails/{created['id']}") == created
 

@@ -8,7 +8,8 @@ from typing import Any
 from brightsync.connector.checks import records
 from brightsync.connector.checks.run import CheckRun
 from brightsync.connector.contract import API
-from brightsync.connector.probe import Failed, expect, ids, shape
+from brightsync.connector.probe import Failed, NotOffered, Skipped, expect, ids, record_path, shape
+from brightsync.connector.schemas import AttachmentSchema
 
 
 def email_payload(run: CheckRun) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def email_payload(run: CheckRun) -> dict[str, Any]:
         "attachments": [
             {
                 "name": "check.txt",
+                "contentType": "text/plain",
                 "mimeType": "text/plain",
                 "size": 5,
                 "inline": False,
@@ -84,3 +86,42 @@ def update(run: CheckRun) -> str:
     expect(reply, what=f"{method} email")
     records.verify_change(run, "emails", email, change, reply)
     return f"re-links a logged email with {method}"
+
+
+def attach(run: CheckRun) -> str:
+    """The optional upload: one file, sent twice with one Idempotency-Key, kept once, and
+    (where downloads are offered) served back byte for byte."""
+    email = run.need("email")
+    path = record_path("emails", email) + "/attachments"
+    data = f"BrightSync connector check {run.id}\n".encode() * 64
+    name = f"check-{run.id}.txt"
+    key = f"check-{run.id}-attachment"
+
+    def upload() -> Any:
+        files = {"file": (name, data, "text/plain")}
+        return run.probe.call("POST", path, files=files, headers={"Idempotency-Key": key})
+
+    first = upload()
+    if first.absent:
+        raise NotOffered(first.describe())
+    expect(first, what="upload")
+    shape(AttachmentSchema, first.body, f"POST {path} answer")
+    if first.body.get("size") not in (None, len(data)):
+        raise Failed(f"the upload kept {first.body.get('size')} bytes of {len(data)}")
+    expect(upload(), what="repeated upload")
+    loaded = run.probe.call("GET", record_path("emails", email))
+    if not loaded.ok or not isinstance(loaded.body, dict):
+        raise Skipped("uploaded; not verified: the email cannot be loaded (emails.get)")
+    kept = [a for a in loaded.body.get("attachments") or [] if a.get("name") == name]
+    if len(kept) != 1:
+        raise Failed(
+            f"the email lists the file {len(kept)} times after two uploads with one "
+            "Idempotency-Key: a retried upload would double it"
+        )
+    file_id = kept[0].get("id")
+    served = run.probe.call("GET", f"{path}/{file_id}") if file_id is not None else None
+    if served is None or served.absent:
+        return "takes a file once per Idempotency-Key (no download to compare)"
+    if not served.ok or served.raw != data:
+        raise Failed(f"the file served back differs from the one uploaded: {served.describe()}")
+    return "takes a file once per Idempotency-Key and serves back the same bytes"

@@ -24,7 +24,7 @@ from brightsync.sandbox.aurinko.items import (
     list_task_lists,
     update_record,
 )
-from brightsync.sandbox.aurinko.mail import get_message, trash_message
+from brightsync.sandbox.aurinko.mail import get_attachment, get_message, trash_message
 from brightsync.sandbox.aurinko.records import ApiFailure, bad_request
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
 from brightsync.sandbox.aurinko.subscriptions import (
@@ -187,7 +187,12 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
 
     @route("/v1/email/messages/<message_id>", "message.get")
     def message(message_id: str) -> Any:
-        return jsonify(get_message(sim, g.account, message_id, _body_type()))
+        inlines = _bool("loadInlines", False)
+        return jsonify(get_message(sim, g.account, message_id, _body_type(), inlines))
+
+    @route("/v1/email/messages/<message_id>/attachments/<attachment_id>", "message.attachment")
+    def message_attachment(message_id: str, attachment_id: str) -> Any:
+        return jsonify(content=get_attachment(sim, g.account, message_id, attachment_id))
 
     @route("/v1/email/messages/<message_id>", "message.delete", ("DELETE",))
     def message_delete(message_id: str) -> Any:

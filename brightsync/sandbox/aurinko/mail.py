@@ -1,10 +1,14 @@
 """Mail: delivering a message into the mailboxes of its sender and recipients (with their
 own ids, labels and threads), raw messages, reading and trashing a message, and how a
-message is rendered (body present or omitted, attachment content only in full reads).
+message is rendered (body present or omitted). Attachment bytes are kept beside the records
+(one copy for every mailbox) and served by `GET /v1/email/messages/{id}/attachments/{attId}`;
+a message read carries no file content, only inline parts' with `loadInlines=true`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import time
 import uuid
@@ -18,7 +22,9 @@ from brightsync.sandbox.aurinko.records import ApiFailure, bad_request, not_foun
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
 
 
-def message_json(account: Account, item: Item, body_type: str, *, full: bool) -> dict[str, Any]:
+def message_json(
+    account: Account, item: Item, body_type: str, *, full: bool, load_inlines: bool = False
+) -> dict[str, Any]:
     out = R.clean(item.record)
     if item.meta.get("raw"):
         return out
@@ -28,14 +34,40 @@ def message_json(account: Account, item: Item, body_type: str, *, full: bool) ->
             out["body"] = R.render_body(body, item.meta.get("bodyType", "html"), body_type)
     else:
         out["omitted"] = ["body"]
-    if not full:
+    files = item.meta.get("files") or {}
+    if full and load_inlines:
         for att in out.get("attachments") or []:
-            att.pop("content", None)
+            if att.get("inline") and att.get("id") in files:
+                att["content"] = files[att["id"]]
     return out
 
 
+def get_attachment(
+    sim: AurinkoSimulator, account: Account, message_id: str, attachment_id: str
+) -> str:
+    """The base64 content of one attachment of a message (counted in the statistics)."""
+    with sim.lock:
+        item = account.feeds["email"].items.get(message_id)
+        if item is None or item.deleted:
+            raise not_found(f"message {message_id}")
+        content = (item.meta.get("files") or {}).get(attachment_id)
+        if content is None:
+            raise not_found(f"attachment {attachment_id} of message {message_id}")
+        sim.stats.attachment_bytes += _decoded_size(content)
+        return content
+
+
+def _decoded_size(content: str) -> int:
+    padding = len(content) - len(content.rstrip("="))
+    return len(content) * 3 // 4 - padding
+
+
 def get_message(
-    sim: AurinkoSimulator, account: Account, message_id: str, body_type: str
+    sim: AurinkoSimulator,
+    account: Account,
+    message_id: str,
+    body_type: str,
+    load_inlines: bool = False,
 ) -> dict[str, Any]:
     with sim.lock:
         item = account.feeds["email"].items.get(message_id)
@@ -50,7 +82,7 @@ def get_message(
                 "threadId is not yet available, retry later",
                 headers={"Retry-After": str(account.retry_after)},
             )
-        return message_json(account, item, body_type, full=True)
+        return message_json(account, item, body_type, full=True, load_inlines=load_inlines)
 
 
 def trash_message(sim: AurinkoSimulator, account: Account, message_id: str) -> None:
@@ -95,15 +127,7 @@ def deliver_mail(sim: AurinkoSimulator, data: Mapping[str, Any]) -> dict[str, An
     ):
         raise bad_request("meetingMessageMethod must be request, reply, cancel, counter, other")
     headers = _internet_headers(data, sender, to, cc, imid, sent_at)
-    attachments = []
-    for i, att in enumerate(data.get("attachments") or [], start=1):
-        att = {k: v for k, v in dict(att).items() if k in R.ATTACHMENT_FIELDS}
-        att.setdefault("id", f"att{i}")
-        att.setdefault("name", f"attachment-{i}")
-        att.setdefault("mimeType", "application/octet-stream")
-        att.setdefault("inline", False)
-        att.setdefault("size", len(str(att.get("content") or "")))
-        attachments.append(R.clean(att))
+    attachments, files = _attachments(data.get("attachments") or [])
     base = {
         "createdTime": R.iso(now),
         "lastModifiedTime": R.iso(now),
@@ -157,11 +181,35 @@ def deliver_mail(sim: AurinkoSimulator, data: Mapping[str, Any]) -> dict[str, An
                 record=R.clean(record),
                 seq=0,
                 created=now,
-                meta={"body": body, "bodyType": body_type},
+                meta={"body": body, "bodyType": body_type, "files": files},
             )
             sim.store(account, "email", item, "created")
             copies[str(account.id)] = message_id
     return {"internetMessageId": imid, "copies": copies}
+
+
+def _attachments(given: list[Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """(the records' attachments[], {attachment id: base64 content}): the bytes are kept
+    apart, once for every copy, and `size` is the decoded size unless one is given."""
+    attachments, files = [], {}
+    for i, att in enumerate(given, start=1):
+        if not isinstance(att, dict):
+            raise bad_request("attachments[] must be objects")
+        att = {k: v for k, v in att.items() if k in R.ATTACHMENT_FIELDS}
+        content = att.pop("content", None)
+        att.setdefault("id", f"att{i}")
+        att.setdefault("name", f"attachment-{i}")
+        att.setdefault("mimeType", "application/octet-stream")
+        att.setdefault("inline", False)
+        if content is not None:
+            try:
+                raw = base64.b64decode(str(content), validate=True)
+            except binascii.Error:
+                raise bad_request(f"attachments[{i - 1}].content must be base64") from None
+            files[str(att["id"])] = str(content)
+            att.setdefault("size", len(raw))
+        attachments.append(R.clean(att))
+    return attachments, files
 
 
 def _internet_headers(

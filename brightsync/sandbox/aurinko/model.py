@@ -204,10 +204,12 @@ class Stats:
         self.by_account: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.by_second: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
+        self.attachment_bytes = 0  # decoded bytes served by the attachment endpoint
 
     def to_json(self) -> dict[str, Any]:
         return {
             "total": self.total,
+            "attachmentBytes": self.attachment_bytes,
             "byOperation": dict(self.by_operation),
             "byAccount": {k: dict(v) for k, v in self.by_account.items()},
             "bySecond": dict(sorted(self.by_second.items())),

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from brightsync.sandbox.crm import files
 from brightsync.sandbox.crm.calendars import event_write
 from brightsync.sandbox.crm.errors import BadRequest
 from brightsync.sandbox.crm.records import SHARED, operation, shared_operations
@@ -20,6 +21,8 @@ events = Blueprint("events", __name__)
 tasks = Blueprint("tasks", __name__)
 
 shared_operations(emails, "get", "create", "update", "replace")
+operation(emails, "attach")(files.attach)
+operation(emails, "download")(files.download)
 shared_operations(events, "get", "deleted")
 for _action in ("create", "update", "replace", "delete"):  # in the calendar shapes in force
     operation(events, _action)(event_write(_action, SHARED[_action]("events")))

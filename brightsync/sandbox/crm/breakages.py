@@ -15,6 +15,7 @@ BREAKAGES: dict[str, str] = {
     "create_not_idempotent_lookup": "rfc822MsgId is not stored, so look-before-create never "
     "finds the email",
     "no_email_update": "emails cannot be changed (PATCH and PUT answer 405)",
+    "no_email_attachments": "no file uploads to a logged email (POST /emails/{id}/attachments)",
     "no_patch": "PATCH answers 405 everywhere; PUT still works for emails and events",
     "contact_lookup_case_sensitive": "contacts lookup compares addresses case-sensitively",
     "wrong_field_types": "contacts carry emailAddresses as a comma-joined string",
@@ -40,6 +41,7 @@ MINIMAL = frozenset(
     {
         "no_email_lookup",
         "no_email_update",
+        "no_email_attachments",
         "no_contact_write",
         "no_contacts_since",
         "no_deleted_contacts",
@@ -56,6 +58,7 @@ MINIMAL = frozenset(
 REMOVES: dict[str, set[str]] = {
     "no_email_lookup": {"emails.lookup"},
     "no_email_update": {"emails.update", "emails.replace"},
+    "no_email_attachments": {"emails.attach", "emails.download"},
     "no_patch": {op.id for op in OPERATIONS.values() if op.method == "patch"},
     "no_contact_write": {"contacts.create", "contacts.update", "contacts.delete"},
     "no_contacts_since": {"contacts.list"},

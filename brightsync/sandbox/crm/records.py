@@ -18,6 +18,7 @@ from flask.blueprints import BlueprintSetupState
 
 from brightsync.connector.contract import OPERATIONS
 from brightsync.sandbox.crm.errors import NotFound
+from brightsync.sandbox.crm.files import stash
 from brightsync.sandbox.crm.state import broken, crm
 from brightsync.sandbox.crm.wire import (
     NOUN,
@@ -47,6 +48,7 @@ def operation(blueprint: Blueprint, action: str) -> Callable[[View], View]:
         def setup(state: BlueprintSetupState) -> None:
             if op.id not in state.options.get("removed", ()):
                 path = op.path.replace("{id}", "<record_id>")
+                path = path.replace("{attachmentId}", "<attachment_id>")
                 state.add_url_rule(path, action, view, methods=[op.method.upper()])
 
         blueprint.record(setup)
@@ -72,7 +74,7 @@ def get_one(kind: str) -> View:
 def create(kind: str) -> View:
     def view() -> Any:
         store = crm().store
-        record = {**blank(kind), **validate(kind, body())}
+        record = stash(kind, {**blank(kind), **validate(kind, body())}, None)
         if kind == "emails" and broken("create_not_idempotent_lookup"):
             record["rfc822MsgId"] = None
         key = (request.headers.get("Idempotency-Key") or "").strip()[:255]
@@ -106,7 +108,7 @@ def update(kind: str, *, replace: bool = False) -> View:
         with store.lock:  # read-modify-write: no concurrent change gets lost
             existing = found(kind, record_id)
             base = blank(kind) if replace else existing
-            record = {**base, **changes, "id": existing["id"]}
+            record = stash(kind, {**base, **changes, "id": existing["id"]}, existing)
             return out(kind, store.save(kind, record))
 
     return view

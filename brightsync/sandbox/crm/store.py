@@ -84,6 +84,11 @@ class Store:
     );
     CREATE INDEX IF NOT EXISTS lookup_keys_key ON lookup_keys (kind, key);
     CREATE INDEX IF NOT EXISTS lookup_keys_id ON lookup_keys (kind, id);
+    CREATE TABLE IF NOT EXISTS files (  -- attachment bytes, listed by id in their email
+        id TEXT PRIMARY KEY,
+        content_type TEXT,
+        data BLOB NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS idempotency (
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -243,8 +248,28 @@ class Store:
             (kind, key, str(record_id), stamp(datetime.now(UTC))),
         )
 
+    def put_file(self, data: bytes, content_type: str | None) -> str:
+        """Keep an attachment's bytes; its new id."""
+        with self.lock:
+            (n,) = self.db.execute("SELECT COUNT(*) + 1 FROM files").fetchone()
+            while self.db.execute("SELECT 1 FROM files WHERE id=?", (f"at_{n}",)).fetchone():
+                n += 1
+            self.db.execute(
+                "INSERT INTO files (id, content_type, data) VALUES (?, ?, ?)",
+                (f"at_{n}", content_type, data),
+            )
+            return f"at_{n}"
+
+    def file(self, file_id: str) -> tuple[bytes, str | None] | None:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT data, content_type FROM files WHERE id=?", (file_id,)
+            ).fetchone()
+        return (bytes(row[0]), row[1]) if row else None
+
     def clear(self) -> None:
         with self.lock:
+            self.db.execute("DELETE FROM files")
             self.db.execute("DELETE FROM records")
             self.db.execute("DELETE FROM lookup_keys")
             self.db.execute("DELETE FROM idempotency")
