@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import TokenDeadError
+from brightsync.clients.crm import LookupBudgetSpent
 from brightsync.clients.http import AuthError, FinalError, NotFoundError, TransientError
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
@@ -183,7 +184,7 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
         log.warning("batched contact lookup refused (%s); asking message by message", exc)
     contacts: list[dict[str, Any]] = []
     kept: list[Work] = []
-    for w in ready:
+    for index, w in enumerate(ready):
         assert w.decision is not None
         try:
             w.matched = ctx.matcher.match([p.address for p in w.decision.external])
@@ -192,6 +193,11 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
                 created = ctx.matcher.ensure_contacts(missing)
                 w.matched.update(created)
                 ctx.count("contacts_linked_or_created", len(created))
+        except LookupBudgetSpent as exc:
+            # One address per lookup call and this run's calls are spent: the messages not
+            # matched yet wait (with backoff); those matched are written now.
+            defer(ctx, [x.claim_id for x in ready[index:]], exc, w.lease)
+            break
         except FinalError as exc:
             if isinstance(exc, AuthError):
                 raise

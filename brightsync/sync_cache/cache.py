@@ -125,9 +125,12 @@ def _retry_org(
     crm = CrmClient.for_org(org, rate_limit=get_settings().crm_rate_per_second)
     addresses = sorted({a for item in items for a in item.addresses or []})
     known: set[str] = set()
-    # One batched lookup per distinct address across the cache (the client chunks it).
-    for contact in crm.lookup_contacts(addresses):
-        known.update(contact_addresses(contact))
+    # One batched lookup per distinct address across the cache (the client chunks it); a
+    # connector taking one address per call answers what the run's budget allows, and the
+    # items of addresses not asked simply wait for the next retry.
+    for contacts in crm.contacts_by_email(addresses, partial=True).values():
+        for contact in contacts:
+            known.update(contact_addresses(contact))
     matched = [i for i in items if known.intersection(i.addresses or []) and i.kind in kinds]
     waiting = [i for i in items if i not in matched]
     for kind in sorted({i.kind for i in items if i.kind not in kinds}):
