@@ -15,7 +15,8 @@ offers, in this order:
    engine reads once each linked CRM record the listing leaves out (`sync/listing.py`,
    bounded per run): the missing ones are deleted. So a CRM deletion reaches the mailbox
    without a feed, later. When the comparison last ran is kept in the CRM cursor
-   (`;checked=<instant>`), so it is durable and per user and domain.
+   (`;checked=<epoch seconds>`, short: the cursor column holds 64 characters), so it is
+   durable and per user and domain.
 
 `read()` does the I/O through the client; the rest is pure.
 """
@@ -30,7 +31,6 @@ from typing import Any
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.crm_http import is_deleted
 from brightsync.config import get_settings
-from brightsync.times import parse_instant, utc_stamp
 
 CHECKED = ";checked="
 
@@ -73,10 +73,18 @@ def split(items: Iterable[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     return live, gone
 
 
+def stamp(now: datetime) -> str:
+    """When a comparison ran, as the cursor keeps it (epoch seconds)."""
+    return str(int(now.timestamp()))
+
+
 def comparison_due(checked: str | None, now: datetime, period: timedelta) -> bool:
-    """Is the periodic comparison due (never ran, or ran `period` ago or more)?"""
-    last = parse_instant(checked)
-    return last is None or now - last >= period
+    """Is the periodic comparison due (never ran, ran `period` ago or more, or unreadable)?"""
+    try:
+        last = int(checked or "")
+    except ValueError:
+        return True
+    return now.timestamp() - last >= period.total_seconds()
 
 
 def split_cursor(cursor: str | None) -> tuple[str | None, str | None]:
@@ -117,7 +125,7 @@ def read(
     feed = FEEDS[collection]
     if since is None:  # a full listing: the next comparison is a period away
         live, gone = split(listing())
-        first = None if crm.supports(feed.feed) else utc_stamp(now)
+        first = None if crm.supports(feed.feed) else stamp(now)
         return CrmRead(tuple(live), tuple(gone), checked=first)
     if crm.supports(feed.feed):
         live, flagged = split(crm.changed_since(collection, since))
@@ -125,7 +133,7 @@ def read(
         return CrmRead(tuple(live), tuple(dict.fromkeys(flagged + fed)), checked=checked)
     if not crm.supports(feed.flag) and comparison_due(checked, now, period):
         live, gone = split(listing())
-        return CrmRead(tuple(live), tuple(gone), listed=True, checked=utc_stamp(now))
+        return CrmRead(tuple(live), tuple(gone), listed=True, checked=stamp(now))
     live, flagged = split(crm.changed_since(collection, since, show_deleted=True))
     if flagged:
         crm.discovery.learned(feed.flag, True)

@@ -11,7 +11,7 @@ is handed to `on_learned` (the handler keeps it for the org), so writes use the 
 CRM side: `GET /tasks?since=`, deletions by what the connector offers (the deleted feed, else
 `showDeleted=true`, else a periodic comparison: sync/crm_deletions.py), only tasks whose
 `ownerId` is the user's CRM id (a task given to someone else reads as deleted here). Its
-cursor is ``<since>|<activated>`` (and ``;checked=<when the comparison last ran>``); `since`
+cursor is ``<since>|<activated>`` (and ``;checked=<epoch seconds>``); `since`
 trails the read by a few minutes (the connector's `since` is inclusive and re-reads are
 echo-free, while a change landing during the read must not be missed). On the first sync
 completed tasks are left out, and later only tasks completed before activation stay out.

@@ -44,18 +44,21 @@ def test_split_keeps_live_records_and_deleted_ids_apart():
 
 def test_comparison_due():
     assert cd.comparison_due(None, NOW, HOUR)
-    assert cd.comparison_due("2024-05-01T11:00:00Z", NOW, HOUR)
-    assert not cd.comparison_due("2024-05-01T11:30:00Z", NOW, HOUR)
+    assert cd.comparison_due("garbage", NOW, HOUR)
+    assert cd.comparison_due(cd.stamp(NOW - HOUR), NOW, HOUR)
+    assert not cd.comparison_due(cd.stamp(NOW - HOUR / 2), NOW, HOUR)
+
+
+def test_the_longest_cursor_fits_its_column():
+    tasks = "2024-05-01T10:00:00Z|2024-04-01T00:00:00Z"
+    assert len(cd.join_cursor(tasks, cd.stamp(NOW))) <= 64  # sync_state.crm_since
 
 
 def test_cursor_round_trip_and_old_cursors():
     assert cd.split_cursor(None) == (None, None)
     assert cd.split_cursor("2024-05-01T10:00:00Z") == ("2024-05-01T10:00:00Z", None)
-    joined = cd.join_cursor("2024-05-01T10:00:00Z|2024-04-01T00:00:00Z", "2024-05-01T11:00:00Z")
-    assert cd.split_cursor(joined) == (
-        "2024-05-01T10:00:00Z|2024-04-01T00:00:00Z",
-        "2024-05-01T11:00:00Z",
-    )
+    joined = cd.join_cursor("2024-05-01T10:00:00Z|2024-04-01T00:00:00Z", "1714561200")
+    assert cd.split_cursor(joined) == ("2024-05-01T10:00:00Z|2024-04-01T00:00:00Z", "1714561200")
     assert cd.join_cursor("x", None) == "x"
 
 
@@ -107,7 +110,7 @@ def test_the_feed_first():
 
 def test_without_a_feed_the_list_is_asked_with_show_deleted_and_learns_it():
     crm = FakeCrm({}, [{"id": "a"}, {"id": "b", "deleted": True, "lastModifiedAt": "x"}])
-    got = read(crm, "2024-05-01T10:00:00Z", "2024-05-01T11:30:00Z")  # compared recently
+    got = read(crm, "2024-05-01T10:00:00Z", cd.stamp(NOW - HOUR / 2))  # compared recently
     assert got.records == ({"id": "a"},) and got.deleted == ("b",) and not got.listed
     assert crm.asked == [("list", True)]
     assert crm.caps["events_show_deleted"] is True  # proven: no comparison from now on
@@ -116,13 +119,13 @@ def test_without_a_feed_the_list_is_asked_with_show_deleted_and_learns_it():
 
 def test_without_feed_or_proven_flag_a_due_comparison_lists_in_full():
     crm = FakeCrm({}, [{"id": "a"}])
-    got = read(crm, "2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z")  # two hours ago
+    got = read(crm, "2024-05-01T10:00:00Z", cd.stamp(NOW - 2 * HOUR))
     assert got.listed and got.records == ({"id": "a"}, {"id": "b"})
-    assert got.checked == "2024-05-01T12:00:00Z"
+    assert got.checked == cd.stamp(NOW)
     assert crm.asked == [("listing", None)]  # instead of the delta
 
 
 def test_the_first_sync_lists_and_starts_the_period_only_without_a_feed():
-    assert read(FakeCrm({}, []), None, None).checked == "2024-05-01T12:00:00Z"
+    assert read(FakeCrm({}, []), None, None).checked == cd.stamp(NOW)
     with_feed = read(FakeCrm({"deleted_events": True}, []), None, None)
     assert with_feed.checked is None and not with_feed.listed
