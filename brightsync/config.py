@@ -47,6 +47,11 @@ class Settings:
     retry_base_seconds: int = 60
     lease_seconds: int = 60
     sweep_seconds: int = 30
+    # The safety sync runs a service quiet this long; CRM deletions without a deleted feed
+    # are found by comparison at most this often (sync/crm_deletions.py).
+    safety_sync_seconds: int = 1800
+    # One-address-per-call contact lookups one run may make (connectors taking no lists).
+    crm_single_lookups: int = 200
     # A run writes the emails it owns on a page itself up to this many; more go to every
     # worker in tasks of at most this size (each costs one contact and one deal lookup).
     email_chunk: int = 20
@@ -224,6 +229,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retry_base_seconds=_int(env, "BRIGHTSYNC_RETRY_BASE_SECONDS", 60, minimum=1),
         lease_seconds=_int(env, "BRIGHTSYNC_LEASE_SECONDS", 60, minimum=5),
         sweep_seconds=_int(env, "BRIGHTSYNC_SWEEP_SECONDS", 30, minimum=1),
+        safety_sync_seconds=_int(env, "BRIGHTSYNC_SAFETY_SYNC_SECONDS", 1800, minimum=1),
+        crm_single_lookups=_int(env, "BRIGHTSYNC_CRM_SINGLE_LOOKUPS", 200, minimum=1),
         email_chunk=_int(env, "BRIGHTSYNC_EMAIL_CHUNK", 20, minimum=1),
         broker_poll_ms=_int(env, "BRIGHTSYNC_BROKER_POLL_MS", 100, minimum=10),
         stop_grace_seconds=_int(env, "BRIGHTSYNC_STOP_GRACE", 8, minimum=1),

@@ -4,10 +4,12 @@ Mailbox side: calendar/mailbox.py reads the primary calendar's delta over the wi
 meetings; a meeting is synced only by the owner of its org-wide claim (calendar/claims.py),
 so a meeting in five colleagues' calendars is one CRM event.
 
-CRM side: ``/events?since=`` and ``/deletedEvents?since=``. A CRM event belongs to the owner
+CRM side: ``/events?since=``, with deletions by what the connector offers (the deleted feed,
+else ``showDeleted=true``, else a periodic comparison of the window: sync/crm_deletions.py).
+A CRM event belongs to the owner
 of the meeting claim that created it, else to its first attendee who is a CRM user (so one
 colleague, not each of them, gets it in their calendar). Its cursor is the `since` value,
-trailing the read and never moving back (sync/cursors.py).
+trailing the read and never moving back (sync/cursors.py), and when the comparison last ran.
 
 A CRM that stores one child event per attendee (`parentId`) is read as one meeting per
 family, the parent (calendar/children.py): children are folded into it and never synced on
@@ -35,9 +37,10 @@ from brightsync.calendar.mapping import crm_fields, crm_payload, mailbox_payload
 from brightsync.calendar.meetings import meeting_key, organizer_of
 from brightsync.calendar.times import crm_when
 from brightsync.clients.http import AuthError, FinalError, NotFoundError
-from brightsync.crm.matching import contact_addresses
+from brightsync.crm.users import crm_users
 from brightsync.db import session_scope
 from brightsync.models import utcnow
+from brightsync.sync import crm_deletions
 from brightsync.sync.adapter import CRM, MAILBOX, ChangeSet, Record, Side, find_in_crm
 from brightsync.sync.creates import create_once
 from brightsync.sync.cursors import next_since, now
@@ -168,30 +171,49 @@ class CalendarAdapter:
     # --- the CRM side -------------------------------------------------------------------------
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
-        crm = self.ctx.crm
         # `since` trails the read: a change landing while we read is read again next time
-        # (re-reads are echo-free), never missed; and it never moves back.
-        next_cursor = next_since(cursor, now())
-        if cursor is None:
-            events = self._meetings(list(crm.events_in_window(*self.window)), partial=False)
-            gone: list[str] = []
-        else:
-            events = self._meetings(list(crm.events_since(cursor)), partial=True)
-            gone = [str(e["id"]) for e in crm.deleted_events_since(cursor) if e.get("id")]
-            gone = [g for g in gone if g not in self._parents]
+        # (re-reads are echo-free), never missed; and it never moves back. Deletions come by
+        # what the connector offers (sync/crm_deletions.py).
+        since, checked = crm_deletions.split_cursor(cursor)
+        started = now()
+        read = crm_deletions.read(
+            self.ctx.crm,
+            "events",
+            since,
+            checked,
+            listing=lambda: self.ctx.crm.events_in_window(*self.window),
+            now=started,
+            period=crm_deletions.period_of(self.ctx.settings),
+        )
+        # A delta holds child-event families in part; a full listing holds them whole.
+        events = self._meetings(list(read.records), partial=since is not None and not read.listed)
+        gone = [g for g in read.deleted if g not in self._parents]
         owners = claims.crm_owners(self.ctx.org_id, [str(e.get("id")) for e in events] + gone)
-        lo, hi = self.window
         records = []
         for event in events:
             event_id = str(event.get("id") or "")
             if not event_id or not self._mine(event, owners.get(event_id)):
                 continue
             when = crm_when(event)
-            if when is None or not (lo <= when.start_instant() < hi):
+            if when is None or not self._in_window(when.start_instant()):
                 continue
             records.append(self._crm_record(event))
         deleted = [g for g in gone if owners.get(g) in (None, self.ctx.user_id)]
-        return ChangeSet(tuple(records), tuple(deleted), next_cursor)
+        cursor = crm_deletions.join_cursor(next_since(since, started), read.checked)
+        return ChangeSet(
+            tuple(records), tuple(deleted), cursor, listed=read.listed, covers=self._covers
+        )
+
+    def _in_window(self, start: datetime) -> bool:
+        lo, hi = self.window
+        return lo <= start < hi
+
+    def _covers(self, fields: Mapping[str, Any]) -> bool:
+        """Would the window listing hold a CRM event with these fields (as last seen)?"""
+        try:
+            return self._in_window(when_of(fields).start_instant())
+        except (KeyError, ValueError):
+            return False
 
     def _meetings(self, events: list[dict[str, Any]], *, partial: bool) -> list[dict[str, Any]]:
         """The events read, as meetings: children folded into their parents. A delta holds
@@ -293,15 +315,15 @@ class CalendarAdapter:
         return body
 
     def _user_ids(self, addresses: Iterable[str]) -> dict[str, str]:
-        """CRM user ids of colleagues, looked up once per run per address."""
+        """CRM user ids of colleagues, found once per run per address (`crm/users.py`: the
+        connector's user lookup, else the org's registered users, else none)."""
         addresses = list(addresses)
         wanted = [a for a in addresses if a not in self._users]
         if wanted:
             self._users.update(dict.fromkeys(wanted))
-            for user in self.ctx.crm.lookup_users(wanted):
-                for addr in contact_addresses(user) or [str(user.get("email") or "").lower()]:
-                    if addr in self._users and user.get("id") is not None:
-                        self._users[addr] = str(user["id"])
+            for addr, user in crm_users(self.ctx.crm, self.ctx.org_id, wanted).items():
+                if addr in self._users:
+                    self._users[addr] = str(user["id"])
         return {a: u for a in addresses if (u := self._users.get(a)) is not None}
 
     def _create_crm(self, fields: Mapping[str, Any], key: str) -> Record:

@@ -31,6 +31,7 @@ from brightsync.calendar.meetings import (
 )
 from brightsync.calendar.recurrence import expand, original_start
 from brightsync.calendar.times import When
+from brightsync.clients.crm import LookupBudgetSpent
 from brightsync.clients.http import NotFoundError
 from brightsync.db import session_scope
 from brightsync.email.rules import Participant
@@ -252,11 +253,20 @@ class MailboxCalendar:
         allowed, never for a lead) or a lead; until then it waits in the sync cache."""
         if not decision.external:
             return {}, {}
-        matched = self.ctx.matcher.match(list(decision.external))
-        leads = self.ctx.matcher.match_leads([a for a in decision.external if a not in matched])
-        if not matched and self._may_create_contacts(event):
-            people = [Participant(a, "", "to") for a in decision.external if a not in leads]
-            matched = self.ctx.matcher.ensure_contacts(people)
+        reason = "no external attendee matches a contact"
+        try:
+            matched = self.ctx.matcher.match(list(decision.external))
+            leads = self.ctx.matcher.match_leads(
+                [a for a in decision.external if a not in matched]
+            )
+            if not matched and self._may_create_contacts(event):
+                people = [Participant(a, "", "to") for a in decision.external if a not in leads]
+                matched = self.ctx.matcher.ensure_contacts(people)
+        except LookupBudgetSpent:
+            # One address per lookup call and this run's calls are spent: the meeting waits
+            # in the sync cache, whose retry asks again.
+            matched, leads = {}, {}
+            reason = "contact lookups of this run used up (one address per call)"
         if matched or leads:
             return matched, leads
         with session_scope() as s:
@@ -268,7 +278,7 @@ class MailboxCalendar:
                 user_id=self.ctx.user_id,
                 subject=event.get("subject") if isinstance(event.get("subject"), str) else None,
                 addresses=list(decision.external),
-                reason="no external attendee matches a contact",
+                reason=reason,
                 settings=self.ctx.settings,
             )
         self.ctx.count("meetings_cached")

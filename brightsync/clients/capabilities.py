@@ -39,12 +39,14 @@ class Capabilities:
     email_update: bool = False
     email_attachments: bool = False  # POST /emails/{id}/attachments (one file per call)
     contact_lookup: bool = True
+    contact_lookup_list: bool = True  # several addresses per lookup (else one per call)
     contact_get: bool = False
     contact_create: bool = False
     contact_update: bool = False
     contact_delete: bool = False
     contacts_since: bool = False
     deleted_contacts: bool = False
+    contacts_show_deleted: bool = False  # ?since= with showDeleted=true lists deletions
     company_lookup_domain: bool = False
     company_lookup_name: bool = False
     company_get: bool = False
@@ -56,6 +58,7 @@ class Capabilities:
     events_window: bool = False
     events_since: bool = False
     deleted_events: bool = False
+    events_show_deleted: bool = False
     event_get: bool = False
     event_create: bool = False
     event_update: bool = False
@@ -63,6 +66,7 @@ class Capabilities:
     calendars: bool = False  # GET /calendars: several calendars per user
     tasks_since: bool = False
     deleted_tasks: bool = False
+    tasks_show_deleted: bool = False
     task_get: bool = False
     task_create: bool = False
     task_update: bool = False
@@ -148,6 +152,9 @@ class CapabilityDiscovery:
         probes: dict[str, Callable[[], bool]] = {
             "email_create": lambda: True,
             "contact_lookup": lambda: True,
+            # Found out by the first real lookup of several addresses (`CrmClient`); this
+            # probe answers for a report (`capabilities()`) before any lookup was made.
+            "contact_lookup_list": self._lookup_takes_lists,
             "email_lookup": get_ok("emails", rfc822MsgId=f"<{nonce}@probe.invalid>"),
             "email_get": route(f"emails/{probe_id}", "GET"),
             "email_update": write(f"emails/{probe_id}", ("PATCH", "PUT"), "email_get"),
@@ -171,6 +178,12 @@ class CapabilityDiscovery:
             "calendars": get_ok("calendars", ownerId=probe_id),
             "tasks_since": get_ok("tasks", since=instant(future), limit=1),
             "deleted_tasks": get_ok("deletedTasks", since=instant(future), limit=1),
+            # Not provable by a probe: a connector that ignores unknown parameters answers
+            # 200 either way. False until a list answers a deleted entry (`learned_supported`)
+            # or the org says so; until then a CRM deletion is found by comparison.
+            "contacts_show_deleted": lambda: False,
+            "events_show_deleted": lambda: False,
+            "tasks_show_deleted": lambda: False,
         }
         readable = {
             "contact": ("contact_get", "contacts_since"),
@@ -198,6 +211,15 @@ class CapabilityDiscovery:
             self._unless_dead(exc)
             return False
         return True
+
+    def _lookup_takes_lists(self) -> bool:
+        """Two made-up addresses in one contacts lookup: a 4xx while one address alone
+        answers 2xx means the connector takes one address per call."""
+        nobody = [f"brightsync-probe-{self._nonce}-{n}@probe.invalid" for n in (1, 2)]
+        path = f"{API}/contacts/lookup"
+        if self._get_ok(path, {"emails": ",".join(nobody)}):
+            return True
+        return not self._get_ok(path, {"emails": nobody[0]})  # both refused: not ours to judge
 
     def _options_work(self) -> bool:
         """Does this connector answer OPTIONS with Allow? Asked of the required POST /emails."""
@@ -273,3 +295,18 @@ class CapabilityDiscovery:
         if status in absent and name not in self._overrides:
             log.info("CRM %s: %s is not offered (%s)", self._http.base_url, name, status)
             self._caps[name] = False
+
+    def known(self, name: str) -> bool | None:
+        """What is known of `name` without asking the connector (None: not yet found out)."""
+        if name in self._overrides:
+            return self._overrides[name]
+        return self._caps.get(name)
+
+    def learned(self, name: str, offered: bool) -> None:
+        """A real answer proved `name` offered or not (a list answered a deleted entry, a
+        lookup refused a list but took one address): remember it over what an earlier probe,
+        or the probes remembered for the org, said."""
+        if self.known(name) is not offered:
+            log.info("CRM %s: %s=%s (seen in an answer)", self._http.base_url, name, offered)
+        self._overrides.pop(name, None)
+        self._caps[name] = offered

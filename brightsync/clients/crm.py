@@ -10,7 +10,9 @@ budget and retry policy, JSON, paging, the PATCH-or-PUT fallback) is `CrmHttp`'s
 * contact and company lookups are cached for the life of the client (= the run): an address
   asked once, hit or miss, is not asked again; `forget()` drops entries;
 * list endpoints are followed to the end whichever paging style the connector uses, as
-  iterators.
+  iterators; deleted entries are never handed out as records (`crm_http.is_deleted`);
+* a contacts lookup refusing lists (`contact_lookup_list`) is asked one address per call,
+  at most `single_lookups` calls per client: past that, `LookupBudgetSpent`.
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ import requests
 
 from brightsync.clients.capabilities import Capabilities, CapabilityDiscovery
 from brightsync.clients.crm_http import API, ContractError, CrmHttp, instant
-from brightsync.clients.http import RetryPolicy
+from brightsync.clients.http import FinalError, RetryPolicy, TransientError
 
 if TYPE_CHECKING:
     from brightsync.models.org import Organisation
 
 log = logging.getLogger(__name__)
+
+
+BUDGET_RETRY_SECONDS = 60.0  # how long what a spent lookup budget holds back waits
+
+
+class LookupBudgetSpent(TransientError):
+    """This run's one-address-per-call contact lookups are used up: the addresses not asked
+    are unknown (not "no contact"); whatever needs them waits for a later run."""
 
 
 def normalise_email(address: str) -> str:
@@ -76,6 +86,7 @@ class CrmClient(CrmHttp):
         timeout: tuple[float, float] = (5.0, 30.0),
         capabilities: dict[str, Any] | None = None,
         lookup_batch_size: int = 50,
+        single_lookups: int = 200,
         page_size: int = 100,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -93,6 +104,7 @@ class CrmClient(CrmHttp):
             sleep=sleep,
         )
         self.lookup_batch_size = lookup_batch_size
+        self.single_lookups_left = single_lookups  # one-address lookup calls this client may make
         self.discovery = CapabilityDiscovery(self, capabilities)
         self._contacts_by_email: dict[str, list[dict[str, Any]]] = {}
         self._companies: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -110,6 +122,7 @@ class CrmClient(CrmHttp):
         crm_settings = (org.settings or {}).get("crm") or {}
         kwargs.setdefault("capabilities", crm_settings.get("capabilities"))
         kwargs.setdefault("timeout", (5.0, float(settings.crm_timeout_seconds)))
+        kwargs.setdefault("single_lookups", settings.crm_single_lookups)
         return cls(
             org.crm_base_url,
             org.crm_auth_type,
@@ -155,22 +168,57 @@ class CrmClient(CrmHttp):
 
     # ------------------------------------------------------------------ contacts
 
-    def contacts_by_email(self, emails: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """The contacts of each address (lower-cased), asking only for addresses not yet known."""
+    def contacts_by_email(
+        self, emails: Iterable[str], *, partial: bool = False
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The contacts of each address (lower-cased), asking only for addresses not yet known:
+        in lists, else (a list refused, `_ask_lists`) one per call within the budget, and
+        past it `LookupBudgetSpent` (with `partial`: the answer leaves the others out)."""
         wanted = _unique(normalise_email(e) for e in emails)
         missing = [e for e in wanted if e not in self._contacts_by_email]
-        for chunk in _chunks(missing, self.lookup_batch_size):
-            found = self._list(f"{API}/contacts/lookup", {"emails": ",".join(chunk)})
-            hits: dict[str, list[dict[str, Any]]] = {e: [] for e in chunk}
-            for contact in found:
-                if not isinstance(contact, dict):
-                    raise ContractError("contacts lookup returned a non-object", url="lookup")
-                owned = _addresses(contact)
-                matched = [e for e in chunk if e in owned] or (chunk if len(chunk) == 1 else [])
-                for e in matched:
-                    hits[e].append(contact)
-            self._contacts_by_email.update(hits)
-        return {e: list(self._contacts_by_email[e]) for e in wanted}
+        if self.discovery.known("contact_lookup_list") is not False:
+            missing = self._ask_lists(missing)
+        if missing:
+            asked = missing[: max(self.single_lookups_left, 0)]
+            self.single_lookups_left -= len(asked)
+            for address in asked:
+                self._ask_contacts([address])
+            if len(asked) < len(missing) and not partial:
+                raise LookupBudgetSpent(
+                    f"{len(missing) - len(asked)} address(es) wait: this run's one-address "
+                    "contact lookups are used up",
+                    retry_after=BUDGET_RETRY_SECONDS,
+                )
+        return {e: list(self._contacts_by_email[e]) for e in wanted if e in self._contacts_by_email}
+
+    def _ask_lists(self, missing: list[str]) -> list[str]:
+        """Ask in lists; a list refused (4xx) while its first address alone is answered
+        means one address per call: the addresses not asked yet are returned."""
+        for n, chunk in enumerate(_chunks(missing, self.lookup_batch_size)):
+            try:
+                self._ask_contacts(chunk)
+            except FinalError as exc:
+                if len(chunk) < 2 or exc.status in (None, 401, 403, 404):
+                    raise
+                try:
+                    self._ask_contacts(chunk[:1])
+                except FinalError:
+                    raise exc from None
+                self.discovery.learned("contact_lookup_list", False)
+                return missing[n * self.lookup_batch_size + 1 :]
+        return []
+
+    def _ask_contacts(self, chunk: list[str]) -> None:
+        found = self._list(f"{API}/contacts/lookup", {"emails": ",".join(chunk)})
+        hits: dict[str, list[dict[str, Any]]] = {e: [] for e in chunk}
+        for contact in found:
+            if not isinstance(contact, dict):
+                raise ContractError("contacts lookup returned a non-object", url="lookup")
+            owned = _addresses(contact)
+            matched = [e for e in chunk if e in owned] or (chunk if len(chunk) == 1 else [])
+            for e in matched:
+                hits[e].append(contact)
+        self._contacts_by_email.update(hits)
 
     def lookup_contacts(self, emails: Iterable[str]) -> list[dict[str, Any]]:
         """Contacts owning any of the addresses (batched, cached per client, case-insensitive)."""
@@ -215,11 +263,11 @@ class CrmClient(CrmHttp):
 
     def contacts_since(self, since: datetime | str | None = None) -> Iterator[dict[str, Any]]:
         """Contacts changed at or after `since` (all contacts without it), every page."""
-        return self._pages(f"{API}/contacts", {"since": instant(since) if since else None})
+        return self.changed_since("contacts", since)
 
     def deleted_contacts_since(self, since: datetime | str) -> Iterator[dict[str, Any]]:
         """`{id, deletedAt}` of contacts deleted at or after `since`."""
-        return self._deleted(self._pages(f"{API}/deletedContacts", {"since": instant(since)}))
+        return self.deleted_since("contacts", since)
 
     # ------------------------------------------------------------------ leads
 
@@ -333,10 +381,10 @@ class CrmClient(CrmHttp):
         return self._pages(f"{API}/events", {"startAt": instant(start), "endAt": instant(end)})
 
     def events_since(self, since: datetime | str) -> Iterator[dict[str, Any]]:
-        return self._pages(f"{API}/events", {"since": instant(since)})
+        return self.changed_since("events", since)
 
     def deleted_events_since(self, since: datetime | str) -> Iterator[dict[str, Any]]:
-        return self._deleted(self._pages(f"{API}/deletedEvents", {"since": instant(since)}))
+        return self.deleted_since("events", since)
 
     def get_event(self, event_id: str) -> dict[str, Any]:
         return self._get("events", event_id)
@@ -360,10 +408,10 @@ class CrmClient(CrmHttp):
     # ------------------------------------------------------------------ tasks
 
     def tasks_since(self, since: datetime | str | None = None) -> Iterator[dict[str, Any]]:
-        return self._pages(f"{API}/tasks", {"since": instant(since) if since else None})
+        return self.changed_since("tasks", since)
 
     def deleted_tasks_since(self, since: datetime | str) -> Iterator[dict[str, Any]]:
-        return self._deleted(self._pages(f"{API}/deletedTasks", {"since": instant(since)}))
+        return self.deleted_since("tasks", since)
 
     def get_task(self, task_id: str) -> dict[str, Any]:
         return self._get("tasks", task_id)

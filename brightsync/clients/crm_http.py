@@ -7,6 +7,8 @@
 * answers read as JSON (`ContractError` when a 2xx answer breaks the contract);
 * list endpoints followed to the end whichever paging style the connector uses
   (`pageToken`/`nextPageToken` or `limit`/`offset`), as iterators;
+* `?since=` lists and deleted feeds (`changed_since`, `deleted_since`), `showDeleted=true`
+  asked where wanted and dropped for a connector that refuses it;
 * record writes: a create's id from its body or its `Location`, PATCH with a PUT of the
   merged record for connectors without PATCH, DELETE of a record already gone is no error.
   A write answered "no such operation" is passed to `_write_refused` (the client's
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 LIST_KEYS = ("records", "items", "data", "results", "value")
 MAX_PAGES = 100_000
+# The deleted feed of each two-way collection.
+DELETED_FEED = {"contacts": "deletedContacts", "events": "deletedEvents", "tasks": "deletedTasks"}
 NOUN = {
     "contacts": "contact",
     "companies": "company",
@@ -40,6 +44,19 @@ NOUN = {
     "events": "event",
     "tasks": "task",
 }
+
+
+def is_deleted(record: Any) -> bool:
+    """A deleted entry where a list or a read may carry one (`showDeleted=true`, or a CRM that
+    keeps soft-deleted records visible): `deleted: true`, `isDeleted: true` or a `deletedAt`.
+    Never a live record, wherever it turns up."""
+    if not isinstance(record, dict):
+        return False
+    return (
+        record.get("deleted") is True
+        or record.get("isDeleted") is True
+        or record.get("deletedAt") not in (None, "")
+    )
 
 
 class ContractError(FinalError):
@@ -99,6 +116,7 @@ class CrmHttp(HttpClient):
         self.rate_limit = rate_limit
         self.page_size = page_size
         self._no_patch: set[str] = set()  # collections whose PATCH answered 405/501
+        self._list_refused: set[str] = set()  # collections whose list refused showDeleted
 
     def _wait_for_budget(self) -> None:
         wait_for_budget(self.rate_key, self.rate_limit)
@@ -135,9 +153,10 @@ class CrmHttp(HttpClient):
         return body
 
     def _list(self, path: str, params: dict[str, Any]) -> list[Any]:
+        """A lookup's records; deleted entries are left out (they are no match)."""
         body = self._call("GET", path, params=params)
         items, _ = self._page_items(body, path)
-        return items
+        return [i for i in items if not is_deleted(i)]
 
     @staticmethod
     def _page_items(body: Any, path: str) -> tuple[list[Any], str | None]:
@@ -154,8 +173,11 @@ class CrmHttp(HttpClient):
             url=path,
         )
 
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every record of a list, following nextPageToken, or limit/offset for plain arrays."""
+    def _pages(
+        self, path: str, params: dict[str, Any], *, with_deleted: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of a list, following nextPageToken, or limit/offset for plain arrays.
+        Deleted entries are left out unless `with_deleted` (deleted feeds, `showDeleted`)."""
         base = {k: v for k, v in params.items() if v is not None}
         limit = self.page_size
         token: str | None = None
@@ -175,7 +197,7 @@ class CrmHttp(HttpClient):
                 return
             if first_ids is None:
                 first_ids = ids
-            yield from items
+            yield from (i for i in items if with_deleted or not is_deleted(i))
             if next_token:
                 if next_token == token:
                     raise ContractError("nextPageToken repeats itself", method="GET", url=path)
@@ -185,6 +207,38 @@ class CrmHttp(HttpClient):
             else:
                 return
         raise ContractError(f"more than {MAX_PAGES} pages", method="GET", url=path)
+
+    def changed_since(
+        self, collection: str, since: datetime | str | None, *, show_deleted: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Records of `collection` changed at or after `since` (all without it), every page.
+        With `show_deleted` the list is asked with `showDeleted=true` and its deleted entries
+        are kept (see `crm_http.is_deleted`); a connector that refuses the parameter (400/422)
+        is asked without it, for the rest of the client's life."""
+        params: dict[str, Any] = {"since": instant(since) if since else None}
+        if show_deleted and collection not in self._list_refused:
+            try:
+                # Listed in full before anything is handed out: a refusal is the first page's.
+                return iter(
+                    list(
+                        self._pages(
+                            f"{API}/{collection}",
+                            {**params, "showDeleted": "true"},
+                            with_deleted=True,
+                        )
+                    )
+                )
+            except FinalError as exc:
+                if exc.status not in (400, 422):
+                    raise
+                log.info("%s: %s refuses showDeleted (%s)", self.base_url, collection, exc.status)
+                self._list_refused.add(collection)
+        return self._pages(f"{API}/{collection}", params)
+
+    def deleted_since(self, collection: str, since: datetime | str) -> Iterator[dict[str, Any]]:
+        """`{id, deletedAt}` of records of `collection` deleted at or after `since`."""
+        path = f"{API}/{DELETED_FEED[collection]}"
+        return self._deleted(self._pages(path, {"since": instant(since)}, with_deleted=True))
 
     @staticmethod
     def _deleted(items: Iterator[Any]) -> Iterator[dict[str, Any]]:
@@ -267,4 +321,9 @@ class CrmHttp(HttpClient):
         return True
 
     def _get(self, collection: str, record_id: str) -> dict[str, Any]:
-        return self._object("GET", f"{API}/{collection}/{quote(str(record_id), safe='')}")
+        """One record; a soft-deleted one (see `is_deleted`) is gone, like a 404."""
+        path = f"{API}/{collection}/{quote(str(record_id), safe='')}"
+        record = self._object("GET", path)
+        if is_deleted(record):
+            raise NotFoundError(f"{NOUN[collection]} {record_id} is deleted", status=404, url=path)
+        return record

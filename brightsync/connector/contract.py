@@ -44,7 +44,8 @@ _SINCE = (
 PARAMS: dict[str, dict[str, Any]] = {
     "emails": {
         "description": "Comma-separated email addresses; matched case-insensitively against "
-        "every address of a record. BrightSync sends up to 50 per call.",
+        "every address of a record. BrightSync sends up to 50 per call; a contacts lookup "
+        "that answers a list with 400 is asked one address per call (budgeted per run).",
         "required": True,
         "schema": {"type": "string"},
         "example": "ann@example.com,bob@example.org",
@@ -67,6 +68,13 @@ PARAMS: dict[str, dict[str, Any]] = {
         "description": _SINCE,
         "required": True,
         "schema": {"type": "string", "format": "date-time"},
+    },
+    "showDeleted": {
+        "description": "true: also list the records deleted since `since`, each as "
+        '`{"id": …, "deleted": true, "lastModifiedAt": …}` (DeletedEntry; `isDeleted: true` '
+        "or a `deletedAt` are read the same way). Optional: the way to report deletions "
+        "without the deleted* endpoint. A connector that does not offer it ignores it.",
+        "schema": {"type": "boolean"},
     },
     "startAt": {
         "description": "Window start: events ending after it.",
@@ -201,7 +209,8 @@ CONTRACT: tuple[Operation, ...] = (
         "contacts.lookup",
         "get",
         f"{API}/contacts/lookup",
-        "Find contacts by email address",
+        "Find contacts by email address (several per call, or one where the connector "
+        "answers a list with 400)",
         required=True,
         params=("emails",),
         returns="list",
@@ -211,7 +220,7 @@ CONTRACT: tuple[Operation, ...] = (
         "get",
         f"{API}/contacts",
         "Contacts changed since a time (all contacts without `since`)",
-        params=("since", *_PAGING),
+        params=("since", "showDeleted", *_PAGING),
         returns="page",
     ),
     Operation(
@@ -253,7 +262,7 @@ CONTRACT: tuple[Operation, ...] = (
         "get",
         f"{API}/events",
         "Events in a window (`startAt`+`endAt`) and/or changed since a time",
-        params=("startAt", "endAt", "since", *_PAGING),
+        params=("startAt", "endAt", "since", "showDeleted", *_PAGING),
         returns="page",
     ),
     Operation(
@@ -278,7 +287,7 @@ CONTRACT: tuple[Operation, ...] = (
         "get",
         f"{API}/tasks",
         "Tasks changed since a time",
-        params=("since", *_PAGING),
+        params=("since", "showDeleted", *_PAGING),
         returns="page",
     ),
     Operation(

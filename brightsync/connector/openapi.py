@@ -21,6 +21,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from brightsync.connector.contract import CONTRACT, PARAMS, Operation
 from brightsync.connector.schemas import (
     SCHEMAS,
+    DeletedEntrySchema,
     DeletedRecordSchema,
     ErrorSchema,
     Id,
@@ -105,6 +106,16 @@ def _response(op: Operation, item: str) -> dict[str, Any]:
         schema: dict[str, Any] = ref
     elif op.returns == "list":
         schema = {"type": "array", "items": ref}
+    elif "showDeleted" in op.params:
+        # A record, or (asked with showDeleted=true) the entry of one deleted since.
+        entry = {"oneOf": [ref, {"$ref": "#/components/schemas/DeletedEntry"}]}
+        records = {"type": "array", "items": entry}
+        page = {
+            "type": "object",
+            "required": ["records"],
+            "properties": {"records": records, "nextPageToken": {"type": ["string", "null"]}},
+        }
+        schema = {"oneOf": [records, page]}
     else:
         item = "DeletedRecord" if op.returns == "deleted" else item
         schema = {
@@ -187,7 +198,7 @@ def _document() -> str:
     spec.components.security_scheme(
         "basicAuth", {"type": "http", "scheme": "basic", "description": "user + API token"}
     )
-    for schema in (*SCHEMAS.values(), DeletedRecordSchema, ErrorSchema):
+    for schema in (*SCHEMAS.values(), DeletedRecordSchema, DeletedEntrySchema, ErrorSchema):
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
     for resource in ("contacts", "events", "tasks"):
         paged = page_schema(SCHEMAS[resource])

@@ -323,6 +323,18 @@ class DeletedRecordSchema(ContractSchema):
     deletedAt = _when("When it was deleted (`since` compares against it, inclusive).", must=True)
 
 
+class DeletedEntrySchema(ContractSchema):
+    """An entry of a `?since=` list asked with `showDeleted=true`: a record deleted since
+    then. BrightSync reads `deleted: true`, `isDeleted: true` or a `deletedAt` alike, and never
+    takes such an entry (in any answer) for a live record."""
+
+    id = Id(required=True, metadata=_meta("Id of the deleted record.", must=True))
+    deleted = fields.Boolean(metadata=_meta("true: the record was deleted.", must=True))
+    isDeleted = fields.Boolean(metadata=_meta("The same as `deleted` (either is read)."))
+    deletedAt = _when("When it was deleted (the same as `deleted: true`).")
+    lastModifiedAt = _when("When it was deleted (`since` compares against it, inclusive).")
+
+
 class ErrorSchema(ContractSchema):
     """Error body; BrightSync records `message` against the record that failed."""
 

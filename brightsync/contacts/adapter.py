@@ -4,10 +4,12 @@ Mailbox side: Aurinko's contacts delta sync, every contact or only those filed u
 configured category (a contact taken out of the category reads as deleted here; contacts
 created here are filed under it). Its cursor is JSON: both delta tokens and the category.
 
-CRM side: `GET /contacts?since=` and `/deletedContacts?since=`, only contacts whose
+CRM side: `GET /contacts?since=`, deletions by what the connector offers (the deleted feed,
+else `showDeleted=true`, else a periodic comparison: sync/crm_deletions.py), only contacts whose
 `ownerId` is the user's CRM id (all contacts when the user has none or the connector keeps
 no owner). Its cursor is the `since` value, trailing the read by a few minutes (the
-connector's `since` is inclusive and re-reads are echo-free). The company travels as a name
+connector's `since` is inclusive and re-reads are echo-free), and when the comparison last
+ran. The company travels as a name
 (the CRM's `companyId` is resolved both ways through `crm/matching.Matcher.company_for`:
 by domain, then by name, created when the org allows).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from brightsync.clients.aurinko import AurinkoClient
@@ -32,6 +35,7 @@ from brightsync.clients.http import NotFoundError
 from brightsync.contacts import rules
 from brightsync.crm.matching import Matcher
 from brightsync.people.phones import DEFAULT_REGION
+from brightsync.sync import crm_deletions
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Held, Record, Side, find_in_crm
 from brightsync.sync.creates import attempt_create
 from brightsync.sync.cursors import next_since, now
@@ -60,6 +64,7 @@ class ContactsAdapter:
         activity: ActivityCheck | None = None,
         released: Released | None = None,
         region: str = DEFAULT_REGION,
+        deletion_period: timedelta = timedelta(minutes=30),
     ) -> None:
         self.aurinko = aurinko
         self.crm = crm
@@ -70,6 +75,7 @@ class ContactsAdapter:
         self.activity = activity
         self.released = released
         self.region = region
+        self.deletion_period = deletion_period  # how often deletions may be found by comparison
         self._company_names: dict[str, str] = {}
 
     # -- mapping --
@@ -143,21 +149,32 @@ class ContactsAdapter:
         return ChangeSet(tuple(records), tuple(gone), json.dumps(state, sort_keys=True))
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
-        since = cursor or None
+        since, checked = crm_deletions.split_cursor(cursor)
         started = now()
+        read = crm_deletions.read(
+            self.crm,
+            "contacts",
+            since,
+            checked,
+            listing=lambda: self.crm.contacts_since(None),
+            now=started,
+            period=self.deletion_period,
+        )
         records: list[Record] = []
-        gone: list[str] = []
-        for contact in self.crm.contacts_since(since):
+        gone = list(read.deleted)
+        for contact in read.records:
             if not self._mine(contact):
-                if since:
+                if since and not read.listed:
                     gone.append(str(contact["id"]))  # no longer this user's
                 continue
             records.append(self._crm_record(contact))
         if since:
-            gone.extend(str(d["id"]) for d in self.crm.deleted_contacts_since(since))
             # New or changed CRM contacts, however they were made: release waiting mail now.
             self._release({a for r in records for a in r.fields["emails"]})
-        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), next_since(since, started))
+        next_cursor = crm_deletions.join_cursor(next_since(since, started), read.checked)
+        return ChangeSet(
+            tuple(records), tuple(dict.fromkeys(gone)), next_cursor, listed=read.listed
+        )
 
     def get(self, side: Side, record_id: str) -> Record | None:
         try:

@@ -13,6 +13,7 @@ from brightsync.contacts.adapter import ContactsAdapter
 from brightsync.contacts.pairing import ContactPairer
 from brightsync.crm.context import CrmContext
 from brightsync.db import session_scope
+from brightsync.sync import crm_deletions
 from brightsync.sync.handler import run_twoway
 from brightsync.sync.links import Lease, Scope, reopen_waiting
 from brightsync.sync.run import RunContext
@@ -55,6 +56,7 @@ def _adapter(ctx: CrmContext, released: OrgReleased) -> ContactsAdapter:
         allow_delete_with_activity=options["allowDeleteWithActivity"],
         activity=activity,
         released=lambda addresses: released(org_id, addresses),
+        deletion_period=crm_deletions.period_of(ctx.settings),
     )
 
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from brightsync.clients.crm import CrmClient
+from brightsync.clients.crm import CrmClient, LookupBudgetSpent
 from brightsync.clients.http import AuthError, FinalError
 from brightsync.coordination import lock
 from brightsync.crm.opportunities import OpportunityCache
@@ -124,10 +124,16 @@ class Matcher:
 
     # -- matching -------------------------------------------------------------------------
     def prefetch(self, addresses: Iterable[str]) -> None:
-        """One batched lookup for every address a batch of messages will ask about."""
+        """One batched lookup for every address a batch of messages will ask about. Not
+        for a connector taking one address per call: each record then asks for its own, in
+        order, so the run's lookup budget goes to the records it finishes."""
         wanted = sorted({a for a in addresses if a})
-        if wanted:
+        if not wanted or self.crm.discovery.known("contact_lookup_list") is False:
+            return
+        try:
             self.crm.lookup_contacts(wanted)
+        except LookupBudgetSpent:
+            pass  # found out just now that lists are refused: each record asks for its own
 
     def match(self, addresses: Sequence[str]) -> dict[str, dict[str, Any]]:
         """address -> contact, for the addresses that have a contact (served from the cache)."""

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import TokenDeadError
+from brightsync.clients.crm import LookupBudgetSpent
 from brightsync.clients.http import AuthError, FinalError, NotFoundError, TransientError
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
@@ -193,10 +194,15 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
     contacts: list[dict[str, Any]] = []
     kept: list[Work] = []
     looked_up: list[Work] = []
-    for w in ready:
+    for index, w in enumerate(ready):
         assert w.decision is not None
         try:
             w.matched = ctx.matcher.match([p.address for p in w.decision.external])
+        except LookupBudgetSpent as exc:
+            # One address per lookup call and this run's calls are spent: the messages not
+            # matched yet wait (with backoff); those matched are written now.
+            defer(ctx, [x.claim_id for x in ready[index:]], exc, w.lease)
+            break
         except FinalError as exc:
             if isinstance(exc, AuthError):
                 raise
@@ -205,7 +211,7 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
         looked_up.append(w)
     # People no contact matched may be the CRM's leads: one lookup for the whole batch.
     ctx.matcher.prefetch_leads(a for w in looked_up for a in lead_lookups(w.decision, w.matched))
-    for w in looked_up:
+    for index, w in enumerate(looked_up):
         assert w.decision is not None
         try:
             w.leads = ctx.matcher.match_leads(lead_lookups(w.decision, w.matched))
@@ -214,6 +220,9 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
                 created = ctx.matcher.ensure_contacts(missing)
                 w.matched.update(created)
                 ctx.count("contacts_linked_or_created", len(created))
+        except LookupBudgetSpent as exc:
+            defer(ctx, [x.claim_id for x in looked_up[index:]], exc, w.lease)
+            break
         except FinalError as exc:
             if isinstance(exc, AuthError):
                 raise

@@ -27,7 +27,7 @@ from brightsync.models import (
     User,
     utcnow,
 )
-from brightsync.sync.sweeps import SAFETY_SYNC_QUIET
+from brightsync.sync.sweeps import safety_sync_period
 from brightsync.times import iso
 
 HEALTHS = ("initialising", "review", "active", "paused", "needs_reauth", "failing")
@@ -70,7 +70,7 @@ def next_run_at(
         return None
     if pending_since is not None or last_sync_at is None:
         return now
-    return max(now, last_sync_at + SAFETY_SYNC_QUIET)
+    return max(now, last_sync_at + safety_sync_period())
 
 
 _HTTP_STATUS = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) (\S+): (\d{3})?")

@@ -81,11 +81,20 @@ class Record:
 @dataclass(frozen=True)
 class ChangeSet:
     """What one side reports since a cursor: changed or new records, deleted ids, the cursor to
-    store once the run has handled them (None on a side that has no cursor yet)."""
+    store once the run has handled them (None on a side that has no cursor yet).
+
+    `listed`: the records are a full listing, not a delta (a side without a deleted feed lists
+    in full now and then, `sync/crm_deletions.py`): the linked records it leaves out are read
+    once and the missing ones taken as deleted (`sync/listing.py`). `covers(fields)` says which
+    linked records (by their fields as last seen) such a listing would hold (None: all)."""
 
     records: tuple[Record, ...] = ()
     deleted: tuple[str, ...] = ()
     cursor: str | None = None
+    listed: bool = False
+    covers: Callable[[Mapping[str, Any]], bool] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 def find_in_crm(

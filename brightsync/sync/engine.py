@@ -365,7 +365,7 @@ def sync(
         return Result(Plan((), {MAILBOX: None, CRM: None}))
     cursors = links.read_cursors(lease.state_id)
     changes = {side: adapter.changes(side, cursors[side]) for side in SIDES}
-    full = [side for side in SIDES if cursors[side] is None]
+    full = [side for side in SIDES if cursors[side] is None or changes[side].listed]
     if full:  # a listing reports no deletions: the linked records it leaves out are read
         with session_scope() as s:
             known = links.load_links(s, scope)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from brightsync.config import get_settings
 from brightsync.coordination import singleton, sweep_lock_ttl
 from brightsync.db import session_scope
 from brightsync.models import SyncState, User, utcnow
@@ -20,8 +21,14 @@ from brightsync.sync.queue import publish_intake, publish_sync
 
 log = logging.getLogger(__name__)
 
-# Beat's safety sync runs a service whose webhooks went quiet this long after its last run.
+# Beat's safety sync runs a service whose webhooks went quiet this long after its last run
+# (the default of BRIGHTSYNC_SAFETY_SYNC_SECONDS: `safety_sync_period()`).
 SAFETY_SYNC_QUIET = timedelta(minutes=30)
+
+
+def safety_sync_period() -> timedelta:
+    """How long a service may stay quiet before the safety sync runs it."""
+    return timedelta(seconds=get_settings().safety_sync_seconds)
 
 
 def republish_lost() -> int:
@@ -41,13 +48,13 @@ def republish_lost() -> int:
 
 
 def sync_quiet(services: Collection[str]) -> int:
-    """Queue a run of every one of `services` not synced for `SAFETY_SYNC_QUIET`; returns how
-    many."""
+    """Queue a run of every one of `services` not synced for `safety_sync_period()`; returns
+    how many."""
     with singleton("safety-sync", 600) as mine:
         if not mine:
             return 0
         with session_scope() as s:
-            due = quiet_services(s, utcnow() - SAFETY_SYNC_QUIET, services)
+            due = quiet_services(s, utcnow() - safety_sync_period(), services)
         queued = 0
         for user_id, service in due:
             if scheduler.request_and_publish(user_id, service, publish_sync):

@@ -125,12 +125,16 @@ def _retry_org(
     crm = CrmClient.for_org(org, rate_limit=get_settings().crm_rate_per_second)
     addresses = sorted({a for item in items for a in item.addresses or []})
     known: set[str] = set()
-    # One batched lookup per distinct address across the cache (the client chunks it).
-    for contact in crm.lookup_contacts(addresses):
-        known.update(contact_addresses(contact))
+    # One batched lookup per distinct address across the cache (the client chunks it); a
+    # connector taking one address per call answers what the run's budget allows, and the
+    # items of addresses not asked simply wait for the next retry.
+    asked = crm.contacts_by_email(addresses, partial=True)
+    for contacts in asked.values():
+        for contact in contacts:
+            known.update(contact_addresses(contact))
     # A person who became a CRM lead meanwhile unblocks too (the item is then logged
-    # against the lead): one batched lookup of the addresses still unknown.
-    unknown = [a for a in addresses if a not in known]
+    # against the lead): one batched lookup of the addresses asked and still unknown.
+    unknown = [a for a in addresses if a in asked and a not in known]
     if unknown and crm.supports("leads"):
         try:
             known.update(a for a, leads in crm.leads_by_email(unknown).items() if leads)

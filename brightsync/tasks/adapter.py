@@ -8,12 +8,13 @@ the list id, both delta tokens and the activation time.
 Statuses: read through `rules.StatusMap`; each CRM status word read is learned, and a new one
 is handed to `on_learned` (the handler keeps it for the org), so writes use the CRM's word.
 
-CRM side: `GET /tasks?since=` and `/deletedTasks?since=`, only tasks whose `ownerId` is the
-user's CRM id (a task given to someone else reads as deleted here). Its cursor is
-``<since>|<activated>``; `since` trails the read by a few minutes (the connector's `since` is
-inclusive and re-reads are echo-free, while a change landing during the read must not be
-missed). On the first sync completed tasks are left out, and later only tasks completed
-before activation stay out.
+CRM side: `GET /tasks?since=`, deletions by what the connector offers (the deleted feed, else
+`showDeleted=true`, else a periodic comparison: sync/crm_deletions.py), only tasks whose
+`ownerId` is the user's CRM id (a task given to someone else reads as deleted here). Its
+cursor is ``<since>|<activated>`` (and ``;checked=<epoch seconds>``); `since`
+trails the read by a few minutes (the connector's `since` is inclusive and re-reads are
+echo-free, while a change landing during the read must not be missed). On the first sync
+completed tasks are left out, and later only tasks completed before activation stay out.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import FinalError, NotFoundError
+from brightsync.sync import crm_deletions
 from brightsync.sync.adapter import MAILBOX, ChangeSet, Record, Side, find_in_crm
 from brightsync.sync.creates import attempt_create
 from brightsync.sync.cursors import next_since, now
@@ -51,6 +53,7 @@ class TasksAdapter:
         tz: ZoneInfo | None = None,
         skip_completed: bool = True,
         on_learned: Callable[[dict[str, str]], None] | None = None,
+        deletion_period: timedelta = timedelta(minutes=30),
     ) -> None:
         self.aurinko = aurinko
         self.crm = crm
@@ -61,6 +64,7 @@ class TasksAdapter:
         self.skip_completed = skip_completed
         # Told the CRM's words for statuses whenever a read teaches a new one (to keep them).
         self.on_learned = on_learned
+        self.deletion_period = deletion_period  # how often deletions may be found by comparison
         self._list_id: str | None = None
 
     # -- the mailbox list --
@@ -136,15 +140,25 @@ class TasksAdapter:
         return ChangeSet(records, gone, json.dumps(state, sort_keys=True))
 
     def _crm_changes(self, cursor: str | None) -> ChangeSet:
-        since, _, activated = (cursor or "").partition("|")
+        base, checked = crm_deletions.split_cursor(cursor)
+        since, _, activated = (base or "").partition("|")
         started = now()
         activated_at = parse_instant(activated) or started
+        read = crm_deletions.read(
+            self.crm,
+            "tasks",
+            since or None,
+            checked,
+            listing=lambda: self.crm.tasks_since(None),
+            now=started,
+            period=self.deletion_period,
+        )
         records: list[Record] = []
-        gone: list[str] = []
-        for task in self.crm.tasks_since(since or None):
+        gone = list(read.deleted)
+        for task in read.records:
             if not self._mine(task):
                 self._learn(task)  # a colleague's task speaks the same vocabulary
-                if since:
+                if since and not read.listed:
                     gone.append(str(task["id"]))  # no longer this user's
                 continue
             record = self._crm_record(task)
@@ -153,10 +167,9 @@ class TasksAdapter:
                 if not since or done is None or done < activated_at:
                     continue  # completed before activation: never synced
             records.append(record)
-        if since:
-            gone.extend(str(d["id"]) for d in self.crm.deleted_tasks_since(since))
         cursor = f"{next_since(since or None, started)}|{utc_stamp(activated_at)}"
-        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), cursor)
+        cursor = crm_deletions.join_cursor(cursor, read.checked)
+        return ChangeSet(tuple(records), tuple(dict.fromkeys(gone)), cursor, listed=read.listed)
 
     def get(self, side: Side, record_id: str) -> Record | None:
         try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from brightsync.clients.http import FinalError
 from brightsync.crm.context import CrmContext
+from brightsync.crm.users import crm_users
 from brightsync.crm.vocabulary import TASK_STATUS, known_words, remember_words
+from brightsync.sync import crm_deletions
 from brightsync.sync.handler import run_twoway
 from brightsync.sync.run import RunContext
 from brightsync.tasks import rules
@@ -21,12 +22,10 @@ def _adapter(ctx: CrmContext) -> TasksAdapter:
         raise ValueError("tasks sync needs the user's crmUserId (the CRM owner of tasks)")
     owner_id = str(ctx.crm_user_id)
     options = ctx.settings["tasks"]
-    # Due dates are read in the CRM user's zone, so a date never shifts a day.
-    try:
-        known = [u for u in ctx.crm.lookup_users([ctx.user_email]) if str(u.get("id")) == owner_id]
-    except FinalError:  # a connector without user lookup: dates are read in UTC
-        known = []
-    timezone = known[0].get("timezone") if known else None
+    # Due dates are read in the CRM user's zone, so a date never shifts a day (UTC when the
+    # connector cannot say: no user lookup, or a user without a zone).
+    me = crm_users(ctx.crm, ctx.org_id, [ctx.user_email]).get(ctx.user_email.strip().lower())
+    timezone = me.get("timezone") if me and str(me.get("id")) == owner_id else None
     org_id = ctx.org_id
     return TasksAdapter(
         ctx.aurinko,
@@ -38,4 +37,5 @@ def _adapter(ctx: CrmContext) -> TasksAdapter:
         tz=rules.zone(timezone),
         skip_completed=options.get("skipCompleted", True),
         on_learned=lambda seen: remember_words(org_id, TASK_STATUS, seen),
+        deletion_period=crm_deletions.period_of(ctx.settings),
     )

@@ -19,11 +19,14 @@ class QuietCrm:
     def __init__(self) -> None:
         self.since: list[str] = []
 
-    def events_since(self, since: str) -> list[dict[str, Any]]:
+    def supports(self, name: str) -> bool:
+        return name == "deleted_events"
+
+    def changed_since(self, collection: str, since: str, **_: Any) -> list[dict[str, Any]]:
         self.since.append(since)
         return []
 
-    def deleted_events_since(self, since: str) -> list[dict[str, Any]]:
+    def deleted_since(self, collection: str, since: str) -> list[dict[str, Any]]:
         return []
 
     def events_in_window(self, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
@@ -33,7 +36,12 @@ class QuietCrm:
 def adapter() -> tuple[CalendarAdapter, QuietCrm]:
     crm = QuietCrm()
     ctx = SimpleNamespace(
-        policy=CalendarPolicy(), user_email="me@acme.com", crm=crm, org_id=1, user_id=1
+        policy=CalendarPolicy(),
+        user_email="me@acme.com",
+        crm=crm,
+        org_id=1,
+        user_id=1,
+        settings={"crm": {"deletionCheckSeconds": 1800}},
     )
     return CalendarAdapter(ctx), crm  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ from brightsync.connector.check import run_check
 from brightsync.connector.cli import connector
 from brightsync.connector.openapi import connector_openapi
 from brightsync.connector.report import FAIL, PASS, SKIP, format_report
-from brightsync.sandbox.crm.breakages import BREAKAGES, MINIMAL
+from brightsync.sandbox.crm.breakages import BREAKAGES, MINIMAL, PROFILES
 
 TOKEN = "sandbox-crm-token"
 REQUIRED = {"auth", "emails.create", "contacts.lookup", "contacts.lookup.case"}
@@ -41,11 +41,13 @@ def test_reference_crm_passes_every_check(full_crm):
         "contacts.create",
         "contacts.lookup",
         "contacts.lookup.case",
+        "contacts.lookup.list",
         "contacts.get",
         "contacts.update",
         "contacts.since",
         "contacts.delete",
         "contacts.deleted",
+        "contacts.showDeleted",
         "paging",
         "companies.create",
         "companies.lookup.domain",
@@ -63,12 +65,14 @@ def test_reference_crm_passes_every_check(full_crm):
         "events.since",
         "events.delete",
         "events.deleted",
+        "events.showDeleted",
         "tasks.create",
         "tasks.get",
         "tasks.update",
         "tasks.since",
         "tasks.delete",
         "tasks.deleted",
+        "tasks.showDeleted",
         "creates.idempotency-key",
     } == names
     # Only what the contract cannot delete stays behind.
@@ -81,7 +85,7 @@ def test_cli_check_passes_with_exit_zero(full_crm):
     assert result.exit_code == 0, result.output
     assert "PASS  emails.create (required)" in result.output
     assert "Result: PASS" in result.output
-    assert "Summary: 38 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
+    assert "Summary: 42 passed, 0 failed (0 required), 0 not offered, 0 skipped." in result.output
     assert "Recommended:" not in result.output
 
 
@@ -148,6 +152,14 @@ CASES = {
     "no_contact_write": ({"contacts.create": SKIP}, 0),
     "no_contacts_since": ({"contacts.since": SKIP}, 0),
     "no_deleted_contacts": ({"contacts.deleted": SKIP}, 0),
+    "no_deleted_events": ({"events.deleted": SKIP}, 0),
+    "no_deleted_tasks": ({"tasks.deleted": SKIP}, 0),
+    "no_show_deleted": (
+        {"contacts.showDeleted": SKIP, "events.showDeleted": SKIP, "tasks.showDeleted": SKIP},
+        0,
+    ),
+    # Allowed by the email requirements: reported, never a failure.
+    "single_contact_lookup": ({"contacts.lookup.list": SKIP}, 0),
     "deleted_contacts_empty": ({"contacts.deleted": FAIL}, 0),
     "no_companies": ({"companies.create": SKIP}, 0),
     "no_opportunities": ({"opportunities.lookup": SKIP}, 0),
@@ -302,3 +314,12 @@ def test_calendars_of_a_crm_with_several_per_user(reference_crm):
     crm.app.extensions["brightsync_crm"].store.insert("calendars", {"ownerId": me})
     detail = run_check(crm.url, token=TOKEN).result("calendars.list").detail
     assert "name: missing" in detail
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_profile_is_a_valid_connector(reference_crm, profile):
+    """Connectors as providers build them: every check that does not pass is "not offered"
+    or skipped, never failed, and the check's exit code is 0."""
+    report = run_check(reference_crm(PROFILES[profile]).url, token=TOKEN)
+    assert FAIL not in not_passed(report).values(), format_report(report)
+    assert report.exit_code == 0

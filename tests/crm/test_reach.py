@@ -126,7 +126,14 @@ SPARE = {
 READABLE = [
     (
         "everything but deleted feeds",
-        without("deleted_events", "deleted_contacts", "deleted_tasks"),
+        without(
+            "deleted_events",
+            "deleted_contacts",
+            "deleted_tasks",
+            "events_show_deleted",
+            "contacts_show_deleted",
+            "tasks_show_deleted",
+        ),
         {
             "email": (FULL, []),
             "calendar": (LIMITED, ["CRM deletions reach mailboxes only at the safety sync"]),
@@ -249,7 +256,8 @@ READABLE = [
     ),
     (
         "only the two required operations",
-        dict.fromkeys(Capabilities.names(), False) | {"email_create": True, "contact_lookup": True},
+        dict.fromkeys(Capabilities.names(), False)
+        | {"email_create": True, "contact_lookup": True, "contact_lookup_list": True},
         {
             "email": (
                 LIMITED,
@@ -334,11 +342,13 @@ def test_known_limits_show_while_a_need_is_still_unknown():
 
 
 def test_a_limit_with_one_alternative_unknown_is_open():
-    caps = without("deleted_events")  # showDeleted is presumed absent: the limit holds
+    caps = without("deleted_events", "events_show_deleted")  # neither: the limit holds
     assert domain_reach("calendar", caps).limits[0].startswith("CRM deletions")
     caps["events_show_deleted"] = True
     assert domain_reach("calendar", caps).verdict == FULL
-    partial = {k: v for k, v in without().items() if k != "deleted_events"}
+    partial = {
+        k: v for k, v in without().items() if k not in ("deleted_events", "events_show_deleted")
+    }
     row = domain_reach("calendar", partial)
     assert row.verdict == UNKNOWN and row.unknown == ("GET /deletedEvents?since=",)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from brightsync.clients.crm_http import is_deleted
 from brightsync.connector.checks import contacts
 from brightsync.connector.checks.run import CheckRun
 from brightsync.connector.contract import API
@@ -193,3 +194,28 @@ def deleted(run: CheckRun, resource: str, role: str) -> str:
     ):
         raise Failed(f"since={deleted_at} (its own deletedAt) does not list it: not inclusive")
     return "lists deleted records, inclusive of `since`"
+
+
+def show_deleted(run: CheckRun, resource: str, role: str) -> str:
+    """`?since=…&showDeleted=true` lists the record deleted by this check as a deleted entry
+    (`deleted`/`isDeleted: true` or a `deletedAt`): optional, the way to report deletions
+    without the deleted* endpoint. It must never list it as a live record."""
+    record = run.records.get(f"{role}.deleted")
+    if record is None:
+        raise Skipped("not tried: nothing could be deleted")
+    path = f"{API}/{resource}"
+    since = record.get("lastModifiedAt") or (run.started - timedelta(minutes=5)).isoformat()
+    params = {"since": since, "showDeleted": "true"}
+    reply = run.probe.call("GET", path, params=params)
+    if 400 <= reply.status < 500 and reply.status not in (401, 403):
+        raise NotOffered(f"{reply.describe()}: the list refuses showDeleted")
+    found = [i for i in run.probe.follow(path, params, what="changes since, with deleted")]
+    mine = [i for i in found if isinstance(i, dict) and ids([i]) == [str(record["id"])]]
+    if not mine:
+        raise NotOffered("the list leaves deleted records out (deletions need deleted*)")
+    if not is_deleted(mine[0]):
+        raise Failed(
+            f"{role} {record['id']} was deleted but showDeleted lists it as a live record "
+            "(mark it `deleted: true`)"
+        )
+    return "lists deleted records as {id, deleted: true, lastModifiedAt}"

@@ -87,3 +87,4 @@ def two_way(
     run.record(f"{resource}.since", lambda: records.since(run, resource, role))
     run.record(f"{resource}.delete", lambda: records.delete(run, resource, role))
     run.record(f"{resource}.deleted", lambda: records.deleted(run, resource, role))
+    run.record(f"{resource}.showDeleted", lambda: records.show_deleted(run, resource, role))

@@ -14,7 +14,7 @@ from brightsync.sandbox.crm.calendars import event_write
 from brightsync.sandbox.crm.errors import BadRequest
 from brightsync.sandbox.crm.records import SHARED, operation, shared_operations
 from brightsync.sandbox.crm.state import broken, crm
-from brightsync.sandbox.crm.wire import inclusive, instant_param, page, since_param
+from brightsync.sandbox.crm.wire import inclusive, instant_param, page, since_param, with_deleted
 
 emails = Blueprint("emails", __name__)
 events = Blueprint("events", __name__)
@@ -41,7 +41,8 @@ def lookup_emails() -> Any:
 
 @operation(events, "list")
 def list_events() -> Any:
-    found = crm().store.changed("events", since_param(), inclusive=inclusive())
+    since = since_param()
+    found = crm().store.changed("events", since, inclusive=inclusive())
     start_at, end_at = request.args.get("startAt"), request.args.get("endAt")
     if start_at or end_at:
         # Events overlapping the window [startAt, endAt), ordered by start.
@@ -54,7 +55,7 @@ def list_events() -> Any:
             and (hi is None or datetime.fromisoformat(e["startTime"]) < hi)
         ]
         found.sort(key=lambda e: datetime.fromisoformat(e["startTime"]))
-    return page("events", found)
+    return page("events", with_deleted("events", found, since))
 
 
 BLUEPRINTS = (emails, events, tasks)

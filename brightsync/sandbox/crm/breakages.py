@@ -24,6 +24,12 @@ BREAKAGES: dict[str, str] = {
     "no_contacts_since": "GET /contacts?since= is not offered",
     "no_deleted_contacts": "GET /deletedContacts is not offered (404)",
     "deleted_contacts_empty": "GET /deletedContacts never lists anything",
+    "no_deleted_events": "GET /deletedEvents is not offered (404)",
+    "no_deleted_tasks": "GET /deletedTasks is not offered (404)",
+    "no_show_deleted": "lists ignore showDeleted=true (as a connector ignoring unknown "
+    "parameters does)",
+    "single_contact_lookup": "the contacts lookup takes one address per call (a list of "
+    "several answers 400)",
     "no_companies": "no company endpoints",
     "no_opportunities": "no opportunity lookup",
     "no_users": "no user endpoints",
@@ -54,6 +60,27 @@ MINIMAL = frozenset(
     }
 )
 
+#: Connectors as providers build them, each valid by the contract (`--profile`):
+PROFILES: dict[str, frozenset[str]] = {
+    "minimal": MINIMAL,
+    # Deletions only through `showDeleted=true` on the `?since=` lists: no deleted feeds.
+    "show_deleted_only": frozenset(
+        {"no_deleted_contacts", "no_deleted_events", "no_deleted_tasks"}
+    ),
+    # The required endpoints plus the delta feeds and writes of each domain: no deleted feeds
+    # (nor showDeleted), no user endpoints, one address per contact lookup.
+    "partial": frozenset(
+        {
+            "no_deleted_contacts",
+            "no_deleted_events",
+            "no_deleted_tasks",
+            "no_show_deleted",
+            "no_users",
+            "single_contact_lookup",
+        }
+    ),
+}
+
 # Operations (openapi.CONTRACT ids) that a breakage removes.
 REMOVES: dict[str, set[str]] = {
     "no_email_lookup": {"emails.lookup"},
@@ -63,6 +90,8 @@ REMOVES: dict[str, set[str]] = {
     "no_contact_write": {"contacts.create", "contacts.update", "contacts.delete"},
     "no_contacts_since": {"contacts.list"},
     "no_deleted_contacts": {"contacts.deleted"},
+    "no_deleted_events": {"events.deleted"},
+    "no_deleted_tasks": {"tasks.deleted"},
     "no_companies": {op for op in OPERATIONS if op.startswith("companies.")},
     "no_opportunities": {"opportunities.lookup"},
     "no_users": {"users.me", "users.lookup"},

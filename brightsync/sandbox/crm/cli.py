@@ -6,7 +6,7 @@ import click
 from werkzeug.serving import run_simple
 
 from brightsync.sandbox.crm import create_crm_app
-from brightsync.sandbox.crm.breakages import BREAKAGES
+from brightsync.sandbox.crm.breakages import BREAKAGES, PROFILES
 from brightsync.sandbox.crm.picklists import TASK_STATUS_PROFILES
 from brightsync.sandbox.crm.state import DEFAULT_TOKEN
 from brightsync.sandbox.server import MAX_LATENCY_MS
@@ -47,6 +47,12 @@ from brightsync.sandbox.server import MAX_LATENCY_MS
     type=click.Choice(sorted(BREAKAGES)),
     help="switch on a deliberate contract violation (repeatable)",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=None,
+    help="play a connector as providers build them (breakages.PROFILES), e.g. partial",
+)
 def crm_command(
     port: int,
     host: str,
@@ -60,6 +66,7 @@ def crm_command(
     user_calendars: str | None,
     child_events: bool,
     breakages: tuple[str, ...],
+    profile: str | None,
 ) -> None:
     """Run the reference CRM connector (mount on `brightsync sandbox`)."""
     user_pass = tuple(basic.split(":", 1)) if basic else None
@@ -69,7 +76,7 @@ def crm_command(
         db_path=db_path,
         token=token or None,
         basic=user_pass,  # type: ignore[arg-type]
-        breakages=frozenset(breakages),
+        breakages=frozenset(breakages) | PROFILES.get(profile or "", frozenset()),
         paging=paging,
         omit_nulls=omit_nulls,
         latency_ms=latency_ms,

@@ -30,6 +30,7 @@ from brightsync.sandbox.crm.wire import (
     page,
     since_param,
     validate,
+    with_deleted,
 )
 
 View = Callable[..., Any]
@@ -129,7 +130,9 @@ def delete(kind: str) -> View:
 
 def changed(kind: str) -> View:
     def view() -> Any:
-        return page(kind, crm().store.changed(kind, since_param(), inclusive=inclusive()))
+        since = since_param()
+        found = crm().store.changed(kind, since, inclusive=inclusive())
+        return page(kind, with_deleted(kind, found, since))
 
     return view
 

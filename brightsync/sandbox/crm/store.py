@@ -174,6 +174,13 @@ class Store:
             since,
         )
 
+    def deleted_entries(self, kind: str, since: str, *, inclusive: bool) -> list[dict[str, Any]]:
+        """Records deleted at or after `since` as a list with `showDeleted=true` shows them."""
+        return [
+            {"id": d["id"], "deleted": True, "lastModifiedAt": d["deletedAt"]}
+            for d in self.deleted(kind, since, inclusive=inclusive)
+        ]
+
     def deleted(self, kind: str, since: str, *, inclusive: bool) -> list[dict[str, Any]]:
         op = ">=" if inclusive else ">"
         with self.lock:

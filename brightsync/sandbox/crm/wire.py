@@ -99,6 +99,15 @@ def since_param(required: bool = False) -> str | None:
     return stamp(instant_param(raw, "since"))
 
 
+def with_deleted(kind: str, found: list[dict[str, Any]], since: str | None) -> list[Any]:
+    """A `?since=` list and, asked with `showDeleted=true`, the records deleted since then
+    as `{"id", "deleted": true, "lastModifiedAt"}` (the contract's deleted entry)."""
+    asked = request.args.get("showDeleted", "").lower() in ("true", "1")
+    if not asked or since is None or broken("no_show_deleted"):
+        return found
+    return found + crm().store.deleted_entries(kind, since, inclusive=inclusive())
+
+
 def inclusive() -> bool:
     """Whether `since` includes its own instant (the contract says it does)."""
     return not broken("since_exclusive")
