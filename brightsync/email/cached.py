@@ -73,6 +73,7 @@ def relink(org_id: int, addresses: set[str]) -> int:
             .where(
                 EmailClaim.org_id == org_id,
                 EmailClaim.state == "logged",
+                EmailClaim.owner_user_id.is_not(None),  # a removed mailbox's: nobody re-links
                 EmailParticipant.matched.is_(False),
                 EmailParticipant.address.in_(sorted(addresses)),
             )
