@@ -105,11 +105,11 @@ def _keep(claim: EmailClaim, leaving: bool, out: PassedOn) -> None:
 def not_logging(session: Session, owners: set[int | None]) -> set[int | None]:
     """Of these claim owners, those whose claims must not be worked on: gone (None, or no
     such user any more) or with the email service turned off."""
-    known = dict(
-        session.execute(
-            select(User.id, User.services).where(User.id.in_([o for o in owners if o is not None]))
-        ).tuples()
-    )
+    ids = [o for o in owners if o is not None]
+    known = {
+        uid: services
+        for uid, services in session.execute(select(User.id, User.services).where(User.id.in_(ids)))
+    }
     return {o for o in owners if o is None or "email" not in (known.get(o) or [])}
 
 

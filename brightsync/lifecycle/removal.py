@@ -31,7 +31,6 @@ from brightsync.models import (
     CacheEntry,
     HeldDecision,
     MeetingClaim,
-    Notification,
     ObjectLink,
     Organisation,
     PossibleDuplicate,
@@ -46,7 +45,8 @@ def _count(counts: Counter[str], table: str, n: int) -> None:
 
 
 def _user_tables() -> list[Table]:
-    """Tables whose rows belong to one user (a `user_id` column), children first."""
+    """Tables whose rows belong to one user (a `user_id` column, a foreign key or, as the
+    notification log's, a plain id), children first."""
     return [
         t
         for t in reversed(Base.metadata.sorted_tables)
@@ -110,12 +110,6 @@ def _delete_user_rows(session: Session, user_ids: list[int], counts: Counter[str
                 )
             ).rowcount,
         )
-    # Notifications carry a user id, not a foreign key: the audit rows of its mailbox go too.
-    _count(
-        counts,
-        Notification.__tablename__,
-        session.execute(delete(Notification).where(Notification.user_id.in_(user_ids))).rowcount,
-    )
 
 
 def remove_user(user_id: int) -> dict[str, Any] | None:

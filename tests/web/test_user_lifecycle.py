@@ -150,9 +150,22 @@ def test_a_service_turned_off_stops_and_resumes_from_its_cursor_when_on_again(cl
     )
     wait_for(lambda: len(_subs_of(stack, alice["accountId"])) == 2, message="two subscriptions")
 
-    # Email off: its subscription goes; mail that arrives is not read.
+    # The CRM refuses email creates for now: a message waits to be retried.
+    fault = {"path": "/api/v1/emails", "method": "POST", "status": 503, "count": 0}
+    stack.crm("POST", "/_control/faults", json=fault).raise_for_status()
+    pending = send(stack, "dave@customer.com", ["alice@acme.com"], "pending")["internetMessageId"]
+    wait_for(
+        lambda: (decision(stack, org_id, pending) or {}).get("failures", 0) >= 1,
+        timeout=60,
+        message="the email deferred",
+    )
+
+    # Email off: its subscription goes; mail that arrives is not read, and the deferred
+    # message is not retried (no colleague holds a copy: it waits, orphaned).
     r = stack.admin("PATCH", path, json={"services": ["calendar"]})
     assert r.status_code == 200, r.text
+    stack.crm("DELETE", "/_control/faults").raise_for_status()
+    assert decision(stack, org_id, pending)["state"] == "orphaned"
     assert [s["service"] for s in r.json()["subscriptions"]] == ["calendar"]
     wait_for(
         lambda: (
@@ -164,14 +177,18 @@ def test_a_service_turned_off_stops_and_resumes_from_its_cursor_when_on_again(cl
     while_off = send(stack, "dave@customer.com", ["alice@acme.com"], "off")["internetMessageId"]
     refused = stack.admin("POST", f"{path}/sync", json={"service": "email"})
     assert refused.status_code == 400, refused.text
-    time.sleep(2)
+    time.sleep(4)  # past the deferred retry's countdown
     assert decision(stack, org_id, while_off) is None
+    assert decision(stack, org_id, pending)["state"] == "orphaned"
+    assert crm_emails(stack, pending) == []
 
-    # Email on again: from the kept cursor, so the mail of the gap is logged, once.
+    # Email on again: from the kept cursor, so the mail of the gap is logged, once; the
+    # message it left waiting is its own again.
     r = stack.admin("PATCH", path, json={"services": ["calendar", "email"]})
     assert r.status_code == 200, r.text
     wait_decided(stack, org_id, while_off)
-    for message_id in (first, while_off):
+    wait_decided(stack, org_id, pending)
+    for message_id in (first, pending, while_off):
         assert len(crm_emails(stack, message_id)) == 1
 
 
