@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.clients.aurinko import SERVICE_RESOURCES, AurinkoClient, TokenDeadError
@@ -308,3 +308,81 @@ def check_due() -> int:
             except Exception:
                 log.exception("subscription check failed for user %s", user_id)
         return fixed
+
+
+# --- removing subscriptions (a service turned off, a user or organisation removed) -----------
+
+
+def aurinko_ids(session: Session, user_id: int, services: list[str] | None = None) -> list[str]:
+    """The Aurinko ids of the user's subscriptions (of `services`, or all)."""
+    query = select(Subscription.aurinko_id).where(
+        Subscription.user_id == user_id, Subscription.aurinko_id.is_not(None)
+    )
+    if services is not None:
+        query = query.where(Subscription.service.in_(services))
+    return [str(i) for i in session.scalars(query)]
+
+
+def drop(session: Session, user_id: int, services: list[str]) -> list[str]:
+    """Forget the user's subscription rows of `services`; the Aurinko ids to delete there
+    (`unsubscribe`, after the transaction commits)."""
+    ids = aurinko_ids(session, user_id, services)
+    session.execute(
+        delete(Subscription).where(
+            Subscription.user_id == user_id, Subscription.service.in_(services)
+        )
+    )
+    return ids
+
+
+def unsubscribe(token_enc: str, ids: list[str]) -> None:
+    """Delete these subscriptions at Aurinko by a task (retried with backoff), so neither the
+    request nor the removal waits for Aurinko; a broker that refuses it gets one try now."""
+    from brightsync.sync.queue import publish_unsubscribe
+
+    if not ids:
+        return
+    try:
+        publish_unsubscribe(ids, token_enc)
+    except Exception as exc:  # noqa: BLE001 - the removal stands whatever happens here
+        log.warning("subscription removal not queued (%s); trying once now", type(exc).__name__)
+        left = delete_at_aurinko(token_enc, ids)
+        if left:
+            log.warning("%d Aurinko subscription(s) left to expire at Aurinko", len(left))
+
+
+def delete_at_aurinko(token_enc: str, ids: list[str]) -> list[str]:
+    """DELETE /v1/subscriptions/{id} with the account's token; the ids still to delete after
+    transient trouble. One already gone (404) is deleted; a token that no longer works cannot
+    delete anything, and no retry would help: logged and given up."""
+    settings = get_settings()
+    client = AurinkoClient.for_account(
+        settings.aurinko_api_url,
+        decrypt(token_enc),
+        app_key=settings.aurinko_client_id or "default",
+        rate_limit=settings.aurinko_rate_per_second,
+    )
+    left = []
+    for sub_id in ids:
+        try:
+            client.delete_subscription(sub_id)
+        except TransientError:
+            left.append(sub_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                log.warning("Aurinko subscription %s not deleted: %s", sub_id, exc.status)
+    return left
+
+
+def unsubscribe_attempt(
+    ids: list[str], token_enc: str, retries: int
+) -> tuple[list[str], int | None]:
+    """One attempt of the removal task: the ids left, and the countdown to the next attempt
+    (None: done, or given up after RETRIES)."""
+    left = delete_at_aurinko(token_enc, ids)
+    if not left:
+        return [], None
+    if retries >= RETRIES:
+        log.warning("gave up deleting %d Aurinko subscription(s)", len(left))
+        return left, None
+    return left, retry_countdown(retries)

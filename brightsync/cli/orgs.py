@@ -99,3 +99,77 @@ def user_add(
     if error:
         raise click.ClickException(error)
     echo_json(out)
+
+
+@user.command("change")
+@click.argument("user_id", type=int)
+@click.option("--service", "services", multiple=True, help="The services to sync (repeat).")
+@click.option("--crm-user-id")
+@click.option("--settings", "settings_json", help="Overrides of the org's settings, as JSON.")
+def user_change(
+    user_id: int, services: tuple[str, ...], crm_user_id: str | None, settings_json: str | None
+) -> None:
+    """Change a user's services, CRM user or own settings (as PATCH /api/v1/users/{id})."""
+    from marshmallow import ValidationError
+
+    from brightsync.lifecycle.change import change_user
+    from brightsync.ops.actions import ActionError
+    from brightsync.web import schemas
+
+    body: dict[str, Any] = {}
+    if services:
+        body["services"] = list(services)
+    if crm_user_id is not None:
+        body["crmUserId"] = crm_user_id
+    if settings_json is not None:
+        try:
+            body["settings"] = json.loads(settings_json)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--settings") from None
+    data = validate(schemas.UserPatch(), body)
+    try:
+        out = change_user(user_id, data)
+    except ActionError as exc:
+        raise click.ClickException(exc.message) from None
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {json.dumps(exc.messages)}") from None
+    echo_json({"userId": user_id, "added": out.added, "removed": out.removed, "queued": out.queued})
+
+
+@user.command("remove")
+@click.argument("user_id", type=int)
+def user_remove(user_id: int) -> None:
+    """Remove a user (as DELETE /api/v1/users/{id}): its subscriptions, runs and rows."""
+    from brightsync.lifecycle.removal import remove_user
+
+    out = remove_user(user_id)
+    if out is None:
+        raise click.ClickException(f"no user {user_id} (never registered, or removed already)")
+    echo_json(out)
+
+
+@org.command("remove")
+@click.argument("org_id", type=int)
+def org_remove(org_id: int) -> None:
+    """Remove an organisation and every user (as DELETE /api/v1/orgs/{id})."""
+    from brightsync.lifecycle.removal import remove_org
+
+    out = remove_org(org_id)
+    if out is None:
+        raise click.ClickException(f"no organisation {org_id} (never created, or removed already)")
+    echo_json(out)
+
+
+@org.command("forget")
+@click.argument("org_id", type=int)
+@click.option("--email", "address", required=True, help="The person's address.")
+def org_forget(org_id: int, address: str) -> None:
+    """Erase a person's address from what BrightSync keeps (as POST …/orgs/{id}/forget)."""
+    from brightsync.lifecycle.forget import forget
+    from brightsync.web import schemas
+
+    data = validate(schemas.ForgetRequest(), {"emailAddress": address})
+    out = forget(org_id, data["emailAddress"])
+    if out is None:
+        raise click.ClickException(f"no organisation {org_id}")
+    echo_json(out)

@@ -73,7 +73,7 @@ def load_context(user_id: int, cls: type[C]) -> C:
             raise LookupError(f"no user {user_id}")
         org = s.get(Organisation, user.org_id)
         assert org is not None
-        settings = effective_settings(org.settings)
+        settings = effective_settings(org.settings, user.settings)  # the user's own over the org's
         aurinko = aurinko_for(user)
         rate = get_settings().crm_rate_per_second
         caps = known_capabilities(org)

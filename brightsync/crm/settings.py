@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 DIRECTIONS = ["two-way", "to-crm", "to-mailbox", "off"]
 TASK_STATUSES = ["notStarted", "inProgress", "completed", "waitingOnOthers", "deferred"]
@@ -20,6 +20,8 @@ class Strict(Schema):
 
 
 class EmailSettings(Strict):
+    # False: this mailbox's email sync reads and logs nothing (a per-user override, typically).
+    enabled = fields.Boolean(load_default=True)
     logInternal = fields.Boolean(load_default=False)
     contactCreation = fields.String(
         load_default="none", validate=validate.OneOf(["none", "sent", "all"])
@@ -118,6 +120,43 @@ class OrgSettings(Strict):
     crm = fields.Dict(load_default=dict)  # connector overrides, e.g. {"capabilities": {...}}
 
 
-def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """Stored settings with every default filled in (stored values were validated on write)."""
-    return OrgSettings().load(stored or {})
+def effective_settings(
+    stored: dict[str, Any] | None, user: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Stored settings with every default filled in (stored values were validated on write);
+    with `user`, that user's overrides deep-merged over the organisation's first."""
+    return OrgSettings().load(deep_merge(stored or {}, user or {}))
+
+
+# Sections that belong to the organisation as a whole: the sync cache's cadence and the
+# connector's overrides are not a mailbox's to change.
+ORG_ONLY = ("unmatched", "crm")
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`patch` over `base`, section by section; a None in `patch` removes that key."""
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            below = merged.get(key)
+            merged[key] = deep_merge(below if isinstance(below, dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def user_overrides(
+    current: dict[str, Any] | None, patch: dict[str, Any], org: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A user's new overrides: `patch` merged into `current` (None removes an override),
+    checked with the organisation's schema, alone and over the organisation's settings.
+    Raises ValidationError naming the bad key."""
+    merged = deep_merge(current or {}, patch)
+    bad = {key: ["set for the organisation only"] for key in merged if key in ORG_ONLY}
+    if bad:
+        raise ValidationError(bad)
+    given = OrgSettings().load(merged, partial=True)  # the keys and values given, normalised
+    OrgSettings().load(deep_merge(org or {}, given))  # and what they make together
+    return {k: v for k, v in given.items() if not (isinstance(v, dict) and not v)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.db import session_scope
@@ -47,7 +47,14 @@ def resume(ids: list[int]) -> None:
 
 
 def expire(session: Session, org_id: int, keys: list[str], now: datetime) -> None:
-    """Past retention: the emails are recorded as expired, with the reason."""
+    """Past retention: the emails are recorded as expired, with the reason; what the cache
+    kept to retry them (their outside addresses, their subject) goes with the item."""
+    expiring = select(EmailClaim.id).where(
+        EmailClaim.org_id == org_id,
+        EmailClaim.message_key.in_(keys),
+        EmailClaim.state == "unmatched",
+    )
+    session.execute(delete(EmailParticipant).where(EmailParticipant.claim_id.in_(expiring)))
     session.execute(
         update(EmailClaim)
         .where(
@@ -59,6 +66,9 @@ def expire(session: Session, org_id: int, keys: list[str], now: datetime) -> Non
             state="expired",
             reason="no contact appeared within the retention",
             decided_at=now,
+            addresses=None,
+            participants=None,
+            subject=None,
         )
     )
 
@@ -73,6 +83,7 @@ def relink(org_id: int, addresses: set[str]) -> int:
             .where(
                 EmailClaim.org_id == org_id,
                 EmailClaim.state == "logged",
+                EmailClaim.owner_user_id.is_not(None),  # a removed mailbox's: nobody re-links
                 EmailParticipant.matched.is_(False),
                 EmailParticipant.address.in_(sorted(addresses)),
             )

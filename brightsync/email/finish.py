@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.db import session_scope
+from brightsync.email import departure
 from brightsync.email.claim_leases import end_waits, needs_work, workable
 from brightsync.email.context import load_context
+from brightsync.email.queue import publish_after_commit
 from brightsync.email.writer import Work, process
 from brightsync.models import EmailClaim
 from brightsync.sync import leases
@@ -28,9 +30,20 @@ def finish_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, i
     with session_scope() as s:
         end_waits(s, claim_ids)  # a wait for the sender's copy that is over: decide now
     with session_scope() as s:
+        owners: dict[int | None, list[int]] = defaultdict(list)
         for c in s.scalars(select(EmailClaim).where(EmailClaim.id.in_(claim_ids))):
             if needs_work(c):
-                by_owner[c.owner_user_id].append(c.id)
+                owners[c.owner_user_id].append(c.id)
+        # An owner that left or turned email off works on nothing: its claims pass on.
+        for gone in departure.not_logging(s, set(owners)):
+            ids = owners.pop(gone)
+            if gone is None:
+                departure.orphan_ownerless(s, ids)
+            else:
+                reopened = departure.pass_on(s, gone, leaving=False).reopened
+                if reopened:
+                    publish_after_commit(s, reopened)
+        by_owner.update({o: ids for o, ids in owners.items() if o is not None})
     totals: dict[str, int] = defaultdict(int)
     heartbeat = leases.Heartbeat(
         [lambda: leases.renew(EmailClaim, owner, where=[workable()])],

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 def sync_mailbox(user_id: int, run: RunContext) -> None:
     ctx = load_context(user_id)
+    if not ctx.settings["email"]["enabled"]:
+        # Turned off for this mailbox (`email.enabled`): nothing read, the position kept.
+        ctx.close()
+        run.count("disabled")
+        return
     try:
         # Claims this run inserts are leased to it: its heartbeat keeps them alive.
         run.hold(EmailClaim, EmailClaim.state.in_(claims.OPEN_STATES))

@@ -35,7 +35,11 @@ class EmailClaim(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
     message_key: Mapped[str] = mapped_column(String(255))
     internet_message_id: Mapped[str | None] = mapped_column(String(998))
-    owner_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    # NULL once its owner left with no colleague holding a copy: the decision stays on record
+    # (an email logged is never logged again by a mailbox that sees it later).
+    owner_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     provider_message_id: Mapped[str] = mapped_column(String(500))
     state: Mapped[str] = mapped_column(String(20), default="claimed")
     reason: Mapped[str | None] = mapped_column(String(500))

@@ -60,6 +60,8 @@ class User(Base):
     paused: Mapped[bool] = mapped_column(default=False, server_default=false())
     # live | review (see Organisation.mode); either in review puts the user's syncs in review.
     mode: Mapped[str] = mapped_column(String(10), default="live", server_default="live")
+    # This user's overrides of the organisation's settings (validated; deep-merged over them).
+    settings: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     org: Mapped[Organisation] = relationship(back_populates="users")

@@ -90,3 +90,13 @@ def ensure_user_subscriptions(self: Any, user_id: int) -> dict[str, Any]:
     if countdown is not None:
         raise self.retry(countdown=countdown)
     return states
+
+
+@app.task(name="brightsync.subscriptions.remove", bind=True, max_retries=None)
+def remove_subscriptions(self: Any, subscription_ids: list[str], token_enc: str) -> int:
+    left, countdown = subscriptions.unsubscribe_attempt(
+        subscription_ids, token_enc, self.request.retries
+    )
+    if countdown is not None:
+        raise self.retry(args=[left, token_enc], countdown=countdown)
+    return len(subscription_ids) - len(left)

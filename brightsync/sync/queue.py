@@ -19,6 +19,7 @@ PUBLISH_RETRY: dict[str, Any] = {
 RUN_TASK = "brightsync.sync.run"
 SUBSCRIPTIONS_TASK = "brightsync.subscriptions.ensure"
 DRAIN_TASK = "brightsync.sync.intake.drain"
+UNSUBSCRIBE_TASK = "brightsync.subscriptions.remove"
 
 
 def send(task: str, args: list[Any], queue: str) -> None:
@@ -39,3 +40,9 @@ def publish_intake(user_id: int, service: str) -> None:
 def publish_subscriptions(user_id: int) -> None:
     """Queue the creation of a user's subscriptions (on "intake": a new user waits on it)."""
     send(SUBSCRIPTIONS_TASK, [user_id], "intake")
+
+
+def publish_unsubscribe(subscription_ids: list[str], token_enc: str) -> None:
+    """Queue the deletion of Aurinko subscriptions of a service turned off or a user removed.
+    The account's token travels encrypted (the user's row may be gone by then)."""
+    send(UNSUBSCRIBE_TASK, [subscription_ids, token_enc], "intake")

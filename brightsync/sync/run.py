@@ -109,13 +109,17 @@ def run_once(
     `share_work` (tasks): the run may publish part of its work for other workers.
     """
     with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None:  # removed: a task that arrives later does nothing
+            return {"status": "no such user"}
+        if service not in (user.services or []):
+            # Turned off: a run still queued for it stops here; its cursors stay for a return.
+            scheduler.drop_pending(s, user_id, service)
+            return {"status": "skipped", "reason": f"{service} is turned off for this user"}
         state = scheduler.ensure_state(s, user_id, service)
         state_id = state.id
         # A lease left behind by a run that died: taking it over below is worth counting.
         lapsed = state.lease_until is not None and state.lease_until < utcnow()
-        user = s.get(User, user_id)
-        if user is None:
-            return {"status": "no such user"}
         reauth = user.mailbox_state == "reauth_required"
         paused = not reauth and is_paused(s, user_id, service)
         review = not reauth and in_review(s, user_id)

@@ -150,6 +150,33 @@ def clear_pending(state_id: int) -> None:
         )
 
 
+def drop_pending(session: Session, user_id: int, service: str) -> None:
+    """A queued run of a service turned off will not happen; its cursors stay as they are."""
+    session.execute(
+        update(SyncState)
+        .where(SyncState.user_id == user_id, SyncState.service == service)
+        .values(pending_since=None)
+    )
+    session.execute(
+        update(SyncState)
+        .where(
+            SyncState.user_id == user_id, SyncState.service == service, SyncState.state == "queued"
+        )
+        .values(state="idle")
+    )
+
+
+def stop_runs(session: Session, user_id: int, services: list[str]) -> None:
+    """Turned off or leaving: no run starts, and a running one loses its lease, so its next
+    fenced step (a checkpoint, a claim, a heartbeat) ends it. Cursors are left as they are."""
+    session.execute(
+        update(SyncState)
+        .where(SyncState.user_id == user_id, SyncState.service.in_(services))
+        .values(pending_since=None, lease_until=None, lease_owner=None, state="idle", progress=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def try_start(
     state_id: int,
     owner: str | None = None,

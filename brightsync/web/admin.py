@@ -15,6 +15,7 @@ from brightsync.crm.settings import OrgSettings, effective_settings
 from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
 from brightsync.email.decisions import describe_message
+from brightsync.lifecycle.change import change_user
 from brightsync.models import Organisation, UnmatchedItem, User
 from brightsync.ops import actions
 from brightsync.ops.status import services_of, unmatched_out
@@ -42,6 +43,8 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
     status = services_of(session, user)
     return {
         "id": user.id,
+        "settings": user.settings or {},
+        "effectiveSettings": effective_settings(user.org.settings, user.settings),
         "orgId": user.org_id,
         "email": user.email,
         "crmUserId": user.crm_user_id,
@@ -217,16 +220,21 @@ def get_user(user_id: int) -> Any:
 @bp.patch("/users/<int:user_id>")
 @require_admin
 def patch_user(user_id: int) -> Any:
-    """Change a user; each field its own step (today only a new token: reconnect)."""
+    """Change a user; each field its own step: a new token (reconnect), then services, CRM
+    user and settings (brightsync/lifecycle/change.py)."""
     data = load_body(schemas.UserPatch())
     try:
         if "aurinkoAccessToken" in data:
             actions.reconnect(user_id, data["aurinkoAccessToken"])
+        if data.keys() - {"aurinkoAccessToken"}:
+            change_user(user_id, data)
     except actions.ActionError as exc:
         return error_answer(exc.message, exc.status)
-    except Exception as exc:  # the token is stored; only the runs could not be queued
-        log.warning("reconnect of user %s: runs not queued: %s", user_id, type(exc).__name__)
-        return error_answer("token stored; queue unavailable, retry to queue the runs", 503)
+    except ValidationError as exc:
+        return error_answer("invalid request", 400, fields={"settings": exc.messages})
+    except Exception as exc:  # the change is stored; only the work could not be queued
+        log.warning("change of user %s: work not queued: %s", user_id, type(exc).__name__)
+        return error_answer("change stored; queue unavailable, retry to queue its work", 503)
     with session_scope() as s:
         user = s.get(User, user_id)
         if user is None:

@@ -103,8 +103,26 @@ class UserCreate(_Strict):
 
 
 class UserPatch(_Strict):
-    """What may change about a registered user; today only its Aurinko token (reconnect)."""
+    """What may change about a registered user: its token (reconnect), services, CRM user and
+    its own settings."""
 
+    services = fields.List(
+        fields.String(validate=validate.OneOf(SERVICES)),
+        metadata={
+            "description": "the services to sync: one turned off stops at once (its Aurinko "
+            "subscription deleted, its cursors kept for a return); one turned on is "
+            "subscribed and synced at once"
+        },
+    )
+    crmUserId = fields.String(allow_none=True, validate=validate.Length(1, 200))
+    settings = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "this user's overrides of the organisation's settings, same shape "
+            "(sections email, calendar, contacts, tasks), deep-merged into the stored overrides; "
+            "null removes an override, null for the whole object removes them all"
+        },
+    )
     aurinkoAccessToken = fields.String(
         validate=validate.Length(1, 4000),
         metadata={
@@ -171,6 +189,12 @@ class ServiceStatus(Schema):
 
 class UserOut(Schema):
     id = fields.Integer()
+    settings = fields.Dict(
+        metadata={"description": "this user's overrides of the organisation's settings"}
+    )
+    effectiveSettings = fields.Dict(
+        metadata={"description": "what its runs use: the overrides over the organisation's"}
+    )
     paused = fields.Boolean()
     mode = fields.String(metadata={"description": "live | review"})
     orgId = fields.Integer()
@@ -293,3 +317,44 @@ class PossibleDuplicatePage(Schema):
     total = fields.Integer(metadata={"description": "pairs in this state"})
     limit = fields.Integer()
     offset = fields.Integer()
+
+
+class ForgetRequest(_Strict):
+    emailAddress = fields.Email(
+        required=True,
+        validate=validate.Length(3, 320),
+        metadata={"description": "the person's address, erased wherever BrightSync keeps it"},
+    )
+
+
+class UserRemoved(Schema):
+    userId = fields.Integer()
+    orgId = fields.Integer()
+    removed = fields.Dict(metadata={"description": "rows removed, per table"})
+    passedOn = fields.Dict(
+        metadata={"description": "email claims and meetings passed to colleagues' copies"}
+    )
+    keptWithoutOwner = fields.Dict(
+        metadata={"description": "decisions kept on record with no other copy to own them"}
+    )
+    aurinkoSubscriptionsDeleting = fields.Integer(
+        metadata={"description": "deleted at Aurinko by a task that retries with backoff"}
+    )
+
+
+class OrgRemoved(Schema):
+    orgId = fields.Integer()
+    users = fields.List(fields.Integer())
+    removed = fields.Dict(metadata={"description": "rows removed, per table"})
+    aurinkoSubscriptionsDeleting = fields.Integer()
+
+
+class Forgotten(Schema):
+    orgId = fields.Integer()
+    emailAddress = fields.String()
+    erased = fields.Dict(
+        metadata={
+            "description": "per kind: emailDecisions, emailParticipants, syncCacheItems, "
+            "possibleDuplicates, reviewReports, createIntents"
+        }
+    )

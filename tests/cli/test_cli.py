@@ -130,6 +130,20 @@ def test_operator_flow_from_a_shell(tmp_path, sandbox):
     expire = run(tmp_path, "unmatched", "expire", env=env)
     assert json.loads(expire.stdout) == {"expired": 0}
 
+    # The person asks to be forgotten: the waiting mail goes from the sync cache.
+    forgot = run(tmp_path, "org", "forget", str(org_id), "--email", "Erin@Prospect.io", env=env)
+    assert forgot.returncode == 0, forgot.stderr
+    assert json.loads(forgot.stdout)["erased"]["syncCacheItems"] == 1
+    # The mailbox leaves, then the organisation; a second removal is a clear error.
+    gone = run(tmp_path, "user", "remove", str(out["id"]), env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["removed"]["user_account"] == 1
+    again = run(tmp_path, "user", "remove", str(out["id"]), env=env)
+    assert again.returncode != 0 and "removed already" in again.stderr
+    org_gone = run(tmp_path, "org", "remove", str(org_id), env=env)
+    assert org_gone.returncode == 0, org_gone.stderr
+    assert json.loads(org_gone.stdout)["removed"]["organisation"] == 1
+
 
 def test_bad_input_is_a_clear_error(tmp_path):
     assert run(tmp_path, "db", "upgrade").returncode == 0

@@ -88,7 +88,7 @@ def test_patch_user_refuses_what_it_cannot_do(clean_stack):
     org_id = make_org(stack)
     alice = make_user(stack, org_id, "alice@acme.com")
     path = f"/api/v1/users/{alice['id']}"
-    for body in ({}, {"services": ["email"]}, {"aurinkoAccessToken": ""}):
+    for body in ({}, {"services": ["fax"]}, {"aurinkoAccessToken": ""}, {"colour": "red"}):
         r = stack.admin("PATCH", path, json=body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"], body

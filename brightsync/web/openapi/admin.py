@@ -24,6 +24,10 @@ def add_admin(spec: APISpec) -> None:
         ("OrgOut", schemas.OrgOut),
         ("UserCreate", schemas.UserCreate),
         ("UserPatch", schemas.UserPatch),
+        ("UserRemoved", schemas.UserRemoved),
+        ("OrgRemoved", schemas.OrgRemoved),
+        ("ForgetRequest", schemas.ForgetRequest),
+        ("Forgotten", schemas.Forgotten),
         ("SubscriptionOut", schemas.SubscriptionOut),
         ("UserOut", schemas.UserOut),
         ("SyncRequest", schemas.SyncRequest),
@@ -70,6 +74,36 @@ def add_admin(spec: APISpec) -> None:
                     **COMMON,
                 },
             },
+            "delete": {
+                **SECURED,
+                "summary": "Remove an organisation with every user",
+                "description": "Every user removed as DELETE /users/{userId} does, then every "
+                "row of the organisation. A second DELETE answers 404.",
+                "responses": {
+                    "200": {"description": "what was removed", **json_body("OrgRemoved")},
+                    "404": ERR,
+                    **COMMON,
+                },
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/orgs/{orgId}/forget",
+        parameters=[ORG_ID],
+        operations={
+            "post": {
+                **SECURED,
+                "summary": "Forget a person's address",
+                "description": "Erases the address from the sync cache, email decisions, "
+                "possible duplicates, review reports and finished create intents kept by "
+                "BrightSync (not from the CRM). Safe to repeat: a second call erases nothing.",
+                "requestBody": json_body("ForgetRequest"),
+                "responses": {
+                    "200": {"description": "what was erased", **json_body("Forgotten")},
+                    "404": ERR,
+                    **COMMON,
+                },
+            },
         },
     )
     spec.path(
@@ -107,15 +141,33 @@ def add_admin(spec: APISpec) -> None:
             },
             "patch": {
                 **SECURED,
-                "summary": "Change a user: reconnect its mailbox with a new Aurinko token",
+                "summary": "Change a user: token (reconnect), services, CRM user, own settings",
                 "description": "A new `aurinkoAccessToken` replaces the stored one, clears "
                 "`needs_reauth` and queues a run of each service, which resumes from its saved "
-                "cursors: nothing is synced again, nothing missed while the token was dead.",
+                "cursors: nothing is synced again, nothing missed while the token was dead. "
+                "`services`: one turned off stops at once (subscription deleted, cursors "
+                "kept); one turned on is subscribed and synced at once. `settings`: the "
+                "user's overrides of the organisation's settings (same schema; a 400 names "
+                "the bad key).",
                 "requestBody": json_body("UserPatch"),
                 "responses": {
                     "200": {"description": "updated", **json_body("UserOut")},
                     "404": ERR,
                     "503": ERR,
+                    **COMMON,
+                },
+            },
+            "delete": {
+                **SECURED,
+                "summary": "Remove a user",
+                "description": "Deletes its Aurinko subscriptions (a task retries failures; "
+                "the removal never waits for them), stops its runs and tasks, removes its "
+                "token and mailbox-side rows; email claims and meetings it owned pass to a "
+                "colleague's copy where one exists. What was logged in the CRM stays. A "
+                "second DELETE answers 404.",
+                "responses": {
+                    "200": {"description": "what was removed", **json_body("UserRemoved")},
+                    "404": ERR,
                     **COMMON,
                 },
             },
