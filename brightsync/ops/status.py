@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from brightsync.connect.links import reconnect_url
 from brightsync.models import (
     EmailClaim,
     Organisation,
@@ -25,6 +26,7 @@ from brightsync.models import (
     User,
     utcnow,
 )
+from brightsync.sync.first_sync import first_sync_phase
 from brightsync.sync.sweeps import SAFETY_SYNC_QUIET
 from brightsync.times import iso
 
@@ -145,6 +147,7 @@ def service_status(
         "runs": st.runs if st else 0,
         "counts": (st.counters or {}) if st else {},
         "progress": st.progress if st and st.state == "running" else None,
+        "firstSync": first_sync_phase(st.last_sync_at if st else None, st.state if st else None),
         "subscription": {
             "id": sub.aurinko_id,
             "state": sub.state,
@@ -221,6 +224,8 @@ def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[
                 "paused": bool(user.paused),
                 "mode": user.mode,
                 "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
+                # The user authorises the mailbox again through it (issue 19).
+                "reconnectUrl": reconnect_url(user) if user.mailbox_state != "ok" else None,
                 "services": {
                     name: {k: svc[k] for k in ("state", "health", "lastSyncAt", "runs")}
                     for name, svc in services.items()

@@ -166,6 +166,10 @@ class ServiceStatus(Schema):
     progress = fields.Dict(
         allow_none=True, metadata={"description": "counts so far, while running"}
     )
+    firstSync = fields.String(
+        metadata={"description": "waiting | running | done: the service's first sync, started "
+                  "as soon as its subscription is settled"}
+    )  # fmt: skip
     subscription = fields.Dict(allow_none=True)
 
 
@@ -184,6 +188,11 @@ class UserOut(Schema):
         fields.Nested("SubscriptionOut"),
         metadata={"description": "created by a worker after registration answers"},
     )
+    reconnectUrl = fields.String(
+        allow_none=True,
+        metadata={"description": "while the mailbox needs re-authorisation: a link for the "
+                  "user to authorise it again (Aurinko's OAuth flow)"},
+    )  # fmt: skip
 
 
 class SubscriptionOut(Schema):
@@ -285,3 +294,53 @@ class PossibleDuplicatePage(Schema):
     total = fields.Integer(metadata={"description": "pairs in this state"})
     limit = fields.Integer()
     offset = fields.Integer()
+
+
+def _return_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("must be an absolute http(s) URL")
+
+
+class ConnectLinkCreate(_Strict):
+    """A link that connects one mailbox through Aurinko's OAuth flow."""
+
+    email = fields.Email(
+        load_default=None,
+        validate=validate.Length(max=320),
+        metadata={"description": "the mailbox expected (passed as Aurinko's loginHint; "
+                  "another mailbox signing in is refused)"},
+    )  # fmt: skip
+    services = fields.List(
+        fields.String(validate=validate.OneOf(SERVICES)),
+        load_default=lambda: ["email"],
+        validate=validate.Length(1, len(SERVICES)),
+    )
+    crmUserId = fields.String(load_default=None, validate=validate.Length(1, 200))
+    serviceType = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["Google", "Office365", "EWS", "IMAP"]),
+        metadata={"description": "the mailbox provider; without it the user picks one"},
+    )
+    returnUrl = fields.String(
+        load_default=None,
+        validate=[validate.Length(max=2000), _return_url],
+        metadata={"description": "where the user goes afterwards, with status=success|error, "
+                  "userId and email (or reason) added to its query"},
+    )  # fmt: skip
+    mode = fields.String(load_default="live", **_MODE)
+
+
+class ConnectLinkOut(Schema):
+    id = fields.Integer()
+    orgId = fields.Integer()
+    url = fields.String(metadata={"description": "BrightSync's link to hand the user"})
+    email = fields.String(allow_none=True)
+    crmUserId = fields.String(allow_none=True)
+    services = fields.List(fields.String())
+    serviceType = fields.String(allow_none=True)
+    returnUrl = fields.String(allow_none=True)
+    mode = fields.String()
+    expiresAt = fields.DateTime()
+    usedAt = fields.DateTime(allow_none=True)
+    userId = fields.Integer(allow_none=True, metadata={"description": "the user it connected"})

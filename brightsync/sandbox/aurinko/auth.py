@@ -38,8 +38,16 @@ SCOPES = frozenset(
     "Calendar.Read Calendar.ReadWrite Mail.Read Mail.ReadWrite Mail.Send Mail.Drafts Mail.All "
     "Contacts.Read Contacts.ReadWrite Tasks.Read Tasks.ReadWrite".split()
 )
-FORWARDED = ("clientId", "serviceType", "scopes", "responseType", "returnUrl", "state",
-             "loginHint", "accountId")  # fmt: skip
+FORWARDED = (
+    "clientId",
+    "serviceType",
+    "scopes",
+    "responseType",
+    "returnUrl",
+    "state",
+    "loginHint",
+    "accountId",
+)
 
 
 def configure(sim: AurinkoSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
