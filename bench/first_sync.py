@@ -63,9 +63,13 @@ def scene(aurinko: str, crm: str, messages: int, known: int) -> dict[str, Any]:
 
     reset_simulators(aurinko, crm, CRM_TOKEN)
     contacts = [
-        {"firstName": f"Client{i}", "lastName": "Known", "emailAddresses": [f"c{i}@client{i % 100}.com"]}
+        {
+            "firstName": f"Client{i}",
+            "lastName": "Known",
+            "emailAddresses": [f"c{i}@client{i % 100}.com"],
+        }
         for i in range(known)
-    ]  # fmt: skip
+    ]
     seed_crm(crm, {"contacts": contacts}, timeout=120)
     account = requests.post(
         aurinko + "/_control/accounts",
@@ -239,9 +243,11 @@ def main() -> None:
     def sec(marks: dict[str, float], key: str) -> str:
         return f"{marks[key]:.1f}s" if key in marks else "-"
 
-    print(f"\nFirst sync of {args.messages} messages ({args.known} from CRM contacts), last 10 days")
-    print(f"{'round':<20} {'logged in window':>16} {'first':>7} {f'{args.known} logged':>11} "
-          f"{'run end':>8} {'Aurinko':>8} {'CRM':>6}")  # fmt: skip
+    print(f"\nFirst sync of {args.messages} messages ({args.known} from CRM contacts), 10 days")
+    print(
+        f"{'round':<20} {'logged in window':>16} {'first':>7} {f'{args.known} logged':>11} "
+        f"{'run end':>8} {'Aurinko':>8} {'CRM':>6}"
+    )
     for label, out in rows:
         marks = out["marks"]
         idle = "-" if out["idle"] is None else f"{out['idle']} in {args.window:g}s"

@@ -99,11 +99,15 @@ def aurinko_callback() -> Any:
         return redirect(
             _with_query(
                 done.return_url,
-                {"status": "success", "outcome": done.outcome, "userId": done.user_id,
-                 "email": done.email},
+                {
+                    "status": "success",
+                    "outcome": done.outcome,
+                    "userId": done.user_id,
+                    "email": done.email,
+                },
             ),
             code=303,
-        )  # fmt: skip
+        )
     if done.outcome == "reconnected":
         said = f"{done.email} is reconnected: its sync resumes where it stopped."
     else:

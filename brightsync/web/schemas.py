@@ -167,9 +167,11 @@ class ServiceStatus(Schema):
         allow_none=True, metadata={"description": "counts so far, while running"}
     )
     firstSync = fields.String(
-        metadata={"description": "waiting | running | done: the service's first sync, started "
-                  "as soon as its subscription is settled"}
-    )  # fmt: skip
+        metadata={
+            "description": "waiting | running | done: the service's first sync, started "
+            "as soon as its subscription is settled"
+        }
+    )
     subscription = fields.Dict(allow_none=True)
 
 
@@ -190,9 +192,11 @@ class UserOut(Schema):
     )
     reconnectUrl = fields.String(
         allow_none=True,
-        metadata={"description": "while the mailbox needs re-authorisation: a link for the "
-                  "user to authorise it again (Aurinko's OAuth flow)"},
-    )  # fmt: skip
+        metadata={
+            "description": "while the mailbox needs re-authorisation: a link for the "
+            "user to authorise it again (Aurinko's OAuth flow)"
+        },
+    )
 
 
 class SubscriptionOut(Schema):
@@ -308,9 +312,11 @@ class ConnectLinkCreate(_Strict):
     email = fields.Email(
         load_default=None,
         validate=validate.Length(max=320),
-        metadata={"description": "the mailbox expected (passed as Aurinko's loginHint; "
-                  "another mailbox signing in is refused)"},
-    )  # fmt: skip
+        metadata={
+            "description": "the mailbox expected (passed as Aurinko's loginHint; "
+            "another mailbox signing in is refused)"
+        },
+    )
     services = fields.List(
         fields.String(validate=validate.OneOf(SERVICES)),
         load_default=lambda: ["email"],
@@ -325,9 +331,11 @@ class ConnectLinkCreate(_Strict):
     returnUrl = fields.String(
         load_default=None,
         validate=[validate.Length(max=2000), _return_url],
-        metadata={"description": "where the user goes afterwards, with status=success|error, "
-                  "userId and email (or reason) added to its query"},
-    )  # fmt: skip
+        metadata={
+            "description": "where the user goes afterwards, with status=success|error, "
+            "userId and email (or reason) added to its query"
+        },
+    )
     mode = fields.String(load_default="live", **_MODE)
 
 

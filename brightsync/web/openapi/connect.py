@@ -16,8 +16,13 @@ PAGE = {
 
 
 def _query(name: str, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
-            "description": description}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
 
 
 def add_connect(spec: APISpec) -> None:
@@ -52,11 +57,15 @@ def add_connect(spec: APISpec) -> None:
             "get": {
                 "summary": "A connect link: to Aurinko's sign-in (303), or a provider choice",
                 "parameters": [service_type],
-                "responses": {"303": {"description": "to Aurinko"}, "200": PAGE, "404": PAGE,
-                              "410": PAGE},
+                "responses": {
+                    "303": {"description": "to Aurinko"},
+                    "200": PAGE,
+                    "404": PAGE,
+                    "410": PAGE,
+                },
             }
         },
-    )  # fmt: skip
+    )
     spec.path(
         "/connect/users/{userId}/{signature}",
         parameters=[
