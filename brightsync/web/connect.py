@@ -45,8 +45,8 @@ def _with_query(url: str, values: dict[str, Any]) -> str:
     return url + ("&" if urlsplit(url).query else "?") + query
 
 
-def _page(status: int, title: str, message: str, **extra: Any) -> Any:
-    tone = "ok" if status < 300 else ("bad" if status >= 400 else "")
+def _page(status: int, title: str, message: str, tone: str = "", **extra: Any) -> Any:
+    tone = tone or ("bad" if status >= 400 else "ok")
     html = render_template(
         "connect/page.html", status=status, tone=tone, title=title, message=message, **extra
     )
@@ -63,7 +63,9 @@ def _refused(refusal: Refused) -> Any:
 def _opened(result: str | Choice) -> Any:
     if isinstance(result, Choice):
         who = f" for {result.email}" if result.email else ""
-        return _page(200, "Connect your mailbox", f"Which mailbox{who}?", providers=result.types)
+        return _page(
+            200, "Connect your mailbox", f"Which mailbox{who}?", "ask", providers=result.types
+        )
     return redirect(result, code=303)
 
 
