@@ -193,6 +193,14 @@ class Harness:
     def open_duplicates(self) -> list[dict[str, Any]]:
         return self.admin("GET", f"/api/v1/orgs/{self.org_id}/duplicates")["items"]
 
+    def first_synced(self) -> bool:
+        """Every service of every registered user has finished its first sync."""
+        return all(
+            st["firstSync"] == "done" and st["state"] not in ("queued", "running")
+            for name in self.users
+            for st in self.status(name).values()
+        )
+
     def status(self, name: str) -> dict[str, Any]:
         return self.admin("GET", f"/api/v1/users/{self.users[name]['id']}")["status"]
 
