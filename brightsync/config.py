@@ -64,6 +64,8 @@ class Settings:
     webhook_intake: str = "auto"
     # Plain-http CRM connectors on other hosts than loopback (a private network): off.
     allow_insecure_crm: bool = False
+    # How long a connect link (POST /api/v1/orgs/{id}/connect-links) stays good.
+    connect_link_hours: int = 72
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -236,6 +238,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         stop_grace_seconds=_int(env, "BRIGHTSYNC_STOP_GRACE", 8, minimum=1),
         webhook_intake=_choice(env, "BRIGHTSYNC_WEBHOOK_INTAKE", ("auto", "database")),
         allow_insecure_crm=_bool(env, "BRIGHTSYNC_ALLOW_INSECURE_CRM"),
+        connect_link_hours=_int(env, "BRIGHTSYNC_CONNECT_LINK_HOURS", 72, minimum=1),
     )
 
 

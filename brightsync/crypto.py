@@ -7,6 +7,8 @@ with `brightsync keys rotate`. Every column whose name ends in `_enc` holds such
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -57,6 +59,7 @@ def _fernet() -> MultiFernet:
 
 def reset_keys() -> None:
     _keys.cache_clear()
+    derived_keys.cache_clear()
 
 
 def encrypt(value: str) -> str:
@@ -79,6 +82,18 @@ def encrypt_json(value: dict[str, Any]) -> str:
 
 def decrypt_json(token: str) -> dict[str, Any]:
     return json.loads(decrypt(token))
+
+
+@lru_cache(maxsize=8)
+def derived_keys(purpose: str) -> tuple[str, ...]:
+    """Signing keys for `purpose` (e.g. the connect flow's `state`), one per encryption key in
+    the same order: the first signs, every one verifies, so rotating the encryption key
+    rotates these too. HMAC-derived: a signature never reveals the encryption key."""
+    keys = get_settings().encryption_keys or [_generated_key()]
+    return tuple(
+        hmac.new(key.encode(), b"brightsync:" + purpose.encode(), hashlib.sha256).hexdigest()
+        for key in keys
+    )
 
 
 def is_current(token: str) -> bool:

@@ -110,6 +110,9 @@ def make_backend(name: str) -> Backend:
         "BRIGHTSYNC_ENCRYPTION_KEY": "kR7y0L9b3o2S1mW6dQq1vN8d8V3Gm0sH5bq2yJ8xY0c=",
         "BRIGHTSYNC_RETRY_BASE_SECONDS": "1",
         "BRIGHTSYNC_METRICS_GAUGE_SECONDS": "0",  # every scrape re-counts: tests read at once
+        # The bundled simulator's app credentials (its defaults): the connect flow uses them.
+        "AURINKO_CLIENT_ID": "sandbox-client",
+        "AURINKO_CLIENT_SECRET": "sandbox-secret",
     }
     backend = Backend(name=name, env=env, workdir=workdir)
     if name == "embedded":

@@ -65,6 +65,9 @@ class Harness:
             "CELERY_BROKER_URL": f"sqla+sqlite:///{self.workdir}/broker.db",
             "AURINKO_API_URL": self.aurinko.url,
             "AURINKO_SIGNING_SECRET": self.signing_secret,
+            # The simulator's app credentials: the demo connects a mailbox through OAuth.
+            "AURINKO_CLIENT_ID": "sandbox-client",
+            "AURINKO_CLIENT_SECRET": "sandbox-secret",
             "BRIGHTSYNC_ADMIN_TOKEN": self.admin_token,
             "BRIGHTSYNC_PUBLIC_URL": self.web.url,
             "BRIGHTSYNC_RETRY_BASE_SECONDS": "2",
@@ -146,6 +149,19 @@ class Harness:
             raise click.ClickException(f"{method} {path}: {r.status_code} {r.text}")
         return r.json()
 
+    def connect(self, body: dict[str, Any]) -> tuple[int, str]:
+        """Connect a mailbox as its user would: a connect link, opened in a "browser" that
+        follows it through the simulator's sign-in back to BrightSync. (user id, final page)"""
+        link = self.admin("POST", f"/api/v1/orgs/{self.org_id}/connect-links", json=body)
+        page = requests.get(link["url"], timeout=30)
+        if page.status_code != 200:
+            raise RuntimeError(f"connecting {body.get('email')} failed: {page.status_code}")
+        org = self.admin("GET", f"/api/v1/orgs/{self.org_id}")
+        for user_id in org["users"]:
+            if self.admin("GET", f"/api/v1/users/{user_id}")["email"] == body.get("email"):
+                return user_id, page.text
+        raise RuntimeError(f"{body.get('email')} was not registered by the connect flow")
+
     def sim(self, method: str, path: str, **kw: Any) -> Any:
         r = requests.request(method, self.aurinko.url + path, timeout=60, **kw)
         r.raise_for_status()
@@ -176,6 +192,14 @@ class Harness:
 
     def open_duplicates(self) -> list[dict[str, Any]]:
         return self.admin("GET", f"/api/v1/orgs/{self.org_id}/duplicates")["items"]
+
+    def first_synced(self) -> bool:
+        """Every service of every registered user has finished its first sync."""
+        return all(
+            st["firstSync"] == "done" and st["state"] not in ("queued", "running")
+            for name in self.users
+            for st in self.status(name).values()
+        )
 
     def status(self, name: str) -> dict[str, Any]:
         return self.admin("GET", f"/api/v1/users/{self.users[name]['id']}")["status"]

@@ -2,6 +2,7 @@
 
 from brightsync.models.base import Base, utcnow
 from brightsync.models.calendar import MeetingClaim, MeetingCopy
+from brightsync.models.connect import ConnectLink, ConnectState
 from brightsync.models.creates import CreateIntent
 from brightsync.models.duplicates import DUPLICATE_STATES, PossibleDuplicate
 from brightsync.models.email import (
@@ -23,6 +24,8 @@ __all__ = [
     "MODES",
     "Base",
     "CacheEntry",
+    "ConnectLink",
+    "ConnectState",
     "CreateIntent",
     "EmailClaim",
     "EmailParticipant",

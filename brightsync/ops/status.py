@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from brightsync.connect.links import reconnect_url
 from brightsync.crm.known_capabilities import capability_overrides
 from brightsync.crm.reach import remembered_reach
 from brightsync.models import (
@@ -27,6 +28,7 @@ from brightsync.models import (
     User,
     utcnow,
 )
+from brightsync.sync.first_sync import first_sync_phase
 from brightsync.sync.sweeps import safety_sync_period
 from brightsync.times import iso
 
@@ -147,6 +149,7 @@ def service_status(
         "runs": st.runs if st else 0,
         "counts": (st.counters or {}) if st else {},
         "progress": st.progress if st and st.state == "running" else None,
+        "firstSync": first_sync_phase(st.last_sync_at if st else None, st.state if st else None),
         "subscription": {
             "id": sub.aurinko_id,
             "state": sub.state,
@@ -223,6 +226,8 @@ def _user_rows(users: list[User], statuses: dict[int, dict[str, Any]]) -> tuple[
                 "paused": bool(user.paused),
                 "mode": user.mode,
                 "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
+                # The user authorises the mailbox again through it (issue 19).
+                "reconnectUrl": reconnect_url(user) if user.mailbox_state != "ok" else None,
                 "services": {
                     name: {k: svc[k] for k in ("state", "health", "lastSyncAt", "runs")}
                     for name, svc in services.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,9 @@ from brightsync.coordination import singleton
 from brightsync.db import session_scope
 from brightsync.domains import SERVICES, run_service
 from brightsync.models import Notification, utcnow
-from brightsync.sync import intake, scheduler, sweeps
+from brightsync.sync import first_sync, intake, scheduler, sweeps
+
+log = logging.getLogger(__name__)
 
 # Retry a failed run after transient trouble, growing up to this cap.
 MAX_RETRY_COUNTDOWN = 900
@@ -87,6 +90,12 @@ def check_subscriptions() -> int:
 @app.task(name="brightsync.subscriptions.ensure", bind=True, max_retries=None)
 def ensure_user_subscriptions(self: Any, user_id: int) -> dict[str, Any]:
     states, countdown = subscriptions.ensure_attempt(user_id, self.request.retries)
+    # Mail already in the mailbox brings no webhook: each service's first sync starts as
+    # soon as its subscription is settled, also while others are still being retried.
+    try:
+        first_sync.start(user_id, settled_only=True)
+    except Exception as exc:  # the broker refused: the safety sync starts them later
+        log.warning("first sync of user %s not queued: %s", user_id, type(exc).__name__)
     if countdown is not None:
         raise self.retry(countdown=countdown)
     return states

@@ -11,7 +11,7 @@ from flask import Flask
 from brightsync.celery import celery_init_app
 from brightsync.config import Settings, get_settings
 from brightsync.ops.hooks import install_web
-from brightsync.web import admin, health, lifecycle_api, ops_api, review_api, webhooks
+from brightsync.web import admin, connect, health, lifecycle_api, ops_api, review_api, webhooks
 from brightsync.web.common import RowIdConverter, install_error_handlers
 from brightsync.web.dashboard import init_dashboard
 from brightsync.web.openapi import serve as openapi
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(lifecycle_api.bp)
+    app.register_blueprint(connect.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ops_api.bp)
     app.register_blueprint(review_api.bp)

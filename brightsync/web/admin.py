@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from brightsync import subscriptions
+from brightsync.connect.links import reconnect_url
 from brightsync.crm.settings import OrgSettings, effective_settings
 from brightsync.crypto import encrypt, encrypt_json
 from brightsync.db import session_scope
@@ -55,6 +56,7 @@ def user_out(session: Any, user: User) -> dict[str, Any]:
         "mode": user.mode,
         "status": status,
         "subscriptions": subscriptions.describe(session, user.id),
+        "reconnectUrl": reconnect_url(user) if user.mailbox_state != "ok" else None,
     }
 
 

@@ -34,6 +34,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from brightsync.config import Settings
+from brightsync.connect.links import reconnect_url
 from brightsync.db import session_scope
 from brightsync.domains import CACHE_KINDS, EXPLAINERS, ORG_PANELS
 from brightsync.models import Organisation, User
@@ -218,6 +219,7 @@ def _user_view(user_id: int) -> dict[str, Any]:
             "paused": bool(user.paused),
             "mailbox": {"state": user.mailbox_state, "error": user.mailbox_error},
             "services": status.services_of(s, user),
+            "reconnectUrl": reconnect_url(user) if user.mailbox_state != "ok" else None,
         }
 
 

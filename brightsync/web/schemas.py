@@ -184,6 +184,12 @@ class ServiceStatus(Schema):
     progress = fields.Dict(
         allow_none=True, metadata={"description": "counts so far, while running"}
     )
+    firstSync = fields.String(
+        metadata={
+            "description": "waiting | running | done: the service's first sync, started "
+            "as soon as its subscription is settled"
+        }
+    )
     subscription = fields.Dict(allow_none=True)
 
 
@@ -207,6 +213,13 @@ class UserOut(Schema):
     subscriptions = fields.List(
         fields.Nested("SubscriptionOut"),
         metadata={"description": "created by a worker after registration answers"},
+    )
+    reconnectUrl = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "while the mailbox needs re-authorisation: a link for the "
+            "user to authorise it again (Aurinko's OAuth flow)"
+        },
     )
 
 
@@ -358,3 +371,57 @@ class Forgotten(Schema):
             "possibleDuplicates, reviewReports, createIntents"
         }
     )
+
+
+def _return_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("must be an absolute http(s) URL")
+
+
+class ConnectLinkCreate(_Strict):
+    """A link that connects one mailbox through Aurinko's OAuth flow."""
+
+    email = fields.Email(
+        load_default=None,
+        validate=validate.Length(max=320),
+        metadata={
+            "description": "the mailbox expected (passed as Aurinko's loginHint; "
+            "another mailbox signing in is refused)"
+        },
+    )
+    services = fields.List(
+        fields.String(validate=validate.OneOf(SERVICES)),
+        load_default=lambda: ["email"],
+        validate=validate.Length(1, len(SERVICES)),
+    )
+    crmUserId = fields.String(load_default=None, validate=validate.Length(1, 200))
+    serviceType = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["Google", "Office365", "EWS", "IMAP"]),
+        metadata={"description": "the mailbox provider; without it the user picks one"},
+    )
+    returnUrl = fields.String(
+        load_default=None,
+        validate=[validate.Length(max=2000), _return_url],
+        metadata={
+            "description": "where the user goes afterwards, with status=success|error, "
+            "userId and email (or reason) added to its query"
+        },
+    )
+    mode = fields.String(load_default="live", **_MODE)
+
+
+class ConnectLinkOut(Schema):
+    id = fields.Integer()
+    orgId = fields.Integer()
+    url = fields.String(metadata={"description": "BrightSync's link to hand the user"})
+    email = fields.String(allow_none=True)
+    crmUserId = fields.String(allow_none=True)
+    services = fields.List(fields.String())
+    serviceType = fields.String(allow_none=True)
+    returnUrl = fields.String(allow_none=True)
+    mode = fields.String()
+    expiresAt = fields.DateTime()
+    usedAt = fields.DateTime(allow_none=True)
+    userId = fields.Integer(allow_none=True, metadata={"description": "the user it connected"})

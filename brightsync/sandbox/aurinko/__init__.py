@@ -12,7 +12,8 @@ Modules: `model` (the data: records with change stamps, accounts, sync cursors),
 per resource the operations on it, each under that lock: `accounts` (accounts and
 credentials), `mail` (delivery and messages), `items` (events, contacts, tasks), `meetings`
 (a meeting's copies across calendars), `delta` (delta sync), `subscriptions`, `traffic`
-(statistics, request log, faults). `records` (shapes of the OpenAPI schemas), `intake` (what
+(statistics, request log, faults), `auth` (the OAuth flow: authorize page, code
+exchange). `records` (shapes of the OpenAPI schemas), `intake` (what
 every /v1 request goes through), `api` (the /v1 routes), `control` (the /_control routes),
 `webhooks` (handshake and notifications, fed by the core), `remote` (SandboxControl, a client
 of /_control, and WebhookRecorder).

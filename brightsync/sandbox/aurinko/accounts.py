@@ -134,6 +134,20 @@ def identify(sim: AurinkoSimulator, headers: Mapping[str, str]) -> int | None:
         return None
 
 
+def authenticate_app(sim: AurinkoSimulator, headers: Mapping[str, str]) -> str:
+    """App credentials alone (Basic clientId:secret), for app-level calls; the client id."""
+    scheme, _, cred = (headers.get("Authorization") or "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(cred.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        user = password = ""
+    ok_user = hmac.compare_digest(user.encode(), sim.client_id.encode())
+    ok_pass = hmac.compare_digest(password.encode(), sim.client_secret.encode())
+    if scheme.lower() != "basic" or not (ok_user and ok_pass):
+        raise ApiFailure(401, "unauthorized", "unauthorized")
+    return user
+
+
 def authenticate(
     sim: AurinkoSimulator, headers: Mapping[str, str], *, allow_dead: bool = False
 ) -> Account:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, redirect, request
 
-from brightsync.sandbox.aurinko import meetings
+from brightsync.sandbox.aurinko import auth, meetings
 from brightsync.sandbox.aurinko import records as R
 from brightsync.sandbox.aurinko.accounts import account_json
 from brightsync.sandbox.aurinko.delta import delta, start_sync
@@ -103,6 +103,22 @@ def register_api(app: Flask, sim: AurinkoSimulator) -> None:
     @route("/v1/account", "account.get")
     def account() -> Any:
         return jsonify(account_json(g.account))
+
+    # --- the account OAuth flow (auth.py) ----------------------------------------------------
+
+    @route("/v1/auth/authorize", "auth.authorize", ("GET", "POST"))
+    def authorize() -> Any:
+        if request.method == "POST":  # the simulator's consent page answered
+            decision = request.form.get("decision") or "deny"
+            return redirect(auth.decide(sim, request.form, decision), code=303)
+        kind, answer = auth.authorize(sim, request.args)
+        if kind == "page":
+            return Response(answer, mimetype="text/html")
+        return redirect(answer, code=303)
+
+    @route("/v1/auth/token/<code>", "auth.token", ("POST",))
+    def auth_token(code: str) -> Any:
+        return jsonify(auth.exchange(sim, code, g.client_id))
 
     # --- sync, one set of three routes per service --------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from brightsync.sandbox.aurinko import meetings
+from brightsync.sandbox.aurinko import auth, meetings
 from brightsync.sandbox.aurinko.accounts import (
     configure_account,
     create_account,
@@ -125,6 +125,11 @@ def register_control(app: Flask, sim: AurinkoSimulator) -> None:
             )
         delivered = sum(1 for m in body.get("mail") or [] if deliver_mail(sim, m))
         return jsonify(accounts=out, mail=delivered), 201
+
+    @bp.post("/auth")
+    def auth_settings() -> Any:
+        """How the next OAuth sign-ins go: {decision: approve|deny|page, email, provider}."""
+        return jsonify(auth.configure(sim, _body()))
 
     @bp.get("/accounts")
     def accounts() -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from brightsync.sandbox.aurinko.accounts import authenticate, identify
+from brightsync.sandbox.aurinko.accounts import authenticate, authenticate_app, identify
 from brightsync.sandbox.aurinko.records import ApiFailure
 from brightsync.sandbox.aurinko.state import AurinkoSimulator
 from brightsync.sandbox.aurinko.traffic import (
@@ -58,6 +58,11 @@ def register_intake(app: Flask, sim: AurinkoSimulator) -> None:
                 time.sleep(fault.delay)
             if fault.status is not None:
                 return failure_response(fault_failure(fault))
+        if op == "auth.authorize":  # the user's browser: no credentials
+            return None
+        if op == "auth.token":
+            g.client_id = authenticate_app(sim, request.headers)
+            return None
         g.account = authenticate(sim, request.headers, allow_dead=op == "account.get")
         return None
 

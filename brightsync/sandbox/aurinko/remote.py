@@ -63,6 +63,10 @@ class SandboxControl:
         """A new access token for the account (the old one revoked) -> the new token."""
         return self._call("POST", f"/accounts/{account_id}/reauthorize", {})["accessToken"]
 
+    def auth(self, **values: Any) -> dict[str, Any]:
+        """How the next OAuth sign-ins go: decision (approve|deny|page), email, provider."""
+        return self._call("POST", "/auth", values)
+
     def expire_tokens(self, account_id: int, mode: str = "410") -> None:
         self._call("POST", f"/accounts/{account_id}/expire-tokens", {"mode": mode})
 

@@ -77,6 +77,9 @@ class AurinkoSimulator:
         # (session, kind, since, generation) -> its delta token: the same point, the same token.
         self.delta_tokens: dict[tuple[str, str, int, int], str] = {}
         self.subscriptions: dict[int, Subscription] = {}
+        # The OAuth flow (auth.py): how the next sign-in goes, and codes not exchanged yet.
+        self.auth: dict[str, Any] = {"decision": "approve", "email": None, "provider": None}
+        self.auth_codes: dict[str, tuple[int, str, float]] = {}
         self.faults: list[Fault] = []
         self.stats = Stats()
         self.requests: deque[dict[str, Any]] = deque(maxlen=10000)

@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from brightsync import __version__
 from brightsync.web.openapi.admin import add_admin, add_duplicates, add_service
+from brightsync.web.openapi.connect import add_connect
 from brightsync.web.openapi.ops import add_operations
 from brightsync.web.openapi.review import add_review
 
@@ -26,6 +27,7 @@ def admin_openapi() -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     # The order of the parts is the order of the document's paths and schemas.
     add_admin(spec)
+    add_connect(spec)
     add_operations(spec)
     add_review(spec)
     add_duplicates(spec)
