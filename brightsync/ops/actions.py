@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from brightsync.crypto import encrypt
@@ -77,12 +77,11 @@ def set_paused(user_id: int, service: str | None, paused: bool) -> dict[str, Any
         if paused:
             s.execute(
                 update(SyncState)
-                .where(
-                    SyncState.user_id == user_id,
-                    SyncState.service.in_(services),
-                    SyncState.state == "queued",
+                .where(SyncState.user_id == user_id, SyncState.service.in_(services))
+                .values(
+                    pending_since=None,
+                    state=case((SyncState.state == "queued", "idle"), else_=SyncState.state),
                 )
-                .values(pending_since=None, state="idle")
             )
     queued = sync_now(user_id, service) if not paused else {}
     return {"userId": user_id, "paused": paused, "services": services, "queued": queued}

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,10 +87,16 @@ def request_run(
                 SyncState.pending_since < now - PENDING_STALE_AFTER,
             ),
         )
-        .values(pending_since=max(now, due or now), state="queued")
+        .values(pending_since=max(now, due or now), state=_queued_unless_running(SyncState.state))
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def _queued_unless_running(state: Any) -> Any:
+    """A request made while a run is running leaves it shown as running (with its progress):
+    the next run starts when this one ends (see finish)."""
+    return case((state == "running", "running"), else_="queued")
 
 
 @cache
@@ -107,7 +113,11 @@ def _request_upsert(dialect: str) -> Any:
         .values(state="queued")
         .on_conflict_do_update(
             index_elements=[table.c.user_id, table.c.service],
-            set_={"pending_since": now, "state": "queued", "updated_at": now},
+            set_={
+                "pending_since": now,
+                "state": _queued_unless_running(table.c.state),
+                "updated_at": now,
+            },
             where=or_(table.c.pending_since.is_(None), table.c.pending_since < bindparam("stale")),
         )
         .returning(table.c.id)

@@ -19,10 +19,19 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, apply_env
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 MIN_REQUESTS = 10_000
+
+
+@pytest.fixture
+def app(unit_env):
+    """The admin API with Aurinko app credentials, so connect links are made, not refused."""
+    from brightsync.web import create_app
+
+    apply_env({"AURINKO_CLIENT_ID": "fuzz-client", "AURINKO_CLIENT_SECRET": "fuzz-secret"})
+    return create_app()
 
 
 def existing_ids(client, n: int = 1) -> dict[str, int]:
