@@ -166,9 +166,9 @@ def org_remove(org_id: int) -> None:
 def org_forget(org_id: int, address: str) -> None:
     """Erase a person's address from what BrightSync keeps (as POST …/orgs/{id}/forget)."""
     from brightsync.lifecycle.forget import forget
-    from brightsync.web import schemas
+    from brightsync.web import lifecycle_schemas
 
-    data = validate(schemas.ForgetRequest(), {"emailAddress": address})
+    data = validate(lifecycle_schemas.ForgetRequest(), {"emailAddress": address})
     out = forget(org_id, data["emailAddress"])
     if out is None:
         raise click.ClickException(f"no organisation {org_id}")

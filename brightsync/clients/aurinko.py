@@ -24,15 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import quote
 
 import requests
 
+from brightsync.clients.aurinko_records import AurinkoRecords, segment
 from brightsync.clients.http import (
     ApiError,
     AuthError,
     FinalError,
-    HttpClient,
     TransientError,
 )
 from brightsync.coordination import wait_for_budget
@@ -109,11 +108,6 @@ def _rfc3339(value: datetime | date | str) -> str:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _seg(value: Any) -> str:
-    """One path segment: provider ids may hold characters that must be escaped."""
-    return quote(str(value), safe="")
-
-
 def _as(cls: type[ApiError], error: ApiError) -> ApiError:
     return cls(
         error.message,
@@ -127,7 +121,7 @@ def _as(cls: type[ApiError], error: ApiError) -> ApiError:
 
 
 @dataclass(repr=False)
-class AurinkoClient(HttpClient):
+class AurinkoClient(AurinkoRecords):
     app_key: str = "default"
     rate_limit: int = 250
     account_id: str | None = field(default=None)
@@ -233,12 +227,6 @@ class AurinkoClient(HttpClient):
             return _as(SyncTokenExpired, error)
         return error
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
-        if not response.content:
-            return None
-        return response.json()
-
     # --- account ----------------------------------------------------------------------------
 
     def get_account(self) -> dict[str, Any]:
@@ -252,11 +240,11 @@ class AurinkoClient(HttpClient):
         if service == "email":
             return "/v1/email/sync"
         if service == "calendar":
-            return f"/v1/calendars/{_seg(calendar_id)}/sync"
+            return f"/v1/calendars/{segment(calendar_id)}/sync"
         if service == "contacts":
             return "/v1/contacts/sync"
         if service == "tasks":
-            return f"/v1/tasklists/{_seg(task_list_id)}/sync"
+            return f"/v1/tasklists/{segment(task_list_id)}/sync"
         raise ValueError(f"unknown service {service!r}")
 
     def start_sync(
@@ -354,124 +342,8 @@ class AurinkoClient(HttpClient):
     def get_message(self, message_id: str, body_type: str = "html") -> dict[str, Any]:
         """The full message (with body). 408 "thread id not known yet" is retried."""
         return self._json(
-            "GET", f"/v1/email/messages/{_seg(message_id)}", params={"bodyType": body_type}
+            "GET", f"/v1/email/messages/{segment(message_id)}", params={"bodyType": body_type}
         )
-
-    # --- records: shared helpers ------------------------------------------------------------
-
-    @staticmethod
-    def _record(answer: dict[str, Any] | None) -> dict[str, Any]:
-        """The record of an {id, etag, record} answer, with id/etag/iCalUid filled in."""
-        answer = answer or {}
-        record = dict(answer.get("record") or {})
-        for key in ("id", "etag"):
-            if answer.get(key) and not record.get(key):
-                record[key] = answer[key]
-        ical = answer.get("iCalUId") or answer.get("iCalUid")
-        if ical and not record.get("iCalUid"):
-            record["iCalUid"] = ical
-        if record.get("iCalUId") and not record.get("iCalUid"):
-            record["iCalUid"] = record["iCalUId"]
-        return record
-
-    def _update(
-        self, path: str, body: dict[str, Any], etag: str | None, params: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        if etag is None:
-            # Events and contacts require If-Match: without a caller's etag, last writer wins.
-            etag = (self._json("GET", path) or {}).get("etag")
-        headers = {"If-Match": etag} if etag else None
-        return self._record(self._json("PATCH", path, json=body, params=params, headers=headers))
-
-    # --- events -----------------------------------------------------------------------------
-
-    def _event_path(self, calendar_id: str, event_id: str | None = None) -> str:
-        path = f"/v1/calendars/{_seg(calendar_id)}/events"
-        return path if event_id is None else f"{path}/{_seg(event_id)}"
-
-    def create_event(
-        self, calendar_id: str, body: dict[str, Any], *, notify_attendees: bool = False
-    ) -> dict[str, Any]:
-        params = {"notifyAttendees": str(notify_attendees).lower(), "returnRecord": "true"}
-        answer = self._json("POST", self._event_path(calendar_id), json=body, params=params)
-        return self._record(answer)
-
-    def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
-        return self._json("GET", self._event_path(calendar_id, event_id))
-
-    def series(self, calendar_id: str, master_id: str) -> dict[str, Any]:
-        """A series' pattern and exceptions: {recurrence, modifiedOccurrences[],
-        deletedOccurrences[]} (OccurrenceInfo: id, type, originalStart, start, masterId)."""
-        return self._json("GET", f"{self._event_path(calendar_id, master_id)}/series")
-
-    def update_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        body: dict[str, Any],
-        etag: str | None = None,
-        *,
-        notify_attendees: bool = False,
-    ) -> dict[str, Any]:
-        """PATCH with If-Match: PreconditionFailed (412) when the event changed since `etag`."""
-        params = {"notifyAttendees": str(notify_attendees).lower(), "returnRecord": "true"}
-        return self._update(self._event_path(calendar_id, event_id), body, etag, params)
-
-    def delete_event(
-        self, calendar_id: str, event_id: str, *, notify_attendees: bool = False
-    ) -> None:
-        params = {"notifyAttendees": str(notify_attendees).lower()}
-        self.request("DELETE", self._event_path(calendar_id, event_id), params=params)
-
-    # --- contacts ---------------------------------------------------------------------------
-
-    def create_contact(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._record(self._json("POST", "/v1/contacts", json=body))
-
-    def get_contact(self, contact_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/v1/contacts/{_seg(contact_id)}")
-
-    def update_contact(
-        self, contact_id: str, body: dict[str, Any], etag: str | None = None
-    ) -> dict[str, Any]:
-        return self._update(f"/v1/contacts/{_seg(contact_id)}", body, etag, None)
-
-    def delete_contact(self, contact_id: str) -> None:
-        self.request("DELETE", f"/v1/contacts/{_seg(contact_id)}")
-
-    # --- tasks ------------------------------------------------------------------------------
-
-    def list_task_lists(self) -> list[dict[str, Any]]:
-        lists: list[dict[str, Any]] = []
-        params: dict[str, Any] | None = None
-        while True:
-            page = self._json("GET", "/v1/tasklists", params=params) or {}
-            lists.extend(page.get("records") or [])
-            token = page.get("nextPageToken")
-            if not token or (params and params.get("pageToken") == token):
-                return lists
-            params = {"pageToken": token}
-
-    def _task_path(self, list_id: str, task_id: str | None = None) -> str:
-        path = f"/v1/tasklists/{_seg(list_id)}/tasks"
-        return path if task_id is None else f"{path}/{_seg(task_id)}"
-
-    def create_task(self, list_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._record(self._json("POST", self._task_path(list_id), json=body))
-
-    def get_task(self, list_id: str, task_id: str) -> dict[str, Any]:
-        return self._json("GET", self._task_path(list_id, task_id))
-
-    def update_task(
-        self, list_id: str, task_id: str, body: dict[str, Any], etag: str | None = None
-    ) -> dict[str, Any]:
-        """If-Match is optional for tasks: without an etag the update is unconditional."""
-        headers = {"If-Match": etag} if etag else None
-        answer = self._json("PATCH", self._task_path(list_id, task_id), json=body, headers=headers)
-        return self._record(answer)
-
-    def delete_task(self, list_id: str, task_id: str) -> None:
-        self.request("DELETE", self._task_path(list_id, task_id))
 
     # --- subscriptions ----------------------------------------------------------------------
 
@@ -503,7 +375,7 @@ class AurinkoClient(HttpClient):
                 return subs
 
     def get_subscription(self, subscription_id: int | str) -> dict[str, Any]:
-        return self._json("GET", f"/v1/subscriptions/{_seg(subscription_id)}")
+        return self._json("GET", f"/v1/subscriptions/{segment(subscription_id)}")
 
     def delete_subscription(self, subscription_id: int | str) -> None:
-        self.request("DELETE", f"/v1/subscriptions/{_seg(subscription_id)}")
+        self.request("DELETE", f"/v1/subscriptions/{segment(subscription_id)}")

@@ -21,7 +21,8 @@ import requests
 from marshmallow import Schema
 
 from brightsync.connector.contract import API
-from brightsync.connector.schemas import SCHEMAS, record_problems
+from brightsync.connector.schemas import SCHEMAS
+from brightsync.connector.validation import record_problems
 
 
 @dataclass

@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify
 
 from brightsync.lifecycle.forget import forget
 from brightsync.lifecycle.removal import remove_org, remove_user
-from brightsync.web import schemas
+from brightsync.web import lifecycle_schemas
 from brightsync.web.common import error_answer, load_body, require_admin
 
 bp = Blueprint("lifecycle", __name__, url_prefix="/api/v1")
@@ -40,7 +40,7 @@ def delete_org(org_id: int) -> Any:
 @bp.post("/orgs/<int:org_id>/forget")
 @require_admin
 def post_forget(org_id: int) -> Any:
-    data = load_body(schemas.ForgetRequest())
+    data = load_body(lifecycle_schemas.ForgetRequest())
     out = forget(org_id, data["emailAddress"])
     if out is None:
         return error_answer("organisation not found", 404)

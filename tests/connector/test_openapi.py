@@ -20,10 +20,8 @@ from brightsync.connector.schemas import (
     SCHEMAS,
     ContactSchema,
     EmailSchema,
-    must_carry,
-    record_problems,
-    strict_schema,
 )
+from brightsync.connector.validation import must_carry, record_problems, strict_schema
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from typing import Any
 from flask import Response, jsonify, request
 from marshmallow import ValidationError, fields
 
-from brightsync.connector.schemas import SCHEMAS, error_messages, must_carry, strict_schema
+from brightsync.connector.schemas import SCHEMAS
+from brightsync.connector.validation import error_messages, must_carry, strict_schema
 from brightsync.sandbox.crm.errors import BadRequest, NotFound
 from brightsync.sandbox.crm.picklists import refused_status
 from brightsync.sandbox.crm.state import broken, crm

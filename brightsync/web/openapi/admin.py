@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from apispec import APISpec
 
-from brightsync.web import schemas
+from brightsync.web import lifecycle_schemas, schemas
 from brightsync.web.common import MAX_ID
 from brightsync.web.openapi.parts import ERR, SECURED, json_body
 
@@ -24,10 +24,10 @@ def add_admin(spec: APISpec) -> None:
         ("OrgOut", schemas.OrgOut),
         ("UserCreate", schemas.UserCreate),
         ("UserPatch", schemas.UserPatch),
-        ("UserRemoved", schemas.UserRemoved),
-        ("OrgRemoved", schemas.OrgRemoved),
-        ("ForgetRequest", schemas.ForgetRequest),
-        ("Forgotten", schemas.Forgotten),
+        ("UserRemoved", lifecycle_schemas.UserRemoved),
+        ("OrgRemoved", lifecycle_schemas.OrgRemoved),
+        ("ForgetRequest", lifecycle_schemas.ForgetRequest),
+        ("Forgotten", lifecycle_schemas.Forgotten),
         ("SubscriptionOut", schemas.SubscriptionOut),
         ("UserOut", schemas.UserOut),
         ("SyncRequest", schemas.SyncRequest),
