@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.db import session_scope
-from brightsync.email.claim_leases import end_waits
+from brightsync.email.claim_leases import end_waits, is_handed, take_handed
 from brightsync.email.claims import OPEN_STATES
 from brightsync.email.context import load_context
 from brightsync.email.writer import Work, process
@@ -25,6 +25,9 @@ def finish_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, i
     a fresh one otherwise. A heartbeat keeps the claims' leases alive while this works.
     """
     owner = owner or leases.new_owner()
+    if is_handed(owner):  # handed to this task while queued: now it works on them
+        with session_scope() as s:
+            owner = take_handed(s, owner)
     by_owner: dict[int, list[int]] = defaultdict(list)
     with session_scope() as s:
         end_waits(s, claim_ids)  # a wait for the sender's copy that is over: decide now

@@ -10,7 +10,6 @@ from brightsync.db import session_scope
 from brightsync.email import claim_leases
 from brightsync.email.finish import finish_claims
 from brightsync.email.queue import publish_claims
-from brightsync.sync import leases
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def sweep_claims() -> int:
     with singleton("sweep-email-claims", sweep_lock_ttl()) as mine:
         if not mine:
             return 0
-        owner = leases.new_owner()
+        owner = claim_leases.handed_owner()
         with session_scope() as s:
             ids = claim_leases.due_for_sweep(s, owner)
             # Waits for the sender's copy that are over: idempotent, as every claim is.

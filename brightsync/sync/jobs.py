@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from brightsync import subscriptions
+from brightsync import recovery, subscriptions
 from brightsync.broker import prune_delivered
 from brightsync.celery import app
 from brightsync.clients.http import TransientError
@@ -48,9 +48,14 @@ def drain_intake() -> int:
 
 
 @app.task(name="brightsync.maintenance.sweep_runs")
-def sweep_runs() -> int:
+def sweep_runs(rebuild: bool = False) -> int:
     """Republish runs whose task was lost (a killed worker, a flushed broker). Every
-    BRIGHTSYNC_SWEEP_SECONDS (30)."""
+    BRIGHTSYNC_SWEEP_SECONDS (30). First, a Redis that lost its data is rebuilt from the
+    database (`rebuild`: a worker noticed the loss and claimed it; else looked for here)."""
+    if rebuild:
+        recovery.rebuild(SERVICES)
+    else:
+        recovery.check_and_rebuild(SERVICES)
     return sweeps.republish_lost()
 
 
