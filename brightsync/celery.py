@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, Task, bootsteps
 from celery.signals import worker_process_init
 
 from brightsync.broker import register as register_sql_transport
+from brightsync.db import OUTAGE_ERRORS
 from brightsync.ops.flower import guard_flower
 
 # `celery -A brightsync flower` loads this module first: Flower gets its credentials (or
@@ -17,7 +18,20 @@ guard_flower()
 # `sqla+sqlite:///…` (the embedded default) gets our faster-polling SQL transport.
 register_sql_transport()
 
-app = Celery("brightsync")
+
+class BrightTask(Task):  # type: ignore[misc]
+    """Every task retries, with growing pauses, when the database went away under it: the
+    pool was invalidated and reconnects, and tasks are idempotent (a run resumes from its
+    last checkpoint, claims are fenced on their leases)."""
+
+    autoretry_for = OUTAGE_ERRORS
+    retry_backoff = 1
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = 12
+
+
+app = Celery("brightsync", task_cls=BrightTask)
 app.config_from_object("celeryconfig")
 # Task modules are named jobs.py so Celery's tasks and the to-do "tasks" domain never collide.
 app.conf.include = [

@@ -18,16 +18,24 @@ from brightsync.sync import leases
 from brightsync.sync.run import mark_reauth
 
 
+def working_owner(owner: str | None) -> str:
+    """The token a task works under: a fresh one, or the claims handed to it taken over from
+    their handed token (claim_leases.take_handed), or a working token carried by a retry."""
+    if owner is None:
+        return leases.new_owner()
+    if is_handed(owner):
+        with session_scope() as s:
+            return take_handed(s, owner)
+    return owner
+
+
 def finish_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, int]:
     """Finish open claims, each in its current owner's context (owners change on hand-over).
 
     `owner` is the lease token the publisher (the sweeper, a deferral) leased the claims to;
     a fresh one otherwise. A heartbeat keeps the claims' leases alive while this works.
     """
-    owner = owner or leases.new_owner()
-    if is_handed(owner):  # handed to this task while queued: now it works on them
-        with session_scope() as s:
-            owner = take_handed(s, owner)
+    owner = working_owner(owner)
     by_owner: dict[int, list[int]] = defaultdict(list)
     with session_scope() as s:
         end_waits(s, claim_ids)  # a wait for the sender's copy that is over: decide now

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from brightsync.celery import app
 from brightsync.coordination import singleton, sweep_lock_ttl
-from brightsync.db import session_scope
+from brightsync.db import OUTAGE_ERRORS, outage_countdown, session_scope
 from brightsync.email import claim_leases
-from brightsync.email.finish import finish_claims
+from brightsync.email.finish import finish_claims, working_owner
 from brightsync.email.queue import publish_claims
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="brightsync.email.process_claims", acks_late=True)
-def process_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, int]:
-    return finish_claims(claim_ids, owner)
+@app.task(name="brightsync.email.process_claims", acks_late=True, bind=True)
+def process_claims(self: Any, claim_ids: list[int], owner: str | None = None) -> dict[str, int]:
+    owner = working_owner(owner)
+    try:
+        return finish_claims(claim_ids, owner)
+    except OUTAGE_ERRORS as exc:
+        # The database went away: the retry goes on under this task's working lease (claims
+        # already logged are done; the rest resume, fenced as ever).
+        raise self.retry(
+            args=[claim_ids, owner], countdown=outage_countdown(self.request.retries), exc=exc
+        ) from exc
 
 
 @app.task(name="brightsync.maintenance.sweep_email_claims")
