@@ -57,7 +57,6 @@ def rebuild_runs(services: Collection[str]) -> int:
     for user_id, service in free:
         # A refused publish leaves the run pending: the next sweep republishes it.
         publish_sync(user_id, service)
-    log.warning("rebuilt after a coordination loss: %d run(s) published", len(free))
     return len(free)
 
 
