@@ -55,6 +55,6 @@ def test_lost_redis_is_rebuilt_from_the_database(clean_stack):
 
     for m in [first, *lost]:
         wait_for(lambda m=m: crm_emails(st, m["internetMessageId"]), 40, message=str(m))
-    assert "rebuilt after a Redis data loss" in st.worker.log()
+    wait_for(lambda: "rebuilt after a Redis data loss" in st.worker.log(), 15, message="rebuild")
     for m in [first, *lost]:
         assert len(crm_emails(st, m["internetMessageId"])) == 1
