@@ -103,23 +103,27 @@ class Fleet:
         self.procs.clear()
         self.beat = None
 
+    def busy(self) -> bool:
+        """Work of this fleet's live generation is in progress (see `busy`)."""
+        return busy(self.started_at, float(self.env.get("BRIGHTSYNC_LEASE_SECONDS", 60)))
+
     def log_tail(self, chars: int = 4000) -> str:
         return "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in self.logs
         )
 
 
-def busy(since: datetime | None = None) -> bool:
-    """A run or a CRM write of the live worker generation (started at `since`) is in progress.
+def busy(since: datetime | None = None, lease: float = 60.0) -> bool:
+    """A run or a CRM write of the live worker generation (started at `since`, leases of
+    `lease` seconds) is in progress.
 
     A lease taken or renewed after `since` runs out after `since` + a lease; the leases a
     killed generation left behind were last renewed before it, so they do not count.
     """
     from brightsync.db import session_scope
     from brightsync.models import EmailClaim, SyncState
-    from brightsync.sync.leases import lease_seconds
 
-    live = (since or datetime.min.replace(tzinfo=UTC)) + timedelta(seconds=lease_seconds())
+    live = (since or datetime.min.replace(tzinfo=UTC)) + timedelta(seconds=lease)
     with session_scope() as s:
         running = s.scalar(
             select(func.count())
@@ -209,9 +213,9 @@ def run(
                     wait_subscribed(stack, user["id"])
             mail(batch)
             deadline = time.time() + 8
-            while not busy(fleet.started_at) and time.time() < deadline:
+            while not fleet.busy() and time.time() < deadline:
                 time.sleep(0.05)
-            mid_run += busy(fleet.started_at)
+            mid_run += fleet.busy()
             fleet.kill()
         fleet.start()
         restarted = time.monotonic()
