@@ -54,7 +54,8 @@ def _redis(url: str) -> Any:
 
     key = (url, os.getpid())
     if key not in _clients:
-        _clients[key] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # Short timeouts: a worker checks from its consumer loop, which must not stall long.
+        _clients[key] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     return _clients[key]
 
 
