@@ -5,13 +5,13 @@ message prefetched at a time, retries scheduled well inside the broker's visibil
 """
 
 from celery.schedules import crontab
-from kombu import Exchange, Queue
 
 from brightsync.config import broker_settings, get_settings
 
-# broker_url and broker_transport_options (Redis: a visibility timeout above every countdown
-# and the task time limit, see brightsync.config.broker_settings; embedded broker: a 0.1 s
-# polling interval through brightsync.broker).
+# broker_url, broker_transport_options and the queues (Redis: a visibility timeout above every
+# countdown and the task time limit, see brightsync.config.broker_settings; embedded broker:
+# a 0.1 s polling interval through brightsync.broker; RabbitMQ: publisher confirms, durable
+# quorum queues on topic exchanges, see brightsync.broker.queue_settings).
 globals().update(broker_settings(get_settings()))
 broker_connection_retry_on_startup = True
 
@@ -24,6 +24,8 @@ accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
+# A task is acknowledged when it ends, and handed back to the broker for redelivery when its
+# worker dies mid-way; one message prefetched per process (per consumer on quorum queues).
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
@@ -33,12 +35,6 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 task_default_queue = "sync"
-# Each queue has its own exchange and routing key: sharing the default ones would bind every
-# queue to every message.
-task_queues = tuple(
-    Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("intake", "sync", "maintenance")
-)
 task_default_exchange = "sync"
 task_default_routing_key = "sync"
 # brightsync.sync.run is published to "intake" when a webhook or an operator asks for it and

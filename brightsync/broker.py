@@ -22,9 +22,38 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sql
 from sqlalchemy import event
+
+QUEUES = ("intake", "sync", "maintenance")
+
+
+def queue_settings(amqp: bool) -> dict[str, object]:
+    """The queues and their Celery settings for the broker in use.
+
+    Each queue has its own exchange and routing key: sharing the default ones would bind every
+    queue to every message. On RabbitMQ (`amqp`) the queues are durable quorum queues
+    (replicated, on disk: a broker restart or a node loss keeps every task) on topic
+    exchanges: quorum queues have no global QoS, so Celery gives each consumer its own
+    prefetch (worker_detect_quorum_queues), and a task with a countdown waits in RabbitMQ's
+    native delayed delivery queues (not unacknowledged in a worker), which route by topic.
+    """
+    if not amqp:
+        queues = tuple(Queue(n, Exchange(n, type="direct"), routing_key=n) for n in QUEUES)
+        return {"task_queues": queues, "task_default_exchange_type": "direct"}
+    quorum = {"x-queue-type": "quorum"}
+    return {
+        "task_queues": tuple(
+            Queue(n, Exchange(n, type="topic"), routing_key=n, queue_arguments=quorum)
+            for n in QUEUES
+        ),
+        "task_default_exchange_type": "topic",
+        "task_default_queue_type": "quorum",
+        "worker_detect_quorum_queues": True,
+    }
+
 
 # An empty poll of the three queues costs three tiny SQLite transactions; ten a second is
 # negligible next to a sync and brings pick-up latency to ~50 ms on average.

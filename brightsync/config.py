@@ -78,6 +78,10 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
+    def broker_is_amqp(self) -> bool:
+        return self.broker_url.startswith(("amqp://", "amqps://"))
+
+    @property
     def broker_is_redis(self) -> bool:
         return self.broker_url.startswith(("redis://", "rediss://"))
 
@@ -181,7 +185,8 @@ def _http_url(name: str, raw: str) -> str:
 
 def _broker_url(raw: str) -> str:
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
-    if scheme not in ("redis", "rediss", "sqla+sqlite", "sqla+postgresql", "amqp", "memory"):
+    known = ("redis", "rediss", "sqla+sqlite", "sqla+postgresql", "amqp", "amqps", "memory")
+    if scheme not in known:
         raise ConfigError(
             f"CELERY_BROKER_URL has an unsupported scheme {scheme!r}: use redis://…, "
             "amqp://… or sqla+sqlite:///… (the embedded default)"
@@ -250,12 +255,22 @@ def broker_settings(settings: Settings) -> dict[str, object]:
     # time limit (30 min), or Redis would hand out a second copy of a task still in hand.
     # Recovery from a killed worker does not wait for it: the sweepers republish lost work
     # from the database within a minute, and the late redelivery then finds nothing to do.
+    from brightsync.broker import queue_settings
+
     options: dict[str, object] = {"visibility_timeout": 3600}
     if settings.broker_url.startswith("sqla+"):
         # How often an idle worker looks for new tasks in the embedded broker (kombu's own
         # default is 1 s); brightsync.broker strips it before kombu's create_engine() sees it.
         options = {"polling_interval": settings.broker_poll_ms / 1000}
-    return {"broker_url": settings.broker_url, "broker_transport_options": options}
+    if settings.broker_is_amqp:
+        # RabbitMQ acknowledges each publish once the queue has it (publisher confirms):
+        # a task the web answered 202 for is never lost in a broker's buffer.
+        options = {"confirm_publish": True}
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": options,
+        **queue_settings(settings.broker_is_amqp),
+    }
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from brightsync.config import get_settings
@@ -78,6 +78,17 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_size=5, max_overflow=10)
     _ping_idle_connections(engine)
     return engine
+
+
+# What a database away (restarted, failed over, connections dropped) raises. SQLAlchemy
+# invalidates the whole pool on the first disconnect it sees, so the next attempt reconnects:
+# tasks retry on these with backoff (brightsync.celery.Task) and the web answers 503.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError)
+
+
+def outage_countdown(retries: int) -> float:
+    """Seconds before retrying after an outage: 1, 2, 4 … up to a minute."""
+    return float(min(60, 2 ** max(0, retries)))
 
 
 def get_engine() -> Engine:

@@ -1,8 +1,11 @@
-"""Shared fixtures: the two backends, a real Celery worker process, the app, the simulators.
+"""Shared fixtures: the backends, a real Celery worker process, the app, the simulators.
 
-Integration tests take the `stack` fixture and run twice: on the embedded default (SQLite +
-the serverless SQLAlchemy broker) and on PostgreSQL + Redis. Each run makes its own database
-and Redis db number and removes them afterwards. Under CI=true a missing service fails the run.
+Integration tests take the `stack` fixture and run on the embedded default (SQLite + the
+serverless SQLAlchemy broker) and on PostgreSQL + Redis; the broker-sensitive ones (workers,
+crashes, faults, intake, queues: BROKER_SENSITIVE) also on PostgreSQL + RabbitMQ (+ Redis for
+coordination), all of them with BRIGHTSYNC_TEST_ALL_BROKERS=1. Each run makes its own
+database, Redis db number and RabbitMQ vhost and removes them afterwards. Under CI=true a
+missing service fails the run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -26,6 +30,9 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("BRIGHTSYNC_TEST_PG", "postgresql+psycopg2://127.0.0.1:5432/test")
 REDIS_ADMIN_URL = os.environ.get("BRIGHTSYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("BRIGHTSYNC_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
+# Vhosts are made through the management API when it runs, else through rabbitmqctl.
+RABBITMQ_API = os.environ.get("BRIGHTSYNC_TEST_RABBITMQ_API", "http://127.0.0.1:15672")
 SIGNING_SECRET = "test-signing-secret"
 ADMIN_TOKEN = "test-admin-token"
 CRM_TOKEN = "sandbox-crm-token"
@@ -101,6 +108,44 @@ def _make_redis() -> tuple[str, object]:
     raise AssertionError  # unreachable
 
 
+def _rabbitmq_vhost(action: str, vhost: str) -> None:
+    """Add or delete a vhost: the management API if it answers, else rabbitmqctl."""
+    parts = urlsplit(RABBITMQ_URL)
+    user, password = parts.username or "guest", parts.password or "guest"
+    url = f"{RABBITMQ_API}/api/vhosts/{quote(vhost, safe='')}"
+    try:
+        r = requests.request(
+            "PUT" if action == "add" else "DELETE", url, auth=(user, password), timeout=5
+        )
+        if r.status_code < 300 or (action == "delete" and r.status_code == 404):
+            return
+        raise RuntimeError(f"management API answered {r.status_code}: {r.text[:200]}")
+    except requests.ConnectionError:
+        pass
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise RuntimeError("neither the management API nor rabbitmqctl is available")
+    commands = [[ctl, f"{action}_vhost", vhost]]
+    if action == "add":
+        commands.append([ctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*"])
+    for cmd in commands:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+def _make_rabbitmq() -> tuple[str, object]:
+    """A vhost of its own on the local RabbitMQ (parallel runs declare the same queue names)."""
+    from kombu import Connection
+
+    try:
+        with Connection(RABBITMQ_URL, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        vhost = f"brightsync-test-{uuid.uuid4().hex[:10]}"
+        _rabbitmq_vhost("add", vhost)
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("RabbitMQ", exc)
+    return f"{RABBITMQ_URL.rstrip('/')}/{vhost}", lambda: _rabbitmq_vhost("delete", vhost)
+
+
 def make_backend(name: str) -> Backend:
     workdir = Path(tempfile.mkdtemp(prefix=f"brightsync-{name}-"))
     env = {
@@ -126,6 +171,10 @@ def make_backend(name: str) -> Backend:
         env["DATABASE_URL"] = db_url
         env["REDIS_URL"] = redis_url
         env["CELERY_BROKER_URL"] = redis_url
+        if name == "rabbitmq":  # RabbitMQ the broker, Redis still locks, budgets and caches
+            amqp_url, drop_vhost = _make_rabbitmq()
+            backend.cleanups.append(drop_vhost)
+            env["CELERY_BROKER_URL"] = amqp_url
     return backend
 
 
@@ -229,7 +278,24 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
     raise AssertionError(f"timed out after {timeout}s: {message} (last: {last!r})")
 
 
-BACKENDS = ["embedded", "postgres"]
+BACKENDS = ["embedded", "postgres", "rabbitmq"]
+# Test modules that also run on RabbitMQ: where the broker makes a difference (workers and
+# their crashes, infrastructure faults, the webhook intake, queues and hand-overs). The whole
+# integration suite on all three backends: BRIGHTSYNC_TEST_ALL_BROKERS=1.
+BROKER_SENSITIVE = {
+    "tests/email/test_crash_recovery.py",
+    "tests/email/test_share_out.py",
+    "tests/sync/test_infrastructure_faults.py",
+    "tests/sync/test_intake.py",
+    "tests/sync/test_leases.py",
+    "tests/sync/test_redis_loss.py",
+    "tests/sync/test_safety_sync.py",
+    "tests/ops/test_sync_now_stuck.py",
+    "tests/cli/test_stop.py",
+    "tests/test_broker.py",
+    "tests/web/test_webhooks.py",
+}
+ALL_BROKERS = os.environ.get("BRIGHTSYNC_TEST_ALL_BROKERS", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -402,9 +468,20 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests on a real backend (a database server, a broker, worker processes) are marked
-    `integration` wherever they live, so `-m "not integration"` runs the fast rest."""
+    `integration` wherever they live, so `-m "not integration"` runs the fast rest. On the
+    RabbitMQ backend only the BROKER_SENSITIVE modules run (unless ALL_BROKERS)."""
+    keep, dropped = [], []
     for item in items:
         if "backend" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+        on_rabbitmq = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        path = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        if on_rabbitmq == "rabbitmq" and not ALL_BROKERS and path not in BROKER_SENSITIVE:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -76,3 +76,20 @@ def test_delivered_messages_are_pruned_in_bounded_batches_and_waiting_ones_kept(
         assert [queue.get(timeout=5).payload["n"] for _ in range(2)] == [3, 4]
         queue.close()
     assert prune_delivered("redis://127.0.0.1:6379/0") == 0  # only the SQL broker needs it
+
+
+def test_rabbitmq_gets_durable_quorum_queues_and_publisher_confirms():
+    from brightsync.config import broker_settings, load_settings
+
+    env = {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/", "DATABASE_URL": "sqlite://"}
+    conf = broker_settings(load_settings(env))
+    assert conf["broker_transport_options"] == {"confirm_publish": True}
+    assert conf["worker_detect_quorum_queues"] is True
+    queues = {q.name: q for q in conf["task_queues"]}
+    assert set(queues) == {"intake", "sync", "maintenance"}
+    for q in queues.values():
+        assert q.durable and q.queue_arguments == {"x-queue-type": "quorum"}
+        # Native delayed delivery (countdowns on quorum queues) routes by topic.
+        assert q.exchange.type == "topic" and q.routing_key == q.name
+    redis = broker_settings(load_settings({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"}))
+    assert all(q.exchange.type == "direct" for q in redis["task_queues"])

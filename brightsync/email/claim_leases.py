@@ -4,6 +4,12 @@ nobody works on (a lapsed lease, a wait for the sender's copy that is over) goes
 Every change the writer makes to a claim is fenced on the lease it took here (`held`). Work
 means an open claim, or a logged one whose attachment files are still to be delivered
 (`files_missing`, see email/attach.py): that retry is leased and swept the same way.
+
+Claims leased to a task that is queued but not started (a hand-out, a sweep, a deferred retry)
+carry a *handed* token ("q:…"); the task swaps it for a working one when it starts
+(`take_handed`). So when the broker lost its queued tasks, the claims whose task is gone are
+known without waiting for their leases to lapse (`rehand_lost`), and a duplicate of a task
+that already started finds nothing left under its token.
 """
 
 from __future__ import annotations
@@ -32,6 +38,66 @@ def workable() -> ColumnElement[bool]:
 def needs_work(c: EmailClaim) -> bool:
     """The same for a loaded claim."""
     return c.state in OPEN_STATES or (c.state == LOGGED and c.files_missing is not None)
+
+
+HANDED = "q:"
+
+
+def handed_owner() -> str:
+    """A lease token for a task about to be published (not yet working)."""
+    return HANDED + leases.new_owner()
+
+
+def is_handed(owner: str | None) -> bool:
+    return bool(owner) and owner.startswith(HANDED)  # type: ignore[union-attr]
+
+
+def take_handed(session: Session, owner: str, now: datetime | None = None) -> str:
+    """A task starts on the claims handed to it under `owner`: they move to a fresh working
+    token (a fresh lease); that token. Once moved, a duplicate of the task (or a republish
+    after a loss) finds nothing under `owner`."""
+    working = leases.new_owner()
+    session.execute(
+        update(EmailClaim)
+        .where(EmailClaim.lease_owner == owner, workable())
+        .values(lease_owner=working, lease_until=leases.expiry(now))
+        .execution_options(synchronize_session=False)
+    )
+    return working
+
+
+def rehand_lost(
+    session: Session, ids: list[int], owner: str, now: datetime | None = None
+) -> list[int]:
+    """The broker lost its queued tasks: those of `ids` still handed to a task that never
+    started, and due within a lease, are leased to `owner` (a task about to be published)
+    whatever their lease says; their ids. A retry deferred further keeps its time."""
+    now = now or utcnow()
+    result = session.execute(
+        update(EmailClaim)
+        .where(
+            EmailClaim.id.in_(ids),
+            workable(),
+            EmailClaim.lease_owner.startswith(HANDED),
+            EmailClaim.lease_until <= leases.expiry(now),
+        )
+        .values(lease_owner=owner, lease_until=leases.expiry(now))
+        .returning(EmailClaim.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars())
+
+
+def handed_claims(session: Session, limit: int = 20000) -> list[int]:
+    """Open claims handed to a task that has not started (for `rehand_lost`)."""
+    return list(
+        session.scalars(
+            select(EmailClaim.id)
+            .where(workable(), EmailClaim.lease_owner.startswith(HANDED))
+            .order_by(EmailClaim.id)
+            .limit(limit)
+        )
+    )
 
 
 def end_waits(session: Session, claim_ids: Iterable[int], now: datetime | None = None) -> int:

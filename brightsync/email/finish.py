@@ -10,7 +10,7 @@ from sqlalchemy import select
 from brightsync.clients.aurinko import TokenDeadError
 from brightsync.db import session_scope
 from brightsync.email import departure
-from brightsync.email.claim_leases import end_waits, needs_work, workable
+from brightsync.email.claim_leases import end_waits, is_handed, needs_work, take_handed, workable
 from brightsync.email.context import load_context
 from brightsync.email.queue import publish_after_commit
 from brightsync.email.writer import Work, process
@@ -19,13 +19,24 @@ from brightsync.sync import leases
 from brightsync.sync.run import mark_reauth
 
 
+def working_owner(owner: str | None) -> str:
+    """The token a task works under: a fresh one, or the claims handed to it taken over from
+    their handed token (claim_leases.take_handed), or a working token carried by a retry."""
+    if owner is None:
+        return leases.new_owner()
+    if is_handed(owner):
+        with session_scope() as s:
+            return take_handed(s, owner)
+    return owner
+
+
 def finish_claims(claim_ids: list[int], owner: str | None = None) -> dict[str, int]:
     """Finish open claims, each in its current owner's context (owners change on hand-over).
 
     `owner` is the lease token the publisher (the sweeper, a deferral) leased the claims to;
     a fresh one otherwise. A heartbeat keeps the claims' leases alive while this works.
     """
-    owner = owner or leases.new_owner()
+    owner = working_owner(owner)
     by_owner: dict[int, list[int]] = defaultdict(list)
     with session_scope() as s:
         end_waits(s, claim_ids)  # a wait for the sender's copy that is over: decide now

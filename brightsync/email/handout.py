@@ -6,11 +6,10 @@ from typing import TypeVar
 
 from brightsync.config import get_settings
 from brightsync.db import session_scope
-from brightsync.email.claim_leases import pass_lease
+from brightsync.email.claim_leases import handed_owner, pass_lease
 from brightsync.email.context import EmailContext
 from brightsync.email.queue import publish_after_commit
 from brightsync.email.writer import Work
-from brightsync.sync import leases
 
 T = TypeVar("T")
 
@@ -44,7 +43,7 @@ def hand_out(ctx: EmailContext, owned: list[Work], owner: str) -> list[Work]:
     """
     keep, parts = share_out(owned, get_settings().email_chunk)
     for part in parts:
-        task_owner = leases.new_owner()
+        task_owner = handed_owner()
         with session_scope() as s:
             ids = pass_lease(s, [w.claim_id for w in part], owner, task_owner)
             if ids:

@@ -11,7 +11,7 @@ from brightsync.clients.http import FinalError, TransientError
 from brightsync.config import get_settings
 from brightsync.db import session_scope
 from brightsync.email import claims
-from brightsync.email.claim_leases import held
+from brightsync.email.claim_leases import handed_owner, held
 from brightsync.email.context import EmailContext
 from brightsync.email.queue import publish_after_commit
 from brightsync.email.relink import crm_msg_id, logged_email
@@ -50,7 +50,7 @@ def defer(ctx: EmailContext, claim_ids: list[int], exc: Exception, owner: str) -
             c.reason = f"will retry: {exc}"[:500]
             seconds = delay.total_seconds()
             c.lease_until = utcnow() + delay
-            c.lease_owner = retry_owners.setdefault(seconds, leases.new_owner())
+            c.lease_owner = retry_owners.setdefault(seconds, handed_owner())
             by_delay[seconds].append(claim_id)
         for seconds, ids in by_delay.items():
             publish_after_commit(s, ids, owner=retry_owners[seconds], countdown=seconds)

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from brightsync import subscriptions
+from brightsync import recovery, subscriptions
 from brightsync.broker import prune_delivered
 from brightsync.celery import app
 from brightsync.clients.http import TransientError
 from brightsync.config import get_settings
 from brightsync.coordination import singleton
-from brightsync.db import session_scope
+from brightsync.db import OUTAGE_ERRORS, outage_countdown, session_scope
 from brightsync.domains import SERVICES, run_service
 from brightsync.models import Notification, utcnow
 from brightsync.sync import first_sync, intake, scheduler, sweeps
@@ -31,17 +31,33 @@ def run_sync(self: Any, user_id: int, service: str) -> dict[str, Any]:
     try:
         return run_service(user_id, service, requested_only=True, share_work=True)
     except TransientError as exc:
-        # Queue one follow-up unless a notification already queued one. The request is marked
-        # due then, so the sweeper republishes it if this retry is lost; the countdown stays
-        # well under the Redis visibility timeout.
         countdown = min(MAX_RETRY_COUNTDOWN, max(exc.retry_after or 0, 5 * 2**self.request.retries))
+        return _follow_up(self, user_id, service, countdown, exc)
+    except OUTAGE_ERRORS as exc:
+        # The database went away mid-run: the run resumes from its last checkpoint.
+        # Retried even when a request was pending already: it may be this very task's.
+        countdown = outage_countdown(self.request.retries)
+        return _follow_up(self, user_id, service, countdown, exc, always=True)
+
+
+def _follow_up(
+    task: Any, user_id: int, service: str, countdown: float, exc: Exception, *, always: bool = False
+) -> dict[str, Any]:
+    """Queue one follow-up unless a notification already queued one. The request is marked
+    due then, so the sweeper republishes it if this retry is lost; the countdown stays well
+    under the Redis visibility timeout. With the database still away the retry goes anyway:
+    it starts only if the request was recorded, else the run's lapsed lease brings the
+    sweeper."""
+    try:
         with session_scope() as s:
             again = scheduler.request_run(
                 s, user_id, service, due=utcnow() + timedelta(seconds=countdown)
             )
-        if again:
-            raise self.retry(countdown=countdown, exc=exc) from exc
-        return {"status": "transient error, a queued run follows", "error": str(exc)}
+    except OUTAGE_ERRORS:
+        again = True
+    if again or always:
+        raise task.retry(countdown=countdown, exc=exc) from exc
+    return {"status": "transient error, a queued run follows", "error": str(exc)}
 
 
 @app.task(name="brightsync.sync.intake.drain", acks_late=True)
@@ -51,9 +67,14 @@ def drain_intake() -> int:
 
 
 @app.task(name="brightsync.maintenance.sweep_runs")
-def sweep_runs() -> int:
+def sweep_runs(rebuild: bool = False) -> int:
     """Republish runs whose task was lost (a killed worker, a flushed broker). Every
-    BRIGHTSYNC_SWEEP_SECONDS (30)."""
+    BRIGHTSYNC_SWEEP_SECONDS (30). First, a Redis that lost its data is rebuilt from the
+    database (`rebuild`: a worker noticed the loss and claimed it; else looked for here)."""
+    if rebuild:
+        recovery.rebuild(SERVICES)
+    else:
+        recovery.check_and_rebuild(SERVICES)
     return sweeps.republish_lost()
 
 

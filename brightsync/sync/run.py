@@ -164,9 +164,17 @@ def run_once(
         finish_run(user_id, service, state_id, token, ctx.counters)
         return {"status": "continued later", "counters": ctx.counters}
     except Exception as exc:
-        finish_run(
-            user_id, service, state_id, token, ctx.counters, error=f"{type(exc).__name__}: {exc}"
-        )
+        try:
+            finish_run(
+                user_id,
+                service,
+                state_id,
+                token,
+                ctx.counters,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        except Exception:  # noqa: BLE001 - the database is away: the lease lapses instead
+            log.warning("sync %s for user %s could not record its end", service, user_id)
         raise
     finish_run(user_id, service, state_id, token, ctx.counters)
     log.info("sync %s for user %s finished: %s", service, user_id, ctx.counters)

@@ -314,6 +314,33 @@ def due_for_republish(limit: int = 500, now: datetime | None = None) -> list[tup
     return due
 
 
+def request_everything(state_ids: list[int], now: datetime | None = None) -> list[tuple[int, str]]:
+    """After Redis lost its data (queued tasks, buffered notifications): mark a run wanted on
+    each of these services now, whatever was pending or due later; the (user, service) pairs
+    whose lease is free, which the caller publishes. A running one hands over when it ends
+    (its pending follow-up), so nothing is published for it."""
+    now = now or utcnow()
+    free: list[tuple[int, str]] = []
+    for start in range(0, len(state_ids), 500):
+        chunk = state_ids[start : start + 500]
+        with session_scope() as s:
+            rows = s.execute(
+                update(SyncState)
+                .where(SyncState.id.in_(chunk), leases.free(SyncState, now))
+                .values(pending_since=now, state="queued", lease_owner=None, lease_until=None)
+                .returning(SyncState.user_id, SyncState.service)
+                .execution_options(synchronize_session=False)
+            )
+            free += [(row.user_id, row.service) for row in rows]
+            s.execute(
+                update(SyncState)
+                .where(SyncState.id.in_(chunk), ~leases.free(SyncState, now))
+                .values(pending_since=now)
+                .execution_options(synchronize_session=False)
+            )
+    return sorted(free)
+
+
 def request_and_publish(
     user_id: int,
     service: str,

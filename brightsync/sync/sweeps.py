@@ -47,6 +47,40 @@ def republish_lost() -> int:
         return len(due)
 
 
+def rebuild_runs(services: Collection[str]) -> int:
+    """Redis lost its data: every active (user, service) gets a run, published now on "sync".
+
+    Cheap: delta tokens are durable, so each run reads only what changed since its last
+    checkpoint, and that covers whatever notification or queued task vanished. Returns how
+    many runs were published (a running one hands over to its follow-up instead).
+    """
+    with session_scope() as s:
+        ids = [
+            state_id
+            for state_id, svc, services_ in s.execute(active_states_query(services))
+            if svc in (services_ or [])
+        ]
+    free = scheduler.request_everything(ids)
+    for user_id, service in free:
+        # A refused publish leaves the run pending: the next sweep republishes it.
+        publish_sync(user_id, service)
+    return len(free)
+
+
+def active_states_query(services: Collection[str]) -> Select[tuple[int, str, list[Any]]]:
+    """Every service state row that may run: neither paused nor dead."""
+    return (
+        select(SyncState.id, SyncState.service, User.services)
+        .join(User, User.id == SyncState.user_id)
+        .where(
+            SyncState.service.in_(sorted(services)),
+            SyncState.paused.is_(False),
+            User.paused.is_(False),
+            User.mailbox_state == "ok",
+        )
+    )
+
+
 def sync_quiet(services: Collection[str]) -> int:
     """Queue a run of every one of `services` not synced for `safety_sync_period()`; returns
     how many."""

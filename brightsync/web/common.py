@@ -15,10 +15,12 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from marshmallow import Schema, ValidationError
+from redis.exceptions import ConnectionError as RedisUnavailable
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from brightsync.config import Settings
+from brightsync.db import OUTAGE_ERRORS
 
 log = logging.getLogger("brightsync.web")
 
@@ -97,6 +99,22 @@ def install_error_handlers(app: Flask) -> None:
         # re-sync, ...) answers 503 and the caller retries; one log line, no traceback.
         log.warning("broker unavailable: %s", exc)
         return error_answer("queue unavailable; retry later", 503, reason=str(exc)[:200])
+
+    def database_down(exc: Exception) -> Any:
+        # The database restarted or dropped its connections: the pool reconnects on the next
+        # request, so the caller retries (Aurinko redelivers a webhook answered 503).
+        log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
+        return error_answer(
+            "database unavailable; retry later", 503, reason=type(exc.__cause__ or exc).__name__
+        )
+
+    for outage in OUTAGE_ERRORS:
+        app.register_error_handler(outage, database_down)
+
+    @app.errorhandler(RedisUnavailable)
+    def redis_down(exc: Exception) -> Any:
+        log.warning("Redis unavailable: %s", exc)
+        return error_answer("coordination store unavailable; retry later", 503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

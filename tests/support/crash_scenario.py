@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,15 @@ class Fleet:
         self.procs: list[subprocess.Popen] = []
         self.beat: subprocess.Popen | None = None
         self.generation = 0
+        self.started_at: datetime | None = None  # when the live generation started
         self.logs: list[Path] = []
 
     def start(self) -> None:
+        from brightsync.models import utcnow
         from brightsync.process import worker_command
 
         self.generation += 1
+        self.started_at = utcnow()
         workdir = self.stack.backend.workdir
         for i in range(self.workers):
             log = workdir / f"crash-w{i}-{self.generation}.log"
@@ -99,25 +103,40 @@ class Fleet:
         self.procs.clear()
         self.beat = None
 
+    def busy(self) -> bool:
+        """Work of this fleet's live generation is in progress (see `busy`)."""
+        return busy(self.started_at, float(self.env.get("BRIGHTSYNC_LEASE_SECONDS", 60)))
+
     def log_tail(self, chars: int = 4000) -> str:
         return "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in self.logs
         )
 
 
-def busy() -> bool:
-    """A run or a CRM write is in progress right now."""
+def busy(since: datetime | None = None, lease: float = 60.0) -> bool:
+    """A run or a CRM write of the live worker generation (started at `since`, leases of
+    `lease` seconds) is in progress.
+
+    A lease taken or renewed after `since` runs out after `since` + a lease; the leases a
+    killed generation left behind were last renewed before it, so they do not count.
+    """
     from brightsync.db import session_scope
     from brightsync.models import EmailClaim, SyncState
 
+    live = (since or datetime.min.replace(tzinfo=UTC)) + timedelta(seconds=lease)
     with session_scope() as s:
         running = s.scalar(
-            select(func.count()).select_from(SyncState).where(SyncState.lease_owner.is_not(None))
+            select(func.count())
+            .select_from(SyncState)
+            .where(SyncState.lease_owner.is_not(None), SyncState.lease_until > live)
         )
         logging_ = s.scalar(
             select(func.count())
             .select_from(EmailClaim)
-            .where(or_(EmailClaim.state == "logging", EmailClaim.lease_owner.is_not(None)))
+            .where(
+                or_(EmailClaim.state == "logging", EmailClaim.lease_owner.is_not(None)),
+                EmailClaim.lease_until > live,
+            )
         )
     return bool(running or logging_)
 
@@ -129,7 +148,8 @@ class Outcome:
     converge_seconds: float | None  # after the last restart; None: not within the limit
     duplicates: int
     missing: int
-    killed_mid_run: int
+    killed_mid_run: int  # kills that hit work in progress of the live worker generation
+    lost_answers: int  # CRM creates stored whose answer was lost (502, or none in time)
     per_message: dict[str, int] = field(default_factory=dict)
 
 
@@ -141,8 +161,13 @@ def run(
     limit: float = 120.0,
     env: dict[str, str] | None = None,
     workers: int = 2,
+    lost_answers: int = 6,
 ) -> Outcome:
-    """The whole scenario on a clean stack whose own worker is stopped; returns the figures."""
+    """The whole scenario on a clean stack whose own worker is stopped; returns the figures.
+
+    `lost_answers`: that many email creates are stored by the CRM but their answer is lost,
+    half as a 502 and half never in time (held past BRIGHTSYNC_CRM_TIMEOUT, set to 2 s here),
+    before the 500s and the 429 storm; the kills fall among them."""
     crm = stack.crm_url
     seed_contacts(
         stack, *[{"firstName": c.split("@")[0], "emailAddresses": [c]} for c in CUSTOMERS]
@@ -152,7 +177,13 @@ def run(
     users = [make_user(stack, org_id, f"{n}@acme.com", subscribed=False) for n in ("alice", "bob")]
     # 500s, then a 429 storm with Retry-After: counted faults, consumed as the workers call.
     # (Reads of /api/v1/emails stay clean: they are how this scenario counts.)
+    emails = {"path": "/api/v1/emails", "method": "POST", "afterWrite": True}
     faults = [
+        {**emails, "status": 502, "count": lost_answers // 2},
+        {**emails, "delaySeconds": 3, "count": lost_answers - lost_answers // 2},
+    ]
+    faults = [f for f in faults if f["count"] > 0]  # a count of 0 would mean "forever"
+    faults += [
         {"path": "/api/v1/emails", "method": "POST", "status": 500, "count": 12},
         {"path": "/api/v1/emails", "method": "POST", "status": 429, "count": 25, "retryAfter": "1"},
         {"path": "/api/v1/contacts", "status": 429, "count": 15, "retryAfter": "1"},
@@ -160,7 +191,7 @@ def run(
     for fault in faults:
         stack.crm("POST", "/_control/faults", json=fault).raise_for_status()
 
-    fleet = Fleet(stack, env or {}, workers=workers)
+    fleet = Fleet(stack, {"BRIGHTSYNC_CRM_TIMEOUT": "2", **(env or {})}, workers=workers)
     sent: list[str] = []
     batches = [mails // (kills + 1)] * kills
     batches.append(mails - sum(batches))
@@ -182,9 +213,9 @@ def run(
                     wait_subscribed(stack, user["id"])
             mail(batch)
             deadline = time.time() + 8
-            while not busy() and time.time() < deadline:
+            while not fleet.busy() and time.time() < deadline:
                 time.sleep(0.05)
-            mid_run += busy()
+            mid_run += fleet.busy()
             fleet.kill()
         fleet.start()
         restarted = time.monotonic()
@@ -212,6 +243,7 @@ def run(
         duplicates=sum(max(0, n - 1) for n in counts.values()),
         missing=sum(1 for n in counts.values() if n == 0),
         killed_mid_run=mid_run,
+        lost_answers=lost_answers,
         per_message=counts,
     )
 
