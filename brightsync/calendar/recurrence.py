@@ -283,8 +283,8 @@ def expand(
     modified one replaces the computed occurrence with the same original start, a deleted one
     (or a pattern exclusion) becomes a cancelled occurrence. Every occurrence of the window,
     the earliest first, up to `limit` (and `occurrence_bound` of the window, which only a
-    pattern finer than daily could reach). A series Aurinko gives as iCalendar rules only is read from those. None:
-    a series this module cannot expand (no readable pattern or rule).
+    pattern finer than daily could reach). A series Aurinko gives as iCalendar rules only is
+    read from those. None: a series this module cannot expand (no readable pattern or rule).
     """
     parsed = _pattern(master)
     when = mailbox_when(master)
