@@ -266,11 +266,13 @@ class CalendarAdapter:
         return self._scope
 
     def _mine(self, event: Mapping[str, Any], owner: int | None) -> bool:
+        if owner is not None and owner != self.ctx.user_id:
+            return False  # a colleague's meeting: no need to know this user's calendars
         in_chosen = self._calendars().says(event)
         if in_chosen is False:
             return False  # in another of this user's calendars: not synced as theirs
         if owner is not None:
-            return owner == self.ctx.user_id
+            return True
         if in_chosen:
             return True
         for att in event.get("attendees") or []:

@@ -17,7 +17,19 @@ from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
 from brightsync.calendar.times import When, mailbox_when, read_date, read_zone
 from brightsync.times import utc_stamp
 
-MAX_OCCURRENCES = 52  # per series and window: a daily series for years must stay bounded
+# A series is expanded over the whole sync window: at most one occurrence a day (daily is
+# the finest pattern a calendar offers), so the window's days bound it. The cap bounds it
+# against a window no setting allows (pastDays and futureDays are each at most 3650 days).
+MAX_OCCURRENCES = 7_400
+
+
+def occurrence_bound(window: tuple[datetime, datetime], duration: timedelta) -> int:
+    """How many occurrences of one series can touch `window`: one a day at most, counting
+    those that start up to `duration` before it and a day either side for DST and all-day
+    dates (pure)."""
+    lo, hi = window
+    span = max(hi - lo, timedelta(0)) + max(duration, timedelta(0))
+    return -(-span // timedelta(days=1)) + 2
 
 
 def original_start(event: Mapping[str, Any]) -> str | None:
@@ -269,9 +281,10 @@ def expand(
     wall time in its own time zone, so 10:00 stays 10:00 across DST. A count counts from the
     series start, not from the window. `exceptions` are the series' occurrence records: a
     modified one replaces the computed occurrence with the same original start, a deleted one
-    (or a pattern exclusion) becomes a cancelled occurrence. At most `limit` occurrences, the
-    earliest first. A series Aurinko gives as iCalendar rules only is read from those. None:
-    a series this module cannot expand (no readable pattern or rule).
+    (or a pattern exclusion) becomes a cancelled occurrence. Every occurrence of the window,
+    the earliest first, up to `limit` (and `occurrence_bound` of the window, which only a
+    pattern finer than daily could reach). A series Aurinko gives as iCalendar rules only is
+    read from those. None: a series this module cannot expand (no readable pattern or rule).
     """
     parsed = _pattern(master)
     when = mailbox_when(master)
@@ -305,6 +318,7 @@ def expand(
             by_original[original] = ex
     lo, hi = window
     out: list[dict[str, Any]] = []
+    limit = min(limit, occurrence_bound(window, duration))
     if limit <= 0:
         return out
     # Skip to a day before the window (wall time, so a DST shift is covered): rrule still

@@ -140,6 +140,35 @@ def test_one_meeting_in_three_calendars_is_one_crm_event_and_follows_the_organiz
     assert crm_events(stack)[0]["startTime"].startswith(again.fields["start"][:16])
 
 
+def test_a_colleagues_crm_read_asks_nothing_more_for_a_meeting_another_owns(team):
+    """Whose CRM calendars an event is in matters only to the meeting's owner: a colleague's
+    run reads the CRM's events without listing their own calendars for it."""
+    stack, users = team
+    meeting(
+        stack,
+        organizer={"address": "alice@acme.com"},
+        subject="Quote review",
+        start=at(3),
+        end=at(3, 11),
+        meetingInfo=attendees("bob@acme.com", "carol@acme.com", "dave@customer.com"),
+    )
+    alice = adapter(users["alice"])
+    (record,) = alice.changes(MAILBOX, None).records
+    created = alice.create(CRM, record.fields, "k1")
+
+    def crm_calls() -> dict[str, int]:
+        ops = stack.crm("GET", "/_control/stats").json()["byOperation"]
+        stack.crm("POST", "/_control/stats/reset")
+        return ops
+
+    crm_calls()
+    for name in ("bob", "carol"):
+        assert adapter(users[name]).changes(CRM, None).records == ()
+        assert "calendars.list" not in crm_calls()
+    assert [r.id for r in adapter(users["alice"]).changes(CRM, None).records] == [created.id]
+    assert crm_calls().get("calendars.list", 0) >= 1  # the owner's calendars still decide
+
+
 def test_crm_made_event_reaches_the_mailbox_and_private_all_day_and_412(team):
     stack, users = team
     bob = adapter(users["bob"])

@@ -389,6 +389,29 @@ def test_calendar_window_bounds_end_and_start(aurinko, mailbox):
     assert api("POST", "/v1/calendars/other/sync", params=WINDOW).status_code == 404
 
 
+def test_calendar_window_holds_a_series_whose_occurrences_reach_it(aurinko, mailbox):
+    """A series that began before timeMin is listed while it runs on (its master), as the
+    providers list it; one that ended before the window is not."""
+    url, control = aurinko
+    account, api = mailbox("ann@acme.test")
+
+    def series(subject, rng):
+        control.meeting(
+            organizer={"address": "ann@acme.test"},
+            subject=subject,
+            start={"dateTime": "2029-06-01T09:00:00Z", "timezone": "UTC"},
+            end={"dateTime": "2029-06-01T09:15:00Z", "timezone": "UTC"},
+            recurrence={"simple": {"pattern": {"frequency": "daily"}, "range": rng}},
+        )
+
+    series("open", {"type": "noEnd"})
+    series("into the window", {"type": "endDate", "recurrenceEnd": "2030-01-05"})
+    series("ended before", {"type": "endDate", "recurrenceEnd": "2029-12-30"})
+    tokens = start(api, "/v1/calendars/primary/sync", **WINDOW)
+    pages, _ = run(api, "/v1/calendars/primary/sync/updated", tokens["syncUpdatedToken"])
+    assert sorted(e["subject"] for e in pages[0]) == ["into the window", "open"]
+
+
 def test_event_crud_with_etags(aurinko, mailbox):
     url, control = aurinko
     account, api = mailbox("ann@acme.test")

@@ -111,6 +111,8 @@ class SyncSession:
             )
         if self.service == "calendar":
             start, end = R.event_bounds(rec)
+            if rec.get("recurrenceType") == "master":  # its occurrences may reach the window
+                end = R.series_end(rec, end)
             return (self.time_min is None or end > self.time_min) and (
                 self.time_max is None or start < self.time_max
             )

@@ -243,6 +243,17 @@ def event_bounds(event: dict[str, Any]) -> tuple[float, float]:
     return s, e
 
 
+def series_end(event: dict[str, Any], end: float) -> float:
+    """When a series master's last occurrence can end: its end date, else open (a count is
+    not walked; the listing is a superset, as the provider's is for a window)."""
+    simple = (event.get("recurrence") or {}).get("simple") or {}
+    rng = simple.get("range") if isinstance(simple, dict) else None
+    until = parse_time((rng or {}).get("recurrenceEnd")) if isinstance(rng, dict) else None
+    if until is not None and str(rng.get("type") or "").lower() in ("bydate", "enddate"):
+        return max(end, until + 86400)  # the end date is inclusive
+    return float("inf")
+
+
 def _meeting_info(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
