@@ -269,11 +269,14 @@ class CrmClient(CrmHttp):
     ) -> dict[str, Any]:
         created = self._created("contacts", payload, idempotency_key)
         # Known addresses now have this contact too; unknown ones stay unknown.
+        known: dict[str, list[dict[str, Any]]] = {}
         for address in _addresses({**payload, **created}):
             if address in self._contacts_by_email:
                 self._contacts_by_email[address].append(created)
-        if self.shared_contacts is not None:
-            self.shared_contacts.drop(_addresses({**payload, **created}))
+                known[address] = self._contacts_by_email[address]
+        if self.shared_contacts is not None:  # shared: what is known, the rest asked again
+            self.shared_contacts.drop(_addresses({**payload, **created}) - set(known))
+            self.shared_contacts.store(known)
         return created
 
     def update_contact(self, contact_id: str, patch: dict[str, Any]) -> dict[str, Any]:
