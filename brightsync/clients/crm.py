@@ -8,7 +8,9 @@ budget and retry policy, JSON, paging, the PATCH-or-PUT fallback) is `CrmHttp`'s
   else harmless probes made once: `brightsync.clients.capabilities`); a write answered
   "no such operation" marks its capability unsupported for good;
 * contact and company lookups are cached for the life of the client (= the run): an address
-  asked once, hit or miss, is not asked again; `forget()` drops entries;
+  asked once, hit or miss, is not asked again; `forget()` drops entries; contacts found may
+  also be shared across runs (`shared_contacts`, set by the run's context:
+  brightsync.crm.contact_cache), which this client's own contact writes keep current;
 * list endpoints are followed to the end whichever paging style the connector uses, as
   iterators; deleted entries are never handed out as records (`crm_http.is_deleted`);
 * a contacts lookup refusing lists (`contact_lookup_list`) is asked one address per call,
@@ -19,9 +21,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import requests
 
@@ -36,6 +38,18 @@ log = logging.getLogger(__name__)
 
 
 BUDGET_RETRY_SECONDS = 60.0  # how long what a spent lookup budget holds back waits
+
+
+class SharedContacts(Protocol):
+    """Contacts found, shared beyond this client (brightsync.crm.contact_cache)."""
+
+    def read(self, addresses: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+
+    def store(self, found: Mapping[str, Sequence[dict[str, Any]]]) -> None: ...
+
+    def drop(self, addresses: Iterable[str]) -> None: ...
+
+    def drop_all(self) -> None: ...
 
 
 class LookupBudgetSpent(TransientError):
@@ -109,6 +123,8 @@ class CrmClient(CrmHttp):
         self._contacts_by_email: dict[str, list[dict[str, Any]]] = {}
         self._companies: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._leads_by_email: dict[str, list[dict[str, Any]]] = {}
+        self.shared_contacts: SharedContacts | None = None
+        self._unshared: set[str] = set()  # forgotten: asked of the connector, not the share
 
     @classmethod
     def for_org(
@@ -176,6 +192,10 @@ class CrmClient(CrmHttp):
         past it `LookupBudgetSpent` (with `partial`: the answer leaves the others out)."""
         wanted = _unique(normalise_email(e) for e in emails)
         missing = [e for e in wanted if e not in self._contacts_by_email]
+        shared = [e for e in missing if e not in self._unshared]
+        if shared and self.shared_contacts is not None:
+            self._contacts_by_email.update(self.shared_contacts.read(shared))
+            missing = [e for e in missing if e not in self._contacts_by_email]
         if self.discovery.known("contact_lookup_list") is not False:
             missing = self._ask_lists(missing)
         if missing:
@@ -219,6 +239,8 @@ class CrmClient(CrmHttp):
             for e in matched:
                 hits[e].append(contact)
         self._contacts_by_email.update(hits)
+        if self.shared_contacts is not None:
+            self.shared_contacts.store(hits)
 
     def lookup_contacts(self, emails: Iterable[str]) -> list[dict[str, Any]]:
         """Contacts owning any of the addresses (batched, cached per client, case-insensitive)."""
@@ -232,6 +254,7 @@ class CrmClient(CrmHttp):
         """Drop cached lookups of these addresses (the next lookup asks the connector)."""
         for e in emails:
             self._contacts_by_email.pop(normalise_email(e), None)
+            self._unshared.add(normalise_email(e))
 
     def _forget_contact(self, contact_id: Any) -> None:
         for address, contacts in list(self._contacts_by_email.items()):
@@ -246,20 +269,30 @@ class CrmClient(CrmHttp):
     ) -> dict[str, Any]:
         created = self._created("contacts", payload, idempotency_key)
         # Known addresses now have this contact too; unknown ones stay unknown.
+        known: dict[str, list[dict[str, Any]]] = {}
         for address in _addresses({**payload, **created}):
             if address in self._contacts_by_email:
                 self._contacts_by_email[address].append(created)
+                known[address] = self._contacts_by_email[address]
+        if self.shared_contacts is not None:  # shared: what is known, the rest asked again
+            self.shared_contacts.drop(_addresses({**payload, **created}) - set(known))
+            self.shared_contacts.store(known)
         return created
 
     def update_contact(self, contact_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         self._forget_contact(contact_id)
         updated = self._update("contacts", contact_id, patch)
         self.forget(_addresses({**patch, **updated}))
+        if self.shared_contacts is not None:
+            self.shared_contacts.drop_all()  # the addresses it had are not known here
         return updated
 
     def delete_contact(self, contact_id: str) -> bool:
         self._forget_contact(contact_id)
-        return self._delete("contacts", contact_id)
+        deleted = self._delete("contacts", contact_id)
+        if self.shared_contacts is not None:
+            self.shared_contacts.drop_all()
+        return deleted
 
     def contacts_since(self, since: datetime | str | None = None) -> Iterator[dict[str, Any]]:
         """Contacts changed at or after `since` (all contacts without it), every page."""

@@ -33,6 +33,7 @@ from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import NotFoundError
 from brightsync.contacts import rules
+from brightsync.crm.contact_cache import invalidate_org
 from brightsync.crm.matching import Matcher
 from brightsync.people.phones import DEFAULT_REGION
 from brightsync.sync import crm_deletions
@@ -168,6 +169,9 @@ class ContactsAdapter:
                     gone.append(str(contact["id"]))  # no longer this user's
                 continue
             records.append(self._crm_record(contact))
+        if since and (read.records or read.deleted):
+            # Changed or deleted CRM contacts: what runs share of contacts is read again.
+            invalidate_org(self.matcher.org_id)
         if since:
             # New or changed CRM contacts, however they were made: release waiting mail now.
             self._release({a for r in records for a in r.fields["emails"]})

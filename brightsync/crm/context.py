@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.crm import CrmClient
 from brightsync.config import get_settings
+from brightsync.crm.contact_cache import ContactCache
 from brightsync.crm.known_capabilities import known_capabilities, remember_capabilities
 from brightsync.crm.matching import Matcher
 from brightsync.crm.settings import effective_settings
@@ -35,8 +36,16 @@ class CrmContext:
 
     @cached_property
     def crm(self) -> CrmClient:
-        # One client per run: its contact-lookup cache is the run's batch cache.
-        return self._crm_factory()
+        # One client per run: its contact-lookup cache is the run's batch cache; contacts
+        # found are shared with the org's other runs when a change feed keeps them fresh.
+        client: CrmClient = self._crm_factory()
+        client.shared_contacts = ContactCache(
+            self.org_id,
+            client.base_url,
+            self.contact_cache_seconds,
+            enabled=lambda: client.supports("contacts_since"),
+        )
+        return client
 
     @property
     def create_companies(self) -> bool:
@@ -47,6 +56,11 @@ class CrmContext:
     def opportunity_cache_seconds(self) -> int:
         """How long an opportunity lookup is shared (the email settings' rule, for every kind)."""
         return int(self.settings.get("email", {}).get("opportunityCacheSeconds", 0))
+
+    @property
+    def contact_cache_seconds(self) -> int:
+        """How long contacts found are shared (the email settings' rule, for every kind)."""
+        return int(self.settings.get("email", {}).get("contactCacheSeconds", 0))
 
     @cached_property
     def matcher(self) -> Matcher:

@@ -164,6 +164,11 @@ def _matching(records: str) -> tuple[Limit, ...]:
             "(unmatched.retryEveryHours, daily by default), not within 5 minutes of the "
             "contact's creation (no GET /contacts?since=)",
         ),
+        Limit(
+            ("contacts_since",),
+            "contacts found are not shared between runs (no GET /contacts?since=): about 1 "
+            f"more CRM call per {records[:-1]} (each run looks its people up again)",
+        ),
     )
 
 

@@ -45,6 +45,13 @@ class EmailSettings(Strict):
     opportunityCacheSeconds = fields.Integer(
         load_default=60, strict=True, validate=validate.Range(0, 3600)
     )
+    # Seconds the contacts a lookup found are shared by every run (email and calendar); 0:
+    # never. Only with a connector offering GET /contacts?since=, whose changes the contact
+    # watch sees and which then end the window early; a contact new to the CRM is matched
+    # at once whatever this says (an address without a contact is never kept).
+    contactCacheSeconds = fields.Integer(
+        load_default=60, strict=True, validate=validate.Range(0, 3600)
+    )
     # What a logged email carries of its attachment files: nothing, their metadata (name,
     # type, size), or the files themselves (inline images of the body are never sent).
     attachments = fields.String(

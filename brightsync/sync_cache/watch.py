@@ -2,7 +2,8 @@
 
 Beat polls each connector's `GET /contacts?since=` (when it offers it) from a per-org
 watermark; the addresses of new or changed contacts retry their cached items and re-link
-items already written without them. The contacts sync calls `on_new_contacts` directly.
+items already written without them, and the contacts runs share (crm/contact_cache.py)
+are read from the CRM again. The contacts sync calls `on_new_contacts` directly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from brightsync.clients.crm import CrmClient
 from brightsync.clients.http import ApiError
 from brightsync.coordination import singleton
+from brightsync.crm.contact_cache import invalidate_org
 from brightsync.crm.known_capabilities import known_capabilities
 from brightsync.crm.matching import contact_addresses
 from brightsync.db import session_scope
@@ -51,11 +53,16 @@ def watch_org(org_id: int, kinds: Kinds) -> dict[str, int]:
         return {"unsupported": 1}
     addresses: set[str] = set()
     newest = since
+    changed_any = False
     for contact in crm.contacts_since(since):
+        changed_any = True
         addresses.update(contact_addresses(contact))
         changed = parse_instant(contact.get("lastModifiedAt"))
         if changed is not None and changed > newest:
             newest = changed
+    if changed_any:
+        # Contacts found and shared by runs may be these, as they were: none is read again.
+        invalidate_org(org_id)
     result = on_new_contacts(org_id, addresses, kinds) if addresses else {}
     with session_scope() as s:
         s.get(Organisation, org_id).crm_contacts_since = newest

@@ -267,6 +267,7 @@ READABLE = [
                     "contacts cannot be auto-created",
                     "emails are related to contacts and companies only",
                     "emails waiting in the sync cache are retried on its schedule",
+                    "contacts found are not shared between runs",
                 ],
             ),
             "calendar": (

@@ -87,6 +87,7 @@ def test_remembered_capabilities_and_overrides_make_the_table(client):
         "emails cannot be updated",  # pinned by the org
         "contacts cannot be auto-created",
         "emails waiting in the sync cache are retried on its schedule",  # the override wins
+        "contacts found are not shared between runs",
     ]
     assert rows["email"]["notKnownYet"] == []
     assert rows["calendar"]["verdict"] == "limited"
