@@ -35,6 +35,7 @@ from brightsync.db import dialect_insert, session_scope
 from brightsync.models import Notification, User
 from brightsync.sync import scheduler
 from brightsync.sync.queue import DRAIN_TASK, publish_intake, send
+from brightsync.sync.resp import script_caller
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,16 @@ _scripts: dict[tuple[str, int], Any] = {}
 
 
 def _accept_script(settings: Settings) -> Any:
-    """The accept script on this process's single connection, called by EVALSHA: its text
-    crosses the wire once (redis-py loads it on NOSCRIPT), not with every webhook."""
-    key = (settings.redis_url or "", os.getpid())
+    """The accept script on this process's one connection, called by EVALSHA: its text
+    crosses the wire once, not with every webhook (brightsync.sync.resp: plain RESP bytes on
+    a socket for redis:// URLs, redis-py's script for the rest)."""
+    url = settings.redis_url or ""
+    key = (url, os.getpid())
     script = _scripts.get(key)
     if script is None:
-        script = _scripts[key] = _redis(settings, single=True).register_script(_ACCEPT)
+        script = _scripts[key] = script_caller(
+            url, _ACCEPT, lambda: _redis(settings, single=True).register_script(_ACCEPT)
+        )
     return script
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,9 +34,9 @@ _STATUS = {code: f"{code} {text.upper()}" for code, text in HTTP_STATUS_CODES.it
 
 def body_length(environ: dict[str, Any], limit: int | None) -> int | None:
     """The declared body length when this layer can take the request, else None."""
-    if environ.get("QUERY_STRING") or environ.get("wsgi.input_terminated"):
+    if environ.get("QUERY_STRING"):
         return None
-    raw = environ.get("CONTENT_LENGTH")
+    raw = environ.get("CONTENT_LENGTH")  # none for a chunked body
     if not raw or not (raw.isascii() and raw.isdigit()):
         return None
     length = int(raw)
@@ -67,7 +67,7 @@ class WebhookFastPath:
             environ["wsgi.input"] = io.BytesIO(body)
             return self.app(environ, start_response)
         self.taken += 1
-        rid = environ.get("HTTP_X_REQUEST_ID", "")[:64] or uuid.uuid4().hex
+        rid = environ.get("HTTP_X_REQUEST_ID", "")[:64] or os.urandom(16).hex()  # as uuid4().hex
         token = logs.bind(request_id=rid)
         try:
             answer = handle(

@@ -134,18 +134,18 @@ def _refused(message: str, status: int, **extra: Any) -> Answer:
     return Answer(status, {"error": message, **extra})
 
 
-# The few bodies the webhook answers with, encoded once (as jsonify does: compact, ASCII, \n).
-_ENCODED: dict[str, bytes] = {}
+# The few bodies accepted notifications are answered with, encoded once.
+_ENCODED: dict[tuple[tuple[str, Any], ...], bytes] = {}
 
 
 def encode(body: dict[str, Any]) -> bytes:
     """`body` as Flask's jsonify encodes it (compact, ASCII, a closing newline)."""
-    text = json.dumps(body, separators=(",", ":"))
-    data = _ENCODED.get(text)
+    key = tuple(body.items()) if "error" not in body else ()
+    data = _ENCODED.get(key) if key else None
     if data is None:
-        data = text.encode() + b"\n"
-        if len(_ENCODED) < 64 and len(text) < 200:  # the fixed answers, not echoes of input
-            _ENCODED[text] = data
+        data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
+        if key and len(_ENCODED) < 64:  # the fixed answers, not echoes of input
+            _ENCODED[key] = data
     return data
 
 
@@ -206,7 +206,9 @@ def handle(
         return _refused(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
     if not isinstance(raw, dict):
         return _refused("body must be a JSON object", 400)
-    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+    # Fewer brackets than the limit cannot nest deeper than it: the walk only for the rest.
+    brackets = body.count(b"[") + body.count(b"{")
+    if brackets > MAX_JSON_DEPTH and json_depth_exceeds(raw, MAX_JSON_DEPTH):
         return _refused(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
     note, errors = read_notification(raw)
     if errors:
