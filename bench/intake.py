@@ -434,5 +434,6 @@ def main() -> None:
         # A refused request is not a fast one: the figures above do not count.
         sys.exit(f"FAILED: non-2xx answers {failed}; see the gunicorn logs")
 
+
 if __name__ == "__main__":
     main()
