@@ -15,7 +15,8 @@ _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 
 def sign(secret: str, timestamp: str | int, body: bytes) -> str:
     message = b"v0:" + str(timestamp).encode() + b":" + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C implementation (a webhook's cost is counted in microseconds)
+    return hmac.digest(secret.encode(), message, hashlib.sha256).hex()
 
 
 def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

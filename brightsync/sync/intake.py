@@ -13,10 +13,8 @@ burst rides on the running drain. A drain that dies leaves its entries in the bu
 next one: requests coalesce and audit rows are keyed by digest, so redoing them changes
 nothing.
 
-accept_in_database (web, the embedded default and BRIGHTSYNC_WEBHOOK_INTAKE=database): one
-transaction of three lean statements: the account, the run request (one upsert: the
-coalescing protocol of brightsync.sync.scheduler) and the audit row, whose digest is unique
-(a replay rolls the transaction back).
+The embedded default and BRIGHTSYNC_WEBHOOK_INTAKE=database take the database path instead
+(brightsync.sync.intake_db).
 """
 
 from __future__ import annotations
@@ -26,18 +24,18 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import select
 
 from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings, get_settings
 from brightsync.coordination import singleton
-from brightsync.db import dialect_insert, get_engine, session_scope
-from brightsync.models import Notification, User, utcnow
+from brightsync.db import dialect_insert, session_scope
+from brightsync.models import Notification, User
 from brightsync.sync import scheduler
 from brightsync.sync.queue import DRAIN_TASK, publish_intake, send
+from brightsync.sync.resp import script_caller
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +88,16 @@ _scripts: dict[tuple[str, int], Any] = {}
 
 
 def _accept_script(settings: Settings) -> Any:
-    """The accept script on this process's single connection, called by EVALSHA: its text
-    crosses the wire once (redis-py loads it on NOSCRIPT), not with every webhook."""
-    key = (settings.redis_url or "", os.getpid())
+    """The accept script on this process's one connection, called by EVALSHA: its text
+    crosses the wire once, not with every webhook (brightsync.sync.resp: plain RESP bytes on
+    a socket for redis:// URLs, redis-py's script for the rest)."""
+    url = settings.redis_url or ""
+    key = (url, os.getpid())
     script = _scripts.get(key)
     if script is None:
-        script = _scripts[key] = _redis(settings, single=True).register_script(_ACCEPT)
+        script = _scripts[key] = script_caller(
+            url, _ACCEPT, lambda: _redis(settings, single=True).register_script(_ACCEPT)
+        )
     return script
 
 
@@ -140,10 +142,6 @@ def accept(settings: Settings, note: dict[str, Any], digest: str) -> str:
     return "enqueued"
 
 
-class Replay(Exception):
-    """The delivery was accepted before (its digest is recorded)."""
-
-
 def audit_row(
     note: dict[str, Any], digest: str, outcome: str, user_id: int | None
 ) -> dict[str, Any]:
@@ -159,69 +157,6 @@ def audit_row(
         "payload_count": len(note.get("payloads") or []),
         "outcome": outcome,
     }
-
-
-_USER = select(User.id, User.services).where(User.aurinko_account_id == bindparam("account"))
-_AUDIT_COLUMNS = (
-    "digest",
-    "account_id",
-    "resource",
-    "subscription",
-    "user_id",
-    "lifecycle_event",
-    "payload_count",
-    "outcome",
-    "received_at",
-)
-
-
-@cache
-def _audit_insert(dialect: str) -> Any:
-    """INSERT … ON CONFLICT (digest) DO NOTHING RETURNING id, built once per dialect."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    table = Notification.__table__
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(table)
-        .values({name: bindparam(name) for name in _AUDIT_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[table.c.digest])
-        .returning(table.c.id)
-    )
-
-
-def accept_in_database(
-    note: dict[str, Any], digest: str, service: str | None
-) -> tuple[str, int | None]:
-    """The database path, one transaction: (outcome, user id).
-
-    outcome: "enqueued" (the caller publishes the run), "coalesced", "unknown account" or
-    "not synced" (both audited as "ignored"). Raises Replay for a delivery seen before; the
-    transaction is then rolled back, so a replay changes nothing.
-    """
-    now = utcnow()
-    with get_engine().begin() as conn:
-        user = conn.execute(_USER, {"account": str(note["accountId"])}).first()
-        user_id = user.id if user is not None else None
-        if user is None:
-            outcome, audited = "unknown account", "ignored"
-        elif service is None or service not in (user.services or []):
-            outcome, audited = "not synced", "ignored"
-        else:
-            published = scheduler.request_run_in(conn, user.id, service, now)
-            outcome = audited = "enqueued" if published else "coalesced"
-        row = {**audit_row(note, digest, audited, user_id), "received_at": now}
-        if conn.execute(_audit_insert(conn.dialect.name), row).first() is None:
-            raise Replay(digest)  # leaves the block: the run request is rolled back too
-    return outcome, user_id
-
-
-def unaccept_in_database(digest: str, user_id: int, service: str) -> None:
-    """Undo an accepted notification whose run could not be published: Aurinko redelivers it
-    and the redelivery must not look like a replay."""
-    with get_engine().begin() as conn:
-        conn.execute(delete(Notification).where(Notification.digest == digest))
-    scheduler.cancel_request(user_id, service)
 
 
 def decide(

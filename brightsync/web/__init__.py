@@ -14,6 +14,7 @@ from brightsync.ops.hooks import install_web
 from brightsync.web import admin, connect, health, lifecycle_api, ops_api, review_api, webhooks
 from brightsync.web.common import RowIdConverter, install_error_handlers
 from brightsync.web.dashboard import init_dashboard
+from brightsync.web.fastpath import WebhookFastPath
 from brightsync.web.openapi import serve as openapi
 
 
@@ -38,4 +39,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_dashboard(app)
     install_web(app)
     install_error_handlers(app)
+    # The webhook is answered before Flask's request machinery; the rest passes through.
+    app.wsgi_app = WebhookFastPath(app.wsgi_app, settings, settings.webhook_max_bytes)  # type: ignore[method-assign]
     return app

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,12 +17,12 @@ from brightsync.clients.aurinko import service_for_resource
 from brightsync.config import Settings
 from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
-from brightsync.sync import intake
+from brightsync.sync import intake, intake_db
 from brightsync.sync.queue import publish_intake
-from brightsync.web.common import error_answer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
+PATH = "/webhooks/aurinko"
 
 # A notification is a flat object with a list of small payloads; nothing Aurinko sends nests
 # deeper than a handful of levels.
@@ -116,59 +116,103 @@ def read_notification(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return note, errors
 
 
-# The few bodies the accepting path answers with, encoded once (as jsonify would: compact, \n).
-_ENCODED: dict[tuple[tuple[str, str], ...], bytes] = {}
+class Answer(NamedTuple):
+    """The webhook's answer, decided without Flask: both doors (the Flask route and the WSGI
+    fast path in brightsync.web.fastpath) send it as it is."""
+
+    status: int
+    body: dict[str, Any]
+    outcome: str | None = None  # an accepted notification's outcome, for the request metrics
 
 
-def _answer(**body: str) -> Response:
-    """A 200 JSON answer; its outcome is left for the request metrics (no re-parsing)."""
-    key = tuple(body.items())
-    data = _ENCODED.get(key)
+def _answer(**body: str) -> Answer:
+    return Answer(200, body, body["status"])
+
+
+def _refused(message: str, status: int, **extra: Any) -> Answer:
+    """The API's error shape, as brightsync.web.common.error_answer makes it."""
+    return Answer(status, {"error": message, **extra})
+
+
+# The few bodies accepted notifications are answered with, encoded once.
+_ENCODED: dict[tuple[tuple[str, Any], ...], bytes] = {}
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """`body` as Flask's jsonify encodes it (compact, ASCII, a closing newline)."""
+    key = tuple(body.items()) if "error" not in body else ()
+    data = _ENCODED.get(key) if key else None
     if data is None:
         data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
-        if len(_ENCODED) < 64:
+        if key and len(_ENCODED) < 64:  # the fixed answers, not echoes of input
             _ENCODED[key] = data
-    g.brightsync_webhook_outcome = body["status"]
-    return current_app.response_class(data, mimetype="application/json")
+    return data
 
 
-@bp.post("/webhooks/aurinko")
+@bp.post(PATH)
 def receive() -> Any:
+    """The Flask door: requests the fast path passes on (no Content-Length, a query string
+    such as the validationToken handshake, a body over the limit) and direct app calls."""
     settings: Settings = current_app.config["BRIGHTSYNC"]
+    if request.query_string:
+        token = request.args.get("validationToken")
+    else:
+        token = None
+    answer = handle(
+        settings,
+        request.headers.get("X-Aurinko-Request-Timestamp"),
+        request.headers.get("X-Aurinko-Signature"),
+        request.get_data(cache=True),  # raw bytes: the signature covers them exactly
+        token,
+    )
+    if isinstance(answer, str):
+        return Response(answer, status=200, content_type="text/plain")
+    if answer.outcome is not None:
+        g.brightsync_webhook_outcome = answer.outcome
+    return current_app.response_class(
+        encode(answer.body), status=answer.status, mimetype="application/json"
+    )
+
+
+def handle(
+    settings: Settings,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    token: str | None = None,
+) -> Answer | str:
+    """Verify, recognise a replay, make the one durable mark, decide the answer: an Answer, or
+    the handshake's `token` (echoed as plain text) once the request is authentic."""
     if not settings.aurinko_signing_secret:
-        return error_answer("webhooks are refused until AURINKO_SIGNING_SECRET is set", 401)
-    body = request.get_data(cache=True)  # raw bytes: the signature covers them exactly
-    headers = request.headers
-    timestamp = headers.get("X-Aurinko-Request-Timestamp")
+        return _refused("webhooks are refused until AURINKO_SIGNING_SECRET is set", 401)
     reason = signing.verify(
         settings.aurinko_signing_secret,
         timestamp,
-        headers.get("X-Aurinko-Signature"),
+        signature,
         body,
         tolerance=settings.webhook_tolerance_seconds,
     )
     if reason is not None:
         log.warning("webhook rejected: %s", reason)
-        return error_answer(reason, 401)
-
-    if request.query_string:
-        token = request.args.get("validationToken")
-        if token is not None:
-            return Response(token, status=200, content_type="text/plain")
+        return _refused(reason, 401)
+    if token is not None:
+        return token
 
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return error_answer("body is not JSON", 400)
+        return _refused("body is not JSON", 400)
     except RecursionError:
-        return error_answer(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
+        return _refused(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
     if not isinstance(raw, dict):
-        return error_answer("body must be a JSON object", 400)
-    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
-        return error_answer(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
+        return _refused("body must be a JSON object", 400)
+    # Fewer brackets than the limit cannot nest deeper than it: the walk only for the rest.
+    brackets = body.count(b"[") + body.count(b"{")
+    if brackets > MAX_JSON_DEPTH and json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        return _refused(f"body nests deeper than {MAX_JSON_DEPTH} levels", 400)
     note, errors = read_notification(raw)
     if errors:
-        return error_answer("invalid notification", 400, fields=errors)
+        return _refused("invalid notification", 400, fields=errors)
 
     digest = hashlib.sha256(f"{timestamp}:".encode() + body).hexdigest()
     if note["lifecycleEvent"]:
@@ -179,13 +223,15 @@ def receive() -> Any:
     return _accept_in_database(note, digest, service)
 
 
-def _accept_fast(settings: Settings, note: dict[str, Any], digest: str, service: str | None) -> Any:
+def _accept_fast(
+    settings: Settings, note: dict[str, Any], digest: str, service: str | None
+) -> Answer:
     """Redis deployments: one Redis round trip; a worker resolves the account and audits."""
     try:
         outcome = intake.accept(settings, note, digest)
     except Exception as exc:
         log.warning("intake refused the notification: %r", exc)
-        return error_answer("queue unavailable; retry later", 503)
+        return _refused("queue unavailable; retry later", 503)
     if outcome == "duplicate":
         return _answer(status="duplicate")
     if service is None:
@@ -193,11 +239,11 @@ def _accept_fast(settings: Settings, note: dict[str, Any], digest: str, service:
     return _answer(status=outcome, service=service)
 
 
-def _accept_in_database(note: dict[str, Any], digest: str, service: str | None) -> Any:
+def _accept_in_database(note: dict[str, Any], digest: str, service: str | None) -> Answer:
     """The embedded default: one transaction, then the broker for the first of a burst."""
     try:
-        outcome, user_id = intake.accept_in_database(note, digest, service)
-    except intake.Replay:
+        outcome, user_id = intake_db.accept(note, digest, service)
+    except intake_db.Replay:
         return _answer(status="duplicate")
     if outcome == "unknown account":
         log.info("notification for unknown Aurinko account %s ignored", note["accountId"])
@@ -212,12 +258,12 @@ def _accept_in_database(note: dict[str, Any], digest: str, service: str | None) 
             # An expected outage, not a bug: one line without a traceback.
             log.warning("broker refused the sync task for user %s/%s: %r", user_id, service, exc)
             # Undone: Aurinko redelivers and the redelivery must not look like a replay.
-            intake.unaccept_in_database(digest, user_id, service)
-            return error_answer("queue unavailable; retry later", 503)
+            intake_db.unaccept(digest, user_id, service)
+            return _refused("queue unavailable; retry later", 503)
     return _answer(status=outcome, service=service)
 
 
-def _lifecycle_notification(note: dict[str, Any], digest: str) -> Any:
+def _lifecycle_notification(note: dict[str, Any], digest: str) -> Answer:
     """A subscription's lifecycle event (rare): recorded in the database on every deployment."""
     account_id = str(note["accountId"])
     try:
@@ -233,7 +279,7 @@ def _lifecycle_notification(note: dict[str, Any], digest: str) -> Any:
     if user_id is None:
         log.info("notification for unknown Aurinko account %s ignored", account_id)
         return _answer(status="ignored", reason="unknown account")
-    return jsonify(status="recorded", lifecycleEvent=note["lifecycleEvent"])
+    return Answer(200, {"status": "recorded", "lifecycleEvent": note["lifecycleEvent"]})
 
 
 def _lifecycle(s: Session, user_id: int, note: dict[str, Any]) -> None:

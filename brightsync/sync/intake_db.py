@@ -1,0 +1,200 @@
+"""The webhook's database intake path (the embedded default, BRIGHTSYNC_WEBHOOK_INTAKE=database):
+one transaction of three short statements on a DB-API connection the web process holds.
+
+The account, the run request (one upsert: the coalescing protocol of
+brightsync.sync.scheduler: the state row is created when missing, `pending_since` set where
+no run is pending or only a stale one; RETURNING yields a row exactly for the caller that
+flipped it, who publishes) and the audit row (its digest is unique: nothing returned is a
+replay, and the transaction is rolled back, run request and all).
+
+Why not SQLAlchemy here: its per-statement execution context, the pool checkout and the
+BEGIN event cost three times what SQLite spends on the statements; the statements are fixed,
+so they are written out once below (tests/web read every row they write back through the
+ORM, and compare with the Flask path's, so a schema change that breaks them fails there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete
+
+from brightsync.db import get_engine
+from brightsync.models import Notification, utcnow
+from brightsync.sync import scheduler
+from brightsync.sync.intake import audit_row
+
+
+class Replay(Exception):
+    """The delivery was accepted before (its digest is recorded)."""
+
+
+_USER = "SELECT id, services FROM user_account WHERE aurinko_account_id = %(account)s"
+# The columns a new sync_state row gets from its model defaults, written out (state queued).
+_REQUEST = """
+INSERT INTO sync_state (user_id, service, pending_since, state, runs, counters, paused,
+                        updated_at)
+VALUES (%(user_id)s, %(service)s, %(now)s, 'queued', 0, '{}', false, %(now)s)
+ON CONFLICT (user_id, service) DO UPDATE
+SET pending_since = %(now)s, state = 'queued', updated_at = %(now)s
+WHERE sync_state.pending_since IS NULL OR sync_state.pending_since < %(stale)s
+RETURNING id
+"""
+_AUDIT = """
+INSERT INTO notification (digest, account_id, resource, subscription, user_id,
+                          lifecycle_event, payload_count, outcome, received_at)
+VALUES (%(digest)s, %(account_id)s, %(resource)s, %(subscription)s, %(user_id)s,
+        %(lifecycle_event)s, %(payload_count)s, %(outcome)s, %(received_at)s)
+ON CONFLICT (digest) DO NOTHING
+RETURNING id
+"""
+
+
+def _sqlite(sql: str) -> str:
+    """The pyformat statement in sqlite3's named style."""
+    return sql.replace("%(", ":").replace(")s", "")
+
+
+class _Held:
+    """One DB-API connection of this process's engine, held between requests (no pool
+    checkout, no liveness probe per webhook), with the statements in its paramstyle."""
+
+    def __init__(self) -> None:
+        engine = get_engine()
+        self.engine = engine
+        self.pid = os.getpid()
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.proxy = engine.raw_connection()  # the engine's connect hooks (pragmas) ran
+        self.dbapi = self.proxy.driver_connection
+        convert = _sqlite if self.sqlite else str
+        self.user, self.request, self.audit = (convert(x) for x in (_USER, _REQUEST, _AUDIT))
+
+    def when(self, moment: datetime) -> Any:
+        """A datetime as SQLAlchemy stores it: SQLite keeps naive UTC text."""
+        if self.sqlite:
+            return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
+
+    def drop(self) -> None:
+        try:
+            self.proxy.invalidate()
+        except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is gone
+            pass
+
+
+_held: _Held | None = None
+
+
+def _connection() -> _Held:
+    global _held
+    held = _held
+    if held is None or held.pid != os.getpid() or held.engine is not get_engine():
+        if held is not None and held.pid == os.getpid():
+            held.drop()  # the engine was replaced; a forked child leaves its parent's socket be
+        held = _held = _Held()
+    return held
+
+
+def accept(note: dict[str, Any], digest: str, service: str | None) -> tuple[str, int | None]:
+    """One transaction: (outcome, user id).
+
+    outcome: "enqueued" (the caller publishes the run), "coalesced", "unknown account" or
+    "not synced" (both audited as "ignored"). Raises Replay for a delivery seen before; the
+    transaction is then rolled back, so a replay changes nothing. A connection that broke
+    since the last request is replaced and the transaction tried once more (nothing of it
+    committed).
+    """
+    global _held
+    for attempt in (1, 2):
+        held = _connection()
+        try:
+            return _transaction(held, note, digest, service)
+        except Replay:
+            raise
+        except Exception as exc:
+            broken = _is_disconnect(held, exc)
+            if broken:
+                held.drop()
+                _held = None
+            if not broken or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _is_disconnect(held: _Held, exc: Exception) -> bool:
+    dbapi = held.engine.dialect.loaded_dbapi
+    if not isinstance(exc, dbapi.Error):
+        return False
+    return bool(held.engine.dialect.is_disconnect(exc, held.dbapi, None)) or isinstance(
+        exc, dbapi.InterfaceError
+    )
+
+
+def _transaction(
+    held: _Held, note: dict[str, Any], digest: str, service: str | None
+) -> tuple[str, int | None]:
+    now = utcnow()
+    conn = held.dbapi
+    cur = conn.cursor()
+    if held.sqlite:
+        cur.execute("BEGIN IMMEDIATE")  # the write lock now: no deadlock upgrading a read lock
+    try:
+        cur.execute(held.user, {"account": str(note["accountId"])})
+        user = cur.fetchone()
+        user_id = user[0] if user is not None else None
+        if user is None:
+            outcome, audited = "unknown account", "ignored"
+        elif service is None or service not in _services(user[1]):
+            outcome, audited = "not synced", "ignored"
+        else:
+            params = {
+                "user_id": user_id,
+                "service": service,
+                "now": held.when(now),
+                "stale": held.when(now - scheduler.PENDING_STALE_AFTER),
+            }
+            cur.execute(held.request, params)
+            outcome = audited = "enqueued" if cur.fetchone() is not None else "coalesced"
+        row = {**audit_row(note, digest, audited, user_id), "received_at": held.when(now)}
+        cur.execute(held.audit, row)
+        if cur.fetchone() is None:
+            raise Replay(digest)
+        if held.sqlite:
+            cur.execute("COMMIT")
+        else:
+            conn.commit()
+    except BaseException:
+        _rollback(held)
+        raise
+    finally:
+        cur.close()
+    return outcome, user_id
+
+
+def _rollback(held: _Held) -> None:
+    try:
+        if held.sqlite:
+            if held.dbapi.in_transaction:
+                held.dbapi.execute("ROLLBACK")
+        else:
+            held.dbapi.rollback()
+    except Exception:  # noqa: BLE001 - a broken connection is replaced by the caller
+        pass
+
+
+def _services(value: Any) -> list[str]:
+    """The user's services column: SQLite hands JSON over as text, psycopg2 decoded."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+def unaccept(digest: str, user_id: int, service: str) -> None:
+    """Undo an accepted notification whose run could not be published: Aurinko redelivers it
+    and the redelivery must not look like a replay."""
+    with get_engine().begin() as conn:
+        conn.execute(delete(Notification).where(Notification.digest == digest))
+    scheduler.cancel_request(user_id, service)
