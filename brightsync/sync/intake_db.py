@@ -58,6 +58,11 @@ def _sqlite(sql: str) -> str:
     return sql.replace("%(", ":").replace(")s", "")
 
 
+class Unavailable(Exception):
+    """The database cannot be reached (the DB-API error is the cause; its class is the
+    message): the webhook answers 503, as the app does for every database outage."""
+
+
 class _Held:
     """One DB-API connection of this process's engine, held between requests (no pool
     checkout, no liveness probe per webhook), with the statements in its paramstyle."""
@@ -109,7 +114,10 @@ def accept(note: dict[str, Any], digest: str, service: str | None) -> tuple[str,
     """
     global _held
     for attempt in (1, 2):
-        held = _connection()
+        try:
+            held = _connection()
+        except Exception as exc:
+            raise Unavailable(type(exc.__cause__ or exc).__name__) from exc
         try:
             return _transaction(held, note, digest, service)
         except Replay:
@@ -119,7 +127,9 @@ def accept(note: dict[str, Any], digest: str, service: str | None) -> tuple[str,
             if broken:
                 held.drop()
                 _held = None
-            if not broken or attempt == 2:
+            if broken and attempt == 2:
+                raise Unavailable(type(exc).__name__) from exc
+            if not broken:
                 raise
     raise AssertionError("unreachable")
 

@@ -39,8 +39,8 @@ def parse_integer(line: bytes) -> int:
 
 class ScriptSocket:
     """A Lua script returning an integer, called by EVALSHA on one connection the process
-    holds; the text goes once (EVAL on NOSCRIPT). A broken socket is dropped and the error
-    raised: the caller answers 503 and the next call connects afresh."""
+    holds; the text goes once (EVAL on NOSCRIPT). A broken socket is dropped; a held one is
+    tried once more afresh, a fresh one's error raised (the caller answers 503)."""
 
     def __init__(self, url: str, script: str, timeout: float = 3.0) -> None:
         parts = urlsplit(url)
@@ -89,6 +89,18 @@ class ScriptSocket:
             return self._call(tail)
 
     def _call(self, tail: list[bytes]) -> int:
+        """One attempt; a held connection the server closed meanwhile (a restart, an idle
+        timeout, CLIENT KILL) gets one more on a fresh one. Running the script twice is safe:
+        its replay mark makes the second run answer "duplicate"."""
+        reused = self.sock is not None
+        try:
+            return self._attempt(tail)
+        except OSError:
+            if not reused:
+                raise
+        return self._attempt(tail)
+
+    def _attempt(self, tail: list[bytes]) -> int:
         try:
             sock = self.sock or self._connect()
             sock.sendall(pack(b"EVALSHA", self.sha, *tail))

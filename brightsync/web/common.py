@@ -80,6 +80,15 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def database_outage(exc: Exception) -> dict[str, Any]:
+    """The answer's body (503) when the database restarted or dropped its connections: the
+    pool reconnects on the next request, so the caller retries (Aurinko redelivers a webhook
+    answered 503). Logged as one line, without a traceback: an outage is not a bug."""
+    cause = exc.__cause__ or exc
+    log.warning("database unavailable: %s", (str(cause).splitlines() or [""])[0][:200])
+    return {"error": "database unavailable; retry later", "reason": type(cause).__name__}
+
+
 def install_error_handlers(app: Flask) -> None:
     """The app-wide error answers, registered once. Blueprints add only their own errors
     (ops_api: ActionError; review_api: ModeError, LookupError); the dashboard answers
@@ -101,12 +110,7 @@ def install_error_handlers(app: Flask) -> None:
         return error_answer("queue unavailable; retry later", 503, reason=str(exc)[:200])
 
     def database_down(exc: Exception) -> Any:
-        # The database restarted or dropped its connections: the pool reconnects on the next
-        # request, so the caller retries (Aurinko redelivers a webhook answered 503).
-        log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
-        return error_answer(
-            "database unavailable; retry later", 503, reason=type(exc.__cause__ or exc).__name__
-        )
+        return jsonify(database_outage(exc)), 503
 
     for outage in OUTAGE_ERRORS:
         app.register_error_handler(outage, database_down)

@@ -20,8 +20,10 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from brightsync.config import Settings
+from brightsync.db import OUTAGE_ERRORS
 from brightsync.ops import logs, metrics
 from brightsync.ops.hooks import webhook_outcome
+from brightsync.web.common import database_outage
 from brightsync.web.webhooks import PATH, Answer, encode, handle
 
 log = logging.getLogger("brightsync.web")  # the Flask door's unhandled-error logger
@@ -76,6 +78,8 @@ class WebhookFastPath:
                 environ.get("HTTP_X_AURINKO_SIGNATURE"),
                 body,
             )
+        except OUTAGE_ERRORS as exc:
+            answer = Answer(503, database_outage(exc))
         except Exception:
             # As the app's error handler answers (brightsync.web.common): logged, no internals.
             log.exception("unhandled error")

@@ -19,6 +19,7 @@ from brightsync.db import session_scope
 from brightsync.models import Notification, Subscription, User, utcnow
 from brightsync.sync import intake, intake_db
 from brightsync.sync.queue import publish_intake
+from brightsync.web.common import database_outage
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -245,6 +246,8 @@ def _accept_in_database(note: dict[str, Any], digest: str, service: str | None) 
         outcome, user_id = intake_db.accept(note, digest, service)
     except intake_db.Replay:
         return _answer(status="duplicate")
+    except intake_db.Unavailable as exc:
+        return Answer(503, database_outage(exc))
     if outcome == "unknown account":
         log.info("notification for unknown Aurinko account %s ignored", note["accountId"])
         return _answer(status="ignored", reason="unknown account")
