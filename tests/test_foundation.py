@@ -8,7 +8,7 @@ import requests
 
 from brightsync.signing import signed_headers
 from tests.conftest import SIGNING_SECRET, wait_for
-from tests.support.helpers import deliver, make_org, make_user, person
+from tests.support.helpers import deliver, make_org, make_user, person, wait_first_sync
 
 
 def test_admin_api_requires_the_bearer_token(clean_stack):
@@ -65,11 +65,7 @@ def test_mail_arriving_triggers_a_webhook_sync_on_the_worker(clean_stack):
         return clean_stack.admin("GET", f"/api/v1/users/{user['id']}").json()["status"]["email"]
 
     # Registration starts the first sync at once; the mail then arrives by webhook.
-    first = wait_for(
-        lambda: (st := status())["firstSync"] == "done" and st["state"] == "idle" and st,
-        timeout=60,
-        message="the first sync to finish",
-    )
+    first = wait_first_sync(clean_stack, user["id"])["email"]
     deliver(
         clean_stack,
         **{

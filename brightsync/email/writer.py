@@ -11,6 +11,7 @@ never lost and never doubled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,61 +192,62 @@ def _match_batch(ctx: EmailContext, ready: list[Work]) -> list[Work]:
         if isinstance(exc, AuthError):
             raise
         log.warning("batched contact lookup refused (%s); asking message by message", exc)
-    contacts: list[dict[str, Any]] = []
-    kept: list[Work] = []
-    looked_up: list[Work] = []
-    for index, w in enumerate(ready):
-        assert w.decision is not None
-        try:
-            w.matched = ctx.matcher.match([p.address for p in w.decision.external])
-        except LookupBudgetSpent as exc:
-            # One address per lookup call and this run's calls are spent: the messages not
-            # matched yet wait (with backoff); those matched are written now.
-            defer(ctx, [x.claim_id for x in ready[index:]], exc, w.lease)
-            break
-        except FinalError as exc:
-            if isinstance(exc, AuthError):
-                raise
-            fail(ctx, w.claim_id, exc, what="contact lookup", lease=w.lease)
-            continue
-        looked_up.append(w)
+    looked_up = _lookup_each(ctx, ready, lambda w: _match_contacts(ctx, w))
     # People no contact matched may be the CRM's leads: one lookup for the whole batch.
     ctx.matcher.prefetch_leads(a for w in looked_up for a in lead_lookups(w.decision, w.matched))
-    for index, w in enumerate(looked_up):
-        assert w.decision is not None
-        try:
-            w.leads = ctx.matcher.match_leads(lead_lookups(w.decision, w.matched))
-            missing = contacts_to_create(w.decision, ctx.policy, w.matched, w.leads)
-            if missing:
-                created = ctx.matcher.ensure_contacts(missing)
-                w.matched.update(created)
-                ctx.count("contacts_linked_or_created", len(created))
-        except LookupBudgetSpent as exc:
-            defer(ctx, [x.claim_id for x in looked_up[index:]], exc, w.lease)
-            break
-        except FinalError as exc:
-            if isinstance(exc, AuthError):
-                raise
-            fail(ctx, w.claim_id, exc, what="contact lookup", lease=w.lease)
-            continue
-        kept.append(w)
-        contacts.extend(w.matched.values())
+    kept = _lookup_each(ctx, looked_up, lambda w: _match_leads_or_create(ctx, w))
+    contacts = [c for w in kept for c in w.matched.values()]
     if ctx.matcher.prefetch_opportunities(unique_contacts(contacts)):
         return kept
     # The batched opportunity lookup was refused: each message asks for its own contacts'
     # deals, and a refusal fails only the message it was for.
-    still: list[Work] = []
-    for w in kept:
+    return _lookup_each(ctx, kept, lambda w: _own_relations(ctx, w), what="opportunity lookup")
+
+
+def _lookup_each(
+    ctx: EmailContext,
+    items: list[Work],
+    step: Callable[[Work], None],
+    what: str = "contact lookup",
+) -> list[Work]:
+    """`step` (CRM lookups) for each item, in order; the items it finished. A refused lookup
+    fails only the message it was for; a spent one-address lookup budget defers this item
+    and the rest (with backoff), while those already matched are written now."""
+    done: list[Work] = []
+    for index, w in enumerate(items):
         try:
-            if w.matched:
-                ctx.matcher.relations(unique_contacts(list(w.matched.values())))
+            step(w)
+        except LookupBudgetSpent as exc:
+            defer(ctx, [x.claim_id for x in items[index:]], exc, w.lease)
+            break
         except FinalError as exc:
             if isinstance(exc, AuthError):
                 raise
-            fail(ctx, w.claim_id, exc, what="opportunity lookup", lease=w.lease)
+            fail(ctx, w.claim_id, exc, what=what, lease=w.lease)
             continue
-        still.append(w)
-    return still
+        done.append(w)
+    return done
+
+
+def _own_relations(ctx: EmailContext, w: Work) -> None:
+    if w.matched:
+        ctx.matcher.relations(unique_contacts(list(w.matched.values())))
+
+
+def _match_contacts(ctx: EmailContext, w: Work) -> None:
+    assert w.decision is not None
+    w.matched = ctx.matcher.match([p.address for p in w.decision.external])
+
+
+def _match_leads_or_create(ctx: EmailContext, w: Work) -> None:
+    """Leads for people no contact matched; contacts created for the rest, as the policy says."""
+    assert w.decision is not None
+    w.leads = ctx.matcher.match_leads(lead_lookups(w.decision, w.matched))
+    missing = contacts_to_create(w.decision, ctx.policy, w.matched, w.leads)
+    if missing:
+        created = ctx.matcher.ensure_contacts(missing)
+        w.matched.update(created)
+        ctx.count("contacts_linked_or_created", len(created))
 
 
 def _finish(ctx: EmailContext, item: Work) -> None:

@@ -18,6 +18,7 @@ from tests.support.helpers import (
     send,
     sync_now,
     wait_decided,
+    wait_first_sync,
 )
 
 DAVE = {"firstName": "Dave", "lastName": "Customer", "emailAddresses": ["dave@customer.com"]}
@@ -28,6 +29,8 @@ def _pair(stack, email_settings: dict):
     org_id = make_org(stack, {"email": email_settings})
     alice = make_user(stack, org_id, "alice@acme.com")
     bob = make_user(stack, org_id, "bob@acme.com")
+    for user in (alice, bob):  # which copy is seen first is up to each test
+        wait_first_sync(stack, user["id"])
     return org_id, alice, bob
 
 

@@ -103,6 +103,18 @@ def wait_subscribed(stack: Stack, user_id: int, timeout: float = 30) -> dict[str
     return user
 
 
+def wait_first_sync(stack: Stack, user_id: int, timeout: float = 60) -> dict[str, Any]:
+    """Registration starts each service's first sync at once: wait until every one is done
+    and idle, for scenarios whose order of mailboxes matters. The user's status."""
+
+    def done():
+        status = stack.admin("GET", f"/api/v1/users/{user_id}").json()["status"]
+        settled = all(s["firstSync"] == "done" and s["state"] == "idle" for s in status.values())
+        return status if settled else None
+
+    return wait_for(done, timeout=timeout, message=f"user {user_id}'s first sync")
+
+
 def deliver(stack: Stack, **message: Any) -> dict[str, Any]:
     """Deliver mail into every simulated mailbox it is addressed to (and the sender's)."""
     r = stack.aurinko("POST", "/_control/mail", json=message)
