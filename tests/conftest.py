@@ -1,11 +1,11 @@
 """Shared fixtures: the backends, a real Celery worker process, the app, the simulators.
 
 Integration tests take the `stack` fixture and run on the embedded default (SQLite + the
-serverless SQLAlchemy broker) and on PostgreSQL + Redis; the broker-sensitive ones (workers,
-crashes, faults, intake, queues: BROKER_SENSITIVE) also on PostgreSQL + RabbitMQ (+ Redis for
-coordination), all of them with BRIGHTSYNC_TEST_ALL_BROKERS=1. Each run makes its own
-database, Redis db number and RabbitMQ vhost and removes them afterwards. Under CI=true a
-missing service fails the run.
+serverless SQLAlchemy broker), on PostgreSQL + Redis and on PostgreSQL + RabbitMQ (+ Redis for
+coordination); BRIGHTSYNC_TEST_ALL_BROKERS=0 keeps RabbitMQ to the broker-sensitive modules
+(workers, crashes, faults, intake, queues: BROKER_SENSITIVE) for a quicker local run. Each
+run makes its own database, Redis db number and RabbitMQ vhost and removes them afterwards.
+Under CI=true a missing service fails the run.
 """
 
 from __future__ import annotations
@@ -279,9 +279,9 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
 
 
 BACKENDS = ["embedded", "postgres", "rabbitmq"]
-# Test modules that also run on RabbitMQ: where the broker makes a difference (workers and
-# their crashes, infrastructure faults, the webhook intake, queues and hand-overs). The whole
-# integration suite on all three backends: BRIGHTSYNC_TEST_ALL_BROKERS=1.
+# Test modules that run on RabbitMQ even in a quick run (BRIGHTSYNC_TEST_ALL_BROKERS=0): where
+# the broker makes a difference (workers and their crashes, infrastructure faults, the webhook
+# intake, queues and hand-overs). By default the whole integration suite runs on all three.
 BROKER_SENSITIVE = {
     "tests/email/test_crash_recovery.py",
     "tests/email/test_share_out.py",
@@ -295,7 +295,7 @@ BROKER_SENSITIVE = {
     "tests/test_broker.py",
     "tests/web/test_webhooks.py",
 }
-ALL_BROKERS = os.environ.get("BRIGHTSYNC_TEST_ALL_BROKERS", "").lower() in ("1", "true", "yes")
+ALL_BROKERS = os.environ.get("BRIGHTSYNC_TEST_ALL_BROKERS", "1").lower() not in ("0", "false", "no")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

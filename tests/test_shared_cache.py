@@ -26,7 +26,7 @@ def _key(name: str) -> str:
 
 def test_values_are_shared_until_their_ttl_ends(backend):
     coordinator = get_coordinator()
-    expected = RedisCoordinator if backend.name == "postgres" else DatabaseCoordinator
+    expected = DatabaseCoordinator if backend.name == "embedded" else RedisCoordinator
     assert isinstance(coordinator, expected)
     a, b, c = _key("a"), _key("b"), _key("c")
     coordinator.cache_set_many({a: "1", b: '["x"]'}, ttl=0.6)

@@ -41,6 +41,8 @@ def queue_depths() -> list[Sample]:
         client = redis.Redis.from_url(settings.broker_url, socket_timeout=3)
         for queue in QUEUES:
             out.append(("brightsync_queue_depth", {"queue": queue}, client.llen(queue)))
+    elif settings.broker_url.startswith(("amqp", "pyamqp")):
+        out += _amqp_depths(settings.broker_url)
     elif settings.broker_url.startswith("sqla+"):
         import sqlalchemy as sa
 
@@ -61,6 +63,26 @@ def queue_depths() -> list[Sample]:
         for queue in QUEUES:
             labels = {"queue": queue}
             out.append(("brightsync_queue_depth", labels, depth.get(queue, 0)))
+    return out
+
+
+def _amqp_depths(url: str) -> list[Sample]:
+    """RabbitMQ: each queue's ready messages, from a passive declare (it changes nothing; a
+    queue not declared yet counts 0)."""
+    from kombu import Connection
+    from kombu.exceptions import ChannelError
+
+    out: list[Sample] = []
+    with Connection(url, connect_timeout=3) as conn:
+        for queue in QUEUES:
+            channel = conn.channel()
+            try:
+                _, ready, _ = channel.queue_declare(queue=queue, passive=True)
+            except ChannelError:
+                ready = 0  # a passive declare of a missing queue closes its channel
+            else:
+                channel.close()
+            out.append(("brightsync_queue_depth", {"queue": queue}, ready))
     return out
 
 
