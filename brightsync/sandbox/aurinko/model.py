@@ -172,6 +172,9 @@ class Fault:
     code: str | None = None
     message: str | None = None
     served: int = 0
+    # Handle the request first (a create is stored), then spoil its answer: `status`, or
+    # held for `delay` seconds (past the client's read timeout: no answer at all).
+    after_write: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -184,6 +187,7 @@ class Fault:
             "delay": self.delay,
             "accountId": self.account_id,
             "served": self.served,
+            "afterWrite": self.after_write,
         }
 
 

@@ -136,8 +136,10 @@ class SandboxControl:
         delay: float = 0.0,
         method: str | None = None,
         account_id: int | None = None,
+        after_write: bool = False,
     ) -> dict[str, Any]:
         body = {
+            "afterWrite": after_write,
             "pathPrefix": path_prefix,
             "status": status,
             "count": count,

@@ -52,7 +52,8 @@ def record_status(sim: AurinkoSimulator, entry: dict[str, Any], status: int) -> 
 
 def add_fault(sim: AurinkoSimulator, spec: Mapping[str, Any]) -> Fault:
     """{pathPrefix (or path), method?, status?, count (default 1, null: until removed),
-    retryAfter?, delay? (seconds before answering), accountId?, code?, message?}"""
+    retryAfter?, delay? (seconds before answering), accountId?, code?, message?,
+    afterWrite? (carry the request out first, then fail or hold its answer: a lost answer)}"""
     try:
         status = None if spec.get("status") is None else int(spec["status"])
         delay = float(spec.get("delay") or 0)
@@ -78,6 +79,7 @@ def add_fault(sim: AurinkoSimulator, spec: Mapping[str, Any]) -> Fault:
             account_id=account_id,
             code=spec.get("code"),
             message=spec.get("message"),
+            after_write=bool(spec.get("afterWrite")),
         )
         sim.faults.append(fault)
         return fault
