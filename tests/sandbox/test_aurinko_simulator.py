@@ -713,7 +713,8 @@ def test_after_write_faults_store_the_write_and_lose_its_answer(aurinko, mailbox
     """`afterWrite`: the create or update is carried out, then answered 502 or not in time."""
     url, control = aurinko
     account, api = mailbox("ann@acme.test")
-    control.fault("/v1/contacts", status=502, method="POST", after_write=True)
+    control.fault("/v1/contacts", status=502, method="POST", after_write=True, exact=True)
+    assert api("POST", "/v1/contacts/sync").status_code == 200  # `exact`: not this one
     r = api("POST", "/v1/contacts", json={"name": {"givenName": "Lost", "familyName": "Answer"}})
     assert r.status_code == 502 and r.json()["code"] == "badGateway"
     stored = control.records(account["id"], "contacts")

@@ -175,6 +175,7 @@ class Fault:
     # Handle the request first (a create is stored), then spoil its answer: `status`, or
     # held for `delay` seconds (past the client's read timeout: no answer at all).
     after_write: bool = False
+    exact: bool = False  # the path must equal `path_prefix` (POST /v1/contacts, not /sync)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -188,6 +189,7 @@ class Fault:
             "accountId": self.account_id,
             "served": self.served,
             "afterWrite": self.after_write,
+            "exact": self.exact,
         }
 
 

@@ -137,9 +137,11 @@ class SandboxControl:
         method: str | None = None,
         account_id: int | None = None,
         after_write: bool = False,
+        exact: bool = False,
     ) -> dict[str, Any]:
         body = {
             "afterWrite": after_write,
+            "exact": exact,
             "pathPrefix": path_prefix,
             "status": status,
             "count": count,
