@@ -221,7 +221,8 @@ def kill_when_hung(fleet: Fleet, sides: Sides, taken: int, timeout: float = 20) 
     deadline = time.monotonic() + timeout
     while sides.faults_left() > before - taken and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert sides.faults_left() < before, "no write was held when the workers were killed"
+    left = sides.faults_left()
+    assert left < before, f"no write was held when the workers were killed ({left} left)"
     time.sleep(0.5)  # the write is stored before its answer is held
     fleet.kill()
     # A fault no run reached by then is not left to hold a later write for HANG seconds.
@@ -282,9 +283,9 @@ def _scenario(stack: Stack, fleet: Fleet) -> None:
     user_id = activate(stack, org_id, "ann@acme.com", account, list(DOMAINS), OWNER)
     wait_subscribed(stack, user_id)
     kill_when_hung(fleet, sides, taken=3)  # one write in each domain's first run...
-    fleet.start()
     sides.lose("crm", "POST", delay=HANG)
     sides.lose("mailbox", "POST", delay=HANG)
+    fleet.start()
     kill_when_hung(fleet, sides, taken=3)  # ...and the other side's in the second
     fleet.start()
     converge(stack, sides, user_id, want)

@@ -280,8 +280,7 @@ def test_two_way_state_machine(unit_env):
 
 
 def test_two_way_state_machine_on_postgresql(backend):
-    """The same on PostgreSQL (its locking and fencing of the status table), on a smaller
-    budget: the status table's SQL is what differs, not the decisions."""
+    """The same on PostgreSQL: its locking and fencing of the status table."""
     if backend.name != "postgres":
         pytest.skip("SQLite: test_two_way_state_machine")
-    _run(max(1, int(os.environ.get("TWOWAY_EXAMPLES", "25")) // 3))
+    _run(int(os.environ.get("TWOWAY_EXAMPLES", "25")))
