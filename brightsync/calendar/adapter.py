@@ -294,8 +294,10 @@ class CalendarAdapter:
     def _crm_body(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """CRM body with userId for colleagues, contactId and relatedTo for matched people
         (and the leads of people who are no contact yet).
-        This user comes first among the attendees: the CRM event is theirs."""
-        attendees = list(fields.get("attendees") or [])
+        This user comes first among the attendees: the CRM event is theirs.
+        A patch of responses alone (someone accepted) names every attendee in its pairs:
+        they are written with their ids, as the CRM replaces the whole attendee list."""
+        attendees = list(fields.get("attendees") or dict(fields.get("responses") or []))
         if self.me in attendees:
             attendees.remove(self.me)
             attendees.insert(0, self.me)

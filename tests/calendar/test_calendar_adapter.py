@@ -404,3 +404,31 @@ def test_contacts_are_auto_created_for_meetings_under_the_email_rules(clean_stac
     )
     assert [c["emailAddresses"] for c in found.json()] == [["frank.new@newco.io"]]
     assert record.fields["attendees"] == ["ann@acme.com", "frank.new@newco.io"]
+
+
+def test_a_response_alone_reaches_the_crm_event_with_every_attendee_kept(team):
+    """A patch of responses only (an attendee accepted in the mailbox; or what an adopted
+    create holds beyond what was sent) used to fail for good on the attendee order, and the
+    edits sent with it were lost."""
+    stack, users = team
+    made = crm_event(
+        stack,
+        "Pricing call",
+        3,
+        {"userId": "u-bob", "emailAddress": "bob@acme.com"},
+        {"emailAddress": "dave@customer.com"},
+    )
+    bob = adapter(users["bob"])
+    patch = {
+        "subject": "Pricing call (moved)",
+        "responses": [["bob@acme.com", "accepted"], ["dave@customer.com", "declined"]],
+    }
+    updated = bob.update(CRM, made["id"], patch, None)
+    assert updated.fields["subject"] == "Pricing call (moved)"
+    (event,) = [e for e in crm_events(stack) if e["id"] == made["id"]]
+    by_address = {a["emailAddress"]: a for a in event["attendees"]}
+    assert list(by_address) == ["bob@acme.com", "dave@customer.com"]  # the owner first
+    assert by_address["bob@acme.com"]["userId"] == "u-bob"
+    assert by_address["bob@acme.com"]["status"] == "accepted"
+    assert by_address["dave@customer.com"]["contactId"]
+    assert by_address["dave@customer.com"]["status"] == "declined"

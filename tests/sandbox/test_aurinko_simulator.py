@@ -732,6 +732,29 @@ def test_faults_statistics_and_reset(aurinko, mailbox):
     assert api("GET", "/v1/account").status_code == 401  # the account is gone
 
 
+def test_after_write_faults_store_the_write_and_lose_its_answer(aurinko, mailbox):
+    """`afterWrite`: the create or update is carried out, then answered 502 or not in time."""
+    url, control = aurinko
+    account, api = mailbox("ann@acme.test")
+    control.fault("/v1/contacts", status=502, method="POST", after_write=True, exact=True)
+    assert api("POST", "/v1/contacts/sync").status_code == 200  # `exact`: not this one
+    r = api("POST", "/v1/contacts", json={"name": {"givenName": "Lost", "familyName": "Answer"}})
+    assert r.status_code == 502 and r.json()["code"] == "badGateway"
+    stored = control.records(account["id"], "contacts")
+    assert [c["name"]["givenName"] for c in stored] == ["Lost"]  # stored all the same
+    control.fault("/v1/contacts", delay=0.3, method="PATCH", after_write=True)
+    began = time.monotonic()
+    r = api(
+        "PATCH",
+        f"/v1/contacts/{stored[0]['id']}",
+        json={"name": {"givenName": "Late"}},
+        headers={"If-Match": stored[0]["etag"]},
+    )
+    assert r.status_code == 200 and time.monotonic() - began >= 0.3
+    assert control.records(account["id"], "contacts")[0]["name"]["givenName"] == "Late"
+    assert control.stats()["byStatus"]["502"] == 1
+
+
 # --- conformance with Aurinko's OpenAPI document --------------------------------------------
 
 

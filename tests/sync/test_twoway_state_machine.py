@@ -261,11 +261,11 @@ class TwoWaySync(RuleBasedStateMachine):
             assert len(ids) == len(set(ids))
 
 
-def test_two_way_state_machine(unit_env):
+def _run(examples: int) -> None:
     run_state_machine_as_test(
         TwoWaySync,
         settings=settings(
-            max_examples=int(os.environ.get("TWOWAY_EXAMPLES", "25")),
+            max_examples=examples,
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=list(HealthCheck),
@@ -273,3 +273,14 @@ def test_two_way_state_machine(unit_env):
             phases=PHASES,
         ),
     )
+
+
+def test_two_way_state_machine(unit_env):
+    _run(int(os.environ.get("TWOWAY_EXAMPLES", "25")))
+
+
+def test_two_way_state_machine_on_postgresql(backend):
+    """The same on PostgreSQL: its locking and fencing of the status table."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite: test_two_way_state_machine")
+    _run(int(os.environ.get("TWOWAY_EXAMPLES", "25")))

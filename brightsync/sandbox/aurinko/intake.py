@@ -1,7 +1,8 @@
 """Every /v1 request passes here before and after its route: it is counted and logged
 (under the operation name its route registered in OPERATIONS), held for the configured
-latency, perhaps failed or delayed by an injected fault, and authenticated; failures answer
-in Aurinko's error shape.
+latency, perhaps failed or delayed by an injected fault (or, with `afterWrite`, carried out
+and then its answer failed or held: a lost answer), and authenticated; failures answer in
+Aurinko's error shape.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def register_intake(app: Flask, sim: AurinkoSimulator) -> None:
         )
         network_latency(sim.latency_ms)  # outside the simulator's lock: requests overlap
         fault = take_fault(sim, request.path, request.method, account_id)
-        if fault is not None:
+        if fault is not None and fault.after_write:
+            g.after_write_fault = fault  # carried out first; its answer is spoilt afterwards
+        elif fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status is not None:
@@ -68,6 +71,13 @@ def register_intake(app: Flask, sim: AurinkoSimulator) -> None:
 
     @app.after_request
     def _outcome(response: Response) -> Response:
+        fault = g.pop("after_write_fault", None)
+        if fault is not None:
+            # The write is done (a create is stored): now its answer is lost on the way.
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status is not None:
+                response = failure_response(fault_failure(fault))
         entry = g.get("entry")
         if entry is not None:
             record_status(sim, entry, response.status_code)

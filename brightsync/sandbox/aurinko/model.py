@@ -174,6 +174,10 @@ class Fault:
     code: str | None = None
     message: str | None = None
     served: int = 0
+    # Handle the request first (a create is stored), then spoil its answer: `status`, or
+    # held for `delay` seconds (past the client's read timeout: no answer at all).
+    after_write: bool = False
+    exact: bool = False  # the path must equal `path_prefix` (POST /v1/contacts, not /sync)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +190,8 @@ class Fault:
             "delay": self.delay,
             "accountId": self.account_id,
             "served": self.served,
+            "afterWrite": self.after_write,
+            "exact": self.exact,
         }
 
 

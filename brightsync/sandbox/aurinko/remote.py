@@ -136,8 +136,12 @@ class SandboxControl:
         delay: float = 0.0,
         method: str | None = None,
         account_id: int | None = None,
+        after_write: bool = False,
+        exact: bool = False,
     ) -> dict[str, Any]:
         body = {
+            "afterWrite": after_write,
+            "exact": exact,
             "pathPrefix": path_prefix,
             "status": status,
             "count": count,

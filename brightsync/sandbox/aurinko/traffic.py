@@ -52,7 +52,9 @@ def record_status(sim: AurinkoSimulator, entry: dict[str, Any], status: int) -> 
 
 def add_fault(sim: AurinkoSimulator, spec: Mapping[str, Any]) -> Fault:
     """{pathPrefix (or path), method?, status?, count (default 1, null: until removed),
-    retryAfter?, delay? (seconds before answering), accountId?, code?, message?}"""
+    retryAfter?, delay? (seconds before answering), accountId?, code?, message?,
+    afterWrite? (carry the request out first, then fail or hold its answer: a lost answer),
+    exact? (the path must equal pathPrefix)}"""
     try:
         status = None if spec.get("status") is None else int(spec["status"])
         delay = float(spec.get("delay") or 0)
@@ -78,6 +80,8 @@ def add_fault(sim: AurinkoSimulator, spec: Mapping[str, Any]) -> Fault:
             account_id=account_id,
             code=spec.get("code"),
             message=spec.get("message"),
+            after_write=bool(spec.get("afterWrite")),
+            exact=bool(spec.get("exact")),
         )
         sim.faults.append(fault)
         return fault
@@ -94,6 +98,8 @@ def take_fault(
     with sim.lock:
         for fault in sim.faults:
             if not path.startswith(fault.path_prefix):
+                continue
+            if fault.exact and path.rstrip("/") != fault.path_prefix.rstrip("/"):
                 continue
             if fault.method and fault.method != method:
                 continue
