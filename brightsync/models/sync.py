@@ -75,7 +75,8 @@ class ObjectLink(Base):
     Per side: the record id, its version (etag / lastModifiedAt), the mapped fields as last
     seen and their hash, the merge base (what that side held when both sides last agreed),
     when it last changed and a tombstone flag. `intent_key`/`intent_side` record a create
-    before it is sent (a crashed or unanswered create is looked for before it is repeated);
+    before it is sent (a crashed or unanswered create is looked for before it is repeated), and
+    `update_intent` an update's fields (an unanswered update that landed is recognised);
     `held` names the side whose deletion waits for review; `blocked` is the content at which
     a write failed for good (not retried until the content changes), with `error`.
     `state` summarises it for people: synced | creating | held | failed | deleted.
@@ -107,6 +108,8 @@ class ObjectLink(Base):
     crm_gone: Mapped[bool] = mapped_column(default=False)
     intent_key: Mapped[str | None] = mapped_column(String(64))
     intent_side: Mapped[str | None] = mapped_column(String(10))
+    # Per side, the fields an update sent whose answer has not come back (yet).
+    update_intent: Mapped[dict[str, Any] | None] = mapped_column()
     held: Mapped[str | None] = mapped_column(String(10))
     blocked: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(2000))

@@ -14,6 +14,9 @@ domain, asks `sync.plan.plan()` for the steps and executes them one by one:
   until the content changes; a transient error leaves the merge bases where they were, so the
   next run (which evaluates every link, reported or not) repeats the write. After a run with
   deferred writes the handler raises `TransientError`, and the scheduler retries with backoff.
+- An update's fields are recorded (`update_intent`) before it is sent: when its answer is
+  lost, the next decision finds them on the target and takes them as delivered
+  (`twoway.landed`), so the person's next edit is not undone by our own value.
 - A create is recorded (`intent_key`, `intent_side`) before it is sent. When that intent is
   found on a later run the adapter's `find` looks for what the first attempt made before a
   second create goes out; mailbox records without a lookup are adopted by content from the
@@ -186,10 +189,15 @@ class Engine:
         """Record a create before it is sent. Returns the stored link, the intent key and
         whether that key was already on record (then the create may have happened)."""
         creates = [w for w in step.writes if w.op == "create"]
+        updates = {w.side: dict(w.fields) for w in step.writes if w.op == "update"}
         if not creates:
             if step.link.key is None:
                 saved = self._save(observed(step.link, step.current))
                 return replace(step.link, key=saved.key), None, False
+            if updates:
+                # Recorded before it is sent: an answer lost (or a worker killed after the
+                # write) is recognised on the next run, not read as someone else's change.
+                self._save(replace(step.link, sent=updates))
             return step.link, None, False
         side = creates[0].side
         with session_scope() as s:

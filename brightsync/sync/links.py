@@ -74,6 +74,7 @@ def link_of(row: ObjectLink) -> Link:
         crm=_side_from_row(row, CRM),
         held=row.held,  # type: ignore[arg-type]
         blocked=row.blocked,
+        sent=row.update_intent or {},
     )
 
 
@@ -103,6 +104,7 @@ def store_link(row: ObjectLink, link: Link) -> None:
         setattr(row, f"{side}_gone", state.gone)
     row.held = link.held
     row.blocked = link.blocked
+    row.update_intent = {side: dict(fields) for side, fields in link.sent.items()} or None
     if link.blocked is None:
         row.error = None
     row.state = state_of(link, row)

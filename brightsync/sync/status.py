@@ -80,6 +80,9 @@ class Link:
     crm: SideState = field(default_factory=SideState)
     held: Side | None = None  # a deletion on this side waits for review
     blocked: str | None = None  # state hash at which a write failed for good
+    # Per side, the fields an update sent there whose answer never came (lost, or the worker
+    # died): the next decision checks whether they landed (`twoway.decide`).
+    sent: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def side(self, side: Side) -> SideState:
         return self.mailbox if side == MAILBOX else self.crm

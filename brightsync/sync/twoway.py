@@ -149,6 +149,7 @@ def decide(link: Link, current: Mapping[Side, Current], settings: Settings) -> S
     """The step for one link, or None when there is nothing to do or to record."""
     if settings.direction == "off":
         return None
+    link = landed(link, current)
     if link.blocked is not None and link.blocked == state_hash(current):
         return None
     mailbox, crm = current[MAILBOX], current[CRM]
@@ -162,6 +163,27 @@ def decide(link: Link, current: Mapping[Side, Current], settings: Settings) -> S
     if link.dead and all(link.side(s).gone == (current[s] == GONE) for s in SIDES):
         return None
     return Step("forget", link, current, reason="gone on both sides")
+
+
+def landed(link: Link, current: Mapping[Side, Current]) -> Link:
+    """The link with the updates it sent without an answer settled: one whose target now holds
+    exactly what was sent landed, so both sides' merge bases move to those values (the source
+    held them when they were sent) and neither reads as a change. Without this, our own
+    delivered value reads as someone's edit of the target, and the person's next edit on the
+    source (say, back to the old value) is undone. One that did not land is forgotten: the
+    bases did not move, so the change is decided again as before."""
+    if not link.sent:
+        return link
+    for side, fields in link.sent.items():
+        target = current.get(side)  # type: ignore[call-overload]
+        if not isinstance(target, Record):
+            continue
+        if any(target.fields.get(f) != v for f, v in fields.items()):
+            continue
+        for s in (side, other(side)):  # type: ignore[arg-type]
+            state = link.side(s)
+            link = link.with_side(s, replace(state, base={**state.base, **fields}))
+    return replace(link, sent={})
 
 
 def _both_present(link: Link, mailbox: Record, crm: Record, settings: Settings) -> Step | None:
@@ -318,7 +340,15 @@ def settle(step: Step, outcomes: Mapping[int, Outcome]) -> Link:
     blocked = None
     if any(f.kind == "final" for f in failed.values()) or step.kind == "review":
         blocked = state_hash(step.current)  # not tried again until the content changes
-    return Link(link.key, new[MAILBOX], new[CRM], held, blocked)
+    # An update whose answer was lost may have landed: the next decision checks.
+    sent = {
+        w.side: dict(w.fields)
+        for w in step.writes
+        if w.op == "update"
+        and failed.get(w.side) is not None
+        and failed[w.side].kind == "transient"
+    }
+    return Link(link.key, new[MAILBOX], new[CRM], held, blocked, sent)
 
 
 def _incoming(step: Step, side: Side, failed: Mapping[Side, Failed]) -> set[str]:
