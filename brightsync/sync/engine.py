@@ -14,13 +14,10 @@ domain, asks `sync.plan.plan()` for the steps and executes them one by one:
   until the content changes; a transient error leaves the merge bases where they were, so the
   next run (which evaluates every link, reported or not) repeats the write. After a run with
   deferred writes the handler raises `TransientError`, and the scheduler retries with backoff.
-- An update's fields are recorded (`update_intent`) before it is sent: when its answer is
-  lost, the next decision finds them on the target and takes them as delivered
-  (`twoway.landed`), so the person's next edit is not undone by our own value.
-- A create is recorded (`intent_key`, `intent_side`) before it is sent. When that intent is
-  found on a later run the adapter's `find` looks for what the first attempt made before a
-  second create goes out; mailbox records without a lookup are adopted by content from the
-  next delta (`sync.plan`, "adopt").
+- Writes are recorded before they are sent. An update's fields (`update_intent`) found on
+  the target by the next decision count as delivered (`twoway.landed`). A create's intent
+  (`intent_key`, `intent_side`) makes a later run `find` what the first attempt made before
+  a second create goes out (mailbox records without a lookup: adopted, `sync.plan`).
 - A 412 re-reads the record and decides that link again (once); a 404 on update means the
   record is gone, which is decided again too (modified beats deleted).
 - Every state write (link rows, cursors) is fenced by the run lease: it commits only while
