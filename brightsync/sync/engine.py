@@ -3,8 +3,7 @@
     result = engine.sync(adapter, scope, settings, lease)               # one run of a domain
     result = engine.sync(adapter, scope, settings, lease, review=True)  # decide, change nothing
 
-(`sync.handler.run_twoway` builds the scope and lease from the run; the status table and the
-cursors are kept by `sync.links`.)
+(`sync.handler.run_twoway` builds the scope and lease; `sync.links` keeps rows and cursors.)
 
 A run reads both sides' changes since the stored cursors, loads every link of the user and
 domain, asks `sync.plan.plan()` for the steps and executes them one by one:
