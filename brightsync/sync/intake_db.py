@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,16 +91,17 @@ class _Held:
             pass
 
 
-_held: _Held | None = None
+# One held connection per thread: threaded servers (the demo's, gthread workers) must not
+# interleave two transactions on one connection.
+_local = threading.local()
 
 
 def _connection() -> _Held:
-    global _held
-    held = _held
+    held: _Held | None = getattr(_local, "held", None)
     if held is None or held.pid != os.getpid() or held.engine is not get_engine():
         if held is not None and held.pid == os.getpid():
             held.drop()  # the engine was replaced; a forked child leaves its parent's socket be
-        held = _held = _Held()
+        held = _local.held = _Held()
     return held
 
 
@@ -112,7 +114,6 @@ def accept(note: dict[str, Any], digest: str, service: str | None) -> tuple[str,
     since the last request is replaced and the transaction tried once more (nothing of it
     committed).
     """
-    global _held
     for attempt in (1, 2):
         try:
             held = _connection()
@@ -126,7 +127,7 @@ def accept(note: dict[str, Any], digest: str, service: str | None) -> tuple[str,
             broken = _is_disconnect(held, exc)
             if broken:
                 held.drop()
-                _held = None
+                _local.held = None
             if broken and attempt == 2:
                 raise Unavailable(type(exc).__name__) from exc
             if not broken:
