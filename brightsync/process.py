@@ -45,6 +45,9 @@ def worker_command(concurrency: int = 2, name: str | None = None) -> list[str]:
 
 
 def beat_command(schedule: Path) -> list[str]:
+    """Celery beat keeping its schedule at `schedule`; its folder is made here, as beat only
+    makes the file (and dies when the folder is missing)."""
+    schedule.parent.mkdir(parents=True, exist_ok=True)
     return [
         sys.executable,
         "-m",

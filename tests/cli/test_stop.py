@@ -97,7 +97,7 @@ def test_sigterm_stops_every_process_of_brightsync_run(tmp_path):
         until = time.monotonic() + 30
         while len(started := _in_session(sid)) < 7 and time.monotonic() < until:
             time.sleep(0.5)
-        assert len(started) >= 7, [_cmdline(pid) for pid in started]
+        assert len(started) >= 7, ([_cmdline(pid) for pid in started], log_path.read_text())
 
         run.send_signal(signal.SIGTERM)  # to `brightsync run` only, as docker stop does
         stop_deadline = time.monotonic() + GRACE_SECONDS + MARGIN_SECONDS
