@@ -18,6 +18,7 @@ from tests.support.helpers import (
     sync_now,
     sync_round,
     wait_decided,
+    wait_first_sync,
 )
 
 DAVE = {"firstName": "Dave", "lastName": "Customer", "emailAddresses": ["dave@customer.com"]}
@@ -198,6 +199,8 @@ def test_per_user_settings_rule_that_users_runs(clean_stack):
     org_id = make_org(stack)
     alice = make_user(stack, org_id, "alice@acme.com")
     bob = make_user(stack, org_id, "bob@acme.com")
+    for user in (alice, bob):  # settings apply from the next run: not to a first sync going on
+        wait_first_sync(stack, user["id"])
     excluded = {"settings": {"email": {"excludeAddresses": ["dave@customer.com"]}}}
     r = stack.admin("PATCH", f"/api/v1/users/{alice['id']}", json=excluded)
     assert r.status_code == 200, r.text
