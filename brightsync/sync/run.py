@@ -152,10 +152,11 @@ def run_once(
         log.warning("sync %s for user %s lost its lease; stopping", service, user_id)
         return {"status": "lease lost"}
     except TokenDeadError as exc:
-        mark_reauth(user_id, str(exc))
+        # The run's error first, then the mailbox state: whoever sees the state sees why.
         scheduler.finish(
             state_id, token, error=f"mailbox needs re-authorisation: {exc}", counters=ctx.counters
         )
+        mark_reauth(user_id, str(exc))
         return {"status": "reauth_required"}
     except SoftTimeLimitExceeded:
         # Out of time: the run checkpointed as it went; a follow-up continues from there.
