@@ -5,7 +5,8 @@ same access log), side by side, loaded by the same client from 127.0.0.1 in alte
 slices (--rounds of them, the same time for each app), so load that other work puts on a
 shared machine falls on both alike. The product receives validly signed, distinct
 notifications (no replays) for a registered mailbox, so each one goes the whole way: signature
-check, replay check, coalescing and the broker. The bare route returns 200 and nothing else.
+check, replay check, coalescing and the broker. The bare route gets the very same requests
+(the server parses the same bytes for both) and returns 200 and nothing else.
 The figure is the ratio. On PostgreSQL + Redis the database intake path
 (BRIGHTSYNC_WEBHOOK_INTAKE=database) is measured in the same run too. Any non-2xx answer
 fails the run (exit status 1) instead of being counted.
@@ -167,17 +168,12 @@ end
 
 
 def run_wrk(
-    port: int, seconds: int, connections: int, threads: int, data: Path | None, workdir: Path
+    port: int, seconds: int, connections: int, threads: int, data: Path, workdir: Path
 ) -> tuple[float, int, str]:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if data is not None:
-        script = workdir / "signed.lua"
-        script.write_text(WRK_SCRIPT)
-        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}", "--", str(data), str(threads)]
-    else:
-        script = workdir / "post.lua"
-        script.write_text('wrk.method = "POST"\nwrk.body = "{}"\n')
-        cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}"]
+    script = workdir / "signed.lua"
+    script.write_text(WRK_SCRIPT)
+    cmd += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}", "--", str(data), str(threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -193,16 +189,13 @@ def _python_client(args: tuple[int, float, list[tuple[str, str, bytes]], multipr
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     done = bad = 0
     lat: list[float] = []
-    while time.time() < until and (not reqs or done < len(reqs)):
-        if reqs:
-            ts, sig, body = reqs[done]
-            headers = {
-                "Content-Type": "application/json",
-                "X-Aurinko-Request-Timestamp": ts,
-                "X-Aurinko-Signature": sig,
-            }
-        else:
-            body, headers = b"{}", {"Content-Type": "application/json"}
+    while time.time() < until and done < len(reqs):
+        ts, sig, body = reqs[done]
+        headers = {
+            "Content-Type": "application/json",
+            "X-Aurinko-Request-Timestamp": ts,
+            "X-Aurinko-Signature": sig,
+        }
         t0 = time.perf_counter()
         conn.request("POST", PATH, body=body, headers=headers)
         resp = conn.getresponse()
@@ -214,11 +207,11 @@ def _python_client(args: tuple[int, float, list[tuple[str, str, bytes]], multipr
 
 
 def run_python(
-    port: int, seconds: int, connections: int, reqs: list[tuple[str, str, bytes]] | None
+    port: int, seconds: int, connections: int, reqs: list[tuple[str, str, bytes]]
 ) -> tuple[float, int, str]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     until = time.time() + seconds
-    slices = [reqs[i::connections] if reqs else [] for i in range(connections)]
+    slices = [reqs[i::connections] for i in range(connections)]
     procs = [
         multiprocessing.Process(target=_python_client, args=((port, until, s, queue),))
         for s in slices
@@ -236,19 +229,16 @@ def run_python(
     return total / elapsed, sum(r[1] for r in results), p99
 
 
-def warm_up(port: int, reqs: list[tuple[str, str, bytes]] | None, count: int) -> None:
+def warm_up(port: int, reqs: list[tuple[str, str, bytes]], count: int) -> None:
     """Each worker's first requests connect to the database and the broker: not measured."""
     for n in range(count):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        if reqs:
-            ts, sig, body = reqs[n]
-            headers = {
-                "Content-Type": "application/json",
-                "X-Aurinko-Request-Timestamp": ts,
-                "X-Aurinko-Signature": sig,
-            }
-        else:
-            body, headers = b"{}", {"Content-Type": "application/json"}
+        ts, sig, body = reqs[n]
+        headers = {
+            "Content-Type": "application/json",
+            "X-Aurinko-Request-Timestamp": ts,
+            "X-Aurinko-Signature": sig,
+        }
         conn.request("POST", PATH, body=body, headers=headers)
         resp = conn.getresponse()
         answer = resp.read()
@@ -318,21 +308,16 @@ def worker_cpu(proc: subprocess.Popen) -> float:
 
 
 def load_slice(
-    args: argparse.Namespace, port: int, secret: str | None, workdir: Path
+    args: argparse.Namespace, port: int, secret: str, workdir: Path
 ) -> tuple[int, int, str]:
-    """One slice of load on one app (signed notifications when `secret`): (requests, non-2xx,
-    p99)."""
-    reqs = None
-    if secret:
-        # Fresh, distinct notifications for every slice (timestamps stay inside the window).
-        reqs = signed_requests(secret, args.requests, prefix=str(time.time_ns()))
+    """One slice of signed notifications on one app: (requests, non-2xx, p99)."""
+    # Fresh, distinct notifications for every slice (timestamps stay inside the window).
+    reqs = signed_requests(secret, args.requests, prefix=str(time.time_ns()))
     if args.client == "wrk":
-        data = None
-        if reqs:
-            data = workdir / "signed.tsv"
-            data.write_bytes(
-                b"".join(f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs)
-            )
+        data = workdir / "signed.tsv"
+        data.write_bytes(
+            b"".join(f"{ts}\t{sig}\t".encode() + body + b"\n" for ts, sig, body in reqs)
+        )
         rps, bad, p99 = run_wrk(port, args.slice, args.connections, args.threads, data, workdir)
     else:
         rps, bad, p99 = run_python(port, args.slice, args.connections, reqs)
@@ -384,15 +369,12 @@ def main() -> None:
             proc = start_web(spec, port, args.workers, env, workdir / f"web-{len(servers)}.log")
             servers[label] = (proc, port)
             warm = args.workers * 10
-            signed = "webhooks" in label
-            reqs = signed_requests(SIGNING_SECRET, warm, prefix=f"warm-{label}") if signed else None
-            warm_up(port, reqs, warm)
+            warm_up(port, signed_requests(SIGNING_SECRET, warm, prefix=f"warm-{label}"), warm)
         for _ in range(args.rounds):
             for label, _, _ in apps:
                 proc, port = servers[label]
                 cpu = worker_cpu(proc)
-                secret = SIGNING_SECRET if "webhooks" in label else None
-                done, bad, p99 = load_slice(args, port, secret, workdir)
+                done, bad, p99 = load_slice(args, port, SIGNING_SECRET, workdir)
                 total = totals[label]
                 total[0] += done
                 total[1] += args.slice

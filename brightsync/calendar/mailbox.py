@@ -256,9 +256,7 @@ class MailboxCalendar:
         reason = "no external attendee matches a contact"
         try:
             matched = self.ctx.matcher.match(list(decision.external))
-            leads = self.ctx.matcher.match_leads(
-                [a for a in decision.external if a not in matched]
-            )
+            leads = self.ctx.matcher.match_leads([a for a in decision.external if a not in matched])
             if not matched and self._may_create_contacts(event):
                 people = [Participant(a, "", "to") for a in decision.external if a not in leads]
                 matched = self.ctx.matcher.ensure_contacts(people)

@@ -54,6 +54,9 @@ class ScriptSocket:
             self.setup.append(pack(b"SELECT", db.encode()))
         self.script = script.encode()
         self.sha = hashlib.sha1(self.script).hexdigest().encode()
+        # The command's fixed head, encoded once: a webhook packs only its keys and args.
+        self.evalsha = pack(b"EVALSHA", self.sha)[4:]  # without the array header
+        self.eval = pack(b"EVAL", self.script)[4:]
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.pending = b""
@@ -73,6 +76,13 @@ class ScriptSocket:
 
     def _line(self) -> bytes:
         assert self.sock is not None
+        if not self.pending:  # the usual case: the whole short reply in one read
+            chunk = self.sock.recv(4096)
+            if chunk[-2:] == b"\r\n" and chunk.count(b"\r\n") == 1:
+                return chunk[:-2]
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            self.pending = chunk
         while b"\r\n" not in self.pending:
             chunk = self.sock.recv(4096)
             if not chunk:
@@ -82,34 +92,37 @@ class ScriptSocket:
         return line
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> int:
-        tail = [str(len(keys)).encode()]
-        tail += [k.encode() for k in keys]
-        tail += [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        parts = [k.encode() for k in keys]
+        parts += [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        tail = b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys)) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(p), p) for p in parts
+        )
+        count = 3 + len(parts)  # EVALSHA|EVAL, the sha or the text, numkeys, then the parts
         with self.lock:
-            return self._call(tail)
+            return self._call(count, tail)
 
-    def _call(self, tail: list[bytes]) -> int:
+    def _call(self, count: int, tail: bytes) -> int:
         """One attempt; a held connection the server closed meanwhile (a restart, an idle
         timeout, CLIENT KILL) gets one more on a fresh one. Running the script twice is safe:
         its replay mark makes the second run answer "duplicate"."""
         reused = self.sock is not None
         try:
-            return self._attempt(tail)
+            return self._attempt(count, tail)
         except OSError:
             if not reused:
                 raise
-        return self._attempt(tail)
+        return self._attempt(count, tail)
 
-    def _attempt(self, tail: list[bytes]) -> int:
+    def _attempt(self, count: int, tail: bytes) -> int:
         try:
             sock = self.sock or self._connect()
-            sock.sendall(pack(b"EVALSHA", self.sha, *tail))
+            sock.sendall(b"*%d\r\n%s" % (count, self.evalsha) + tail)
             try:
                 return parse_integer(self._line())
             except RedisReplyError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-            sock.sendall(pack(b"EVAL", self.script, *tail))
+            sock.sendall(b"*%d\r\n%s" % (count, self.eval) + tail)
             return parse_integer(self._line())
         except OSError:
             self.close()
