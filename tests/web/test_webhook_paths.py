@@ -197,7 +197,23 @@ def test_broker_down_is_503_and_the_redelivery_is_accepted(path):
         assert "retry later" in r.get_json()["error"]
     finally:
         apply_env(env)
-    assert _post(client, raw, headers).get_json()["status"] == "enqueued"
+    again = _post(client, raw, headers).get_json()
+    assert again["status"] == "enqueued", again
     assert _published(env) == 1
     _settle(env)
     assert _outcomes() == ["enqueued"]
+
+
+def test_a_held_database_connection_the_server_dropped_is_replaced(path):
+    """The database path holds its connection between webhooks: a PostgreSQL restart (here
+    every backend terminated) costs the next webhook nothing, and nothing is recorded twice."""
+    env, client = path
+    if _redis_path(env) or not env["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the database path on PostgreSQL: the one holding a server connection")
+    from tests.support.faults import kill_pg_connections
+
+    assert _post(client, _note(1)).get_json()["status"] == "enqueued"
+    assert kill_pg_connections(env["DATABASE_URL"]) >= 1
+    assert _post(client, _note(2)).get_json()["status"] == "coalesced"
+    assert _outcomes() == ["coalesced", "enqueued"]
+    assert _published(env) == 1
