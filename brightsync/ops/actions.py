@@ -134,8 +134,11 @@ def reconnect(user_id: int, access_token: str) -> dict[str, str]:
         if paused or svc in held:
             outcome[svc] = "paused"
             continue
-        published = scheduler.request_and_publish(user_id, svc, publish_intake)
-        outcome[svc] = "enqueued" if published else "coalesced"
+        # Always a task: the request a dead-token run left pending has none behind it (runs
+        # end at once while the mailbox needs re-authorisation), so coalescing into it would
+        # leave the user waiting for the sweeper.
+        scheduler.request_and_publish(user_id, svc, publish_intake, always=True)
+        outcome[svc] = "enqueued"
     return outcome
 
 

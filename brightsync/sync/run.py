@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, update
 
 from brightsync.clients.aurinko import TokenDeadError
+from brightsync.clients.http import ApiError
 from brightsync.db import session_scope
 from brightsync.models import SyncState, User, utcnow
 from brightsync.ops import metrics
 from brightsync.ops.actions import is_paused
 from brightsync.review.mode import in_review
+from brightsync.subscriptions import aurinko_for
 from brightsync.sync import leases, scheduler
 from brightsync.sync.queue import publish_intake
 
@@ -83,11 +85,35 @@ class Handlers(Protocol):
 
 
 def mark_reauth(user_id: int, message: str) -> None:
+    """The mailbox needs re-authorisation — unless the token was replaced meanwhile.
+
+    A run that began before a reconnect fails with the old token after it: marking then
+    would stop the user for good with a working token. So the stored token is asked once
+    (`GET /v1/account`'s tokenStatus, a rare path), and the mark is kept only for that very token.
+    """
     with session_scope() as s:
         user = s.get(User, user_id)
-        if user is not None:
-            user.mailbox_state = "reauth_required"
-            user.mailbox_error = message[:1000]
+        if user is None:
+            return
+        token_enc = user.access_token_enc
+        client = aurinko_for(user)
+    try:
+        # A dead token still reads its account, with tokenStatus saying so (aurinko-api.md).
+        live = client.get_account().get("tokenStatus") == "active"
+    except TokenDeadError:
+        live = False  # the stored token is the dead one
+    except ApiError:  # Aurinko cannot tell now: the run's verdict stands
+        log.info("could not confirm user %s's dead token; marking it", user_id)
+        live = False
+    if live:
+        log.info("user %s's token was replaced during the run; not marking it dead", user_id)
+        return
+    with session_scope() as s:
+        s.execute(
+            update(User)
+            .where(User.id == user_id, User.access_token_enc == token_enc)
+            .values(mailbox_state="reauth_required", mailbox_error=message[:1000])
+        )
 
 
 def run_once(

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,36 @@ from tests.support.helpers import (
 )
 
 CUSTOMERS = [f"buyer{i}@customer.com" for i in range(4)]
+
+
+def mailer(stack: Stack, sent: list[str], recipients: list[list[str]]) -> Callable[[int], None]:
+    """`mail(n)`: n more customer mails, to each recipient list in turn, their ids in `sent`."""
+
+    def mail(n: int) -> None:
+        for _ in range(n):
+            i = len(sent)
+            to = recipients[i % len(recipients)]
+            m = send(stack, CUSTOMERS[i % len(CUSTOMERS)], to, f"Order {i}", body=f"order {i}")
+            sent.append(m["internetMessageId"])
+
+    return mail
+
+
+def wait_all_logged(stack: Stack, sent: list[str], since: float, limit: float) -> float | None:
+    """Seconds from `since` (monotonic) until every mail was in the CRM; None past `limit`."""
+    while time.monotonic() - since < limit:
+        if all(crm_emails(stack, m) for m in sent):
+            return time.monotonic() - since
+        time.sleep(0.5)
+    return None
+
+
+def tally(counts: dict[str, int]) -> dict[str, int]:
+    """Copies beyond the first, and mails never logged, from CRM copies per message."""
+    return {
+        "duplicates": sum(max(0, n - 1) for n in counts.values()),
+        "missing": sum(1 for n in counts.values() if n == 0),
+    }
 
 
 def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -196,13 +227,9 @@ def run(
     batches = [mails // (kills + 1)] * kills
     batches.append(mails - sum(batches))
     mid_run = 0
-
-    def mail(n: int) -> None:
-        for _ in range(n):
-            i = len(sent)
-            to = [["alice@acme.com"], ["bob@acme.com"], ["alice@acme.com", "bob@acme.com"]][i % 3]
-            m = send(stack, CUSTOMERS[i % len(CUSTOMERS)], to, f"Order {i}", body=f"order {i}")
-            sent.append(m["internetMessageId"])
+    mail = mailer(
+        stack, sent, [["alice@acme.com"], ["bob@acme.com"], ["alice@acme.com", "bob@acme.com"]]
+    )
 
     try:
         fleet.start_beat()
@@ -220,13 +247,7 @@ def run(
         fleet.start()
         restarted = time.monotonic()
         mail(batches[-1])
-        converged = None
-        while time.monotonic() - restarted < limit:
-            counts = {m: len(crm_emails(stack, m)) for m in sent}
-            if all(counts.values()):
-                converged = time.monotonic() - restarted
-                break
-            time.sleep(0.5)
+        converged = wait_all_logged(stack, sent, restarted, limit)
         # Let anything still in flight land before counting duplicates.
         time.sleep(2)
         while busy() and time.monotonic() - restarted < limit + 30:
@@ -240,13 +261,13 @@ def run(
         kills=kills,
         mails=len(sent),
         converge_seconds=converged,
-        duplicates=sum(max(0, n - 1) for n in counts.values()),
-        missing=sum(1 for n in counts.values() if n == 0),
+        **tally(counts),
         killed_mid_run=mid_run,
         lost_answers=lost_answers,
         per_message=counts,
     )
 
 
-def describe(outcome: Outcome) -> dict[str, Any]:
+def describe(outcome: Any) -> dict[str, Any]:
+    """A scenario's outcome without the per-message counts (for a report or a failure)."""
     return {k: v for k, v in vars(outcome).items() if k != "per_message"}

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from tests.conftest import Stack, wait_for
 from tests.support import faults
-from tests.support.crash_scenario import CUSTOMERS, Fleet
+from tests.support.crash_scenario import (
+    CUSTOMERS,
+    Fleet,
+    mailer,
+    tally,
+    wait_all_logged,
+)
 from tests.support.helpers import (
     crm_emails,
     make_org,
     make_user,
     seed_contacts,
-    send,
     wait_subscribed,
 )
 
@@ -92,12 +96,7 @@ def run(
     batches[-1] += mails - sum(batches)
     recipients = [[MAILBOXES[0]], [MAILBOXES[1]], [MAILBOXES[2]], [MAILBOXES[0], MAILBOXES[2]]]
 
-    def mail(n: int) -> None:
-        for _ in range(n):
-            i = len(sent)
-            to = recipients[i % len(recipients)]
-            m = send(stack, CUSTOMERS[i % len(CUSTOMERS)], to, f"Order {i}", body=f"order {i}")
-            sent.append(m["internetMessageId"])
+    mail = mailer(stack, sent, recipients)
 
     counts: dict[str, int] = {}
     converged = None
@@ -115,12 +114,7 @@ def run(
             inflict(stack, fault)
             last_fault = time.monotonic()
             time.sleep(FAULT_SPACING)
-        while time.monotonic() - last_fault < limit:
-            counts = {m: len(crm_emails(stack, m)) for m in sent}
-            if all(counts.values()):
-                converged = time.monotonic() - last_fault
-                break
-            time.sleep(0.5)
+        converged = wait_all_logged(stack, sent, last_fault, limit)
         time.sleep(2)  # let anything still in flight land before counting duplicates
         counts = {m: len(crm_emails(stack, m)) for m in sent}
     finally:
@@ -132,13 +126,8 @@ def run(
         faults=plan,
         mails=len(sent),
         converge_seconds=converged,
-        duplicates=sum(max(0, n - 1) for n in counts.values()),
-        missing=sum(1 for n in counts.values() if n == 0),
+        **tally(counts),
         noticed=noticed,
         rebuilt=rebuilt,
         per_message=counts,
     )
-
-
-def describe(outcome: Outcome) -> dict[str, Any]:
-    return {k: v for k, v in vars(outcome).items() if k != "per_message"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import WorkerProcess
-from tests.support import infra_scenario
+from tests.support import crash_scenario, infra_scenario
 
 FAST = {"BRIGHTSYNC_LEASE_SECONDS": "10", "BRIGHTSYNC_SWEEP_SECONDS": "3"}
 
@@ -24,7 +24,7 @@ def test_redis_and_postgres_faults_lose_and_double_nothing(clean_stack):
         outcome = infra_scenario.run(stack, mails=36, limit=120, env=FAST)
     finally:
         stack.worker = WorkerProcess(stack.env, stack.backend.workdir, "main")
-    figures = infra_scenario.describe(outcome)
+    figures = crash_scenario.describe(outcome)
     print("infrastructure faults:", figures)
     assert outcome.noticed >= outcome.faults.count("redis"), figures  # each loss was seen
     assert outcome.rebuilt >= 1, figures

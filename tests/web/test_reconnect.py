@@ -94,3 +94,32 @@ def test_patch_user_refuses_what_it_cannot_do(clean_stack):
         assert r.json()["error"], body
     r = stack.admin("PATCH", "/api/v1/users/999999", json={"aurinkoAccessToken": "t"})
     assert r.status_code == 404, r.text
+
+
+def test_a_run_that_fails_with_the_old_token_after_a_reconnect_leaves_the_user_active(
+    clean_stack,
+):
+    """A run that began before the reconnect fails with the revoked token after it: its
+    verdict is about that token, not the new one, so the user stays active and syncing."""
+    from brightsync.sync.run import mark_reauth
+
+    stack = clean_stack
+    seed_contacts(stack, DAVE)
+    org_id = make_org(stack)
+    alice = make_user(stack, org_id, "alice@acme.com")
+    account = alice["accountId"]
+    token = stack.aurinko("POST", f"/_control/accounts/{account}/reauthorize", json={}).json()[
+        "accessToken"
+    ]
+    r = stack.admin("PATCH", f"/api/v1/users/{alice['id']}", json={"aurinkoAccessToken": token})
+    assert r.status_code == 200, r.text
+
+    mark_reauth(alice["id"], "401 token.dead")  # what the late run does with the old token
+    assert _user(stack, alice["id"])["mailbox"] == {"state": "ok", "error": None}
+    mail = send(stack, "dave@customer.com", ["alice@acme.com"], "after")["internetMessageId"]
+    _logged_once(stack, org_id, mail)
+
+    # The stored token itself dead: the mark stands.
+    stack.aurinko("POST", f"/_control/accounts/{account}/token", json={"status": "dead"})
+    mark_reauth(alice["id"], "401 token.dead")
+    assert _user(stack, alice["id"])["mailbox"]["state"] == "reauth_required"

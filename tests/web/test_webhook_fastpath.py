@@ -25,8 +25,8 @@ from tests.conftest import (
     wait_for,
 )
 from tests.support.helpers import notification_body
+from tests.support.intake_paths import PATHS, intake_path, redis_path
 from tests.web.test_registration import free_port
-from tests.web.test_webhook_paths import PATHS, _redis_path
 
 URL = "/webhooks/aurinko"
 
@@ -34,28 +34,10 @@ URL = "/webhooks/aurinko"
 @pytest.fixture(params=list(PATHS))
 def app(request):
     """(env, app) on a fresh backend of one intake path, with one email user (account 42)."""
-    from brightsync.migrate import upgrade
-    from brightsync.process import reset_process_state
     from brightsync.web import create_app
-    from tests.factories import make_org, make_user
 
-    name, extra = PATHS[request.param]
-    saved = dict(os.environ)
-    backend = make_backend(name)
-    try:
-        os.environ.clear()
-        os.environ.update(clean_environ())
-        env = {**backend.env, **extra}
-        apply_env(env)
-        upgrade()
-        make_user(make_org(), "alice", account_id="42")
+    with intake_path(request.param) as env:
         yield env, create_app()
-    finally:
-        reset_process_state()
-        destroy_backend(backend)
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_process_state()
 
 
 def _requests(door: str) -> list[tuple[bytes, dict[str, str]]]:
@@ -100,7 +82,7 @@ def _forget_pending(env: dict[str, str]) -> None:
     from brightsync.models import SyncState
     from brightsync.sync import intake
 
-    if _redis_path(env):
+    if redis_path(env):
         intake.drain()
     with session_scope() as s:
         s.query(SyncState).update({"pending_since": None, "state": "idle"})

@@ -4,54 +4,25 @@ Redis buffer, then the drain task's code run here in place of a worker)."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
 
 from brightsync.signing import signed_headers
-from tests.conftest import (
-    SIGNING_SECRET,
-    apply_env,
-    clean_environ,
-    destroy_backend,
-    make_backend,
-)
+from tests.conftest import SIGNING_SECRET, apply_env
 from tests.support.helpers import notification_body
+from tests.support.intake_paths import PATHS, intake_path, redis_path
 
 URL = "/webhooks/aurinko"
-PATHS = {
-    "embedded": ("embedded", {}),
-    "postgres, database path": ("postgres", {"BRIGHTSYNC_WEBHOOK_INTAKE": "database"}),
-    "postgres + redis": ("postgres", {}),
-}
 
 
 @pytest.fixture(params=list(PATHS))
 def path(request):
     """(env, test client) of a fresh backend for one intake path, with one email user (42)."""
-    from brightsync.migrate import upgrade
-    from brightsync.process import reset_process_state
     from brightsync.web import create_app
-    from tests.factories import make_org, make_user
 
-    name, extra = PATHS[request.param]
-    saved = dict(os.environ)
-    backend = make_backend(name)
-    try:
-        os.environ.clear()
-        os.environ.update(clean_environ())
-        env = {**backend.env, **extra}
-        apply_env(env)
-        upgrade()
-        make_user(make_org(), "alice", account_id="42")
+    with intake_path(request.param) as env:
         yield env, create_app().test_client()
-    finally:
-        reset_process_state()  # buffered metrics go to this backend's store before it goes
-        destroy_backend(backend)
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_process_state()
 
 
 def _note(i: int, account: int | str = 42, resource: str = "/email/messages") -> bytes:
@@ -61,10 +32,6 @@ def _note(i: int, account: int | str = 42, resource: str = "/email/messages") ->
 def _post(client, raw: bytes, headers: dict[str, str] | None = None):
     h = headers or signed_headers(SIGNING_SECRET, raw)
     return client.post(URL, data=raw, headers={**h, "Content-Type": "application/json"})
-
-
-def _redis_path(env: dict[str, str]) -> bool:
-    return bool(env.get("REDIS_URL")) and env.get("BRIGHTSYNC_WEBHOOK_INTAKE") != "database"
 
 
 def _published(env: dict[str, str]) -> int:
@@ -88,7 +55,7 @@ def _published(env: dict[str, str]) -> int:
 
 def _settle(env: dict[str, str]) -> None:
     """On Redis, run the drain task's code (what a worker does) so the database shows it."""
-    if _redis_path(env):
+    if redis_path(env):
         from brightsync.sync import intake
 
         intake.drain()
@@ -139,7 +106,7 @@ def test_a_replay_is_recognised_and_changes_nothing(path):
     _settle(env)
     assert _outcomes() == ["enqueued"]
     assert _post(client, raw, headers).get_json() == {"status": "duplicate"}  # after the drain
-    assert _published(env) == (2 if _redis_path(env) else 1)  # Redis: the drain, its run
+    assert _published(env) == (2 if redis_path(env) else 1)  # Redis: the drain, its run
 
 
 def test_unknown_accounts_and_unsynced_resources_are_audited_as_ignored(path):
@@ -147,7 +114,7 @@ def test_unknown_accounts_and_unsynced_resources_are_audited_as_ignored(path):
     unknown = _post(client, _note(1, account=999)).get_json()
     contacts = _post(client, _note(2, resource="/contacts")).get_json()
     tracking = _post(client, _note(3, resource="/email/tracking")).get_json()
-    if _redis_path(env):  # the worker knows the accounts and their services
+    if redis_path(env):  # the worker knows the accounts and their services
         assert unknown["status"] == "enqueued" and contacts["status"] == "coalesced"
     else:
         assert unknown == {"status": "ignored", "reason": "unknown account"}
@@ -179,7 +146,7 @@ def test_a_stale_request_is_made_again_and_a_fresh_one_coalesces(path):
     _settle(env)
     # The stale request was replaced (published again); the fresh one after it coalesced.
     assert _outcomes() == ["coalesced", "enqueued", "enqueued"]
-    assert _published(env) == (5 if _redis_path(env) else 2)  # Redis: 3 drains and 2 runs
+    assert _published(env) == (5 if redis_path(env) else 2)  # Redis: 3 drains and 2 runs
 
 
 def test_broker_down_is_503_and_the_redelivery_is_accepted(path):
@@ -208,7 +175,7 @@ def test_a_held_database_connection_the_server_dropped_is_replaced(path):
     """The database path holds its connection between webhooks: a PostgreSQL restart (here
     every backend terminated) costs the next webhook nothing, and nothing is recorded twice."""
     env, client = path
-    if _redis_path(env) or not env["DATABASE_URL"].startswith("postgresql"):
+    if redis_path(env) or not env["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("the database path on PostgreSQL: the one holding a server connection")
     from tests.support.faults import kill_pg_connections
 
