@@ -100,6 +100,40 @@ SELECT (SELECT id FROM u), EXISTS (SELECT 1 FROM wanted), EXISTS (SELECT 1 FROM 
 """
 
 
+# _FOLDED's parameters in order, with their types: PREPAREd once per connection, so
+# PostgreSQL parses and plans the statement once, not per webhook.
+_FOLDED_PARAMS = (
+    ("account", "text"),
+    ("service", "text"),
+    ("now", "timestamptz"),
+    ("digest", "text"),
+    ("stale", "timestamptz"),
+    ("account_id", "text"),
+    ("resource", "text"),
+    ("subscription", "text"),
+    ("lifecycle_event", "text"),
+    ("payload_count", "integer"),
+    ("received_at", "timestamptz"),
+)
+
+
+def _prepared(sql: str) -> tuple[str, str]:
+    """(PREPARE statement, EXECUTE statement in psycopg2's paramstyle) for `_FOLDED`."""
+    for n, (name, _) in enumerate(_FOLDED_PARAMS, start=1):
+        sql = sql.replace(f"%({name})s", f"${n}")
+    assert "%(" not in sql, "a parameter of _FOLDED is missing from _FOLDED_PARAMS"
+    types = ", ".join(t for _, t in _FOLDED_PARAMS)
+    args = ", ".join(f"%({name})s" for name, _ in _FOLDED_PARAMS)
+    return (
+        f"PREPARE brightsync_intake ({types}) AS {sql}",
+        f"EXECUTE brightsync_intake ({args})",
+    )
+
+
+_PREPARE, _EXECUTE = _prepared(_FOLDED)
+_NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
+
+
 def _sqlite(sql: str) -> str:
     """The pyformat statement in sqlite3's named style."""
     return sql.replace("%(", ":").replace(")s", "")
@@ -122,6 +156,7 @@ class _Held:
         self.proxy = engine.raw_connection()  # the engine's connect hooks (pragmas) ran
         self.dbapi = self.proxy.driver_connection
         self.lock_fd: int | None = None
+        self.prepared = False
         if self.sqlite:
             self.user, self.request, self.audit = (_sqlite(x) for x in (_USER, _REQUEST, _AUDIT))
             path = engine.url.database
@@ -133,6 +168,9 @@ class _Held:
             self.proxy.detach()
             self.dbapi.rollback()
             self.dbapi.autocommit = True
+            with self.dbapi.cursor() as cur:
+                cur.execute(_PREPARE)
+            self.prepared = True
 
     def when(self, moment: datetime) -> Any:
         """A datetime as SQLAlchemy stores it: SQLite keeps naive UTC text."""
@@ -283,7 +321,15 @@ def _folded(
         "received_at": now,
     }
     with held.dbapi.cursor() as cur:
-        cur.execute(_FOLDED, params)
+        try:
+            cur.execute(_EXECUTE if held.prepared else _FOLDED, params)
+        except Exception as exc:
+            if not held.prepared or getattr(exc, "pgcode", None) != _NO_SUCH_STATEMENT:
+                raise
+            # A pooler between us and the server (PgBouncer in transaction mode) moved us to
+            # a server connection without it: plain statements from now on.
+            held.prepared = False
+            cur.execute(_FOLDED, params)
         user_id, wanted, requested, recorded = cur.fetchone()
     if not recorded:
         raise Replay(digest)

@@ -184,3 +184,22 @@ def test_a_held_database_connection_the_server_dropped_is_replaced(path):
     assert _post(client, _note(2)).get_json()["status"] == "coalesced"
     assert _outcomes() == ["coalesced", "enqueued"]
     assert _published(env) == 1
+
+
+def test_a_prepared_intake_statement_the_server_lost_falls_back_to_plain(path):
+    """A pooler in transaction mode (PgBouncer) may put the held connection's statements on a
+    server connection that never saw its PREPARE: the webhook is still taken, once."""
+    env, client = path
+    if redis_path(env) or not env["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the database path on PostgreSQL: the one preparing its statement")
+    from brightsync.sync import intake_db
+
+    assert _post(client, _note(1)).get_json()["status"] == "enqueued"
+    held = intake_db._connection()  # the process's held connection, as the pooler sees it
+    assert held.prepared
+    with held.dbapi.cursor() as cur:
+        cur.execute("DEALLOCATE brightsync_intake")
+    assert _post(client, _note(2)).get_json()["status"] == "coalesced"
+    assert not held.prepared
+    assert _post(client, _note(3)).get_json()["status"] == "coalesced"
+    assert _outcomes() == ["coalesced", "coalesced", "enqueued"]
