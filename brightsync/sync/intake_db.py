@@ -27,11 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: SQLite's own busy handler serialises writers
-    fcntl = None  # type: ignore[assignment]
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +37,11 @@ from brightsync.db import get_engine
 from brightsync.models import Notification, utcnow
 from brightsync.sync import scheduler
 from brightsync.sync.intake import audit_row
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: SQLite's own busy handler serialises writers
+    fcntl = None  # type: ignore[assignment]
 
 
 class Replay(Exception):
@@ -163,14 +163,18 @@ class _Held:
             if fcntl is not None and path and path != ":memory:":
                 self.lock_fd = os.open(f"{path}-intake.lock", os.O_RDWR | os.O_CREAT, 0o600)
         else:
+            dbapi = engine.dialect.loaded_dbapi
             # _FOLDED is its own transaction (the pool's liveness probe may have opened one).
             # Detached: an autocommit connection must never go back to the pool for the ORM.
             self.proxy.detach()
             self.dbapi.rollback()
             self.dbapi.autocommit = True
-            with self.dbapi.cursor() as cur:
-                cur.execute(_PREPARE)
-            self.prepared = True
+            try:
+                with self.dbapi.cursor() as cur:
+                    cur.execute(_PREPARE)
+                self.prepared = True
+            except (dbapi.ProgrammingError, dbapi.NotSupportedError):
+                pass  # a server or pooler refusing PREPARE: `prepared` stays off, plain statements
 
     def when(self, moment: datetime) -> Any:
         """A datetime as SQLAlchemy stores it: SQLite keeps naive UTC text."""
