@@ -193,3 +193,12 @@ def take_lease(state_id: int) -> links.Lease:
     token = scheduler.try_start(state_id)
     assert token is not None
     return links.Lease(state_id, token)
+
+
+def assert_one_link_per_record(rows: list[Any]) -> None:
+    """The status table's promise, whatever the sides are: no record of either side is held
+    by two live links (deleted links are tombstones, not holders)."""
+    for side in (MAILBOX, CRM):
+        ids = [getattr(r, f"{side}_id") for r in rows if r.state != "deleted"]
+        ids = [i for i in ids if i]
+        assert len(ids) == len(set(ids)), (side, sorted(ids))

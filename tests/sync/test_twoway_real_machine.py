@@ -49,7 +49,7 @@ from brightsync.tasks.adapter import TasksAdapter
 from tests.conftest import Stack, WorkerProcess, reset_stack
 from tests.support.helpers import activate, make_org
 from tests.support.twoway_world import OWNER, Crashing, World
-from tests.sync.memory import Crash, take_lease
+from tests.sync.memory import Crash, assert_one_link_per_record, take_lease
 
 SIDES = (MAILBOX, CRM)
 GUARD_MINIMUM = 3
@@ -302,15 +302,8 @@ class RealTwoWay(RuleBasedStateMachine):
 
     @invariant()
     def one_link_per_record(self) -> None:
-        if not hasattr(self, "world"):
-            return
-        for side in SIDES:
-            ids = [
-                getattr(r, f"{side}_id")
-                for r in self._links()
-                if r.state != "deleted" and getattr(r, f"{side}_id")
-            ]
-            assert len(ids) == len(set(ids))
+        if hasattr(self, "world"):
+            assert_one_link_per_record(self._links())
 
 
 @pytest.mark.timeout(120 + 4 * EXAMPLES * STEPS)
