@@ -12,10 +12,18 @@ The figure is the ratio. On PostgreSQL + Redis the database intake path
 fails the run (exit status 1) instead of being counted.
 
     python bench/intake.py [--backend postgres|embedded] [--seconds 10] [--rounds 5]
-        [--connections 16] [--workers 2] [--client wrk|python]
+        [--connections 16] [--workers 2] [--client wrk|python] [--pin-redis]
+        [--server-args "--worker-class gthread --threads 8"]
 
 Also printed: the gunicorn workers' CPU time per request (from /proc), which moves less with
-the machine's other work than req/s does.
+the machine's other work than req/s does; the Redis server's CPU time per request (its own
+INFO cpu); and how busy the machine's cores were (from /proc/stat), which tells a saturated
+machine from workers that sit waiting.
+
+--pin-redis stands in for Redis on a machine of its own, as in production: a local Redis
+server is moved to the last core for the run (its affinity restored after) and the web
+servers and the load generator to the others, so Redis's own work falls on neither app.
+--server-args adds gunicorn arguments to every app's command alike.
 
 The load generator is wrk when installed (`apt-get install -y wrk`), else a bounded Python
 client (processes × keep-alive connections, stopped after each slice). PostgreSQL + Redis come
@@ -38,7 +46,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -65,8 +78,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def web_command(app_spec: str, port: int, workers: int) -> list[str]:
-    """The Procfile's `web` line, with only the app (and its port) swapped."""
+def web_command(app_spec: str, port: int, workers: int, extra: str = "") -> list[str]:
+    """The Procfile's `web` line, with only the app (and its port) swapped; `extra`
+    gunicorn arguments go on the end."""
     line = next(
         x.split(":", 1)[1]
         for x in (REPO / "Procfile").read_text().splitlines()
@@ -76,12 +90,14 @@ def web_command(app_spec: str, port: int, workers: int) -> list[str]:
     line = line.replace("0.0.0.0", "127.0.0.1")
     argv = shlex.split(line)
     argv[1] = app_spec
-    return [sys.executable, "-m", *argv]
+    return [sys.executable, "-m", *argv, *shlex.split(extra)]
 
 
-def start_web(app_spec: str, port: int, workers: int, env: dict[str, str], log: Path):
+def start_web(
+    app_spec: str, port: int, workers: int, env: dict[str, str], log: Path, extra: str = ""
+):
     proc = subprocess.Popen(
-        web_command(app_spec, port, workers),
+        web_command(app_spec, port, workers, extra),
         cwd=REPO,
         env={**os.environ, **env, "PYTHONPATH": f"{REPO}:{REPO / 'bench'}"},
         stdout=open(str(log) + ".out", "w"),  # the access log is written (as in production)
@@ -307,6 +323,91 @@ def worker_cpu(proc: subprocess.Popen) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[int, int]:
+    """(busy, all) jiffies of every core so far, from /proc/stat; (0, 0) off Linux."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def redis_cpu(client: Any) -> float:
+    """The Redis server's own CPU seconds so far (user + system, from INFO cpu)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+class PinnedRedis:
+    """A local Redis server on the last core, everything this run starts on the others."""
+
+    def __init__(self, client: Any) -> None:
+        self.pid = int(client.info("server")["process_id"])
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            raise SystemExit("--pin-redis needs two cores or more")
+        try:
+            local = Path(f"/proc/{self.pid}/comm").read_text().startswith("redis")
+            self.saved = os.sched_getaffinity(self.pid)
+        except OSError:
+            local = False
+        if not local:
+            raise SystemExit(f"--pin-redis: Redis (pid {self.pid}) is not on this machine")
+        self.redis_core, self.others = {cores[-1]}, set(cores[:-1])
+
+    def __enter__(self) -> PinnedRedis:
+        os.sched_setaffinity(self.pid, self.redis_core)
+        os.sched_setaffinity(0, self.others)  # inherited by gunicorn and the load generator
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.sched_setaffinity(self.pid, self.saved)
+        os.sched_setaffinity(0, self.others | self.redis_core)
+
+
+@dataclass
+class Tally:
+    """One app's slices added up: requests, load seconds, non-2xx answers, CPU seconds of
+    its gunicorn workers and of the Redis server, the machine's busy and total jiffies."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    bad: int = 0
+    cpu: float = 0.0
+    redis: float = 0.0
+    busy: int = 0
+    jiffies: int = 0
+    p99s: list[str] = field(default_factory=list)
+    with_redis: bool = False
+
+    def measure(
+        self,
+        proc: subprocess.Popen,
+        redis_client: Any,
+        load: Callable[[], tuple[int, int, str]],
+    ) -> None:
+        cpu, machine = worker_cpu(proc), machine_busy()
+        rcpu = redis_cpu(redis_client) if redis_client is not None else 0.0
+        done, bad, p99 = load()
+        self.requests += done
+        self.bad += bad
+        self.p99s.append(p99)
+        self.cpu += worker_cpu(proc) - cpu
+        if redis_client is not None:
+            self.redis += redis_cpu(redis_client) - rcpu
+            self.with_redis = True
+        after = machine_busy()
+        self.busy += after[0] - machine[0]
+        self.jiffies += after[1] - machine[1]
+
+    def row(self) -> str:
+        per = (lambda s: f"{s / self.requests * 1e6:.0f} us") if self.requests else (lambda s: "?")
+        busy = f"{self.busy / self.jiffies:.0%}" if self.jiffies else "?"
+        redis = per(self.redis) if self.with_redis else "-"
+        return f"{per(self.cpu):>9} {redis:>10} {busy:>11} {self.bad:>8}  " + " ".join(self.p99s)
+
+
 def load_slice(
     args: argparse.Namespace, port: int, secret: str, workdir: Path
 ) -> tuple[int, int, str]:
@@ -334,6 +435,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (every app)")
     parser.add_argument("--requests", type=int, default=30000, help="signed notifications a slice")
     parser.add_argument(
+        "--pin-redis", action="store_true", help="Redis on the last core, the rest elsewhere"
+    )
+    parser.add_argument("--server-args", default="", help="more gunicorn arguments, every app")
+    parser.add_argument(
         "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
     args = parser.parse_args()
@@ -357,32 +462,38 @@ def main() -> None:
             )
         )
     apps.append(("/webhooks/aurinko", "brightsync.web:create_app()", {}))
-    totals = {label: [0, 0.0, 0, 0.0, []] for label, _, _ in apps}  # reqs, s, bad, cpu, p99s
+    totals = {label: Tally() for label, _, _ in apps}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
     try:
         apply_env(backend.env)
         upgrade()
         seed_mailbox()
-        for label, spec, extra in apps:
-            port = free_port()
-            env = {**backend.env, **extra}
-            proc = start_web(spec, port, args.workers, env, workdir / f"web-{len(servers)}.log")
-            servers[label] = (proc, port)
-            warm = args.workers * 10
-            warm_up(port, signed_requests(SIGNING_SECRET, warm, prefix=f"warm-{label}"), warm)
-        for _ in range(args.rounds):
-            for label, _, _ in apps:
-                proc, port = servers[label]
-                cpu = worker_cpu(proc)
-                done, bad, p99 = load_slice(args, port, SIGNING_SECRET, workdir)
-                total = totals[label]
-                total[0] += done
-                total[1] += args.slice
-                total[2] += bad
-                total[3] += worker_cpu(proc) - cpu
-                total[4].append(p99)
-        for proc, _ in servers.values():
-            stop(proc)
+        with ExitStack() as pinned:
+            redis_client = None
+            if backend.env.get("REDIS_URL"):
+                import redis
+
+                redis_client = redis.Redis.from_url(backend.env["REDIS_URL"])
+            if args.pin_redis:
+                if redis_client is None:
+                    raise SystemExit("--pin-redis needs the postgres backend (with Redis)")
+                pinned.enter_context(PinnedRedis(redis_client))
+            for label, spec, extra in apps:
+                port = free_port()
+                env = {**backend.env, **extra}
+                log = workdir / f"web-{len(servers)}.log"
+                proc = start_web(spec, port, args.workers, env, log, args.server_args)
+                servers[label] = (proc, port)
+                warm = args.workers * 10
+                warm_up(port, signed_requests(SIGNING_SECRET, warm, prefix=f"warm-{label}"), warm)
+            for _ in range(args.rounds):
+                for label, _, _ in apps:
+                    proc, port = servers[label]
+                    load = partial(load_slice, args, port, SIGNING_SECRET, workdir)
+                    totals[label].measure(proc, redis_client, load)
+                    totals[label].seconds += args.slice
+            for proc, _ in servers.values():
+                stop(proc)
         seen = outcomes()
     finally:
         for proc, _ in servers.values():
@@ -392,17 +503,20 @@ def main() -> None:
         os.environ.clear()
         os.environ.update(saved)
 
+    server = f"gunicorn x{args.workers} workers {args.server_args}".strip()
     print(
-        f"\nWebhook intake on {args.backend}: gunicorn x{args.workers} workers, "
-        f"{args.client} with {args.connections} connections, {args.rounds} alternating slices "
-        f"of {args.slice} s per app, 127.0.0.1"
+        f"\nWebhook intake on {args.backend}: {server}, {args.client} with {args.connections} "
+        f"connections, {args.rounds} alternating slices of {args.slice} s per app, 127.0.0.1"
+        + (", Redis pinned to a core of its own" if args.pin_redis else "")
     )
-    print(f"{'route':<24} {'req/s':>8} {'CPU/req':>9} {'non-2xx':>8}  p99 per slice")
+    print(
+        f"{'route':<24} {'req/s':>8} {'CPU/req':>9} {'Redis/req':>10} {'cores busy':>11} "
+        f"{'non-2xx':>8}  p99 per slice"
+    )
     rps = {}
-    for label, (done, seconds, bad, cpu, p99s) in totals.items():
-        rps[label] = done / seconds
-        per_req = f"{cpu / done * 1e6:.0f} us" if done else "?"
-        print(f"{label:<24} {rps[label]:>8.0f} {per_req:>9} {bad:>8}  {' '.join(p99s)}")
+    for label, t in totals.items():
+        rps[label] = t.requests / t.seconds
+        print(f"{label:<24} {rps[label]:>8.0f} {t.row()}")
     print(f"notification outcomes recorded: {seen}")
     bare = rps["bare Flask route"]
     if "webhooks, database path" in rps:
@@ -411,7 +525,7 @@ def main() -> None:
     ratio = rps["/webhooks/aurinko"] / bare
     target = "1.0 (Redis)" if args.backend == "postgres" else "0.5 (embedded default)"
     print(f"\nratio /webhooks/aurinko ÷ bare route: {ratio:.3f} (target >= {target})")
-    failed = {label: t[2] for label, t in totals.items() if t[2]}
+    failed = {label: t.bad for label, t in totals.items() if t.bad}
     if failed:
         # A refused request is not a fast one: the figures above do not count.
         sys.exit(f"FAILED: non-2xx answers {failed}; see the gunicorn logs")
