@@ -14,6 +14,7 @@ fails the run (exit status 1) instead of being counted.
     python bench/intake.py [--backend postgres|embedded] [--seconds 10] [--rounds 5]
         [--connections 16] [--workers 2] [--client wrk|python] [--pin-redis]
         [--server-args "--worker-class gthread --threads 8"]
+    python bench/intake.py --in-process [--backend …] [--requests 10000]
 
 Also printed: the gunicorn workers' CPU time per request (from /proc), which moves less with
 the machine's other work than req/s does; the Redis server's CPU time per request (its own
@@ -24,6 +25,11 @@ machine from workers that sit waiting.
 server is moved to the last core for the run (its affinity restored after) and the web
 servers and the load generator to the others, so Redis's own work falls on neither app.
 --server-args adds gunicorn arguments to every app's command alike.
+
+--in-process calls the WSGI apps directly, no gunicorn, no client: the CPU time per request of
+the bare route, of the webhook, of the webhook with its durable mark taken out (a stand-in
+answers, so what is left is verify, parse, answer, metrics), of the mark alone and, on
+Redis, of a bare PING on a socket (the round trip's own floor).
 
 The load generator is wrk when installed (`apt-get install -y wrk`), else a bounded Python
 client (processes × keep-alive connections, stopped after each slice). PostgreSQL + Redis come
@@ -48,7 +54,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -425,6 +431,120 @@ def load_slice(
     return round(rps * args.slice), bad, p99
 
 
+def wsgi_cpu(app: Any, reqs: list[tuple[str, str, bytes]]) -> float:
+    """CPU seconds per request of `app` called directly with each signed request."""
+    import io
+
+    def start_response(status: str, headers: list, exc_info: Any = None) -> None:
+        if not status.startswith("2"):
+            raise SystemExit(f"the app answered {status}")
+
+    environs = [
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": PATH,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_X_AURINKO_REQUEST_TIMESTAMP": ts,
+            "HTTP_X_AURINKO_SIGNATURE": sig,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+        }
+        for ts, sig, body in reqs
+    ]
+    started = time.process_time()
+    for environ in environs:
+        b"".join(app(environ, start_response))
+    return (time.process_time() - started) / len(reqs)
+
+
+def in_process(args: argparse.Namespace) -> None:
+    """--in-process: each part's CPU time per request, the apps called directly."""
+    from unittest import mock
+
+    from brightsync.config import get_settings
+    from brightsync.migrate import upgrade
+    from brightsync.sync import intake, intake_db
+    from brightsync.web import create_app
+    from tests.conftest import SIGNING_SECRET, apply_env, destroy_backend, make_backend
+
+    saved = dict(os.environ)
+    backend = make_backend(args.backend)
+    rows: list[tuple[str, float]] = []
+    try:
+        apply_env(backend.env)
+        upgrade()
+        seed_mailbox()
+        settings = get_settings()
+        app = create_app(settings)
+        n = args.requests
+
+        def fresh() -> list[tuple[str, str, bytes]]:
+            return signed_requests(SIGNING_SECRET, n, prefix=str(time.time_ns()))
+
+        wsgi_cpu(app, fresh()[:50])  # connections made, caches warm: not measured
+        rows.append(("bare Flask route", wsgi_cpu(bare_app(), fresh())))
+        apps = [("Redis", app)] if intake.enabled(settings) else []
+        if apps:  # and the database path of the same deployment
+            database = replace(settings, webhook_intake="database")
+            apps.append(("database", create_app(database)))
+            wsgi_cpu(apps[1][1], fresh()[:50])
+        else:
+            apps.append(("database", app))
+        for mark, each in apps:
+            rows.append((f"webhook ({mark} mark)", wsgi_cpu(each, fresh())))
+            module, stand_in = (
+                (intake, "coalesced") if mark == "Redis" else (intake_db, ("coalesced", 1))
+            )
+            with mock.patch.object(module, "accept", return_value=stand_in):
+                rows.append((f"webhook ({mark} mark taken out)", wsgi_cpu(each, fresh())))
+        if intake.enabled(settings):
+            rows.append(("the Redis mark alone", accept_cpu(settings, n)))
+            rows.append(("a bare PING round trip", ping_cpu(settings.redis_url or "", n)))
+    finally:
+        destroy_backend(backend)
+        os.environ.clear()
+        os.environ.update(saved)
+    print(f"\nIn-process CPU per request on {args.backend}, {args.requests} requests each")
+    for label, cpu in rows:
+        print(f"{label:<34} {cpu * 1e6:>7.1f} us")
+
+
+def accept_cpu(settings: Any, count: int) -> float:
+    """intake.accept alone, with distinct notifications (no replays)."""
+    import hashlib
+
+    from brightsync.sync import intake
+
+    notes = [
+        {"accountId": ACCOUNT_ID, "resource": "/email/messages", "subscription": 1, "payloads": []}
+        for _ in range(count)
+    ]
+    digests = [hashlib.sha256(f"{time.time_ns()}-{i}".encode()).hexdigest() for i in range(count)]
+    started = time.process_time()
+    for note, digest in zip(notes, digests, strict=True):
+        intake.accept(settings, note, digest)
+    return (time.process_time() - started) / count
+
+
+def ping_cpu(url: str, count: int) -> float:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "localhost", parts.port or 6379)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.process_time()
+        for _ in range(count):
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            sock.recv(64)
+        return (time.process_time() - started) / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="postgres", choices=["postgres", "embedded"])
@@ -441,7 +561,14 @@ def main() -> None:
     parser.add_argument(
         "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
+    parser.add_argument(
+        "--in-process", action="store_true", help="CPU per request, apps called directly"
+    )
     args = parser.parse_args()
+    if args.in_process:
+        args.requests = min(args.requests, 10000)
+        in_process(args)
+        return
     args.slice = max(1, round(args.seconds / args.rounds))
     if args.client == "python":
         args.requests = min(args.requests, 10000)
