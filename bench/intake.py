@@ -13,7 +13,7 @@ fails the run (exit status 1) instead of being counted.
 
     python bench/intake.py [--backend postgres|embedded] [--seconds 10] [--rounds 5]
         [--connections 16] [--workers 2] [--client wrk|python] [--pin-redis]
-        [--server-args "--worker-class gthread --threads 8"]
+        [--server-args "--worker-class gthread --threads 8"] [--markless]
     python bench/intake.py --in-process [--backend …] [--requests 10000]
 
 Also printed: the gunicorn workers' CPU time per request (from /proc), which moves less with
@@ -24,7 +24,9 @@ machine from workers that sit waiting.
 --pin-redis stands in for Redis on a machine of its own, as in production: a local Redis
 server is moved to the last core for the run (its affinity restored after) and the web
 servers and the load generator to the others, so Redis's own work falls on neither app.
---server-args adds gunicorn arguments to every app's command alike.
+--server-args adds gunicorn arguments to every app's command alike. --markless adds a fourth
+app, the webhook with its durable mark taken out (a stand-in answers): the ceiling that making
+the mark cheaper could reach.
 
 --in-process calls the WSGI apps directly, no gunicorn, no client: the CPU time per request of
 the bare route, of the webhook, of the webhook with its durable mark taken out (a stand-in
@@ -76,6 +78,18 @@ def bare_app():  # noqa: ANN201 - gunicorn app factory for the baseline
         return "", 200
 
     return app
+
+
+def markless_app():  # noqa: ANN201 - gunicorn app factory for --markless
+    """The product's app with its durable mark taken out: a stand-in answers "coalesced" on
+    either intake path, so what is left is everything else the webhook does. The ceiling
+    that cheapening the mark could reach, never a way to run."""
+    from brightsync.sync import intake, intake_db
+    from brightsync.web import create_app
+
+    intake.accept = lambda settings, note, digest: "coalesced"
+    intake_db.accept = lambda note, digest, service: ("coalesced", 1)
+    return create_app()
 
 
 def free_port() -> int:
@@ -564,6 +578,9 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="CPU per request, apps called directly"
     )
+    parser.add_argument(
+        "--markless", action="store_true", help="also the webhook with its mark taken out"
+    )
     args = parser.parse_args()
     if args.in_process:
         args.requests = min(args.requests, 10000)
@@ -588,6 +605,8 @@ def main() -> None:
                 {"BRIGHTSYNC_WEBHOOK_INTAKE": "database"},
             )
         )
+    if args.markless:
+        apps.append(("webhook, mark taken out", "intake:markless_app()", {}))
     apps.append(("/webhooks/aurinko", "brightsync.web:create_app()", {}))
     totals = {label: Tally() for label, _, _ in apps}
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
@@ -637,18 +656,21 @@ def main() -> None:
         + (", Redis pinned to a core of its own" if args.pin_redis else "")
     )
     print(
-        f"{'route':<24} {'req/s':>8} {'CPU/req':>9} {'Redis/req':>10} {'cores busy':>11} "
+        f"{'route':<25} {'req/s':>8} {'CPU/req':>9} {'Redis/req':>10} {'cores busy':>11} "
         f"{'non-2xx':>8}  p99 per slice"
     )
     rps = {}
     for label, t in totals.items():
         rps[label] = t.requests / t.seconds
-        print(f"{label:<24} {rps[label]:>8.0f} {t.row()}")
+        print(f"{label:<25} {rps[label]:>8.0f} {t.row()}")
     print(f"notification outcomes recorded: {seen}")
     bare = rps["bare Flask route"]
     if "webhooks, database path" in rps:
         ratio = rps["webhooks, database path"] / bare
         print(f"ratio database path ÷ bare route: {ratio:.3f} (target >= 0.3)")
+    if "webhook, mark taken out" in rps:
+        ratio = rps["webhook, mark taken out"] / bare
+        print(f"ratio webhook with its mark taken out ÷ bare route: {ratio:.3f} (the ceiling)")
     ratio = rps["/webhooks/aurinko"] / bare
     target = "1.0 (Redis)" if args.backend == "postgres" else "0.5 (embedded default)"
     print(f"\nratio /webhooks/aurinko ÷ bare route: {ratio:.3f} (target >= {target})")
