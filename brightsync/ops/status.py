@@ -70,7 +70,9 @@ def next_run_at(
     re-authorisation."""
     if health in ("paused", "needs_reauth"):
         return None
-    if pending_since is not None or last_sync_at is None:
+    if pending_since is not None:
+        return max(now, pending_since)  # a follow-up may be due a little later
+    if last_sync_at is None:
         return now
     return max(now, last_sync_at + safety_sync_period())
 

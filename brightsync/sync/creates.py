@@ -91,6 +91,8 @@ MAX_PAUSE = 10.0
 #: further send). Longer than one request with its retries of 429s; a worker that dies
 #: leaves it to lapse, and the next attempt looks before it sends.
 SEND_LEASE = timedelta(seconds=60)
+# Seconds before a create held by another worker is tried again (it ends within its hold).
+BUSY_AGAIN = 5.0
 
 PENDING, SENDING, MAYBE, CREATED, FAILED = "pending", "sending", "maybe", "created", "failed"
 
@@ -109,6 +111,12 @@ class Created:
 
 class CreateBusy(TransientError):
     """Another worker is sending this create right now: try again after it has finished."""
+
+
+class WritesWaiting(TransientError):
+    """A run's writes that wait for another worker's create of the same record (a colleague's
+    run making the same meeting, say: `CreateBusy`). The run did everything else; a follow-up
+    makes them once that create has ended. Not a failure, so not shown as one."""
 
 
 def idempotency_key(*parts: Any) -> str:
@@ -273,7 +281,9 @@ def _take(
         with session_scope() as s:
             row = _locked_row(s, org_id, kind, key)
             if row.state == SENDING and row.busy_until is not None and row.busy_until > utcnow():
-                raise CreateBusy(f"another worker is creating {kind} {key!r}", retry_after=5.0)
+                raise CreateBusy(
+                    f"another worker is creating {kind} {key!r}", retry_after=BUSY_AGAIN
+                )
             if row.state == CREATED and row.remote_id:
                 if lookup is None:
                     return Created({"id": row.remote_id}, adopted=True)
@@ -331,7 +341,7 @@ def _renew(taken: _Taken, lease: timedelta) -> None:
             .values(busy_until=utcnow() + lease, updated_at=utcnow())
         ).rowcount
     if not held:
-        raise CreateBusy(f"create intent {taken.intent_id} was taken over", retry_after=5.0)
+        raise CreateBusy(f"create intent {taken.intent_id} was taken over", retry_after=BUSY_AGAIN)
 
 
 def _settle(

@@ -5,27 +5,28 @@
 
 (`sync.handler.run_twoway` builds the scope and lease; `sync.links` keeps rows and cursors.)
 
-A run reads both sides' changes since the stored cursors, loads every link of the user and
-domain, asks `sync.plan.plan()` for the steps and executes them one by one:
+A run reads both sides' changes since the stored cursors, loads every link of the user and domain,
+asks `sync.plan.plan()` for the steps and executes them one by one:
 
-- Each step is recorded on its own link row in its own transaction, so one failing record
-  never aborts the run. A final 4xx is stored on the link (`error`, `blocked`) and not retried
-  until the content changes; a transient error leaves the merge bases where they were, so the
-  next run (which evaluates every link, reported or not) repeats the write. After a run with
-  deferred writes the handler raises `TransientError`, and the scheduler retries with backoff.
-- Writes are recorded before they are sent. An update's fields (`update_intent`) found on
-  the target by the next decision count as delivered (`twoway.landed`). A create's intent
-  (`intent_key`, `intent_side`) makes a later run `find` what the first attempt made before
-  a second create goes out (mailbox records without a lookup: adopted, `sync.plan`).
-- A 412 re-reads the record and decides that link again (once); a 404 on update means the
-  record is gone, which is decided again too (modified beats deleted).
-- Every state write (link rows, cursors) is fenced by the run lease: it commits only while
-  this run still holds the lease, so a run that lost it can never overwrite its successor.
-- Cursors are stored after all steps are handled: everything a run observed is already on
-  the link rows by then, so a crash before that only repeats harmless, echo-free decisions.
-  A side read without a cursor is listed in full, which reports no deletions: the linked
-  records the listing leaves out are read once (`sync.listing`), so a deletion made after
-  a dead run stored its links still reaches the other side.
+- Each step is recorded on its own link row in its own transaction, so one failing record never
+  aborts the run. A final 4xx is stored on the link (`error`, `blocked`) and not retried until the
+  content changes; a transient error leaves the merge bases where they were, so the next run (which
+  evaluates every link, reported or not) repeats the write. After a run with deferred writes the
+  handler raises `TransientError`, and the scheduler retries with backoff; writes that only wait
+  for another worker's create (`CreateBusy`) end it in `WritesWaiting`.
+- Writes are recorded before they are sent. An update's fields (`update_intent`) found on the
+  target by the next decision count as delivered (`twoway.landed`). A create's intent
+  (`intent_key`, `intent_side`) makes a later run `find` what the first attempt made before a
+  second create goes out (mailbox records without a lookup: adopted, `sync.plan`).
+- A 412 re-reads the record and decides that link again (once); a 404 on update means the record is
+  gone, which is decided again too (modified beats deleted).
+- Every state write (link rows, cursors) is fenced by the run lease: it commits only while this run
+  still holds the lease, so a run that lost it can never overwrite its successor.
+- Cursors are stored after all steps are handled: everything a run observed is already on the link
+  rows by then, so a crash before that only repeats harmless, echo-free decisions. A side read
+  without a cursor is listed in full, which reports no deletions: the linked records the listing
+  leaves out are read once (`sync.listing`), so a deletion made after a dead run stored its links
+  still reaches the other side.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from brightsync.sync.adapter import (
     Record,
     Side,
 )
+from brightsync.sync.creates import CreateBusy, WritesWaiting
 from brightsync.sync.links import Lease, Scope
 from brightsync.sync.plan import Pairer, Plan, plan
 from brightsync.sync.status import GONE, Link, Settings, SideState, observed
@@ -69,13 +71,14 @@ from brightsync.sync.twoway import Failed, Outcome, Step, Write, decide, settle
 log = logging.getLogger(__name__)
 
 STALE = "changed meanwhile"
+WAITING = "waits for another worker's create"
+HELD = "%s sync for user %s: %d deletions in the %s held for review"
 
 
 @dataclass
 class Result:
     plan: Plan
     counters: dict[str, int] = field(default_factory=dict)
-    deferred: int = 0
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -167,15 +170,8 @@ class Engine:
                 self.on_progress(
                     {**result.counters, **progress(max(self.seen, total), n, total, elapsed)}
                 )
-        if the_plan.held:
-            for side, n in the_plan.held.items():
-                log.warning(
-                    "%s sync for user %s: %d deletions in the %s held for review",
-                    self.scope.domain,
-                    self.scope.user_id,
-                    n,
-                    side,
-                )
+        for side, n in (the_plan.held or {}).items():
+            log.warning(HELD, self.scope.domain, self.scope.user_id, n, side)
         return result
 
     def _save(self, link: Link, **extra: Any) -> Link:
@@ -238,7 +234,8 @@ class Engine:
             return Failed("final", str(exc))
         except TransientError as exc:
             self.retry_after = max(self.retry_after, exc.retry_after or 0.0)
-            return Failed("transient", str(exc))
+            waiting = f"{WAITING}: " if isinstance(exc, CreateBusy) else ""
+            return Failed("transient", f"{waiting}{exc}")
         except (ValueError, KeyError, TypeError) as exc:
             # A record the adapter cannot map: this record fails, the run goes on.
             log.exception("%s: cannot write record", self.scope.domain)
@@ -266,13 +263,10 @@ class Engine:
             )
             if again and (outcome.kind == "gone" or outcome.reason.startswith(STALE)):
                 stale = write.side  # decided again below, with a fresh read
-            elif outcome.kind == "final":
-                result.count("failed")
-            elif outcome.kind == "held":
-                result.count("held")
+            elif outcome.kind in ("final", "held"):
+                result.count("failed" if outcome.kind == "final" else "held")
             else:
-                result.count("deferred")
-                result.deferred += 1
+                result.count("waiting" if outcome.reason.startswith(WAITING) else "deferred")
         settled = replace(settle(step, outcomes), key=link.key)
         extra = links.step_columns(step, outcomes, self.settings.conflict)
         for kind, counter in (("review", "review"), ("hold", "held")):
@@ -363,7 +357,8 @@ def sync(
 ) -> Result:
     """One run: read both sides since the stored cursors, plan, and (unless `review`) execute
     the plan and store the new cursors. Raises TransientError after the run when writes were
-    deferred, so the caller retries later (everything done is kept)."""
+    deferred, so the caller retries later (everything done is kept), and WritesWaiting when
+    they only wait for another worker's create."""
     engine = Engine(adapter, scope, settings, lease, identity, on_progress, pairer)
     if settings.direction == "off":
         return Result(Plan((), {MAILBOX: None, CRM: None}))
@@ -392,9 +387,12 @@ def sync(
     if count is not None:
         for key, n in result.counters.items():
             count(key, n)
-    if result.deferred:
-        raise TransientError(
-            f"{result.deferred} {scope.domain} writes deferred",
-            retry_after=engine.retry_after or None,
+    deferred, waiting = (result.counters.get(k, 0) for k in ("deferred", "waiting"))
+    if deferred or waiting:
+        error, what = (
+            (TransientError, f"{deferred} {scope.domain} writes deferred")
+            if deferred
+            else (WritesWaiting, f"{waiting} {scope.domain} writes {WAITING}")
         )
+        raise error(what, retry_after=engine.retry_after or None)
     return result

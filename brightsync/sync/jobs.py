@@ -18,6 +18,7 @@ from brightsync.db import OUTAGE_ERRORS, outage_countdown, session_scope
 from brightsync.domains import SERVICES, run_service
 from brightsync.models import Notification, utcnow
 from brightsync.sync import first_sync, intake, scheduler, sweeps
+from brightsync.sync.creates import BUSY_AGAIN, WritesWaiting
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,11 @@ def run_sync(self: Any, user_id: int, service: str) -> dict[str, Any]:
     try:
         return run_service(user_id, service, requested_only=True, share_work=True)
     except TransientError as exc:
+        if isinstance(exc, WritesWaiting):
+            # Not a fault to back off from: another worker's create ends within its hold (a
+            # minute at most, if that worker died). The run requested this follow-up itself.
+            countdown = exc.retry_after or BUSY_AGAIN
+            return _follow_up(self, user_id, service, countdown, exc, always=True)
         countdown = min(MAX_RETRY_COUNTDOWN, max(exc.retry_after or 0, 5 * 2**self.request.retries))
         return _follow_up(self, user_id, service, countdown, exc)
     except OUTAGE_ERRORS as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -24,6 +25,7 @@ from brightsync.ops.actions import is_paused
 from brightsync.review.mode import in_review
 from brightsync.subscriptions import aurinko_for
 from brightsync.sync import leases, scheduler
+from brightsync.sync.creates import BUSY_AGAIN, WritesWaiting
 from brightsync.sync.queue import publish_intake
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,14 @@ def run_once(
         )
         mark_reauth(user_id, str(exc))
         return {"status": "reauth_required"}
+    except WritesWaiting as exc:
+        # Not a failure: the rest is done, and the waiting writes go in a follow-up once the
+        # other create has ended. Requested before the run ends, so it shows queued, not idle.
+        due = utcnow() + timedelta(seconds=exc.retry_after or BUSY_AGAIN)
+        with session_scope() as s:
+            scheduler.request_run(s, user_id, service, due=due)
+        finish_run(user_id, service, state_id, token, ctx.counters)
+        raise
     except SoftTimeLimitExceeded:
         # Out of time: the run checkpointed as it went; a follow-up continues from there.
         with session_scope() as s:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from brightsync.db import session_scope
+from brightsync.models import CreateIntent, utcnow
 from tests.calendar.test_calendar_adapter import (
     DAVE,
     PEOPLE,
@@ -15,7 +18,7 @@ from tests.calendar.test_calendar_adapter import (
     crm_event,
     meeting,
 )
-from tests.conftest import Stack
+from tests.conftest import Stack, wait_for
 from tests.support.helpers import make_org, make_user, seed_contacts, sync_round
 
 # The two-way engine (sync/engine.py) lands with the two-way core; until then this waits.
@@ -239,3 +242,72 @@ def test_a_meeting_with_a_lead_syncs_against_the_lead(clean_stack):
     assert [c["emailAddresses"] for c in contacts] == [["zed@nowhere.io"]]
     assert events["Coffee"]["relatedTo"]["contacts"] == [contacts[0]["id"]]
     assert "leads" not in events["Coffee"]["relatedTo"]
+
+
+def test_a_meeting_a_colleague_is_creating_waits_for_that_create_and_is_no_failure(clean_stack):
+    """A colleague's worker is sending this very meeting's CRM event: the run does the rest,
+    shows queued and healthy (not failing), and its follow-up makes the event once that
+    create has ended (here its worker died: the hold lapses)."""
+    stack = clean_stack
+    seed_contacts(stack, DAVE)
+    org_id = make_org(stack)
+    uid = "quote-review@acme.test"
+    held_by_colleague = (
+        CreateIntent.org_id == org_id,
+        CreateIntent.kind == "event",
+        CreateIntent.key == f"ical:{uid}",
+    )
+    with session_scope() as s:  # before any run can see the meeting
+        now = utcnow()
+        s.add(
+            CreateIntent(
+                org_id=org_id,
+                kind="event",
+                key=f"ical:{uid}",
+                idempotency_key="bs-colleague",
+                state="sending",
+                attempts=1,
+                busy_until=now + timedelta(minutes=5),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    alice = make_user(stack, org_id, "alice@acme.com", services=["calendar"])
+    meeting(
+        stack,
+        iCalUid=uid,
+        organizer={"address": "alice@acme.com"},
+        subject="Quote review",
+        start=at(3),
+        end=at(3, 11),
+        meetingInfo=attendees("dave@customer.com"),
+    )
+
+    def status() -> dict[str, Any]:
+        return stack.admin("GET", f"/api/v1/users/{alice['id']}").json()["status"]["calendar"]
+
+    r = stack.admin("POST", f"/api/v1/users/{alice['id']}/sync", json={"service": "calendar"})
+    assert r.status_code == 202, r.text
+    first = wait_for(
+        lambda: (s := status())["counts"].get("waiting") and s["state"] != "running" and s,
+        message="a run whose write waits",
+    )
+    assert first["health"] == "active" and first["lastError"] is None, first
+    assert first["state"] == "queued", first  # its follow-up is due
+    assert first["nextRunAt"] > first["lastSyncAt"], first
+    assert crm_events(stack) == []
+
+    with session_scope() as s:  # the colleague's worker died mid-create: its hold lapses
+        s.execute(
+            update(CreateIntent)
+            .where(*held_by_colleague)
+            .values(busy_until=utcnow() - timedelta(seconds=1))
+        )
+    done = wait_for(
+        lambda: (s := status())["state"] == "idle" and crm_events(stack) and s,
+        timeout=90,
+        message="the follow-up run",
+    )
+    assert done["health"] == "active" and done["lastError"] is None, done
+    (event,) = crm_events(stack)
+    assert event["subject"] == "Quote review"

@@ -78,9 +78,10 @@ def activate(
 def sync_round(stack: Stack, user_id: int, service: str) -> dict[str, Any]:
     """Run one sync of `service` to its end; returns the service status.
 
-    A run whose write waited for a colleague's run (two-way writes deferred while another
-    worker creates the same record) ends in error with a follow-up queued: the round is the
-    follow-up's end, which is what a user sees settle.
+    A run whose write waits for a colleague's run (another worker creating the same record)
+    ends queued, its follow-up due in seconds; one whose writes were deferred by a transient
+    fault ends in error with a follow-up queued. Either way the round is the follow-up's end,
+    which is what a user sees settle.
     """
 
     def status() -> dict[str, Any]:
