@@ -79,6 +79,10 @@ beat_schedule = {
         "task": "brightsync.maintenance.prune_notifications",
         "schedule": crontab(minute=30, hour=4),
     },
+    "prune-connect-states": {
+        "task": "brightsync.maintenance.prune_connect_states",
+        "schedule": crontab(minute=40, hour=4),
+    },
     # The embedded SQL broker never deletes delivered messages itself (no-op on Redis).
     "prune-broker": {
         "task": "brightsync.maintenance.prune_broker",

@@ -14,10 +14,10 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from brightsync.clients.aurinko import AurinkoClient
 from brightsync.clients.http import RetryPolicy
@@ -322,3 +322,16 @@ def connected(spent: Spent, user_id: int) -> None:
         s.execute(
             update(ConnectLink).where(ConnectLink.id == spent.link_id).values(user_id=user_id)
         )
+
+
+# Authorisation states kept past their expiry (a day: enough to answer "what happened to my
+# sign-in?"); after that they are deleted, spent or abandoned.
+STATES_KEPT = timedelta(days=1)
+
+
+def prune_states(now: datetime | None = None) -> int:
+    """Delete authorisation states that can no longer be used: each is good for
+    `STATE_SECONDS` after it was made (its signed timestamp), spent or not."""
+    cutoff = (now or utcnow()) - timedelta(seconds=S.STATE_SECONDS) - STATES_KEPT
+    with session_scope() as s:
+        return s.execute(delete(ConnectState).where(ConnectState.created_at < cutoff)).rowcount

@@ -13,6 +13,7 @@ from brightsync.broker import prune_delivered
 from brightsync.celery import app
 from brightsync.clients.http import TransientError
 from brightsync.config import get_settings
+from brightsync.connect import links as connect_links
 from brightsync.coordination import singleton
 from brightsync.db import OUTAGE_ERRORS, outage_countdown, session_scope
 from brightsync.domains import SERVICES, run_service
@@ -97,6 +98,12 @@ def prune_notifications() -> int:
         return s.execute(
             delete(Notification).where(Notification.received_at < utcnow() - NOTIFICATION_RETENTION)
         ).rowcount
+
+
+@app.task(name="brightsync.maintenance.prune_connect_states")
+def prune_connect_states() -> int:
+    """A mailbox connection's `state` is good for minutes; spent and abandoned ones go."""
+    return connect_links.prune_states()
 
 
 @app.task(name="brightsync.maintenance.prune_broker")

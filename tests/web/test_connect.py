@@ -6,6 +6,7 @@ every message logged once; and every way the flow is refused storing nothing."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from brightsync.connect.state import make_state
 from brightsync.crypto import derived_keys
 from brightsync.db import session_scope
-from brightsync.models import ConnectState, Notification, User
+from brightsync.models import ConnectState, Notification, User, utcnow
 from tests.conftest import wait_for
 from tests.support.helpers import crm_emails, make_org, seed_contacts, send, sync_now, wait_decided
 
@@ -201,3 +202,37 @@ def test_connect_links_refuse_bad_input_with_a_reason(clean_stack):
     r = requests.get(url, timeout=30)
     assert r.status_code == 200 and 'data-type="Office365"' in r.text
     assert requests.get(url, params={"serviceType": "Yahoo"}, timeout=30).status_code == 400
+
+
+def test_authorisation_states_past_any_use_are_pruned_daily_spent_or_abandoned(clean_stack):
+    import celeryconfig
+    from brightsync.celery import app
+
+    task = "brightsync.maintenance.prune_connect_states"
+    assert task in {entry["task"] for entry in celeryconfig.beat_schedule.values()}
+    org_id = make_org(clean_stack)
+    now = utcnow()
+    two_days_ago = now - timedelta(days=2)
+    with session_scope() as s:
+        s.add_all(
+            [
+                ConnectState(nonce="abandoned", org_id=org_id, created_at=two_days_ago),
+                ConnectState(
+                    nonce="spent",
+                    org_id=org_id,
+                    created_at=two_days_ago,
+                    used_at=two_days_ago + timedelta(minutes=1),
+                ),
+                ConnectState(
+                    nonce="expired-an-hour-ago", org_id=org_id, created_at=now - timedelta(hours=1)
+                ),
+                ConnectState(nonce="fresh", org_id=org_id, created_at=now),
+            ]
+        )
+
+    def nonces() -> set[str]:
+        with session_scope() as s:
+            return set(s.scalars(select(ConnectState.nonce)))
+
+    app.send_task(task)  # as beat sends it, to the worker
+    wait_for(lambda: nonces() == {"expired-an-hour-ago", "fresh"}, timeout=60, message="the prune")
