@@ -214,10 +214,11 @@ def _running(stack: Stack, user_id: int, domain: str) -> bool:
     return state in ("queued", "running")
 
 
-def kill_when_hung(fleet: Fleet, sides: Sides, taken: int, timeout: float = 20) -> None:
-    """SIGKILL the workers once `taken` more injected faults hold writes (at least one, or
-    fail), or after `timeout` seconds."""
-    before = sides.faults_left()
+def kill_when_hung(fleet: Fleet, sides: Sides, armed: int, taken: int, timeout: float = 20) -> None:
+    """SIGKILL the workers once `taken` of the `armed` injected faults hold writes (at least
+    one, or fail), or after `timeout` seconds. `armed` is counted when the faults are set,
+    before anything that starts a run (registration does), so a fault taken meanwhile counts."""
+    before = armed
     deadline = time.monotonic() + timeout
     while sides.faults_left() > before - taken and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -278,15 +279,17 @@ def _scenario(stack: Stack, fleet: Fleet) -> None:
         sides.make("crm", domain, f"{domain[:3].title()}Crm")
     sides.lose("crm", "POST", delay=HANG)
     sides.lose("mailbox", "POST", delay=HANG)
+    armed = sides.faults_left()
     fleet.start_beat()
     fleet.start()
     user_id = activate(stack, org_id, "ann@acme.com", account, list(DOMAINS), OWNER)
     wait_subscribed(stack, user_id)
-    kill_when_hung(fleet, sides, taken=3)  # one write in each domain's first run...
+    kill_when_hung(fleet, sides, armed, taken=3)  # one write in each domain's first run...
     sides.lose("crm", "POST", delay=HANG)
     sides.lose("mailbox", "POST", delay=HANG)
+    armed = sides.faults_left()
     fleet.start()
-    kill_when_hung(fleet, sides, taken=3)  # ...and the other side's in the second
+    kill_when_hung(fleet, sides, armed, taken=3)  # ...and the other side's in the second
     fleet.start()
     converge(stack, sides, user_id, want)
 
@@ -314,8 +317,9 @@ def _scenario(stack: Stack, fleet: Fleet) -> None:
         want[domain] = [f"{short}BoxEdited", f"{short}CrmEdited", f"{short}Box3", f"{short}Crm3"]
     sides.lose("crm", "PATCH", delay=int(FAST["BRIGHTSYNC_CRM_TIMEOUT"]) + 2)
     sides.lose("mailbox", "PATCH", delay=HANG)
+    armed = sides.faults_left()
     sync_now(stack, user_id)
-    kill_when_hung(fleet, sides, taken=6, timeout=12)
+    kill_when_hung(fleet, sides, armed, taken=6, timeout=12)
     fleet.start()
     converge(stack, sides, user_id, want)
 
